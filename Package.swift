@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Every target: Swift 6 language mode, warnings as errors, and the upcoming features STYLE.md asks for.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .unsafeFlags(["-warnings-as-errors"]),
+]
+
+let package = Package(
+    name: "MikataVault",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mikata", targets: ["mikata"]),
+        .library(name: "MikataVault", targets: ["MikataVault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Layer 0: libsodium, found through pkg-config (apt: libsodium-dev).
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // Layer 1: the only code that touches libsodium and its pointers.
+        .target(name: "MikataCrypto", dependencies: ["CSodium"], swiftSettings: strict),
+        // Layer 2: vault format v1, bytes <-> values, no I/O (docs/FORMAT.md).
+        .target(name: "MikataFormat", dependencies: ["MikataCrypto"], swiftSettings: strict),
+        // Layer 3: vaults on disk, the store, locking and durability.
+        .target(name: "MikataVault", dependencies: ["MikataCrypto", "MikataFormat"], swiftSettings: strict),
+        // Layer 4: the thin command line.
+        .executableTarget(
+            name: "mikata",
+            dependencies: [
+                "MikataVault", "MikataCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `make bench`: figures against the physical limits measured in the same run.
+        .executableTarget(
+            name: "MikataBench",
+            dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MikataCryptoTests", dependencies: ["MikataCrypto"], swiftSettings: strict),
+        .testTarget(name: "MikataFormatTests", dependencies: ["MikataFormat", "MikataCrypto"], swiftSettings: strict),
+        .testTarget(name: "MikataVaultTests", dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"], swiftSettings: strict),
+        .testTarget(name: "MikataCLITests", dependencies: ["mikata"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
