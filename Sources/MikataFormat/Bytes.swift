@@ -1,0 +1,121 @@
+/// Big-endian binary reading that never traps: every read checks what remains and throws `FormatError.truncated`.
+/// Modeled on swift-nio's ByteBuffer readers (all-or-nothing, no partial reads).
+package struct ByteReader {
+    package let bytes: [UInt8]
+    package private(set) var offset: Int
+    private let end: Int
+    private let context: String
+
+    package init(_ bytes: [UInt8], range: Range<Int>? = nil, context: String) {
+        self.bytes = bytes
+        self.offset = range?.lowerBound ?? 0
+        self.end = range?.upperBound ?? bytes.count
+        self.context = context
+    }
+
+    package var remaining: Int { end - offset }
+    package var isAtEnd: Bool { offset == end }
+
+    package mutating func read(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, count <= remaining else { throw FormatError.truncated(context) }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    package mutating func readU8() throws -> UInt8 { try read(1)[0] }
+
+    package mutating func readU16() throws -> UInt16 {
+        let b = try read(2)
+        return UInt16(b[0]) << 8 | UInt16(b[1])
+    }
+
+    package mutating func readU32() throws -> UInt32 {
+        let b = try read(4)
+        return b.reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    package mutating func readU64() throws -> UInt64 {
+        let b = try read(8)
+        return b.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    package mutating func readI64() throws -> Int64 { Int64(bitPattern: try readU64()) }
+
+    /// Reads a u16-length-prefixed field no longer than `max`.
+    package mutating func readVariable16(max: Int) throws -> [UInt8] {
+        let n = Int(try readU16())
+        guard n <= max else { throw FormatError.limitExceeded("\(context): field of \(n) bytes exceeds \(max)") }
+        return try read(n)
+    }
+
+    package mutating func expectMagic(_ magic: [UInt8]) throws {
+        guard try read(magic.count) == magic else { throw FormatError.badMagic(context) }
+    }
+
+    package func expectEnd() throws {
+        guard isAtEnd else { throw FormatError.trailingBytes(context) }
+    }
+}
+
+/// Big-endian binary writing.
+package struct ByteWriter {
+    package private(set) var bytes: [UInt8] = []
+
+    package init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    package mutating func write(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    package mutating func write(_ b: ArraySlice<UInt8>) { bytes.append(contentsOf: b) }
+    package mutating func write(_ s: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+    package mutating func writeU8(_ v: UInt8) { bytes.append(v) }
+    package mutating func writeU16(_ v: UInt16) { bytes.append(contentsOf: [UInt8(v >> 8), UInt8(v & 0xff)]) }
+    package mutating func writeU32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    package mutating func writeU64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    package mutating func writeI64(_ v: Int64) { writeU64(UInt64(bitPattern: v)) }
+    package mutating func writeVariable16(_ b: [UInt8]) {
+        precondition(b.count <= Int(UInt16.max), "field too long for a u16 length")
+        writeU16(UInt16(b.count)); write(b)
+    }
+    package mutating func pad(to length: Int) {
+        precondition(bytes.count <= length, "ByteWriter.pad: content longer than target")
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: length - bytes.count))
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Lower-case hexadecimal, for identifiers (never for secrets).
+    package var hex: String {
+        let digits = [Character]("0123456789abcdef")
+        var s = ""
+        s.reserveCapacity(count * 2)
+        for b in self { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xf)]) }
+        return s
+    }
+
+    package init?(hex: String) {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        var i = 0
+        while i < chars.count {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        self = out
+    }
+
+    package init(_ s: StaticString) {
+        self = Array(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+}

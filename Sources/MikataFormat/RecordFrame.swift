@@ -1,0 +1,205 @@
+import MikataCrypto
+
+/// FORMAT.md §5: one record as stored. Frames follow the header copies back to back; appending writes a new
+/// frame at the end and never touches earlier bytes.
+///
+///     0  4  magic "MKTR"          24 32 prevLink
+///     4  4  frameLength           56 16 headerCheck = BLAKE2b-128(bytes 0..<56)
+///     8  8  seq                   72    [kind 2: sealedRecordKey, 80 bytes]
+///     16 4  epoch                       nonce (24), ciphertext and tag
+///     20 1  kind                  -8 4  frameLength again
+///     21 3  reserved (zero)       -4 4  magic "MKTE"
+package struct RecordFrame: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTR")
+    package static let trailerMagic: [UInt8] = Array("MKTE")
+    package static let fixedHeaderLength = 56
+    package static let headerLength = 72
+    package static let trailerLength = 8
+    package static let sealedKeyLength = 80
+    package static let nonceLength = 24
+    package static let tagLength = 16
+    /// The smallest possible frame: a kind-1 frame with an empty ciphertext body.
+    package static let minimumLength = headerLength + nonceLength + tagLength + trailerLength
+    /// FORMAT.md §5: the largest frame a v1 reader accepts.
+    package static let maximumLength = headerLength + sealedKeyLength + nonceLength + tagLength + trailerLength + RecordPayload.maximumLength
+
+    package enum Kind: UInt8, Sendable {
+        /// Encrypted under the epoch's record key: written by key holders (patient, supporters).
+        case vaultKey = 1
+        /// A fresh key sealed to the epoch's write public key: written by write-only services.
+        case sealed = 2
+    }
+
+    package var seq: UInt64
+    package var epoch: UInt32
+    package var kind: Kind
+    package var prevLink: [UInt8]
+    package var sealedRecordKey: [UInt8]?
+    package var nonce: [UInt8]
+    /// Ciphertext followed by the 16-byte tag.
+    package var ciphertext: [UInt8]
+
+    package init(seq: UInt64, epoch: UInt32, kind: Kind, prevLink: [UInt8], sealedRecordKey: [UInt8]?, nonce: [UInt8], ciphertext: [UInt8]) {
+        self.seq = seq; self.epoch = epoch; self.kind = kind; self.prevLink = prevLink
+        self.sealedRecordKey = sealedRecordKey; self.nonce = nonce; self.ciphertext = ciphertext
+    }
+
+    package var frameLength: Int {
+        Self.headerLength + (sealedRecordKey?.count ?? 0) + nonce.count + ciphertext.count + Self.trailerLength
+    }
+
+    /// Bytes 0..<56: what the AEAD authenticates and the successor's link hashes, before the ciphertext exists.
+    package static func fixedHeader(seq: UInt64, epoch: UInt32, kind: Kind, prevLink: [UInt8], frameLength: Int) -> [UInt8] {
+        var w = ByteWriter(capacity: 56)
+        w.write(magic); w.writeU32(UInt32(frameLength)); w.writeU64(seq); w.writeU32(epoch); w.writeU8(kind.rawValue)
+        w.write([0, 0, 0]); w.write(prevLink)
+        return w.bytes
+    }
+
+    package var fixedHeader: [UInt8] {
+        Self.fixedHeader(seq: seq, epoch: epoch, kind: kind, prevLink: prevLink, frameLength: frameLength)
+    }
+
+    /// The AEAD's additional data: label, vault id, fixed header, and (kind 2) the sealed record key.
+    package static func associatedData(vaultId: [UInt8], fixedHeader: [UInt8], sealedRecordKey: [UInt8]?) -> [UInt8] {
+        var w = ByteWriter(capacity: 200)
+        w.write(VaultFormat.Label.recordAD); w.write(vaultId); w.write(fixedHeader)
+        if let k = sealedRecordKey { w.write(k) }
+        return w.bytes
+    }
+
+    /// The link the next frame must carry as prevLink.
+    package var link: [UInt8] {
+        VaultFormat.link(fixedHeader: fixedHeader[...], tag: ciphertext[(ciphertext.count - Self.tagLength)...])
+    }
+
+    package func serialize() -> [UInt8] {
+        let fixed = fixedHeader
+        var w = ByteWriter(capacity: frameLength)
+        w.write(fixed)
+        w.write(VaultFormat.checksum(fixed[...], length: 16))
+        if let k = sealedRecordKey { w.write(k) }
+        w.write(nonce); w.write(ciphertext)
+        w.writeU32(UInt32(frameLength)); w.write(Self.trailerMagic)
+        return w.bytes
+    }
+
+    /// What lies at a position of the records region (FORMAT.md §5.2).
+    package enum Scan: Equatable {
+        /// A structurally valid frame of this many bytes.
+        case frame(RecordFrame, length: Int)
+        /// The end of the file is an incomplete append (a crash mid-write): discard from here on.
+        case tornTail
+    }
+
+    /// Reads the frame at `offset` of `bytes`, which end where the file ends. Distinguishes a torn tail (the file
+    /// ends inside a frame whose header is intact, or inside a header, or in zeros) from damage (FORMAT.md §5.2).
+    package static func scan(_ bytes: [UInt8], at offset: Int) throws -> Scan {
+        let remaining = bytes.count - offset
+        precondition(remaining > 0, "scan past the end")
+        if remaining < headerLength { return .tornTail }
+        if bytes[offset...].allSatisfy({ $0 == 0 }) { return .tornTail }
+        let fixed = bytes[offset..<(offset + fixedHeaderLength)]
+        guard Array(fixed.prefix(4)) == magic else { throw FormatError.badMagic("record frame at byte \(offset)") }
+        guard VaultFormat.checksum(fixed, length: 16) == Array(bytes[(offset + fixedHeaderLength)..<(offset + headerLength)]) else {
+            throw FormatError.checksumMismatch("record frame header at byte \(offset)")
+        }
+        var r = ByteReader(bytes, range: (offset + 4)..<(offset + fixedHeaderLength), context: "record frame at byte \(offset)")
+        let length = Int(try r.readU32())
+        let seq = try r.readU64()
+        let epoch = try r.readU32()
+        let kindCode = try r.readU8()
+        let reserved = try r.read(3)
+        let prevLink = try r.read(32)
+        guard reserved == [0, 0, 0] else { throw FormatError.invalidField("record frame at byte \(offset): reserved bytes set") }
+        guard let kind = Kind(rawValue: kindCode) else { throw FormatError.unsupportedType("record kind \(kindCode)") }
+        let minimum = minimumLength + (kind == .sealed ? sealedKeyLength : 0)
+        guard length >= minimum, length <= maximumLength else {
+            throw FormatError.invalidField("record frame at byte \(offset): length \(length) out of range")
+        }
+        if length > remaining { return .tornTail }
+        let end = offset + length
+        var t = ByteReader(bytes, range: (end - trailerLength)..<end, context: "record frame trailer at byte \(end - trailerLength)")
+        guard Int(try t.readU32()) == length else { throw FormatError.invalidField("record frame trailer at byte \(end - trailerLength): length mismatch") }
+        try t.expectMagic(trailerMagic)
+        var b = ByteReader(bytes, range: (offset + headerLength)..<(end - trailerLength), context: "record frame body")
+        let sealedKey = kind == .sealed ? try b.read(sealedKeyLength) : nil
+        let nonce = try b.read(nonceLength)
+        let ciphertext = try b.read(b.remaining)
+        let frame = RecordFrame(seq: seq, epoch: epoch, kind: kind, prevLink: prevLink, sealedRecordKey: sealedKey, nonce: nonce, ciphertext: ciphertext)
+        return .frame(frame, length: length)
+    }
+
+    /// The trailer at the end of a region: the length of the frame that ends there, if the trailer is well formed.
+    /// Used to find the last frame without scanning the file (FORMAT.md §5.4).
+    package static func lengthFromTrailer(_ trailer: [UInt8]) -> Int? {
+        guard trailer.count == trailerLength, Array(trailer[4..<8]) == trailerMagic else { return nil }
+        let n = trailer[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        return n >= minimumLength && n <= maximumLength ? n : nil
+    }
+}
+
+/// FORMAT.md §5.5: the plaintext inside a record's AEAD: author, time, type, data and the author's signature.
+package struct RecordPayload: Equatable, Sendable {
+    package static let version: UInt8 = 1
+    package static let maximumLength = 1 + 16 + 8 + 1 + VaultFormat.recordTypeMaxLength + 4 + VaultFormat.recordDataMax + 64
+
+    package var authorId: [UInt8]
+    package var timeMillis: Int64
+    package var type: String
+    package var data: [UInt8]
+    package var signature: [UInt8]
+
+    package init(authorId: [UInt8], timeMillis: Int64, type: String, data: [UInt8], signature: [UInt8] = []) {
+        self.authorId = authorId; self.timeMillis = timeMillis; self.type = type; self.data = data; self.signature = signature
+    }
+
+    /// Record types: 1 to 64 of [a-z0-9._-]. Types starting "mikata." are reserved for the vault itself.
+    package static func isValidType(_ type: String) -> Bool {
+        let u = Array(type.utf8)
+        guard (1...VaultFormat.recordTypeMaxLength).contains(u.count) else { return false }
+        return u.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 46 || $0 == 95 || $0 == 45 }
+    }
+
+    package func unsignedBytes() -> [UInt8] {
+        var w = ByteWriter(capacity: data.count + 100)
+        w.writeU8(Self.version); w.write(authorId); w.writeI64(timeMillis)
+        let t = Array(type.utf8)
+        w.writeU8(UInt8(t.count)); w.write(t)
+        w.writeU32(UInt32(data.count)); w.write(data)
+        return w.bytes
+    }
+
+    package func serialize() -> [UInt8] {
+        precondition(signature.count == 64, "RecordPayload must be signed before serialising")
+        return unsignedBytes() + signature
+    }
+
+    /// The message an author signs: the label, then BLAKE2b-256(vault id, seq, unsigned payload).
+    /// The epoch is left out so that re-encryption under a new epoch keeps every signature valid.
+    package static func signatureMessage(vaultId: [UInt8], seq: UInt64, unsignedPayload: [UInt8]) -> [UInt8] {
+        let h = Blake2b(outputLength: 32)
+        var w = ByteWriter(capacity: 24); w.write(vaultId); w.writeU64(seq)
+        h.update(w.bytes); h.update(unsignedPayload)
+        var m = ByteWriter(capacity: 64)
+        m.write(VaultFormat.Label.recordSignature); m.write(h.finalize())
+        return m.bytes
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> RecordPayload {
+        var r = ByteReader(bytes, context: "record payload")
+        let v = try r.readU8()
+        guard v == version else { throw FormatError.unsupportedType("record payload version \(v)") }
+        let author = try r.read(16)
+        let time = try r.readI64()
+        let typeLength = Int(try r.readU8())
+        let typeBytes = try r.read(typeLength)
+        guard let type = String(validating: typeBytes, as: UTF8.self), isValidType(type) else { throw FormatError.invalidField("record payload: invalid type") }
+        let dataLength = Int(try r.readU32())
+        guard dataLength <= VaultFormat.recordDataMax else { throw FormatError.limitExceeded("record payload: data of \(dataLength) bytes") }
+        let data = try r.read(dataLength)
+        let signature = try r.read(64)
+        try r.expectEnd()
+        return RecordPayload(authorId: author, timeMillis: time, type: type, data: data, signature: signature)
+    }
+}

@@ -1,0 +1,178 @@
+import MikataCrypto
+
+/// FORMAT.md §7: the small binary files of a store, outside the vault files. Each is magic, version, content and
+/// a BLAKE2b-128 checksum; none holds an e-mail, a nickname or record content in clear.
+package enum StoreFile {
+    package static let version: UInt16 = 1
+
+    static func seal(magic: [UInt8], _ content: (inout ByteWriter) -> Void) -> [UInt8] {
+        var w = ByteWriter()
+        w.write(magic); w.writeU16(version); w.writeU16(0)
+        content(&w)
+        w.write(VaultFormat.checksum(w.bytes[...], length: 16))
+        return w.bytes
+    }
+
+    static func open(_ bytes: [UInt8], magic: [UInt8], what: String) throws -> ByteReader {
+        guard bytes.count >= magic.count + 4 + 16 else { throw FormatError.truncated(what) }
+        guard Array(bytes[0..<magic.count]) == magic else { throw FormatError.badMagic(what) }
+        guard VaultFormat.checksum(bytes[0..<(bytes.count - 16)], length: 16) == Array(bytes[(bytes.count - 16)...]) else {
+            throw FormatError.checksumMismatch(what)
+        }
+        var r = ByteReader(bytes, range: magic.count..<(bytes.count - 16), context: what)
+        let v = try r.readU16()
+        guard v == version else { throw FormatError.unsupportedVersion(v) }
+        guard try r.readU16() == 0 else { throw FormatError.invalidField("\(what): reserved bytes set") }
+        return r
+    }
+}
+
+/// FORMAT.md §7.1: a vault's erasure secret. Record keys depend on it; destroying this file (shred) makes every
+/// copy of the vault file unreadable, even with the password. Written once, never rewritten in place by renames.
+package struct ErasureSecretFile: Sendable {
+    package static let magic: [UInt8] = Array("MKTK")
+    package var vaultId: [UInt8]
+    package var secret: SecureBytes
+
+    package init(vaultId: [UInt8], secret: SecureBytes) { self.vaultId = vaultId; self.secret = secret }
+
+    /// The serialised bytes hold the secret: the caller writes them to a 0600 file and wipes the array.
+    package func serialize() -> [UInt8] {
+        var s = secret.unsafeCopyToArray()
+        defer { Sodium.wipe(&s) }
+        return StoreFile.seal(magic: Self.magic) { w in w.write(vaultId); w.write(s) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> ErasureSecretFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "erasure secret file")
+        let id = try r.read(16)
+        var s = try r.read(32)
+        try r.expectEnd()
+        return ErasureSecretFile(vaultId: id, secret: SecureBytes(wiping: &s))
+    }
+}
+
+/// FORMAT.md §7.2: the lowest header generation a vault may present: an older, validly signed header copied back
+/// over the current one (a rollback, e.g. to undo a revocation) is refused.
+package struct GenerationFile: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTG")
+    package var vaultId: [UInt8]
+    package var minimumGeneration: UInt64
+
+    package init(vaultId: [UInt8], minimumGeneration: UInt64) { self.vaultId = vaultId; self.minimumGeneration = minimumGeneration }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in w.write(vaultId); w.writeU64(minimumGeneration) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> GenerationFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "generation file")
+        let id = try r.read(16); let g = try r.readU64()
+        try r.expectEnd()
+        return GenerationFile(vaultId: id, minimumGeneration: g)
+    }
+}
+
+/// FORMAT.md §7.3: an e-mail lookup entry. The file name is a keyed BLAKE2b of the normalised e-mail; the
+/// content is the id it maps to.
+package struct LookupEntry: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTL")
+    package enum Kind: UInt8, Sendable { case patient = 1, supporter = 2 }
+    package var kind: Kind
+    package var id: [UInt8]
+
+    package init(kind: Kind, id: [UInt8]) { self.kind = kind; self.id = id }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in w.writeU8(kind.rawValue); w.write(id) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> LookupEntry {
+        var r = try StoreFile.open(bytes, magic: magic, what: "lookup entry")
+        let k = try r.readU8()
+        guard let kind = Kind(rawValue: k) else { throw FormatError.unsupportedType("lookup entry kind \(k)") }
+        let id = try r.read(16)
+        try r.expectEnd()
+        return LookupEntry(kind: kind, id: id)
+    }
+}
+
+/// FORMAT.md §7.4: a supporter account: public keys in clear, secret keys and display name sealed under an
+/// Argon2id key of the supporter's password.
+package struct SupporterAccountFile: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTS")
+    package var supporterId: [UInt8]
+    package var boxPublicKey: [UInt8]
+    package var signPublicKey: [UInt8]
+    package var createdAtMillis: Int64
+    package var opsLimit: UInt64
+    package var memLimit: UInt64
+    package var salt: [UInt8]
+    package var nonce: [UInt8]
+    /// AEAD of `SupporterSecrets`.
+    package var sealedSecrets: [UInt8]
+
+    package init(supporterId: [UInt8], boxPublicKey: [UInt8], signPublicKey: [UInt8], createdAtMillis: Int64,
+                 opsLimit: UInt64, memLimit: UInt64, salt: [UInt8], nonce: [UInt8], sealedSecrets: [UInt8]) {
+        self.supporterId = supporterId; self.boxPublicKey = boxPublicKey; self.signPublicKey = signPublicKey
+        self.createdAtMillis = createdAtMillis; self.opsLimit = opsLimit; self.memLimit = memLimit; self.salt = salt
+        self.nonce = nonce; self.sealedSecrets = sealedSecrets
+    }
+
+    /// The AEAD's additional data: every public field, so none can be swapped.
+    package func associatedData() -> [UInt8] {
+        var w = ByteWriter()
+        w.write(VaultFormat.Label.supporterAccount); w.write(supporterId); w.write(boxPublicKey); w.write(signPublicKey)
+        w.writeI64(createdAtMillis); w.writeU8(PasswordSlot.algorithmArgon2id); w.writeU64(opsLimit); w.writeU64(memLimit); w.write(salt)
+        return w.bytes
+    }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in
+            w.write(supporterId); w.write(boxPublicKey); w.write(signPublicKey); w.writeI64(createdAtMillis)
+            w.writeU8(PasswordSlot.algorithmArgon2id); w.writeU64(opsLimit); w.writeU64(memLimit); w.write(salt); w.write(nonce)
+            w.writeU32(UInt32(sealedSecrets.count)); w.write(sealedSecrets)
+        }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> SupporterAccountFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "supporter account")
+        let id = try r.read(16); let box = try r.read(32); let sign = try r.read(32); let created = try r.readI64()
+        let alg = try r.readU8()
+        guard alg == PasswordSlot.algorithmArgon2id else { throw FormatError.unsupportedType("supporter account KDF \(alg)") }
+        let ops = try r.readU64(); let mem = try r.readU64(); let salt = try r.read(16); let nonce = try r.read(24)
+        let n = Int(try r.readU32())
+        guard n <= 4096 else { throw FormatError.limitExceeded("supporter account: sealed secrets of \(n) bytes") }
+        let sealed = try r.read(n)
+        try r.expectEnd()
+        return SupporterAccountFile(supporterId: id, boxPublicKey: box, signPublicKey: sign, createdAtMillis: created,
+                                    opsLimit: ops, memLimit: mem, salt: salt, nonce: nonce, sealedSecrets: sealed)
+    }
+}
+
+/// The sealed part of a supporter account: both secret keys and the display name.
+package struct SupporterSecrets: Sendable {
+    package var boxSecretKey: SecureBytes
+    package var signSeed: SecureBytes
+    package var name: String
+
+    package init(boxSecretKey: SecureBytes, signSeed: SecureBytes, name: String) {
+        self.boxSecretKey = boxSecretKey; self.signSeed = signSeed; self.name = name
+    }
+
+    /// Plaintext for the AEAD; the caller wipes it.
+    package func serialize() -> [UInt8] {
+        var w = ByteWriter()
+        w.write(boxSecretKey.unsafeCopyToArray()); w.write(signSeed.unsafeCopyToArray()); w.writeVariable16(Array(name.utf8))
+        return w.bytes
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> SupporterSecrets {
+        var r = ByteReader(bytes, context: "supporter secrets")
+        var box = try r.read(32); var sign = try r.read(32)
+        let nameBytes = try r.readVariable16(max: 1024)
+        try r.expectEnd()
+        guard let name = String(validating: nameBytes, as: UTF8.self) else { throw FormatError.invalidField("supporter secrets: name is not UTF-8") }
+        return SupporterSecrets(boxSecretKey: SecureBytes(wiping: &box), signSeed: SecureBytes(wiping: &sign), name: name)
+    }
+}
