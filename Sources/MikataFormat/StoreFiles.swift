@@ -1,4 +1,4 @@
-import MikataCrypto
+package import MikataCrypto
 
 /// FORMAT.md §7: the small binary files of a store, outside the vault files. Each is magic, version, content and
 /// a BLAKE2b-128 checksum; none holds an e-mail, a nickname or record content in clear.
