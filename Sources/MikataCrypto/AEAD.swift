@@ -33,7 +33,8 @@ package enum XChaCha20Poly1305 {
         guard key.count == keyLength else { throw CryptoError.invalidKey("XChaCha20-Poly1305 key must be 32 bytes") }
         guard nonce.count == nonceLength else { throw CryptoError.invalidInput("XChaCha20-Poly1305 nonce must be 24 bytes") }
         guard ciphertext.count >= tagLength else { throw CryptoError.authenticationFailed }
-        var out = [UInt8](repeating: 0, count: ciphertext.count - tagLength)
+        // At least one byte, so the output buffer always has an address (an empty plaintext is legal).
+        var out = [UInt8](repeating: 0, count: max(ciphertext.count - tagLength, 1))
         var outLen: UInt64 = 0
         let rc = key.withUnsafeBytes { k in
             out.withUnsafeMutableBufferPointer { o in
@@ -43,6 +44,7 @@ package enum XChaCha20Poly1305 {
             }
         }
         guard rc == 0 else { throw CryptoError.authenticationFailed }
+        if Int(outLen) < out.count { out.removeLast(out.count - Int(outLen)) }
         return out
     }
 

@@ -95,6 +95,7 @@ package enum PasswordHash {
     package static let opsLimitMin = UInt64(crypto_pwhash_argon2id_OPSLIMIT_MIN)
     package static let opsLimitMax = UInt64(crypto_pwhash_argon2id_OPSLIMIT_MAX)
     package static let memLimitMin = UInt64(crypto_pwhash_argon2id_MEMLIMIT_MIN)
+    package static let memLimitMax = UInt64(crypto_pwhash_argon2id_memlimit_max())
     /// libsodium's INTERACTIVE profile: 2 passes over 64 MiB; MikataVault's default floor for passwords.
     package static let opsLimitInteractive = UInt64(crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE)
     package static let memLimitInteractive = UInt64(crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE)
@@ -105,7 +106,11 @@ package enum PasswordHash {
         Sodium.ready()
         guard salt.count == saltLength else { throw CryptoError.invalidInput("Argon2id salt must be 16 bytes") }
         guard opsLimit >= opsLimitMin, opsLimit <= opsLimitMax else { throw CryptoError.invalidInput("Argon2id opslimit out of range") }
-        guard memLimit >= memLimitMin, memLimit <= UInt64(Int.max) else { throw CryptoError.invalidInput("Argon2id memlimit out of range") }
+        guard memLimit >= memLimitMin, memLimit <= memLimitMax else { throw CryptoError.invalidInput("Argon2id memlimit out of range") }
+        guard length >= Int(crypto_pwhash_BYTES_MIN), UInt64(length) <= UInt64(crypto_pwhash_bytes_max()) else {
+            throw CryptoError.invalidInput("Argon2id output length out of range")
+        }
+        guard UInt64(password.count) <= UInt64(crypto_pwhash_passwd_max()) else { throw CryptoError.invalidInput("password too long") }
         var rc: Int32 = 0
         let key = try SecureBytes(count: length) { out in
             rc = password.withUnsafeBytes { pw in

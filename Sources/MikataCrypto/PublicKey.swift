@@ -74,6 +74,7 @@ package enum SealedBox {
 package enum X25519 {
     package static func publicKey(for secretKey: SecureBytes) throws -> [UInt8] {
         Sodium.ready()
+        guard secretKey.count == 32 else { throw CryptoError.invalidKey("X25519 secret key must be 32 bytes") }
         var pk = [UInt8](repeating: 0, count: 32)
         let rc = secretKey.withUnsafeBytes { sk in crypto_scalarmult_base(&pk, sk.u8) }
         guard rc == 0 else { throw CryptoError.invalidKey("X25519 secret key rejected") }

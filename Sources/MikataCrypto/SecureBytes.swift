@@ -35,11 +35,9 @@ package final class SecureBytes: @unchecked Sendable {
 
     /// Copies `bytes` into guarded memory. The caller stays responsible for wiping its own copy.
     package convenience init(copying bytes: some Collection<UInt8>) {
-        let array = Array(bytes)
-        try! self.init(count: array.count) { buf in
-            array.withUnsafeBytes { src in
-                if let dst = buf.baseAddress, let s = src.baseAddress { dst.copyMemory(from: s, byteCount: src.count) }
-            }
+        // Copy element by element: no intermediate array that would outlive this call unwiped.
+        try! self.init(count: bytes.count) { buf in
+            for (i, b) in bytes.enumerated() { buf[i] = b }
         }
     }
 

@@ -47,22 +47,17 @@ struct HashingTests {
         }
     }
 
-    // crypto_pwhash also fails (EFBIG / EINVAL) for memLimit above crypto_pwhash_argon2id_MEMLIMIT_MAX (4 TiB) and
-    // for output lengths below 16 bytes; deriveKey reports those as .resourceExhausted ("busy, try later"), which
-    // is the wrong failure class. When deriveKey checks them up front, these known issues stop being recorded.
     @Test("Argon2id parameters libsodium refuses are invalidInput, not resourceExhausted")
     func argon2idLimitsLibsodiumRefuses() {
-        withKnownIssue("deriveKey does not check memLimit <= MEMLIMIT_MAX or length >= 16 before calling crypto_pwhash") {
-            #expect {
-                try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: 1, memLimit: 4_398_046_510_080 + 1)
-            } throws: { error in
-                if case CryptoError.invalidInput = error { true } else { false }
-            }
-            #expect {
-                try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: 1, memLimit: PasswordHash.memLimitMin, length: 15)
-            } throws: { error in
-                if case CryptoError.invalidInput = error { true } else { false }
-            }
+        #expect {
+            try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: 1, memLimit: PasswordHash.memLimitMax + 1)
+        } throws: { error in
+            if case CryptoError.invalidInput = error { true } else { false }
+        }
+        #expect {
+            try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: 1, memLimit: PasswordHash.memLimitMin, length: 15)
+        } throws: { error in
+            if case CryptoError.invalidInput = error { true } else { false }
         }
     }
 

@@ -19,6 +19,17 @@ struct PublicKeyTests {
         #expect(throws: CryptoError.authenticationFailed) { try SealedBox.open(Array(sealed.prefix(47)), keyPair: recipient) }
     }
 
+    @Test("sealing to a low-order or wrong-length public key is refused as invalidKey")
+    func sealedBoxBadRecipient() {
+        let secret = SecureBytes.random(count: 32)
+        #expect(throws: CryptoError.invalidKey("X25519 public key rejected")) {
+            try SealedBox.seal(secret, to: Array(repeating: 0, count: 32))
+        }
+        #expect(throws: CryptoError.invalidKey("X25519 public key must be 32 bytes")) {
+            try SealedBox.seal(secret, to: Array(repeating: 9, count: 31))
+        }
+    }
+
     @Test("box key pairs are deterministic from a seed and rebuilt from the secret key alone")
     func boxKeyPairDerivation() throws {
         let seed = SecureBytes(copying: Array(repeating: 7, count: BoxKeyPair.seedLength))

@@ -71,7 +71,7 @@ struct WycheproofTests {
             do {
                 let opened = try XChaCha20Poly1305.open(sealed, key: key, nonce: test.iv, ad: test.aad)
                 let resealed = try XChaCha20Poly1305.seal(test.msg, key: key, nonce: test.iv, ad: test.aad)
-                return .accepted(matchesExpected: opened == test.msg && resealed == sealed && test.tcId != 5)
+                return .accepted(matchesExpected: opened == test.msg && resealed == sealed)
             } catch CryptoError.authenticationFailed where sizesSupported {
                 return .rejected
             } catch CryptoError.invalidKey where !sizesSupported {
@@ -107,7 +107,7 @@ struct WycheproofTests {
     func ed25519() throws {
         try Wycheproof.run("ed25519_test.json", EdDSAGroup.self) { group, test in
             Ed25519.verify(signature: test.sig, message: test.msg, publicKey: group.publicKey.pk)
-                ? .accepted(matchesExpected: true) : .accepted(matchesExpected: true)
+                ? .accepted(matchesExpected: true) : .rejected
         }
     }
 }
