@@ -176,3 +176,24 @@ package struct SupporterSecrets: Sendable {
         return SupporterSecrets(boxSecretKey: SecureBytes(wiping: &box), signSeed: SecureBytes(wiping: &sign), name: name)
     }
 }
+
+/// FORMAT.md §7.5: the store's e-mail lookup key (keyed BLAKE2b), kept in the key store beside the erasure secrets.
+package struct LookupKeyFile: Sendable {
+    package static let magic: [UInt8] = Array("MKTY")
+    package var key: SecureBytes
+
+    package init(key: SecureBytes) { self.key = key }
+
+    package func serialize() -> [UInt8] {
+        var k = key.unsafeCopyToArray()
+        defer { Sodium.wipe(&k) }
+        return StoreFile.seal(magic: Self.magic) { w in w.write(k) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> LookupKeyFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "lookup key file")
+        var k = try r.read(32)
+        try r.expectEnd()
+        return LookupKeyFile(key: SecureBytes(wiping: &k))
+    }
+}
