@@ -163,7 +163,11 @@ package struct KeyState: Equatable, Sendable {
 
     package var currentEpoch: EpochEntry { epochs[epochs.count - 1] }
 
-    package func author(id: [UInt8]) -> Author? { authors.first { $0.id == id } }
+    /// The author entry permitted to write at `seq`, if any.
+    package func author(id: [UInt8], seq: UInt64) -> Author? { authors.first { $0.id == id && $0.mayWrite(seq: seq) } }
+
+    /// The active entry of an author, if any.
+    package func activeAuthor(id: [UInt8]) -> Author? { authors.first { $0.id == id && $0.isActive } }
 
     package var supporterSlots: [SupporterSlot] {
         slots.compactMap { if case .supporter(let s) = $0 { return s } else { return nil } }
@@ -273,7 +277,10 @@ package struct KeyState: Equatable, Sendable {
             guard let role = AuthorRole(rawValue: roleCode) else { throw FormatError.unsupportedType("author role \(roleCode)") }
             let pk = try r.read(32); let from = try r.readU64(); let revoked = try r.readU64()
             guard from <= revoked else { throw FormatError.invalidField("key state: author revoked before it was added") }
-            guard !authors.contains(where: { $0.id == id }) else { throw FormatError.invalidField("key state: duplicate author id") }
+            // An id may appear again after a revocation (re-granted), never with overlapping ranges.
+            guard !authors.contains(where: { $0.id == id && !($0.revokedAtSeq <= from) }) else {
+                throw FormatError.invalidField("key state: an author id appears twice with overlapping ranges")
+            }
             authors.append(Author(id: id, role: role, signPublicKey: pk, activeFromSeq: from, revokedAtSeq: revoked))
         }
         guard authors[0].role == .patient, authors[0].id == vaultId, authors[0].signPublicKey == ownerPK, authors[0].isActive,
@@ -324,7 +331,7 @@ package struct KeyState: Equatable, Sendable {
                 guard !seen.contains(s.supporterId) else { throw FormatError.invalidField("key state: two slots for one supporter") }
                 seen.append(s.supporterId)
                 guard s.epoch == currentEpoch.epoch else { throw FormatError.invalidField("key state: a supporter slot is not for the current epoch") }
-                guard let a = author(id: s.supporterId), a.role == .supporter, a.isActive else {
+                guard let a = activeAuthor(id: s.supporterId), a.role == .supporter else {
                     throw FormatError.invalidField("key state: a supporter slot has no active supporter author")
                 }
             }

@@ -3,7 +3,7 @@ import MikataFormat
 
 /// The one error type of the vault layer. Each case is a failure class with its own CLI exit code; messages say
 /// what failed and what to do, and never contain a password, key, e-mail, nickname or record content.
-public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A store, patient, supporter or vault file does not exist.
     case notFound(String)
     /// The password, recovery code or key did not unlock anything.
@@ -27,7 +27,7 @@ public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The vault's erasure secret is gone: the vault was shredded, or the key store is incomplete.
     case erased(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notFound(let s), .authenticationFailed(let s), .notPermitted(let s), .corrupted(let s), .tampered(let s),
              .unsupported(let s), .busy(let s), .alreadyExists(let s), .invalidInput(let s), .io(let s), .erased(let s):
@@ -36,7 +36,7 @@ public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The failure class's name, as tests and `--json` error output use it.
-    public var failureClass: String {
+    package var failureClass: String {
         switch self {
         case .notFound: return "not-found"
         case .authenticationFailed: return "authentication-failed"
@@ -53,7 +53,7 @@ public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// What an operator or user should try next, where there is something useful to say.
-    public var hint: String? {
+    package var hint: String? {
         switch self {
         case .corrupted: return "the file may be damaged; restore it from a backup or run 'mikata vault verify' for details"
         case .tampered: return "the file may have been altered; keep a copy for investigation and restore from a backup"

@@ -1,0 +1,723 @@
+package import MikataCrypto
+import MikataFormat
+
+/// Who wrote a record.
+package struct RecordAuthor: Equatable, Sendable, CustomStringConvertible {
+    package let role: String
+    package let id: [UInt8]
+
+    /// "patient", "supporter:<id>" or "service:<id>" (the CLI's `author` field).
+    package var description: String { role == "patient" ? "patient" : "\(role):\(id.hex)" }
+}
+
+/// A decrypted, verified record.
+package struct Record: Equatable, Sendable {
+    package let seq: UInt64
+    package let type: String
+    package let author: RecordAuthor
+    package let timeMillis: Int64
+    package let data: [UInt8]
+}
+
+/// Non-secret facts about a vault, readable without any password (`mikata vault inspect`).
+package struct VaultInfo: Sendable {
+    package let vaultId: [UInt8]
+    package let formatVersion: UInt16
+    package let headerGeneration: UInt64
+    package let currentEpoch: UInt32
+    package let epochs: [UInt32]
+    package let slots: [(kind: String, supporterId: [UInt8]?)]
+    package let services: [[UInt8]]
+    package let recordCount: Int
+    package let tornTailBytes: Int
+    package let size: Int
+    package let path: String
+    package let headerCopiesAgree: Bool
+}
+
+/// The outcome of `Vault.verify`: every record checked; problems throw instead.
+package struct VerifyReport: Sendable {
+    package let recordCount: Int
+    package let tornTailBytes: Int
+    package let headerGeneration: UInt64
+    package let currentEpoch: UInt32
+}
+
+/// How a session unlocked the vault, kept so the keyring can be rebuilt when another process changes the header.
+enum Unlock {
+    /// The patient: the owner key (from the password or recovery slot).
+    case owner(SecureBytes)
+    case supporter(SupporterIdentity)
+    /// A write-only service: no key material at all.
+    case service(ServiceIdentity)
+}
+
+/// An unlocked vault: who is acting and what they hold. Sessions are not shared between threads.
+package final class VaultSession {
+    let unlock: Unlock
+    var keyring: Keyring?
+    var ownerSigning: SigningKeyPair?
+
+    init(unlock: Unlock) { self.unlock = unlock }
+
+    var authorId: [UInt8]? {
+        switch unlock {
+        case .owner: return nil  // the vault id; filled in by the vault
+        case .supporter(let s): return s.id
+        case .service(let s): return s.id
+        }
+    }
+}
+
+/// One patient's vault file: the append-only record log behind A/B header copies (docs/FORMAT.md).
+/// Not thread-safe: one `Vault` per task; processes coordinate through flock.
+package final class Vault {
+    package let path: String
+    package let vaultId: [UInt8]
+    let erasureSecret: SecureBytes
+    let generationPath: String
+    let lockTimeout: Double
+
+    private var file: PosixFile
+    private var preamble: Preamble
+    private var state: KeyState
+    private var copyGenerations: [UInt64?]
+    private var headerCopiesAgree: Bool
+    private var tail: Tail?
+
+    struct Tail {
+        var end: Int
+        var nextSeq: UInt64
+        var link: [UInt8]
+    }
+
+    // MARK: opening
+
+    /// Opens a vault file. `erasureSecret` comes from the store's key store; `generationPath` holds the lowest
+    /// header generation this vault may present (rollback protection).
+    init(path: String, erasureSecret: SecureBytes, generationPath: String, lockTimeout: Double = 10) throws {
+        self.path = path
+        self.erasureSecret = erasureSecret
+        self.generationPath = generationPath
+        self.lockTimeout = lockTimeout
+        let opened: PosixFile
+        do { opened = try PosixFile.open(path) } catch VaultError.notFound { throw VaultError.notFound("vault file not found") }
+        try opened.lock(exclusive: false, timeout: lockTimeout)
+        defer { opened.unlock() }
+        file = opened
+        let loaded = try Vault.loadHeader(file: opened)
+        preamble = loaded.preamble
+        state = loaded.state
+        copyGenerations = loaded.copyGenerations
+        headerCopiesAgree = loaded.agree
+        vaultId = preamble.vaultId
+        try checkGeneration()
+    }
+
+    struct LoadedHeader {
+        var preamble: Preamble
+        var state: KeyState
+        var copyGenerations: [UInt64?]
+        var agree: Bool
+        var copyErrors: [VaultError?]
+    }
+
+    /// Reads the preamble and both header copies; picks the highest valid generation (FORMAT.md §3.2).
+    static func loadHeader(file: PosixFile) throws -> LoadedHeader {
+        let head = try file.read(at: 0, count: VaultFormat.preambleLength)
+        let preamble = try VaultError.parsing("vault file") { try Preamble.parse(head) }
+        let copies = try file.read(at: VaultFormat.preambleLength, count: 2 * preamble.headerCopyLength)
+        guard copies.count == 2 * preamble.headerCopyLength else { throw VaultError.corrupted("vault file is truncated inside its header area") }
+        var states: [KeyState?] = [nil, nil]
+        var errors: [VaultError?] = [nil, nil]
+        var generations: [UInt64?] = [nil, nil]
+        for i in 0..<2 {
+            let slice = copies[(i * preamble.headerCopyLength)..<((i + 1) * preamble.headerCopyLength)]
+            do {
+                let copy = try VaultError.parsing("header copy \(i == 0 ? "A" : "B")") { try HeaderCopy.parse(slice) }
+                generations[i] = copy.generation
+                let s = try VaultError.parsing("header copy \(i == 0 ? "A" : "B")") { try KeyState.parse(copy.body) }
+                try verifyKeyState(s, preamble: preamble, generation: copy.generation, name: i == 0 ? "A" : "B")
+                states[i] = s
+            } catch let e as VaultError {
+                errors[i] = e
+            }
+        }
+        let candidates = [0, 1].compactMap { i in states[i].map { (i, $0) } }
+        guard let best = candidates.max(by: { $0.1.generation < $1.1.generation }) else {
+            // Prefer the cryptographic failure: it is the more serious and more precise finding.
+            if let t = errors.first(where: { if case .tampered = $0 { return true } else { return false } }) { throw t! }
+            throw errors[0] ?? errors[1] ?? VaultError.corrupted("no valid header copy")
+        }
+        let agree = candidates.count == 2 && states[0] == states[1]
+        return LoadedHeader(preamble: preamble, state: best.1, copyGenerations: generations, agree: agree, copyErrors: errors)
+    }
+
+    /// FORMAT.md §4.5: a key state belongs to this vault and is signed by the key the vault id certifies.
+    static func verifyKeyState(_ s: KeyState, preamble: Preamble, generation: UInt64, name: String) throws {
+        guard s.vaultId == preamble.vaultId else { throw VaultError.tampered("header copy \(name) belongs to another vault") }
+        guard s.generation == generation else { throw VaultError.corrupted("header copy \(name): generation mismatch") }
+        guard VaultFormat.vaultId(ownerPublicKey: s.ownerPublicKey, salt: preamble.vaultSalt) == preamble.vaultId else {
+            throw VaultError.tampered("header copy \(name) names an owner key the vault id does not certify")
+        }
+        guard Ed25519.verify(signature: s.signature, message: s.signedMessage(), publicKey: s.ownerPublicKey) else {
+            throw VaultError.tampered("header copy \(name) is not signed by the patient's key")
+        }
+    }
+
+    private func checkGeneration() throws {
+        guard let bytes = try Posix.readFile(generationPath) else {
+            throw VaultError.erased("the vault's generation record is missing from the key store")
+        }
+        let g = try VaultError.parsing("generation file") { try GenerationFile.parse(bytes) }
+        guard g.vaultId == vaultId else { throw VaultError.corrupted("generation file belongs to another vault") }
+        guard state.generation >= g.minimumGeneration else {
+            throw VaultError.tampered("the vault header (generation \(state.generation)) is older than the store's record (\(g.minimumGeneration)): it was rolled back")
+        }
+    }
+
+    /// Runs `body` under the vault's flock. A writer that replaced the file by rename while we waited is noticed
+    /// (the path's inode changed) and the new file is opened instead.
+    private func locked<R>(exclusive: Bool, _ body: () throws -> R) throws -> R {
+        while true {
+            try file.lock(exclusive: exclusive, timeout: lockTimeout)
+            let onDisk: FileIdentity
+            do { onDisk = try PosixFile.open(path, readOnly: true).identity() } catch {
+                file.unlock()
+                if case VaultError.notFound = error { throw VaultError.notFound("vault file not found (shredded or moved?)") }
+                throw error
+            }
+            if try onDisk == file.identity() { break }
+            file.unlock()
+            file = try PosixFile.open(path)
+            tail = nil
+            copyGenerations = [nil, nil]
+        }
+        defer { file.unlock() }
+        try refreshHeader()
+        return try body()
+    }
+
+    /// Re-reads the header only if a copy's generation changed (12 bytes per copy): appends stay cheap.
+    private func refreshHeader() throws {
+        var current: [UInt64?] = []
+        for i in 0..<2 {
+            let b = try file.read(at: preamble.headerCopyOffset(i), count: 12)
+            if b.count == 12, Array(b[0..<4]) == HeaderCopy.magic {
+                current.append(b[4..<12].reduce(0) { $0 << 8 | UInt64($1) })
+            } else {
+                current.append(nil)
+            }
+        }
+        if current == copyGenerations && current[0] != nil { return }
+        let loaded = try Vault.loadHeader(file: file)
+        preamble = loaded.preamble
+        state = loaded.state
+        copyGenerations = loaded.copyGenerations
+        headerCopiesAgree = loaded.agree
+        tail = nil
+        try checkGeneration()
+    }
+
+    // MARK: unlocking
+
+    /// Unlocks with the patient's password: Argon2id with the slot's stored parameters unwraps the owner key.
+    package func unlock(password: SecureBytes) throws -> VaultSession {
+        guard let slot = state.passwordSlot else { throw VaultError.corrupted("the vault has no password slot") }
+        let kdf = KDFParameters(opsLimit: slot.opsLimit, memLimit: slot.memLimit)
+        let key = try kdf.derive(password: password, salt: slot.salt)
+        let ownerKey: SecureBytes
+        do { ownerKey = try Wraps.unwrap(slot.wrap, under: key, ad: slot.associatedData(vaultId: vaultId)) }
+        catch { throw VaultError.authenticationFailed("wrong password") }
+        return try ownerSession(ownerKey)
+    }
+
+    /// Unlocks with the recovery code shown at creation.
+    package func unlock(recoveryCode: SecureBytes) throws -> VaultSession {
+        guard let slot = state.recoverySlot else { throw VaultError.notFound("the vault has no recovery slot") }
+        let code = try RecoveryCode.decode(recoveryCode)
+        let key = RecoveryCode.slotKey(code: code, vaultId: vaultId, salt: slot.salt)
+        let ownerKey: SecureBytes
+        do { ownerKey = try Wraps.unwrap(slot.wrap, under: key, ad: slot.associatedData(vaultId: vaultId)) }
+        catch { throw VaultError.authenticationFailed("wrong recovery code") }
+        return try ownerSession(ownerKey)
+    }
+
+    /// Unlocks as a linked supporter: their X25519 key opens the epoch key sealed in their slot.
+    package func unlock(supporter: SupporterIdentity) throws -> VaultSession {
+        let session = VaultSession(unlock: .supporter(supporter))
+        try prepare(session)
+        return session
+    }
+
+    /// A write-only session for an authorised service: it can append sealed records and read nothing.
+    package func session(service: ServiceIdentity) throws -> VaultSession {
+        guard let a = state.activeAuthor(id: service.id), a.role == .service, a.signPublicKey == service.signPublicKey else {
+            throw VaultError.notPermitted("this service is not authorised to write to the vault")
+        }
+        return VaultSession(unlock: .service(service))
+    }
+
+    private func ownerSession(_ ownerKey: SecureBytes) throws -> VaultSession {
+        let session = VaultSession(unlock: .owner(ownerKey))
+        try prepare(session)
+        return session
+    }
+
+    /// Builds (or rebuilds, after a header change) a session's keyring from the current key state.
+    private func prepare(_ session: VaultSession) throws {
+        if let k = session.keyring, k.generation == state.generation { return }
+        switch session.unlock {
+        case .owner(let ownerKey):
+            let seed: SecureBytes
+            do { seed = try Wraps.unwrap(state.ownerSecret, under: ownerKey, ad: Wraps.ownerSecretAD(vaultId: vaultId)) }
+            catch { throw VaultError.tampered("the owner's signing key does not unwrap") }
+            let signing = try SigningKeyPair.fromSeed(seed)
+            guard signing.publicKey == state.ownerPublicKey else { throw VaultError.tampered("the owner's signing key does not match the header") }
+            session.ownerSigning = signing
+            let ek: SecureBytes
+            do { ek = try Wraps.unwrap(state.currentEpochKeyWrap, under: ownerKey, ad: Wraps.epochOwnerAD(vaultId: vaultId, epoch: state.currentEpoch.epoch)) }
+            catch { throw VaultError.tampered("the current epoch key does not unwrap with the owner key") }
+            session.keyring = try Keyring.build(state: state, currentEpochKey: ek, erasureSecret: erasureSecret)
+        case .supporter(let identity):
+            guard let slot = state.supporterSlots.first(where: { $0.supporterId == identity.id }) else {
+                throw VaultError.notPermitted("this supporter is not linked to the vault (never granted, or revoked)")
+            }
+            let ek: SecureBytes
+            do { ek = try SealedBox.open(slot.sealedEpochKey, keyPair: identity.box) }
+            catch { throw VaultError.authenticationFailed("the supporter's key share does not open with this supporter's key") }
+            session.keyring = try Keyring.build(state: state, currentEpochKey: ek, erasureSecret: erasureSecret)
+        case .service:
+            session.keyring = nil
+        }
+    }
+
+    // MARK: reading
+
+    /// Reads and verifies every record (FORMAT.md §5.6). Internal records (type "mikata.*") are included.
+    package func records(_ session: VaultSession) throws -> [Record] {
+        try locked(exclusive: false) {
+            try prepare(session)
+            guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
+            return try readAll(keyring: keyring).records
+        }
+    }
+
+    struct ReadResult {
+        var records: [Record]
+        var payloads: [[UInt8]]
+        var tornTailBytes: Int
+        var tail: Tail
+    }
+
+    private func readAll(keyring: Keyring?, keepPayloads: Bool = false) throws -> ReadResult {
+        let bytes = try file.readAll()
+        return try Vault.scanRecords(bytes, preamble: preamble, state: state, keyring: keyring, keepPayloads: keepPayloads)
+    }
+
+    /// Walks the records region. With a keyring, decrypts and verifies each record; without, checks structure,
+    /// order and chain only (what `vault inspect` can do without a password).
+    static func scanRecords(_ bytes: [UInt8], preamble: Preamble, state: KeyState, keyring: Keyring?, keepPayloads: Bool) throws -> ReadResult {
+        var offset = preamble.recordsOffset
+        guard bytes.count >= offset else { throw VaultError.corrupted("vault file is truncated inside its header area") }
+        let vaultId = preamble.vaultId
+        var expected: UInt64 = 0
+        var prevLink = VaultFormat.genesisLink(vaultId: vaultId)
+        var prevEpoch = state.epochs[0].epoch
+        var floorLinkSeen: [UInt8]? = state.recordFloorCount == 0 ? prevLink : nil
+        var records: [Record] = []
+        var payloads: [[UInt8]] = []
+        var torn = 0
+        while offset < bytes.count {
+            let scan = try VaultError.parsing("record \(expected)") { try RecordFrame.scan(bytes, at: offset) }
+            guard case .frame(let frame, let length) = scan else { torn = bytes.count - offset; break }
+            let n = frame.seq
+            guard n == expected else {
+                throw VaultError.tampered("record at byte \(offset) has sequence number \(n) where \(expected) was expected: records were removed, reordered or duplicated")
+            }
+            guard frame.prevLink == prevLink else {
+                throw VaultError.tampered("record \(n) does not follow its predecessor (chain link mismatch): a record was replaced or spliced in")
+            }
+            guard state.epochEntry(frame.epoch) != nil else {
+                throw VaultError.tampered("record \(n) uses key epoch \(frame.epoch), which the header does not hold: the header may have been rolled back")
+            }
+            guard frame.epoch >= prevEpoch, frame.epoch >= state.minimumEpoch(forSeq: n) else {
+                throw VaultError.tampered("record \(n) uses key epoch \(frame.epoch), older than allowed at its position")
+            }
+            if let keyring {
+                let payloadBytes = try decrypt(frame, vaultId: vaultId, keyring: keyring)
+                let payload: RecordPayload
+                do { payload = try RecordPayload.parse(payloadBytes) }
+                catch { throw VaultError.tampered("record \(n) decrypts to a malformed payload") }
+                guard let author = state.author(id: payload.authorId, seq: n) else {
+                    throw VaultError.tampered("record \(n) names an author who was not allowed to write at that position")
+                }
+                let message = RecordPayload.signatureMessage(vaultId: vaultId, seq: n, unsignedPayload: Array(payloadBytes.dropLast(64)))
+                guard Ed25519.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey) else {
+                    throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
+                }
+                records.append(Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id),
+                                      timeMillis: payload.timeMillis, data: payload.data))
+                if keepPayloads { payloads.append(payloadBytes) }
+            }
+            prevLink = frame.link
+            prevEpoch = frame.epoch
+            expected += 1
+            offset += length
+            if expected == state.recordFloorCount { floorLinkSeen = prevLink }
+        }
+        guard expected >= state.recordFloorCount else {
+            throw VaultError.tampered("the vault holds \(expected) records but its header vouches for \(state.recordFloorCount): records were removed (truncated file?)")
+        }
+        guard floorLinkSeen == state.recordFloorLink else {
+            throw VaultError.tampered("record \(state.recordFloorCount == 0 ? 0 : state.recordFloorCount - 1) is not the one the header vouches for: records were replaced")
+        }
+        return ReadResult(records: records, payloads: payloads, tornTailBytes: torn, tail: Tail(end: offset, nextSeq: expected, link: prevLink))
+    }
+
+    private static func decrypt(_ frame: RecordFrame, vaultId: [UInt8], keyring: Keyring) throws -> [UInt8] {
+        guard let keys = keyring.derived[frame.epoch] else {
+            throw VaultError.notPermitted("record \(frame.seq) is under key epoch \(frame.epoch), which this reader does not hold")
+        }
+        let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: frame.fixedHeader, sealedRecordKey: frame.sealedRecordKey)
+        do {
+            switch frame.kind {
+            case .vaultKey:
+                return try XChaCha20Poly1305.open(frame.ciphertext, key: keys.recordKey, nonce: frame.nonce, ad: ad)
+            case .sealed:
+                let rk = try SealedBox.open(frame.sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
+                return try XChaCha20Poly1305.open(frame.ciphertext, key: rk, nonce: frame.nonce, ad: ad)
+            }
+        } catch {
+            throw VaultError.tampered("record \(frame.seq) failed authentication: it was altered, or belongs to another vault")
+        }
+    }
+
+    // MARK: appending
+
+    /// Appends a record signed by the session's actor; durable (fdatasync) before it returns its sequence number.
+    @discardableResult
+    package func append(type: String, data: [UInt8], timeMillis: Int64? = nil, session: VaultSession) throws -> UInt64 {
+        try Vault.checkRecord(type: type, data: data, isInternal: false)
+        return try appendRecord(type: type, data: data, timeMillis: timeMillis ?? Posix.wallClockMillis(), session: session)
+    }
+
+    static func checkRecord(type: String, data: [UInt8], isInternal: Bool) throws {
+        guard RecordPayload.isValidType(type) else { throw VaultError.invalidInput("record type must be 1 to 64 of a-z 0-9 . _ -") }
+        guard isInternal || !type.hasPrefix("mikata.") else { throw VaultError.invalidInput("record types starting 'mikata.' are reserved") }
+        guard data.count <= VaultFormat.recordDataMax else { throw VaultError.invalidInput("record data exceeds \(VaultFormat.recordDataMax) bytes") }
+    }
+
+    func appendRecord(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
+        try locked(exclusive: true) {
+            try prepare(session)
+            var t = try currentTail()
+            let seq = t.nextSeq
+            let epoch = state.currentEpoch
+            let (authorId, signing) = try signer(for: session)
+            guard state.author(id: authorId, seq: seq) != nil else {
+                throw VaultError.notPermitted("this author may no longer write to the vault (revoked)")
+            }
+            var payload = RecordPayload(authorId: authorId, timeMillis: timeMillis, type: type, data: data)
+            let unsigned = payload.unsignedBytes()
+            payload.signature = signing.sign(RecordPayload.signatureMessage(vaultId: vaultId, seq: seq, unsignedPayload: unsigned))
+            let frame: RecordFrame
+            if let keyring = session.keyring, let keys = keyring.derived[epoch.epoch] {
+                frame = try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .vaultKey, recordKey: keys.recordKey)
+            } else {
+                // Write-only: a fresh record key sealed to the epoch's public write key.
+                let rk = SecureBytes.random(count: 32)
+                let sealedKey = try SealedBox.seal(rk, to: epoch.writePublicKey)
+                frame = try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .sealed,
+                                       recordKey: rk, sealedRecordKey: sealedKey)
+            }
+            let bytes = frame.serialize()
+            do {
+                try file.write(bytes, at: t.end)
+                try file.syncData()
+            } catch {
+                // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+                try? file.truncate(to: t.end)
+                try? file.syncData()
+                tail = nil
+                throw error
+            }
+            t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
+            tail = t
+            return seq
+        }
+    }
+
+    static func seal(_ plaintext: [UInt8], seq: UInt64, epoch: UInt32, prevLink: [UInt8], vaultId: [UInt8], kind: RecordFrame.Kind,
+                     recordKey: SecureBytes, sealedRecordKey: [UInt8]? = nil) throws -> RecordFrame {
+        let nonce = Random.bytes(RecordFrame.nonceLength)
+        let length = RecordFrame.headerLength + (sealedRecordKey?.count ?? 0) + nonce.count + plaintext.count + RecordFrame.tagLength + RecordFrame.trailerLength
+        let fixed = RecordFrame.fixedHeader(seq: seq, epoch: epoch, kind: kind, prevLink: prevLink, frameLength: length)
+        let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: fixed, sealedRecordKey: sealedRecordKey)
+        let ct = try XChaCha20Poly1305.seal(plaintext, key: recordKey, nonce: nonce, ad: ad)
+        return RecordFrame(seq: seq, epoch: epoch, kind: kind, prevLink: prevLink, sealedRecordKey: sealedRecordKey, nonce: nonce, ciphertext: ct)
+    }
+
+    private func signer(for session: VaultSession) throws -> ([UInt8], SigningKeyPair) {
+        switch session.unlock {
+        case .owner:
+            guard let s = session.ownerSigning else { throw VaultError.notPermitted("the owner session is not ready") }
+            return (vaultId, s)
+        case .supporter(let id): return (id.id, id.signing)
+        case .service(let id): return (id.id, id.signing)
+        }
+    }
+
+    /// The end of the last complete frame (FORMAT.md §5.4): from the trailer at the end of the file when it is
+    /// intact, else by a scan that also cuts off a torn tail. Needs the exclusive lock.
+    private func currentTail() throws -> Tail {
+        let size = try file.size()
+        if let t = tail, t.end == size { return t }
+        let start = preamble.recordsOffset
+        guard size >= start else { throw VaultError.corrupted("vault file is truncated inside its header area") }
+        if size == start {
+            let t = Tail(end: size, nextSeq: 0, link: VaultFormat.genesisLink(vaultId: vaultId))
+            tail = t
+            return t
+        }
+        if size - start >= RecordFrame.minimumLength,
+           let length = RecordFrame.lengthFromTrailer(try file.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
+           length <= size - start {
+            let bytes = try file.read(at: size - length, count: length)
+            if case .frame(let f, let l)? = try? RecordFrame.scan(bytes, at: 0), l == length, f.seq + 1 >= state.recordFloorCount {
+                let t = Tail(end: size, nextSeq: f.seq + 1, link: f.link)
+                tail = t
+                return t
+            }
+        }
+        // Slow path: structural scan from the first record; a torn tail is cut off so the append lands after the
+        // last complete frame.
+        let all = try file.readAll()
+        let result = try Vault.scanRecords(all, preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+        if result.tornTailBytes > 0 {
+            try file.truncate(to: result.tail.end)
+            try file.syncData()
+        }
+        tail = result.tail
+        return result.tail
+    }
+
+    // MARK: the patient's key operations
+
+    private func requireOwner(_ session: VaultSession) throws -> (SecureBytes, SigningKeyPair, Keyring) {
+        guard case .owner(let ownerKey) = session.unlock, let signing = session.ownerSigning, let keyring = session.keyring else {
+            throw VaultError.notPermitted("only the patient can change who has access to the vault")
+        }
+        return (ownerKey, signing, keyring)
+    }
+
+    /// Signs and writes a new key state: copy B, fsync, copy A, fsync, then the store's generation record.
+    /// A crash leaves the old state or the new one (the highest valid generation wins).
+    private func commit(_ next: KeyState, signing: SigningKeyPair) throws {
+        var s = next
+        s.generation = state.generation + 1
+        s.signature = signing.sign(s.signedMessage())
+        let body = s.serialize()
+        if body.count > HeaderCopy.capacity(copyLength: preamble.headerCopyLength) {
+            throw VaultError.invalidInput("the key state no longer fits the header area; run 'mikata revoke --reencrypt' to compact it")
+        }
+        let copy = try HeaderCopy(generation: s.generation, body: body).serialize(copyLength: preamble.headerCopyLength)
+        try file.write(copy, at: preamble.headerCopyOffset(1))
+        try file.syncData()
+        try file.write(copy, at: preamble.headerCopyOffset(0))
+        try file.syncData()
+        state = s
+        copyGenerations = [s.generation, s.generation]
+        headerCopiesAgree = true
+        try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: s.generation).serialize())
+    }
+
+    /// The floor a new key state vouches for: every record durable so far.
+    private func withFloor(_ s: KeyState, _ t: Tail) -> KeyState {
+        var n = s
+        n.recordFloorCount = t.nextSeq
+        n.recordFloorLink = t.link
+        return n
+    }
+
+    /// Links a supporter: seals the current epoch key to their X25519 key. Idempotent; returns false if already linked.
+    @discardableResult
+    package func grant(_ supporter: SupporterPublicKeys, session: VaultSession) throws -> Bool {
+        try locked(exclusive: true) {
+            try prepare(session)
+            let (_, signing, keyring) = try requireOwner(session)
+            if state.supporterSlots.contains(where: { $0.supporterId == supporter.id }) { return false }
+            let t = try currentTail()
+            var next = withFloor(state, t)
+            let epoch = state.currentEpoch.epoch
+            guard let ek = keyring.epochKeys[epoch] else { throw VaultError.tampered("the current epoch key is missing") }
+            let sealed: [UInt8]
+            do { sealed = try SealedBox.seal(ek, to: supporter.boxPublicKey) }
+            catch { throw VaultError.invalidInput("the supporter's public key is not a valid X25519 key") }
+            next.authors.append(Author(id: supporter.id, role: .supporter, signPublicKey: supporter.signPublicKey, activeFromSeq: t.nextSeq))
+            next.slots.append(.supporter(SupporterSlot(supporterId: supporter.id, boxPublicKey: supporter.boxPublicKey, epoch: epoch, sealedEpochKey: sealed)))
+            try commit(next, signing: signing)
+            return true
+        }
+    }
+
+    /// Authorises a write-only service to append sealed records.
+    package func authorize(service id: [UInt8], signPublicKey: [UInt8], session: VaultSession) throws {
+        try locked(exclusive: true) {
+            try prepare(session)
+            let (_, signing, _) = try requireOwner(session)
+            guard state.activeAuthor(id: id) == nil else { return }
+            let t = try currentTail()
+            var next = withFloor(state, t)
+            next.authors.append(Author(id: id, role: .service, signPublicKey: signPublicKey, activeFromSeq: t.nextSeq))
+            try commit(next, signing: signing)
+        }
+    }
+
+    /// Revokes a supporter or service: a new key epoch the revoked party cannot derive, resealed to the remaining
+    /// supporters. Costs one key state write, whatever the vault's size. With `reencrypt`, every record is then
+    /// re-encrypted under the new epoch and the older epoch keys are dropped from the file.
+    package func revoke(_ id: [UInt8], reencrypt: Bool = false, session: VaultSession) throws {
+        try locked(exclusive: true) {
+            try prepare(session)
+            let (ownerKey, signing, keyring) = try requireOwner(session)
+            guard id != vaultId, state.activeAuthor(id: id) != nil else {
+                throw VaultError.notFound("no such supporter is linked to the vault")
+            }
+            let t = try currentTail()
+            var next = withFloor(state, t)
+            guard let currentKey = keyring.epochKeys[state.currentEpoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
+            let newEpoch = state.currentEpoch.epoch + 1
+            let newKey = SecureBytes.random(count: 32)
+            let keys = EpochKeys.derive(vaultId: vaultId, epoch: newEpoch, epochKey: newKey, erasureSecret: erasureSecret)
+            next.epochs.append(EpochEntry(epoch: newEpoch, startSeq: t.nextSeq, writePublicKey: keys.writeKeyPair.publicKey,
+                                          previousKeyWrap: Wraps.wrap(currentKey, under: newKey, ad: Wraps.epochChainAD(vaultId: vaultId, epoch: newEpoch))))
+            next.currentEpochKeyWrap = Wraps.wrap(newKey, under: ownerKey, ad: Wraps.epochOwnerAD(vaultId: vaultId, epoch: newEpoch))
+            for i in next.authors.indices where next.authors[i].id == id && next.authors[i].isActive {
+                next.authors[i].revokedAtSeq = max(t.nextSeq, next.authors[i].activeFromSeq)
+            }
+            var slots: [KeySlot] = []
+            for slot in next.slots {
+                switch slot {
+                case .supporter(let s):
+                    if s.supporterId == id { continue }
+                    slots.append(.supporter(SupporterSlot(supporterId: s.supporterId, boxPublicKey: s.boxPublicKey, epoch: newEpoch,
+                                                          sealedEpochKey: try SealedBox.seal(newKey, to: s.boxPublicKey))))
+                default:
+                    slots.append(slot)
+                }
+            }
+            next.slots = slots
+            try commit(next, signing: signing)
+            try prepare(session)
+            if reencrypt { try rewrite(session: session, reencrypt: true) }
+        }
+    }
+
+    /// Replaces the password slot (new salt, given Argon2id parameters); the owner key and everything else stay.
+    package func changePassword(to newPassword: SecureBytes, kdf: KDFParameters = .interactive, session: VaultSession) throws {
+        try locked(exclusive: true) {
+            try prepare(session)
+            let (ownerKey, signing, _) = try requireOwner(session)
+            let t = try currentTail()
+            var next = withFloor(state, t)
+            let slot = try Vault.passwordSlot(ownerKey: ownerKey, password: newPassword, kdf: kdf, vaultId: vaultId)
+            next.slots = next.slots.map { if case .password = $0 { return .password(slot) } else { return $0 } }
+            try commit(next, signing: signing)
+        }
+    }
+
+    static func passwordSlot(ownerKey: SecureBytes, password: SecureBytes, kdf: KDFParameters, vaultId: [UInt8]) throws -> PasswordSlot {
+        guard password.count > 0 else { throw VaultError.invalidInput("the password is empty") }
+        let salt = Random.bytes(PasswordHash.saltLength)
+        var slot = PasswordSlot(opsLimit: kdf.opsLimit, memLimit: kdf.memLimit, salt: salt,
+                                wrap: WrappedKey(nonce: [UInt8](repeating: 0, count: 24), ciphertext: [UInt8](repeating: 0, count: 48)))
+        let key = try kdf.derive(password: password, salt: salt)
+        slot.wrap = Wraps.wrap(ownerKey, under: key, ad: slot.associatedData(vaultId: vaultId))
+        return slot
+    }
+
+    // MARK: rewriting
+
+    /// Rewrites the whole file through a temporary and a rename (re-encryption). Needs the exclusive lock held.
+    private func rewrite(session: VaultSession, reencrypt: Bool) throws {
+        let (_, signing, keyring) = try requireOwner(session)
+        let result = try readAll(keyring: keyring, keepPayloads: true)
+        let epoch = state.currentEpoch
+        guard let keys = keyring.derived[epoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
+        var link = VaultFormat.genesisLink(vaultId: vaultId)
+        var frames: [UInt8] = []
+        for (i, payload) in result.payloads.enumerated() {
+            let f = try Vault.seal(payload, seq: UInt64(i), epoch: epoch.epoch, prevLink: link, vaultId: vaultId, kind: .vaultKey, recordKey: keys.recordKey)
+            frames += f.serialize()
+            link = f.link
+        }
+        var next = state
+        next.epochs = [EpochEntry(epoch: epoch.epoch, startSeq: 0, writePublicKey: epoch.writePublicKey, previousKeyWrap: nil)]
+        next.recordFloorCount = UInt64(result.payloads.count)
+        next.recordFloorLink = link
+        next.generation = state.generation + 1
+        next.signature = signing.sign(next.signedMessage())
+        let copy = try HeaderCopy(generation: next.generation, body: next.serialize()).serialize(copyLength: preamble.headerCopyLength)
+        try Posix.writeAtomically(path, preamble.serialize() + copy + copy + frames)
+        file = try PosixFile.open(path)
+        // We keep the lock on the replaced inode until `locked` releases it; waiters then see the new inode.
+        state = next
+        copyGenerations = [next.generation, next.generation]
+        headerCopiesAgree = true
+        tail = nil
+        try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: next.generation).serialize())
+        try prepare(session)
+    }
+
+    // MARK: inspection
+
+    /// Non-secret metadata; needs no password. Checks structure, order and chain of every record, not their content.
+    package func inspect() throws -> VaultInfo {
+        try locked(exclusive: false) {
+            let bytes = try file.readAll()
+            let result = try Vault.scanRecords(bytes, preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            return VaultInfo(
+                vaultId: vaultId, formatVersion: preamble.version, headerGeneration: state.generation,
+                currentEpoch: state.currentEpoch.epoch, epochs: state.epochs.map(\.epoch),
+                slots: state.slots.map { slot in
+                    if case .supporter(let s) = slot { return (kind: slot.kindName, supporterId: s.supporterId) }
+                    return (kind: slot.kindName, supporterId: nil)
+                },
+                services: state.authors.filter { $0.role == .service && $0.isActive }.map(\.id),
+                recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes, size: bytes.count, path: path,
+                headerCopiesAgree: headerCopiesAgree)
+        }
+    }
+
+    /// Strict check of everything (`mikata vault verify`): both header copies intact and identical, every record
+    /// decrypted and its signature checked. Throws the first problem found.
+    package func verify(_ session: VaultSession) throws -> VerifyReport {
+        try locked(exclusive: false) {
+            let loaded = try Vault.loadHeader(file: file)
+            for (i, e) in loaded.copyErrors.enumerated() {
+                if let e { throw e.prefixed("header copy \(i == 0 ? "A" : "B") is damaged (the other copy still opens the vault)") }
+            }
+            guard loaded.agree else { throw VaultError.corrupted("the two header copies differ (an interrupted key change?); any key change rewrites both") }
+            try prepare(session)
+            guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot verify the vault") }
+            let result = try readAll(keyring: keyring)
+            return VerifyReport(recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes,
+                                headerGeneration: state.generation, currentEpoch: state.currentEpoch.epoch)
+        }
+    }
+
+    /// The current key state (tests and inspection).
+    var keyState: KeyState { state }
+}
+
+extension VaultError {
+    func prefixed(_ context: String) -> VaultError {
+        switch self {
+        case .corrupted(let s): return .corrupted("\(context): \(s)")
+        case .tampered(let s): return .tampered("\(context): \(s)")
+        case .unsupported(let s): return .unsupported("\(context): \(s)")
+        default: return self
+        }
+    }
+}
