@@ -1,0 +1,58 @@
+import ArgumentParser
+import MikataCrypto
+import MikataVault
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The store directory (default: $MIKATA_STORE, else ./mikata-data).")
+    var store: String?
+
+    @Flag(name: .long, help: "Machine-readable JSON on stdout.")
+    var json = false
+
+    var storePath: String { Store.defaultPath(explicit: store) }
+
+    func openStore() throws -> Store { try Store.open(at: storePath) }
+}
+
+/// Where the acting user's password comes from. Never argv.
+struct PasswordOptions: ParsableArguments {
+    @Option(name: .long, help: "Read the password from the first line of this file.")
+    var passwordFile: String?
+
+    @Flag(name: .long, help: "Read the password from the first line of standard input.")
+    var passwordStdin = false
+
+    func validate() throws {
+        if passwordFile != nil && passwordStdin { throw ValidationError("use either --password-file or --password-stdin, not both") }
+    }
+
+    func read(prompt: String = "Password: ") throws -> SecureBytes {
+        if let f = passwordFile { return try SecretInput.firstLine(ofFile: f, what: "password") }
+        if passwordStdin { return try SecretInput.firstLine(fd: 0, what: "password") }
+        return try SecretInput.prompt(prompt, what: "password")
+    }
+
+    /// Reads the password twice at a prompt; once from a file or stdin.
+    func readNew(prompt: String = "New password: ") throws -> SecureBytes {
+        if passwordFile != nil || passwordStdin { return try read() }
+        let first = try SecretInput.prompt(prompt, what: "password")
+        let again = try SecretInput.prompt("Repeat: ", what: "password")
+        guard first == again else { throw CLIError.usage("the two passwords differ") }
+        return first
+    }
+}
+
+/// `--new-password-file F`, else a double prompt on a terminal.
+struct NewPasswordOptions: ParsableArguments {
+    @Option(name: .long, help: "Read the new password from the first line of this file.")
+    var newPasswordFile: String?
+
+    func read() throws -> SecureBytes {
+        if let f = newPasswordFile { return try SecretInput.firstLine(ofFile: f, what: "new password") }
+        let first = try SecretInput.prompt("New password: ", what: "new password")
+        let again = try SecretInput.prompt("Repeat: ", what: "new password")
+        guard first == again else { throw CLIError.usage("the two passwords differ") }
+        return first
+    }
+}

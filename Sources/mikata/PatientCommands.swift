@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import MikataCrypto
+import MikataFormat
+import MikataVault
+
+struct PatientCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "patient", abstract: "Patients' vaults.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a patient's vault; prints the vault id and the one-time recovery code.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address (stored only as a keyed hash).") var email: String
+        @Option(help: "The patient's nickname (stored encrypted inside the vault).") var nickname: String?
+        @Option(help: "Read the nickname from the first line of this file instead.") var nicknameFile: String?
+        @OptionGroup var password: PasswordOptions
+
+        func validate() throws {
+            if (nickname == nil) == (nicknameFile == nil) { throw ValidationError("give exactly one of --nickname or --nickname-file") }
+        }
+
+        func run() throws {
+            let store = try global.openStore()
+            var nick = nickname ?? ""
+            if let f = nicknameFile {
+                let s = try SecretInput.firstLine(ofFile: f, what: "nickname")
+                nick = s.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            }
+            let pw = try password.readNew()
+            let (id, code) = try store.createPatient(email: email, nickname: nick, password: pw)
+            let codeText = code.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            try emit(json: global.json, ["vaultId": id.hex, "recoveryCode": codeText]) {
+                """
+                created vault \(id.hex)
+                recovery code: \(codeText)
+                Write the recovery code down and keep it safe: it is shown only this once and resets a forgotten password.
+                """
+            }
+        }
+    }
+}
+
+struct SupporterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "supporter", abstract: "Supporter accounts.", subcommands: [Create.self, Patients.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a supporter account with its own key pairs.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The supporter's e-mail address.") var email: String
+        @Option(help: "The supporter's display name (stored encrypted).") var name: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let pw = try password.readNew()
+            let keys = try store.createSupporter(email: email, name: name, password: pw)
+            try emit(json: global.json, ["supporterId": keys.id.hex, "publicKey": keys.boxPublicKey.hex, "signPublicKey": keys.signPublicKey.hex]) {
+                "created supporter \(keys.id.hex)\npublic key: \(keys.boxPublicKey.hex)"
+            }
+        }
+    }
+
+    struct Patients: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the patients who linked this supporter (supporter's password).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let identity = try store.unlockSupporter(email: email, password: try password.read())
+            var patients: [[String: Any]] = []
+            for id in store.linkedVaults(supporterId: identity.id) {
+                // The link is a hint; the vault's signed header decides. Unlinked or shredded vaults are skipped.
+                guard let vault = try? store.openVault(id: id), let session = try? vault.unlock(supporter: identity),
+                      let records = try? vault.records(session) else { continue }
+                var entry: [String: Any] = ["vaultId": id.hex]
+                if let profile = records.first(where: { $0.type == Vault.profileRecordType }),
+                   let obj = try? JSONSerialization.jsonObject(with: Data(profile.data)) as? [String: Any] {
+                    entry["nickname"] = obj["nickname"]
+                }
+                entry["recordCount"] = records.filter { !$0.type.hasPrefix("mikata.") }.count
+                patients.append(entry)
+            }
+            try emit(json: global.json, ["patients": patients]) {
+                patients.isEmpty ? "no linked patients" :
+                    patients.map { "\($0["vaultId"] ?? "")  \($0["nickname"] ?? "")  \($0["recordCount"] ?? 0) records" }.joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct GrantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "grant", abstract: "Link a supporter to a patient's vault (patient's password).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The patient's e-mail address.") var email: String
+    @Option(help: "The supporter's e-mail address.") var supporter: String
+    @OptionGroup var password: PasswordOptions
+
+    func run() throws {
+        let store = try global.openStore()
+        let vault = try store.openVault(email: email)
+        let keys = try store.supporterPublicKeys(email: supporter)
+        let session = try vault.unlock(password: try password.read())
+        let added = try vault.grant(keys, session: session)
+        try store.recordLink(supporterId: keys.id, vaultId: vault.vaultId)
+        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": keys.id.hex, "linked": true, "alreadyLinked": !added]) {
+            added ? "linked supporter \(keys.id.hex)" : "supporter \(keys.id.hex) was linked already"
+        }
+    }
+}
+
+struct RevokeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Unlink a supporter: a new key epoch shuts them out (patient's password).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The patient's e-mail address.") var email: String
+    @Option(help: "The supporter's e-mail address.") var supporter: String
+    @Flag(help: "Also re-encrypt every existing record under the new epoch.") var reencrypt = false
+    @OptionGroup var password: PasswordOptions
+
+    func run() throws {
+        let store = try global.openStore()
+        let vault = try store.openVault(email: email)
+        let supporterId = try store.supporterId(email: supporter)
+        let session = try vault.unlock(password: try password.read())
+        try vault.revoke(supporterId, reencrypt: reencrypt, session: session)
+        try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
+        let info = try vault.inspect()
+        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": supporterId.hex, "revoked": true,
+                                     "epoch": info.currentEpoch, "reencrypted": reencrypt]) {
+            "revoked supporter \(supporterId.hex); vault is now at key epoch \(info.currentEpoch)\(reencrypt ? " (all records re-encrypted)" : "")"
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import MikataCrypto
+import MikataFormat
+import MikataVault
+
+/// Who acts on a vault: the patient (their password), or `--as-supporter S` (S's password).
+struct ActorOptions: ParsableArguments {
+    @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
+    @OptionGroup var password: PasswordOptions
+
+    func session(store: Store, vault: Vault) throws -> VaultSession {
+        if let s = asSupporter {
+            let identity = try store.unlockSupporter(email: s, password: try password.read())
+            return try vault.unlock(supporter: identity)
+        }
+        return try vault.unlock(password: try password.read())
+    }
+}
+
+struct RecordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "record", abstract: "Records in a vault.", subcommands: [Add.self, List.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append a record (the actor's password); prints its sequence number.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @Option(help: "Record type: 1-64 of a-z 0-9 . _ - (e.g. dose, side-effect, message).") var type: String
+        @Option(help: "The record's JSON data, or - to read it from standard input.") var data: String?
+        @Option(help: "Read the record's JSON data from this file.") var dataFile: String?
+        @OptionGroup var actor: ActorOptions
+
+        func validate() throws {
+            if (data == nil) == (dataFile == nil) { throw ValidationError("give exactly one of --data or --data-file") }
+            if data == "-" && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
+        }
+
+        func run() throws {
+            let bytes: [UInt8]
+            if let f = dataFile {
+                guard let d = FileManager.default.contents(atPath: f) else { throw CLIError.notFound("cannot read the data file") }
+                bytes = Array(d)
+            } else if data == "-" {
+                bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+            } else {
+                bytes = Array((data ?? "").utf8)
+            }
+            guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+                throw CLIError.usage("the record data is not valid JSON")
+            }
+            var trimmed = bytes
+            while let last = trimmed.last, last == 10 || last == 13 || last == 32 { trimmed.removeLast() }
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            let session = try actor.session(store: store, vault: vault)
+            let seq = try vault.append(type: type, data: trimmed, session: session)
+            try emit(json: global.json, ["seq": seq]) { "appended record \(seq)" }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Decrypt, verify and list every record (the actor's password).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var actor: ActorOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            let session = try actor.session(store: store, vault: vault)
+            let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
+            let rows: [[String: Any]] = records.map { r in
+                ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
+                 "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull()]
+            }
+            try emit(json: global.json, ["records": rows]) {
+                records.map { "\($0.seq)\t\(isoTime(millis: $0.timeMillis))\t\($0.author)\t\($0.type)\t\(String(decoding: $0.data, as: UTF8.self))" }
+                    .joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct PasswordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "password", abstract: "Passwords.", subcommands: [Change.self])
+
+    struct Change: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change the patient's password (current via --password-file/--password-stdin, new via --new-password-file).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+        @OptionGroup var newPassword: NewPasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            let session = try vault.unlock(password: try password.read(prompt: "Current password: "))
+            try vault.changePassword(to: try newPassword.read(), session: session)
+            try emit(json: global.json, ["vaultId": vault.vaultId.hex, "changed": true]) { "password changed" }
+        }
+    }
+}
+
+struct RecoverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "recover", abstract: "Set a new password with the recovery code.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The patient's e-mail address.") var email: String
+    @Option(help: "Read the recovery code from the first line of this file.") var recoveryCodeFile: String?
+    @OptionGroup var newPassword: NewPasswordOptions
+
+    func run() throws {
+        let store = try global.openStore()
+        let vault = try store.openVault(email: email)
+        let code = try recoveryCodeFile.map { try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
+            ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
+        let session = try vault.unlock(recoveryCode: code)
+        try vault.changePassword(to: try newPassword.read(), session: session)
+        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "recovered": true]) { "new password set; the recovery code stays valid" }
+    }
+}
+
+struct VaultCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "vault", abstract: "Inspect and verify vault files.", subcommands: [Inspect.self, Verify.self])
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Non-secret metadata, without any password.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+
+        func run() throws {
+            let store = try global.openStore()
+            let info = try store.openVault(email: email).inspect()
+            let slots: [[String: Any]] = info.slots.map { s in
+                var d: [String: Any] = ["kind": s.kind]
+                if let id = s.supporterId { d["supporterId"] = id.hex }
+                return d
+            }
+            let object: [String: Any] = [
+                "vaultId": info.vaultId.hex, "formatVersion": info.formatVersion, "headerGeneration": info.headerGeneration,
+                "currentEpoch": info.currentEpoch, "epochs": info.epochs, "slots": slots, "services": info.services.map(\.hex),
+                "recordCount": info.recordCount, "tornTailBytes": info.tornTailBytes, "size": info.size, "path": info.path,
+                "headerCopiesAgree": info.headerCopiesAgree,
+            ]
+            try emit(json: global.json, object) {
+                """
+                vault          \(info.vaultId.hex)
+                format         v\(info.formatVersion), header generation \(info.headerGeneration)\(info.headerCopiesAgree ? "" : " (header copies differ)")
+                key epochs     \(info.epochs.map(String.init).joined(separator: ", ")) (current \(info.currentEpoch))
+                slots          \(info.slots.map { $0.supporterId.map { "supporter:\($0.hex)" } ?? $0.kind }.joined(separator: ", "))
+                records        \(info.recordCount)\(info.tornTailBytes > 0 ? " (+\(info.tornTailBytes) bytes of torn tail, ignored)" : "")
+                size           \(info.size) bytes
+                path           \(info.path)
+                """
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check both header copies and every record (patient's password); exit 65 on any problem.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            let report = try vault.verify(try vault.unlock(password: try password.read()))
+            try emit(json: global.json, ["vaultId": vault.vaultId.hex, "ok": true, "recordCount": report.recordCount,
+                                         "tornTailBytes": report.tornTailBytes, "headerGeneration": report.headerGeneration,
+                                         "currentEpoch": report.currentEpoch]) {
+                "ok: \(report.recordCount) records verified, header generation \(report.headerGeneration), key epoch \(report.currentEpoch)"
+                    + (report.tornTailBytes > 0 ? "; \(report.tornTailBytes) bytes of an interrupted append ignored" : "")
+            }
+        }
+    }
+}

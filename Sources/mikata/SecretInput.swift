@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MikataCrypto
+
+/// Reading passwords and recovery codes: from a file's first line, from standard input, or from a prompt on the
+/// terminal with echo off. Never from argv. Bytes go straight into guarded memory; scratch buffers are wiped.
+enum SecretInput {
+    /// The first line of a file (without its line ending).
+    static func firstLine(ofFile path: String, what: String) throws -> SecureBytes {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CLIError.notFound("cannot read the \(what) file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        return try firstLine(fd: fd, what: what)
+    }
+
+    static func firstLine(fd: Int32, what: String) throws -> SecureBytes {
+        var line: [UInt8] = []
+        defer { Sodium.wipe(&line) }
+        var byte: UInt8 = 0
+        while true {
+            let n = read(fd, &byte, 1)
+            if n < 0 { if errno == EINTR { continue }; throw CLIError.io("cannot read the \(what): \(String(cString: strerror(errno)))") }
+            if n == 0 || byte == 10 { break }
+            line.append(byte)
+            if line.count > 4096 { throw CLIError.usage("the \(what) is longer than 4096 bytes") }
+        }
+        byte = 0
+        if line.last == 13 { line.removeLast() }
+        guard !line.isEmpty else { throw CLIError.usage("the \(what) is empty") }
+        return SecureBytes(wiping: &line)
+    }
+
+    static var canPrompt: Bool { isatty(0) == 1 }
+
+    /// Prompts on the terminal with echo off.
+    static func prompt(_ text: String, what: String) throws -> SecureBytes {
+        guard canPrompt else { throw CLIError.usage("no \(what) given: use a file option or --password-stdin (passwords are never taken from arguments)") }
+        var old = termios()
+        tcgetattr(0, &old)
+        var silent = old
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        writeTerminal(text)
+        tcsetattr(0, TCSAFLUSH, &silent)
+        defer { tcsetattr(0, TCSAFLUSH, &old); writeTerminal("\n") }
+        return try firstLine(fd: 0, what: what)
+    }
+}
+
+private func writeTerminal(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// Errors the command line itself raises (usage, unreadable input files).
+enum CLIError: Error {
+    case usage(String)
+    case notFound(String)
+    case io(String)
+}
