@@ -408,6 +408,7 @@ package final class Vault {
         guard data.count <= VaultFormat.recordDataMax else { throw VaultError.invalidInput("record data exceeds \(VaultFormat.recordDataMax) bytes") }
     }
 
+    @discardableResult
     func appendRecord(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
         try locked(exclusive: true) {
             try prepare(session)
@@ -519,7 +520,17 @@ package final class Vault {
         s.signature = signing.sign(s.signedMessage())
         let body = s.serialize()
         if body.count > HeaderCopy.capacity(copyLength: preamble.headerCopyLength) {
-            throw VaultError.invalidInput("the key state no longer fits the header area; run 'mikata revoke --reencrypt' to compact it")
+            // Rare: the header area is full (many supporters or epochs). Rewrite the file once with copies twice
+            // as large; records are copied as they are, so this stays a copy, not a re-encryption.
+            var length = preamble.headerCopyLength
+            while body.count > HeaderCopy.capacity(copyLength: length) { length *= 2 }
+            guard length <= VaultFormat.headerCopyLengthMax else {
+                throw VaultError.invalidInput("the key state exceeds the largest header area; revoke unused supporters with --reencrypt")
+            }
+            let t = try currentTail()
+            let frames = try file.read(at: preamble.recordsOffset, count: t.end - preamble.recordsOffset)
+            try replaceFile(state: s, copyLength: length, frames: frames)
+            return
         }
         let copy = try HeaderCopy(generation: s.generation, body: body).serialize(copyLength: preamble.headerCopyLength)
         try file.write(copy, at: preamble.headerCopyOffset(1))
@@ -610,7 +621,7 @@ package final class Vault {
             next.slots = slots
             try commit(next, signing: signing)
             try prepare(session)
-            if reencrypt { try rewrite(session: session, reencrypt: true) }
+            if reencrypt { try reencryptAll(session: session) }
         }
     }
 
@@ -639,8 +650,9 @@ package final class Vault {
 
     // MARK: rewriting
 
-    /// Rewrites the whole file through a temporary and a rename (re-encryption). Needs the exclusive lock held.
-    private func rewrite(session: VaultSession, reencrypt: Bool) throws {
+    /// Re-encrypts every record under the current epoch and drops the older epochs: the whole file is rewritten
+    /// through a temporary and a rename. Needs the exclusive lock held.
+    private func reencryptAll(session: VaultSession) throws {
         let (_, signing, keyring) = try requireOwner(session)
         let result = try readAll(keyring: keyring, keepPayloads: true)
         let epoch = state.currentEpoch
@@ -658,16 +670,26 @@ package final class Vault {
         next.recordFloorLink = link
         next.generation = state.generation + 1
         next.signature = signing.sign(next.signedMessage())
-        let copy = try HeaderCopy(generation: next.generation, body: next.serialize()).serialize(copyLength: preamble.headerCopyLength)
-        try Posix.writeAtomically(path, preamble.serialize() + copy + copy + frames)
+        try replaceFile(state: next, copyLength: preamble.headerCopyLength, frames: frames)
+        try prepare(session)
+    }
+
+    /// Writes preamble, both header copies of a signed `next` state, and `frames` to a temporary, then renames it
+    /// over the vault: a crash leaves the old file or the new one. Processes waiting for the lock on the old inode
+    /// notice the new one (see `locked`).
+    private func replaceFile(state next: KeyState, copyLength: Int, frames: [UInt8]) throws {
+        let newPreamble = Preamble(headerCopyLength: copyLength, vaultId: vaultId, vaultSalt: preamble.vaultSalt)
+        let copy = try VaultError.parsing("new header") {
+            try HeaderCopy(generation: next.generation, body: next.serialize()).serialize(copyLength: copyLength)
+        }
+        try Posix.writeAtomically(path, newPreamble.serialize() + copy + copy + frames)
         file = try PosixFile.open(path)
-        // We keep the lock on the replaced inode until `locked` releases it; waiters then see the new inode.
+        preamble = newPreamble
         state = next
         copyGenerations = [next.generation, next.generation]
         headerCopiesAgree = true
         tail = nil
         try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: next.generation).serialize())
-        try prepare(session)
     }
 
     // MARK: inspection
