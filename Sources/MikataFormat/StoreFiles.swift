@@ -197,3 +197,24 @@ package struct LookupKeyFile: Sendable {
         return LookupKeyFile(key: SecureBytes(wiping: &k))
     }
 }
+
+/// FORMAT.md §7.6: the store's Ed25519 signing key (deletion certificates, audit-log checkpoints).
+package struct StoreSigningKeyFile: Sendable {
+    package static let magic: [UInt8] = Array("MKTP")
+    package var seed: SecureBytes
+
+    package init(seed: SecureBytes) { self.seed = seed }
+
+    package func serialize() -> [UInt8] {
+        var k = seed.unsafeCopyToArray()
+        defer { Sodium.wipe(&k) }
+        return StoreFile.seal(magic: Self.magic) { w in w.write(k) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> StoreSigningKeyFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "store signing key file")
+        var k = try r.read(32)
+        try r.expectEnd()
+        return StoreSigningKeyFile(seed: SecureBytes(wiping: &k))
+    }
+}

@@ -39,6 +39,13 @@ package enum VaultFormat {
         package static let recoveryKey: StaticString = "mikata/v1/recovery-key\0"
         package static let supporterAccount: StaticString = "mikata/v1/supporter-account\0"
         package static let emailLookup: StaticString = "mikata/v1/email-lookup\0"
+        package static let auditEntry: StaticString = "mikata/v1/audit-entry\0"
+        package static let auditGenesis: StaticString = "mikata/v1/audit-genesis\0"
+        package static let auditCheckpoint: StaticString = "mikata/v1/audit-checkpoint\0"
+        package static let auditAnchor: StaticString = "mikata/v1/audit-anchor\0"
+        package static let deletionCertificate: StaticString = "mikata/v1/deletion-certificate\0"
+        package static let subjectRef: StaticString = "mikata/v1/subject-ref\0"
+        package static let erasureKeyId: StaticString = "mikata/v1/erasure-key-id\0"
         /// crypto_kdf contexts are exactly 8 bytes.
         package static let recordKDFContext: StaticString = "mkrecord"
     }

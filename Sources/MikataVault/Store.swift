@@ -127,6 +127,7 @@ package final class Store {
                                               password: password, kdf: kdf, headerCopyLength: headerCopyLength, profile: Array(profile),
                                               nowMillis: Posix.wallClockMillis())
             try Posix.writeNew(lookup, LookupEntry(kind: .patient, id: id).serialize())
+            try log("create-vault", vaultId: id, actor: "patient", role: "patient")
             return (id, code)
         } catch {
             // Nothing points at the new vault yet: remove its pieces so a retry starts clean.
@@ -137,9 +138,28 @@ package final class Store {
 
     package func vaultId(email: String) throws -> [UInt8] { try resolve(.patient, email: email) }
 
+    /// The store's Ed25519 key: signs deletion certificates and audit-log checkpoints. Created on first use, so
+    /// stores made before it existed get one too; `link(2)` makes concurrent first uses agree on one key.
+    package func signingKey() throws -> SigningKeyPair {
+        let path = "\(root)/keys/store-signing.key"
+        if try Posix.readFile(path) == nil {
+            let fresh = SigningKeyPair.generate()
+            do { try Posix.writeNew(path, StoreSigningKeyFile(seed: fresh.seed).serialize()) } catch VaultError.alreadyExists {}
+        }
+        guard let bytes = try Posix.readFile(path) else { throw VaultError.erased("the store's signing key is missing") }
+        let file = try VaultError.parsing("store signing key") { try StoreSigningKeyFile.parse(bytes) }
+        return try SigningKeyPair.fromSeed(file.seed)
+    }
+
+    /// A short id for a public key: the first 8 bytes of BLAKE2b-256 of it, in hex.
+    package static func keyId(_ publicKey: [UInt8]) -> String { Array(Blake2b.hash(publicKey).prefix(8)).hex }
+
     package func openVault(email: String) throws -> Vault { try openVault(id: try vaultId(email: email)) }
 
     package func openVault(id: [UInt8]) throws -> Vault {
+        guard !isShredPending(id) else {
+            throw VaultError.erased("this vault is being shredded (an interrupted shred); run 'mikata shred' again to complete it")
+        }
         let path = vaultPath(id)
         guard Posix.exists(path) else { throw VaultError.notFound("the vault file is missing from the store") }
         guard let bytes = try Posix.readFile(erasureSecretPath(id)) else {
@@ -148,7 +168,25 @@ package final class Store {
         let file = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
-        return try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout)
+        let vault = try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout)
+        vault.audit = try auditLog()
+        vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
+        return vault
+    }
+
+    private var cachedAuditLog: AuditLog?
+
+    /// The store's access log (audit/log.jsonl), signed with the store key.
+    package func auditLog() throws -> AuditLog {
+        if let a = cachedAuditLog { return a }
+        let a = AuditLog(path: "\(root)/audit/log.jsonl", storeId: storeId, signing: try signingKey())
+        cachedAuditLog = a
+        return a
+    }
+
+    /// Records a store-level event (creation, deletion, shred, inspection) in the access log.
+    package func log(_ action: String, vaultId: [UInt8]?, actor: String, role: String, outcome: String = "ok", detail: String = "") throws {
+        try auditLog().append(AuditLog.Event(vaultId: vaultId, actor: actor, role: role, action: action, outcome: outcome, detail: detail))
     }
 
     // MARK: supporters
@@ -179,6 +217,7 @@ package final class Store {
             try? Posix.remove(supporterPath(id))
             throw error
         }
+        try log("create-supporter", vaultId: nil, actor: "supporter:\(id.hex)", role: "supporter")
         return SupporterPublicKeys(id: id, boxPublicKey: box.publicKey, signPublicKey: signing.publicKey)
     }
 

@@ -78,6 +78,12 @@ package final class Vault {
     let generationPath: String
     let lockTimeout: Double
 
+    /// Where every operation on this vault is recorded (set by the store; nil only in format-level tests and the
+    /// vault-layer benchmark).
+    package var audit: AuditLog?
+    /// Whether a supporter still has an account (set by the store): dead key shares are dropped at the next owner write.
+    var supporterExists: (([UInt8]) -> Bool)?
+
     private var file: PosixFile
     private var preamble: Preamble
     private var state: KeyState
@@ -223,6 +229,10 @@ package final class Vault {
 
     /// Unlocks with the patient's password: Argon2id with the slot's stored parameters unwraps the owner key.
     package func unlock(password: SecureBytes) throws -> VaultSession {
+        try audited("unlock", actor: ("patient", "patient")) { try unlockWithPassword(password) }
+    }
+
+    private func unlockWithPassword(_ password: SecureBytes) throws -> VaultSession {
         guard let slot = state.passwordSlot else { throw VaultError.corrupted("the vault has no password slot") }
         let kdf = KDFParameters(opsLimit: slot.opsLimit, memLimit: slot.memLimit)
         let key = try kdf.derive(password: password, salt: slot.salt)
@@ -234,6 +244,10 @@ package final class Vault {
 
     /// Unlocks with the recovery code shown at creation.
     package func unlock(recoveryCode: SecureBytes) throws -> VaultSession {
+        try audited("recovery-unlock", actor: ("patient", "patient")) { try unlockWithRecoveryCode(recoveryCode) }
+    }
+
+    private func unlockWithRecoveryCode(_ recoveryCode: SecureBytes) throws -> VaultSession {
         guard let slot = state.recoverySlot else { throw VaultError.notFound("the vault has no recovery slot") }
         let code = try RecoveryCode.decode(recoveryCode)
         let key = RecoveryCode.slotKey(code: code, vaultId: vaultId, salt: slot.salt)
@@ -246,8 +260,10 @@ package final class Vault {
     /// Unlocks as a linked supporter: their X25519 key opens the epoch key sealed in their slot.
     package func unlock(supporter: SupporterIdentity) throws -> VaultSession {
         let session = VaultSession(unlock: .supporter(supporter))
-        try prepare(session)
-        return session
+        return try audited("unlock", actor: Vault.actor(of: session)) {
+            try prepare(session)
+            return session
+        }
     }
 
     /// A write-only session for an authorised service: it can append sealed records and read nothing.
@@ -296,6 +312,10 @@ package final class Vault {
 
     /// Reads and verifies every record (FORMAT.md §5.6). Internal records (type "mikata.*") are included.
     package func records(_ session: VaultSession) throws -> [Record] {
+        try audited("read", actor: Vault.actor(of: session), detail: { "\($0.count) records" }) { try readRecords(session) }
+    }
+
+    private func readRecords(_ session: VaultSession) throws -> [Record] {
         try locked(exclusive: false) {
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
@@ -410,8 +430,13 @@ package final class Vault {
 
     @discardableResult
     func appendRecord(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
+        try audited("append", actor: Vault.actor(of: session), detail: { "seq \($0)" }) { try appendLocked(type: type, data: data, timeMillis: timeMillis, session: session) }
+    }
+
+    private func appendLocked(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
         try locked(exclusive: true) {
             try prepare(session)
+            try dropDeadShares(session)
             var t = try currentTail()
             let seq = t.nextSeq
             let epoch = state.currentEpoch
@@ -554,8 +579,15 @@ package final class Vault {
     /// Links a supporter: seals the current epoch key to their X25519 key. Idempotent; returns false if already linked.
     @discardableResult
     package func grant(_ supporter: SupporterPublicKeys, session: VaultSession) throws -> Bool {
+        try audited("grant", actor: Vault.actor(of: session), detail: { "supporter:\(supporter.id.hex)\($0 ? "" : " (already linked)")" }) {
+            try grantLocked(supporter, session: session)
+        }
+    }
+
+    private func grantLocked(_ supporter: SupporterPublicKeys, session: VaultSession) throws -> Bool {
         try locked(exclusive: true) {
             try prepare(session)
+            try dropDeadShares(session)
             let (_, signing, keyring) = try requireOwner(session)
             if state.supporterSlots.contains(where: { $0.supporterId == supporter.id }) { return false }
             let t = try currentTail()
@@ -574,8 +606,15 @@ package final class Vault {
 
     /// Authorises a write-only service to append sealed records.
     package func authorize(service id: [UInt8], signPublicKey: [UInt8], session: VaultSession) throws {
+        try audited("authorize-service", actor: Vault.actor(of: session), detail: { "service:\(id.hex)" }) {
+            try authorizeLocked(service: id, signPublicKey: signPublicKey, session: session)
+        }
+    }
+
+    private func authorizeLocked(service id: [UInt8], signPublicKey: [UInt8], session: VaultSession) throws {
         try locked(exclusive: true) {
             try prepare(session)
+            try dropDeadShares(session)
             let (_, signing, _) = try requireOwner(session)
             guard state.activeAuthor(id: id) == nil else { return }
             let t = try currentTail()
@@ -589,46 +628,74 @@ package final class Vault {
     /// supporters. Costs one key state write, whatever the vault's size. With `reencrypt`, every record is then
     /// re-encrypted under the new epoch and the older epoch keys are dropped from the file.
     package func revoke(_ id: [UInt8], reencrypt: Bool = false, session: VaultSession) throws {
+        try audited("revoke", actor: Vault.actor(of: session), detail: { "\(id.hex)\(reencrypt ? " with re-encryption" : "")" }) {
+            try revokeLocked(id, reencrypt: reencrypt, session: session)
+        }
+    }
+
+    private func revokeLocked(_ id: [UInt8], reencrypt: Bool, session: VaultSession) throws {
         try locked(exclusive: true) {
             try prepare(session)
-            let (ownerKey, signing, keyring) = try requireOwner(session)
+            _ = try requireOwner(session)
             guard id != vaultId, state.activeAuthor(id: id) != nil else {
                 throw VaultError.notFound("no such supporter is linked to the vault")
             }
-            let t = try currentTail()
-            var next = withFloor(state, t)
-            guard let currentKey = keyring.epochKeys[state.currentEpoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
-            let newEpoch = state.currentEpoch.epoch + 1
-            let newKey = SecureBytes.random(count: 32)
-            let keys = EpochKeys.derive(vaultId: vaultId, epoch: newEpoch, epochKey: newKey, erasureSecret: erasureSecret)
-            next.epochs.append(EpochEntry(epoch: newEpoch, startSeq: t.nextSeq, writePublicKey: keys.writeKeyPair.publicKey,
-                                          previousKeyWrap: Wraps.wrap(currentKey, under: newKey, ad: Wraps.epochChainAD(vaultId: vaultId, epoch: newEpoch))))
-            next.currentEpochKeyWrap = Wraps.wrap(newKey, under: ownerKey, ad: Wraps.epochOwnerAD(vaultId: vaultId, epoch: newEpoch))
-            for i in next.authors.indices where next.authors[i].id == id && next.authors[i].isActive {
-                next.authors[i].revokedAtSeq = max(t.nextSeq, next.authors[i].activeFromSeq)
-            }
-            var slots: [KeySlot] = []
-            for slot in next.slots {
-                switch slot {
-                case .supporter(let s):
-                    if s.supporterId == id { continue }
-                    slots.append(.supporter(SupporterSlot(supporterId: s.supporterId, boxPublicKey: s.boxPublicKey, epoch: newEpoch,
-                                                          sealedEpochKey: try SealedBox.seal(newKey, to: s.boxPublicKey))))
-                default:
-                    slots.append(slot)
-                }
-            }
-            next.slots = slots
-            try commit(next, signing: signing)
-            try prepare(session)
+            try startEpoch(revoking: [id], session: session)
             if reencrypt { try reencryptAll(session: session) }
         }
     }
 
+    /// A new key epoch without `revoked`: fresh random key, predecessor wrapped under it, resealed to every other
+    /// supporter; their author entries end here. One key-state write whatever the vault's size. Lock held.
+    private func startEpoch(revoking revoked: [[UInt8]], session: VaultSession) throws {
+        let (ownerKey, signing, keyring) = try requireOwner(session)
+        let t = try currentTail()
+        var next = withFloor(state, t)
+        guard let currentKey = keyring.epochKeys[state.currentEpoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
+        let newEpoch = state.currentEpoch.epoch + 1
+        let newKey = SecureBytes.random(count: 32)
+        let keys = EpochKeys.derive(vaultId: vaultId, epoch: newEpoch, epochKey: newKey, erasureSecret: erasureSecret)
+        next.epochs.append(EpochEntry(epoch: newEpoch, startSeq: t.nextSeq, writePublicKey: keys.writeKeyPair.publicKey,
+                                      previousKeyWrap: Wraps.wrap(currentKey, under: newKey, ad: Wraps.epochChainAD(vaultId: vaultId, epoch: newEpoch))))
+        next.currentEpochKeyWrap = Wraps.wrap(newKey, under: ownerKey, ad: Wraps.epochOwnerAD(vaultId: vaultId, epoch: newEpoch))
+        for i in next.authors.indices where revoked.contains(next.authors[i].id) && next.authors[i].isActive {
+            next.authors[i].revokedAtSeq = max(t.nextSeq, next.authors[i].activeFromSeq)
+        }
+        var slots: [KeySlot] = []
+        for slot in next.slots {
+            switch slot {
+            case .supporter(let s):
+                if revoked.contains(s.supporterId) { continue }
+                slots.append(.supporter(SupporterSlot(supporterId: s.supporterId, boxPublicKey: s.boxPublicKey, epoch: newEpoch,
+                                                      sealedEpochKey: try SealedBox.seal(newKey, to: s.boxPublicKey))))
+            default:
+                slots.append(slot)
+            }
+        }
+        next.slots = slots
+        try commit(next, signing: signing)
+        try prepare(session)
+    }
+
+    /// Supporters who deleted their registration leave dead key shares; the patient's next write drops them with
+    /// a new epoch (so the shares could not be revived even from a backup of the supporter's account). Lock held.
+    private func dropDeadShares(_ session: VaultSession) throws {
+        guard case .owner = session.unlock, let exists = supporterExists else { return }
+        let dead = state.supporterSlots.map(\.supporterId).filter { !exists($0) }
+        guard !dead.isEmpty else { return }
+        try startEpoch(revoking: dead, session: session)
+        try log("drop-dead-shares", actor: ("patient", "patient"), outcome: "ok", detail: dead.map { "supporter:\($0.hex)" }.joined(separator: " "))
+    }
+
     /// Replaces the password slot (new salt, given Argon2id parameters); the owner key and everything else stay.
     package func changePassword(to newPassword: SecureBytes, kdf: KDFParameters = .interactive, session: VaultSession) throws {
+        try audited("password-change", actor: Vault.actor(of: session)) { try changePasswordLocked(to: newPassword, kdf: kdf, session: session) }
+    }
+
+    private func changePasswordLocked(to newPassword: SecureBytes, kdf: KDFParameters, session: VaultSession) throws {
         try locked(exclusive: true) {
             try prepare(session)
+            try dropDeadShares(session)
             let (ownerKey, signing, _) = try requireOwner(session)
             let t = try currentTail()
             var next = withFloor(state, t)
@@ -715,6 +782,10 @@ package final class Vault {
     /// Strict check of everything (`mikata vault verify`): both header copies intact and identical, every record
     /// decrypted and its signature checked. Throws the first problem found.
     package func verify(_ session: VaultSession) throws -> VerifyReport {
+        try audited("verify", actor: Vault.actor(of: session), detail: { "\($0.recordCount) records" }) { try verifyLocked(session) }
+    }
+
+    private func verifyLocked(_ session: VaultSession) throws -> VerifyReport {
         try locked(exclusive: false) {
             let loaded = try Vault.loadHeader(file: file)
             for (i, e) in loaded.copyErrors.enumerated() {
@@ -727,6 +798,45 @@ package final class Vault {
             return VerifyReport(recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes,
                                 headerGeneration: state.generation, currentEpoch: state.currentEpoch.epoch)
         }
+    }
+
+    // MARK: access log
+
+    static func actor(of session: VaultSession?) -> (actor: String, role: String) {
+        switch session?.unlock {
+        case .owner?: return ("patient", "patient")
+        case .supporter(let s)?: return ("supporter:\(s.id.hex)", "supporter")
+        case .service(let s)?: return ("service:\(s.id.hex)", "service")
+        case nil: return ("unknown", "unknown")
+        }
+    }
+
+    func log(_ action: String, actor: (actor: String, role: String), outcome: String, detail: String = "") throws {
+        guard let audit else { return }
+        do {
+            try audit.append(AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: action, outcome: outcome, detail: detail))
+        } catch {
+            throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
+        }
+    }
+
+    /// Runs an operation and records it in the access log: success with `detail`, failure with its class.
+    /// Reads are logged before their data is returned, so no access goes unrecorded.
+    func audited<R>(_ action: String, actor: (actor: String, role: String), detail: (R) -> String = { _ in "" }, _ body: () throws -> R) throws -> R {
+        let result: R
+        do {
+            result = try body()
+        } catch let e as VaultError {
+            let outcome: String
+            switch e {
+            case .authenticationFailed, .notPermitted: outcome = "denied"
+            default: outcome = "failed"
+            }
+            try? log(action, actor: actor, outcome: outcome, detail: e.failureClass)
+            throw e
+        }
+        try log(action, actor: actor, outcome: "ok", detail: detail(result))
+        return result
     }
 
     /// The current key state (tests and inspection).

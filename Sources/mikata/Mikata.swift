@@ -16,6 +16,7 @@ struct Mikata: ParsableCommand {
         subcommands: [
             InitCommand.self, PatientCommand.self, SupporterCommand.self, GrantCommand.self, RevokeCommand.self,
             RecordCommand.self, PasswordCommand.self, RecoverCommand.self, VaultCommand.self,
+            ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
         ]
     )
 

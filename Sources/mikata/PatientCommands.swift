@@ -5,7 +5,7 @@ import MikataFormat
 import MikataVault
 
 struct PatientCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "patient", abstract: "Patients' vaults.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(commandName: "patient", abstract: "Patients' vaults.", subcommands: [Create.self, Delete.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a patient's vault; prints the vault id and the one-time recovery code.")
@@ -41,7 +41,7 @@ struct PatientCommand: ParsableCommand {
 }
 
 struct SupporterCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "supporter", abstract: "Supporter accounts.", subcommands: [Create.self, Patients.self])
+    static let configuration = CommandConfiguration(commandName: "supporter", abstract: "Supporter accounts.", subcommands: [Create.self, Patients.self, Delete.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a supporter account with its own key pairs.")

@@ -129,7 +129,9 @@ struct VaultCommand: ParsableCommand {
 
         func run() throws {
             let store = try global.openStore()
-            let info = try store.openVault(email: email).inspect()
+            let vault = try store.openVault(email: email)
+            let info = try vault.inspect()
+            try store.log("inspect", vaultId: vault.vaultId, actor: "operator", role: "operator")
             let slots: [[String: Any]] = info.slots.map { s in
                 var d: [String: Any] = ["kind": s.kind]
                 if let id = s.supporterId { d["supporterId"] = id.hex }

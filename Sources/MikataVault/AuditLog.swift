@@ -1,0 +1,337 @@
+package import Foundation
+import MikataCrypto
+package import MikataFormat
+
+/// The store-wide access log (docs/AUDIT.md): one JSON object per line, RFC 8785 canonical, hash-chained, with
+/// checkpoints signed by the store's Ed25519 key. Entries hold ids, roles, actions and outcomes: never an e-mail,
+/// nickname, password or record content.
+package final class AuditLog {
+    package static let checkpointInterval: UInt64 = 64
+    package static let defaultRetentionDays = 30
+
+    let path: String
+    let storeId: String
+    let signing: SigningKeyPair
+
+    init(path: String, storeId: String, signing: SigningKeyPair) {
+        self.path = path; self.storeId = storeId; self.signing = signing
+    }
+
+    /// One access: who (role and id), what, on which vault, and how it ended.
+    package struct Event: Sendable {
+        package var vaultId: [UInt8]?
+        package var actor: String
+        package var role: String
+        package var action: String
+        package var outcome: String
+        package var detail: String
+
+        package init(vaultId: [UInt8]?, actor: String, role: String, action: String, outcome: String, detail: String = "") {
+            self.vaultId = vaultId; self.actor = actor; self.role = role; self.action = action; self.outcome = outcome; self.detail = detail
+        }
+    }
+
+    /// A parsed line.
+    package enum Line: Sendable {
+        case entry(Entry)
+        case checkpoint(seq: UInt64, head: String, time: String, value: JSONValue)
+        case anchor(seq: UInt64, prev: String, time: String, value: JSONValue)
+    }
+
+    package struct Entry: Sendable {
+        package var seq: UInt64
+        package var time: String
+        package var vault: String
+        package var actor: String
+        package var role: String
+        package var action: String
+        package var outcome: String
+        package var detail: String
+        package var prev: String
+        package var hash: String
+
+        func value(withHash: Bool) -> JSONValue {
+            var members: [(String, JSONValue)] = [
+                ("type", .string("entry")), ("seq", .number(Double(seq))), ("time", .string(time)), ("vault", .string(vault)),
+                ("actor", .string(actor)), ("role", .string(role)), ("action", .string(action)), ("outcome", .string(outcome)),
+                ("detail", .string(detail)), ("prev", .string(prev)),
+            ]
+            if withHash { members.append(("hash", .string(hash))) }
+            return .object(members)
+        }
+
+        func computeHash() -> String {
+            let h = Blake2b(outputLength: 32)
+            h.update(VaultFormat.Label.auditEntry); h.update(CanonicalJSON.serialize(value(withHash: false)))
+            return h.finalize().hex
+        }
+    }
+
+    static func genesis(storeId: String) -> String {
+        let h = Blake2b(outputLength: 32)
+        h.update(VaultFormat.Label.auditGenesis); h.update(Array(storeId.utf8))
+        return h.finalize().hex
+    }
+
+    static func isoNow() -> String { iso(millis: Posix.wallClockMillis()) }
+
+    static func iso(millis: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    package static func parseTime(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s)
+    }
+
+    // MARK: writing
+
+    /// Opens and locks the log. A prune replaces the file by rename: a writer that got the lock on the old inode
+    /// notices and reopens, so no entry lands in a file that is no longer the log.
+    private func openLocked() throws -> PosixFile {
+        try Posix.makeDirectories(Posix.parent(of: path))
+        while true {
+            let file = try PosixFile.open(path, create: true)
+            try file.lock(exclusive: true, timeout: 10)
+            if let current = try? PosixFile.open(path, readOnly: true).identity(), current == (try file.identity()) { return file }
+            file.unlock()
+        }
+    }
+
+    /// The last complete line's seq and hash; cuts off a torn last line (a crash mid-append). Lock held.
+    private func tail(_ file: PosixFile) throws -> (nextSeq: UInt64, prev: String, sinceCheckpoint: UInt64) {
+        let size = try file.size()
+        if size == 0 { return (0, AuditLog.genesis(storeId: storeId), 0) }
+        let window = min(size, 256 << 10)
+        let bytes = try file.read(at: size - window, count: window)
+        var end = bytes.count
+        if bytes.last != 10 {
+            guard let nl = bytes.lastIndex(of: 10) else {
+                if window == size { try file.truncate(to: 0); try file.syncData(); return (0, AuditLog.genesis(storeId: storeId), 0) }
+                throw VaultError.corrupted("access log: last line longer than 256 KiB")
+            }
+            try file.truncate(to: size - window + nl + 1)
+            try file.syncData()
+            end = nl + 1
+        }
+        // Walk back over lines until the last entry; count entries since the last checkpoint on the way.
+        var lineEnd = end - 1
+        var entriesSeen: UInt64 = 0
+        var lastEntry: Entry?
+        var sawCheckpoint = false
+        while lineEnd > 0 {
+            let start = (bytes[..<lineEnd].lastIndex(of: 10).map { $0 + 1 }) ?? 0
+            if start == 0 && window < size && lastEntry == nil { throw VaultError.corrupted("access log: cannot find the last entry") }
+            let line = try AuditLog.parseLine(Array(bytes[start..<lineEnd]), number: 0)
+            switch line {
+            case .entry(let e):
+                if lastEntry == nil { lastEntry = e }
+                if !sawCheckpoint { entriesSeen += 1 }
+            case .checkpoint: sawCheckpoint = true
+            case .anchor(let seq, let prev, _, _):
+                if lastEntry == nil { return (seq, prev, 0) }
+                sawCheckpoint = true
+            }
+            if lastEntry != nil && (sawCheckpoint || start == 0 || entriesSeen >= AuditLog.checkpointInterval) { break }
+            lineEnd = start - 1
+        }
+        guard let last = lastEntry else { return (0, AuditLog.genesis(storeId: storeId), 0) }
+        return (last.seq + 1, last.hash, entriesSeen)
+    }
+
+    /// Appends an event durably (write + fdatasync); adds a signed checkpoint every `checkpointInterval` entries.
+    package func append(_ event: Event) throws {
+        let file = try openLocked()
+        defer { file.unlock() }
+        let t = try tail(file)
+        var e = Entry(seq: t.nextSeq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
+                      action: event.action, outcome: event.outcome, detail: event.detail, prev: t.prev, hash: "")
+        e.hash = e.computeHash()
+        var out = CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+        if t.sinceCheckpoint + 1 >= AuditLog.checkpointInterval {
+            out += checkpointLine(seq: e.seq, head: e.hash) + [10]
+        }
+        let end = try file.size()
+        do {
+            try file.write(out, at: end)
+            try file.syncData()
+        } catch {
+            try? file.truncate(to: end)
+            throw error
+        }
+    }
+
+    /// Appends a signed checkpoint of the current head now (e.g. to publish it elsewhere). Returns the line.
+    @discardableResult
+    package func checkpoint() throws -> String {
+        let file = try openLocked()
+        defer { file.unlock() }
+        let t = try tail(file)
+        guard t.nextSeq > 0 else { throw VaultError.notFound("the access log is empty") }
+        let line = checkpointLine(seq: t.nextSeq - 1, head: t.prev)
+        let end = try file.size()
+        try file.write(line + [10], at: end)
+        try file.syncData()
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    private func signed(_ members: [(String, JSONValue)], label: StaticString) -> [UInt8] {
+        var m = ByteWriter()
+        m.write(label); m.write(CanonicalJSON.serialize(.object(members)))
+        let sig = signing.sign(m.bytes)
+        return CanonicalJSON.serialize(.object(members + [("signature", .string(sig.hex))]))
+    }
+
+    private func checkpointLine(seq: UInt64, head: String) -> [UInt8] {
+        signed([("type", .string("checkpoint")), ("seq", .number(Double(seq))), ("head", .string(head)), ("time", .string(AuditLog.isoNow())),
+                ("storeId", .string(storeId)), ("keyId", .string(Store.keyId(signing.publicKey)))], label: VaultFormat.Label.auditCheckpoint)
+    }
+
+    // MARK: reading and verifying
+
+    static func parseLine(_ bytes: [UInt8], number: Int) throws -> Line {
+        guard let v = try? CanonicalJSON.parse(bytes), case .object = v else { throw VaultError.corrupted("access log line \(number) is not a JSON object") }
+        func str(_ k: String) throws -> String {
+            guard case .string(let s)? = v[k] else { throw VaultError.corrupted("access log line \(number): missing \(k)") }
+            return s
+        }
+        func int(_ k: String) throws -> UInt64 {
+            guard case .number(let d)? = v[k], d >= 0, d < 9_007_199_254_740_992, d == d.rounded() else { throw VaultError.corrupted("access log line \(number): bad \(k)") }
+            return UInt64(d)
+        }
+        switch try str("type") {
+        case "entry":
+            return .entry(Entry(seq: try int("seq"), time: try str("time"), vault: try str("vault"), actor: try str("actor"), role: try str("role"),
+                                action: try str("action"), outcome: try str("outcome"), detail: try str("detail"), prev: try str("prev"), hash: try str("hash")))
+        case "checkpoint": return .checkpoint(seq: try int("seq"), head: try str("head"), time: try str("time"), value: v)
+        case "anchor": return .anchor(seq: try int("seq"), prev: try str("prev"), time: try str("time"), value: v)
+        default: throw VaultError.corrupted("access log line \(number): unknown type")
+        }
+    }
+
+    package func lines() throws -> [Line] {
+        guard let bytes = try Posix.readFile(path) else { return [] }
+        var out: [Line] = []
+        var start = 0
+        var number = 1
+        for i in bytes.indices where bytes[i] == 10 {
+            out.append(try AuditLog.parseLine(Array(bytes[start..<i]), number: number))
+            start = i + 1
+            number += 1
+        }
+        return out  // a torn last line (no newline) is ignored, as the next append cuts it off
+    }
+
+    package func entries() throws -> [Entry] {
+        try lines().compactMap { if case .entry(let e) = $0 { return e } else { return nil } }
+    }
+
+    package struct VerifyReport: Sendable {
+        package var entries: Int
+        package var checkpoints: Int
+        package var firstSeq: UInt64?
+        package var lastSeq: UInt64?
+        package var lastCheckpointSeq: UInt64?
+        package var prunedBefore: UInt64?
+    }
+
+    func verifySignature(_ value: JSONValue, label: StaticString, what: String) throws {
+        guard case .object(let members) = value, case .string(let sigHex)? = value["signature"], let sig = [UInt8](hex: sigHex) else {
+            throw VaultError.tampered("\(what) has no valid signature")
+        }
+        var m = ByteWriter()
+        m.write(label); m.write(CanonicalJSON.serialize(.object(members.filter { $0.0 != "signature" })))
+        guard Ed25519.verify(signature: sig, message: m.bytes, publicKey: signing.publicKey) else {
+            throw VaultError.tampered("\(what) is not signed by this store's key")
+        }
+    }
+
+    /// Checks the whole chain: any edited, dropped, inserted or reordered entry is reported with its line.
+    package func verify() throws -> VerifyReport {
+        let all = try lines()
+        var report = VerifyReport(entries: 0, checkpoints: 0)
+        var expected: UInt64 = 0
+        var prev = AuditLog.genesis(storeId: storeId)
+        for (i, line) in all.enumerated() {
+            let n = i + 1
+            switch line {
+            case .anchor(let seq, let p, _, let value):
+                guard i == 0 else { throw VaultError.tampered("access log line \(n): an anchor may only start the log") }
+                try verifySignature(value, label: VaultFormat.Label.auditAnchor, what: "access log anchor (line 1)")
+                expected = seq; prev = p; report.prunedBefore = seq
+            case .entry(let e):
+                guard e.seq == expected else {
+                    throw VaultError.tampered("access log line \(n): entry \(e.seq) where \(expected) was expected (entries dropped, inserted or reordered)")
+                }
+                guard e.prev == prev else { throw VaultError.tampered("access log line \(n): entry \(e.seq) does not chain to its predecessor") }
+                guard e.computeHash() == e.hash else { throw VaultError.tampered("access log line \(n): entry \(e.seq) was edited (hash mismatch)") }
+                if report.firstSeq == nil { report.firstSeq = e.seq }
+                report.lastSeq = e.seq
+                report.entries += 1
+                prev = e.hash
+                expected += 1
+            case .checkpoint(let seq, let head, _, let value):
+                try verifySignature(value, label: VaultFormat.Label.auditCheckpoint, what: "access log checkpoint (line \(n))")
+                guard expected > 0, seq == expected - 1, head == prev else {
+                    throw VaultError.tampered("access log line \(n): checkpoint for entry \(seq) does not match the log")
+                }
+                report.checkpoints += 1
+                report.lastCheckpointSeq = seq
+            }
+        }
+        return report
+    }
+
+    /// Drops entries older than `retentionDays`; what remains starts with a signed anchor and still verifies.
+    /// The prune itself is logged. Returns how many entries were dropped.
+    @discardableResult
+    package func prune(retentionDays: Int, actor: String, now: Date = Date()) throws -> Int {
+        guard retentionDays >= 0 else { throw VaultError.invalidInput("the retention must be 0 days or more") }
+        let dropped: Int = try {
+            let file = try openLocked()
+            defer { file.unlock() }
+            _ = try verify()
+            let cutoff = now.addingTimeInterval(-Double(retentionDays) * 86400)
+            let all = try lines()
+            var keep: [Line] = []
+            var firstKept: Entry?
+            var droppedCount = 0
+            for line in all {
+                switch line {
+                case .entry(let e):
+                    if firstKept == nil, let t = AuditLog.parseTime(e.time), t < cutoff { droppedCount += 1; continue }
+                    if firstKept == nil { firstKept = e }
+                    keep.append(line)
+                case .checkpoint(let seq, _, _, _):
+                    if let f = firstKept, seq >= f.seq { keep.append(line) }
+                case .anchor:
+                    continue
+                }
+            }
+            guard droppedCount > 0 else { return 0 }
+            var out: [UInt8] = []
+            let end = try tail(file)
+            let anchorSeq = firstKept?.seq ?? end.nextSeq
+            let anchorPrev = firstKept?.prev ?? end.prev
+            out += signed([("type", .string("anchor")), ("seq", .number(Double(anchorSeq))), ("prev", .string(anchorPrev)),
+                           ("time", .string(AuditLog.isoNow())), ("storeId", .string(storeId)),
+                           ("keyId", .string(Store.keyId(signing.publicKey))), ("retentionDays", .number(Double(retentionDays)))],
+                          label: VaultFormat.Label.auditAnchor) + [10]
+            for line in keep {
+                switch line {
+                case .entry(let e): out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+                case .checkpoint(_, _, _, let v), .anchor(_, _, _, let v): out += CanonicalJSON.serialize(v) + [10]
+                }
+            }
+            try Posix.writeAtomically(path, out)
+            return droppedCount
+        }()
+        try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-prune", outcome: "ok",
+                         detail: "dropped \(dropped) entries older than \(retentionDays) days"))
+        try checkpoint()
+        return dropped
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+package import MikataCrypto
+import MikataFormat
+
+/// Backups (docs/OPERATIONS.md, "Backup and restore"): one file holding a consistent copy of every vault (each
+/// copied under its shared lock, so writers only wait for that one copy), with every secret of the key store
+/// sealed to the operator's offline backup key, the whole signed by the store key.
+///
+///     "MKTBAKUP" || u16 version 1 || u32 header length || canonical JSON header
+///     entries: u8 kind (1 plain, 2 sealed to the backup key) || u16 path length || path || u64 length || bytes
+///     trailer: u8 0 || BLAKE2b-256(all preceding bytes) || Ed25519 signature over label || that hash
+package enum Backup {
+    static let magic: [UInt8] = Array("MKTBAKUP")
+    static let label: StaticString = "mikata/v1/backup\0"
+    static let version: UInt16 = 1
+    static let maxEntryBytes = 1 << 30
+
+    /// The backup key pair: the public half stays in the store (keys/backup.pub), the secret half is kept offline
+    /// by the operator and is needed only to restore.
+    package static func createKey(store: Store, secretKeyOut: String) throws -> String {
+        let pair = BoxKeyPair.generate()
+        var secret = pair.secretKey.unsafeCopyToArray()
+        defer { Sodium.wipe(&secret) }
+        try Posix.writeNew(secretKeyOut, Array("mikata-backup-key-v1 ".utf8) + Array(secret.hex.utf8) + [10])
+        try Posix.writeAtomically("\(store.root)/keys/backup.pub", Array(pair.publicKey.hex.utf8) + [10])
+        try store.log("backup-key-create", vaultId: nil, actor: "operator", role: "operator", detail: "key \(Store.keyId(pair.publicKey))")
+        return Store.keyId(pair.publicKey)
+    }
+
+    static func publicKey(store: Store) throws -> [UInt8] {
+        guard let bytes = try Posix.readFile("\(store.root)/keys/backup.pub"),
+              let key = [UInt8](hex: String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32
+        else { throw VaultError.notFound("the store has no backup key: run 'mikata backup key create --out FILE' and keep FILE offline") }
+        return key
+    }
+
+    package static func readSecretKey(path: String) throws -> BoxKeyPair {
+        guard var bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup key file") }
+        defer { Sodium.wipe(&bytes) }
+        let prefix = Array("mikata-backup-key-v1 ".utf8)
+        guard bytes.count >= prefix.count + 64, Array(bytes[0..<prefix.count]) == prefix,
+              var raw = [UInt8](hex: String(decoding: bytes[prefix.count..<(prefix.count + 64)], as: UTF8.self))
+        else { throw VaultError.invalidInput("that is not a MikataVault backup key file") }
+        return try BoxKeyPair.fromSecretKey(SecureBytes(wiping: &raw))
+    }
+
+    private static func isSecret(_ relative: String) -> Bool {
+        relative == "keys/lookup.key" || relative == "keys/store-signing.key" || (relative.hasPrefix("keys/vaults/") && relative.hasSuffix(".key"))
+    }
+
+    package struct Summary: Sendable {
+        package var vaults: Int
+        package var files: Int
+        package var bytes: Int
+        package var createdAt: String
+        package var storeId: String
+        package var backupKeyId: String
+        package var skippedShredded: Int = 0
+    }
+
+    /// Writes a backup of `store` to `out` (a new file, 0600).
+    package static func create(store: Store, out: String) throws -> Summary {
+        let backupKey = try publicKey(store: store)
+        let signing = try store.signingKey()
+        let createdAt = AuditLog.isoNow()
+        var body: [UInt8] = []
+        var files = 0, vaults = 0
+        func add(_ relative: String, _ bytes: [UInt8]) throws {
+            var data = bytes
+            var kind: UInt8 = 1
+            if isSecret(relative) {
+                kind = 2
+                data = try SealedBox.seal(SecureBytes(wiping: &data), to: backupKey)
+            }
+            var w = ByteWriter()
+            w.writeU8(kind); w.writeVariable16(Array(relative.utf8)); w.writeU64(UInt64(data.count)); w.write(data)
+            body += w.bytes
+            files += 1
+        }
+        // Vaults first, each with its generation record and erasure secret, under the vault's shared lock.
+        var seen = Set<String>()
+        for shard in Posix.list("\(store.root)/vaults") {
+            for name in Posix.list("\(store.root)/vaults/\(shard)") where name.hasSuffix(".vault") {
+                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16 else { continue }
+                let file: PosixFile
+                do { file = try PosixFile.open(store.vaultPath(id), readOnly: true) } catch VaultError.notFound { continue }
+                try file.lock(exclusive: false, timeout: store.lockTimeout)
+                defer { file.unlock() }
+                guard let secret = try Posix.readFile(store.erasureSecretPath(id)), let gen = try Posix.readFile(store.generationPath(id)) else { continue }
+                let rel = { (p: String) in String(p.dropFirst(store.root.count + 1)) }
+                try add(rel(store.vaultPath(id)), try file.readAll())
+                try add(rel(store.generationPath(id)), gen)
+                try add(rel(store.erasureSecretPath(id)), secret)
+                seen.insert(rel(store.vaultPath(id))); seen.insert(rel(store.generationPath(id))); seen.insert(rel(store.erasureSecretPath(id)))
+                vaults += 1
+            }
+        }
+        // Then everything else a store holds (accounts, lookups, links, tombstones, certificates, keys, the log).
+        for path in store.allFiles() {
+            let relative = String(path.dropFirst(store.root.count + 1))
+            let name = (relative as NSString).lastPathComponent
+            if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
+            guard let bytes = try Posix.readFile(path) else { continue }
+            try add(relative, bytes)
+        }
+        let header = CanonicalJSON.serialize(.object([
+            ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),
+            ("createdAt", .string(createdAt)), ("vaults", .number(Double(vaults))), ("files", .number(Double(files))),
+            ("backupKeyId", .string(Store.keyId(backupKey))), ("signingPublicKey", .string(signing.publicKey.hex)),
+            ("tombstones", .array(store.tombstones().sorted().map { .string($0) })),
+        ]))
+        var w = ByteWriter()
+        w.write(magic); w.writeU16(version); w.writeU32(UInt32(header.count)); w.write(header)
+        var all = w.bytes + body
+        all.append(0)
+        let hash = Blake2b.hash(all)
+        var m = ByteWriter(); m.write(label); m.write(hash)
+        all += hash + signing.sign(m.bytes)
+        try Posix.writeNew(out, all)
+        try store.log("backup-create", vaultId: nil, actor: "operator", role: "operator", detail: "\(vaults) vaults, \(files) files")
+        return Summary(vaults: vaults, files: files, bytes: all.count, createdAt: createdAt, storeId: store.storeId, backupKeyId: Store.keyId(backupKey))
+    }
+
+    struct Parsed {
+        var header: JSONValue
+        var entries: [(kind: UInt8, path: String, data: [UInt8])]
+    }
+
+    /// Checks structure, hash and signature (no key needed). `publicKey`, when given, must be the signer.
+    static func parse(_ bytes: [UInt8], publicKey: [UInt8]?) throws -> Parsed {
+        guard bytes.count > 8 + 2 + 4 + 1 + 32 + 64, Array(bytes[0..<8]) == magic else { throw VaultError.corrupted("not a MikataVault backup file") }
+        let payloadEnd = bytes.count - 96
+        let hash = Array(bytes[payloadEnd..<(payloadEnd + 32)])
+        let sig = Array(bytes[(payloadEnd + 32)...])
+        guard Blake2b.hash(Array(bytes[0..<payloadEnd])) == hash else { throw VaultError.corrupted("the backup file is damaged or truncated (checksum mismatch)") }
+        var r = ByteReader(bytes, range: 8..<payloadEnd, context: "backup")
+        return try VaultError.parsing("backup") {
+            let v = try r.readU16()
+            guard v == version else { throw FormatError.unsupportedVersion(v) }
+            let headerLength = Int(try r.readU32())
+            guard headerLength <= 64 << 20 else { throw FormatError.limitExceeded("backup header too long") }
+            let header = try CanonicalJSON.parse(try r.read(headerLength))
+            var entries: [(UInt8, String, [UInt8])] = []
+            while true {
+                let kind = try r.readU8()
+                if kind == 0 { break }
+                guard kind == 1 || kind == 2 else { throw FormatError.unsupportedType("backup entry kind \(kind)") }
+                let pathBytes = try r.readVariable16(max: 1024)
+                let n = try r.readU64()
+                guard n <= UInt64(maxEntryBytes) else { throw FormatError.limitExceeded("backup entry too large") }
+                let data = try r.read(Int(n))
+                guard let path = String(validating: pathBytes, as: UTF8.self), !path.hasPrefix("/"), !path.split(separator: "/").contains(".."), !path.isEmpty
+                else { throw FormatError.invalidField("backup entry with an unsafe path") }
+                entries.append((kind, path, data))
+            }
+            try r.expectEnd()
+            guard case .string(let signerHex)? = header["signingPublicKey"], let signer = [UInt8](hex: signerHex) else {
+                throw FormatError.invalidField("backup header names no signing key")
+            }
+            if let publicKey, publicKey != signer { throw FormatError.invalidField("backup was not signed by the given store key") }
+            var m = ByteWriter(); m.write(label); m.write(hash)
+            guard Ed25519.verify(signature: sig, message: m.bytes, publicKey: signer) else { throw FormatError.checksumMismatch("backup signature") }
+            return Parsed(header: header, entries: entries.map { (kind: $0.0, path: $0.1, data: $0.2) })
+        }
+    }
+
+    /// Verifies a backup offline; with the backup key, also that every sealed secret opens.
+    package static func verify(path: String, backupKey: BoxKeyPair?) throws -> Summary {
+        guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
+        let parsed = try parse(bytes, publicKey: nil)
+        if let backupKey {
+            for e in parsed.entries where e.kind == 2 {
+                do { _ = try SealedBox.open(e.data, keyPair: backupKey) } catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
+            }
+        }
+        return summary(parsed, bytes: bytes.count)
+    }
+
+    static func summary(_ p: Parsed, bytes: Int) -> Summary {
+        Summary(vaults: p.entries.filter { $0.path.hasSuffix(".vault") }.count, files: p.entries.count, bytes: bytes,
+                createdAt: p.header["createdAt"]?.stringValue ?? "", storeId: p.header["storeId"]?.stringValue ?? "",
+                backupKeyId: p.header["backupKeyId"]?.stringValue ?? "")
+    }
+
+    /// Restores into a new, empty directory. Vaults tombstoned in the backup, in `tombstoneSources` (the live store,
+    /// or copies of its tombstones/ folder) or in the target are skipped, with their keys and lookups: no restore
+    /// ever resurrects a shredded patient.
+    package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String]) throws -> Summary {
+        guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
+        let parsed = try parse(bytes, publicKey: nil)
+        if Posix.isDirectory(target), !Posix.list(target).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
+        var shredded = Set<String>()
+        if case .array(let t)? = parsed.header["tombstones"] { for case .string(let id) in t { shredded.insert(id) } }
+        for source in tombstoneSources {
+            let dir = Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
+            guard Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder") }
+            for name in Posix.list(dir) where name.count == 32 { shredded.insert(name) }
+        }
+        // Lookup and link entries that point at a shredded vault are skipped too.
+        func pointsAtShredded(_ e: (kind: UInt8, path: String, data: [UInt8])) -> Bool {
+            let parts = e.path.split(separator: "/").map(String.init)
+            if e.path.hasPrefix("vaults/") || e.path.hasPrefix("keys/vaults/") {
+                let id = parts.last.map { String($0.prefix(32)) } ?? ""
+                return shredded.contains(id)
+            }
+            if e.path.hasPrefix("links/"), let last = parts.last { return shredded.contains(last) }
+            if e.path.hasPrefix("index/"), let entry = try? LookupEntry.parse(e.data), entry.kind == .patient { return shredded.contains(entry.id.hex) }
+            return false
+        }
+        var skipped = Set<String>()
+        try Posix.makeDirectories(target)
+        for e in parsed.entries {
+            if pointsAtShredded(e) {
+                if e.path.hasSuffix(".vault") { skipped.insert(e.path) }
+                continue
+            }
+            var data = e.data
+            if e.kind == 2 {
+                do { data = try SealedBox.open(e.data, keyPair: backupKey).unsafeCopyToArray() }
+                catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
+            }
+            defer { if e.kind == 2 { Sodium.wipe(&data) } }
+            let full = "\(target)/\(e.path)"
+            try Posix.makeDirectories(Posix.parent(of: full))
+            try Posix.writeNew(full, data)
+        }
+        // Tombstones known now go into the restored store as well, so later restores from it stay safe.
+        try Posix.makeDirectories("\(target)/tombstones")
+        for id in shredded where !Posix.exists("\(target)/tombstones/\(id)") {
+            try Posix.writeNew("\(target)/tombstones/\(id)", CanonicalJSON.serialize(.object([("vaultId", .string(id)), ("source", .string("restore"))])))
+        }
+        var s = summary(parsed, bytes: bytes.count)
+        s.skippedShredded = skipped.count
+        s.vaults -= skipped.count
+        let restored = try Store.open(at: target)
+        try restored.log("backup-restore", vaultId: nil, actor: "operator", role: "operator",
+                         detail: "\(s.vaults) vaults restored, \(skipped.count) shredded vaults skipped, backup of \(s.createdAt)")
+        return s
+    }
+}

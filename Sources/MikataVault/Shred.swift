@@ -1,0 +1,217 @@
+import Foundation
+package import MikataCrypto
+import MikataFormat
+
+/// A deletion request as the operator received it (docs/CERTIFICATE.md, "request").
+package struct ShredRequest: Sendable {
+    package var reason: String
+    package var requestedBy: String
+    package var reference: String
+    package var executedBy: String
+    package var approvedBy: String?
+
+    package init(reason: String, requestedBy: String, reference: String, executedBy: String, approvedBy: String?) {
+        self.reason = reason; self.requestedBy = requestedBy; self.reference = reference; self.executedBy = executedBy; self.approvedBy = approvedBy
+    }
+}
+
+/// The outcome of a shred: the signed certificate (canonical JSON bytes) and whether it was issued earlier.
+package struct ShredOutcome: Sendable {
+    package var certificate: [UInt8]
+    package var certificateId: String
+    package var vaultId: String
+    package var alreadyShredded: Bool
+}
+
+/// Shredding (docs/OPERATIONS.md, "Deletion request"): crypto-erase plus overwrite, interruptible through an
+/// intent record, idempotent, and closed by a signed deletion certificate.
+extension Store {
+    var shredDirectory: String { "\(root)/shred" }
+    var certificateDirectory: String { "\(root)/certificates" }
+    var tombstoneDirectory: String { "\(root)/tombstones" }
+    func intentPath(_ id: [UInt8]) -> String { "\(shredDirectory)/\(id.hex).intent" }
+
+    /// The pseudonymous subject reference: the requester, who knows the e-mail, can recompute it; the store keeps
+    /// no e-mail.
+    static func subjectRef(email: String, salt: [UInt8]) throws -> String {
+        let h = Blake2b(outputLength: 32)
+        h.update(VaultFormat.Label.subjectRef); h.update(salt); h.update(Array(try normalise(email: email).utf8))
+        return h.finalize().hex
+    }
+
+    package func isShredPending(_ id: [UInt8]) -> Bool { Posix.exists(intentPath(id)) }
+
+    /// Shreds the vault of `email`, or finishes an interrupted shred of it, or returns the certificate of an
+    /// earlier one.
+    package func shred(email: String, request: ShredRequest) throws -> ShredOutcome {
+        let normalised = try Store.normalise(email: email)
+        if let id = try? vaultId(email: normalised) {
+            if let intent = try readIntent(path: intentPath(id)) { return try execute(intent) }
+            return try execute(try makeIntent(vaultId: id, email: normalised, request: request))
+        }
+        // No lookup any more: an interrupted shred past that step, or an earlier completed one.
+        for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
+            if let intent = try readIntent(path: "\(shredDirectory)/\(name)"), try matches(intent, email: normalised) {
+                return try execute(intent)
+            }
+        }
+        for name in Posix.list(certificateDirectory) where name.hasSuffix(".json") {
+            guard let bytes = try Posix.readFile("\(certificateDirectory)/\(name)"), let cert = try? CanonicalJSON.parse(bytes),
+                  case .string(let salt)? = cert["subject"]?["subjectRefSalt"], case .string(let ref)? = cert["subject"]?["subjectRef"],
+                  let saltBytes = [UInt8](hex: salt), try Store.subjectRef(email: normalised, salt: saltBytes) == ref,
+                  case .string(let certId)? = cert["certificateId"], case .string(let vault)? = cert["subject"]?["vaultId"]
+            else { continue }
+            return ShredOutcome(certificate: bytes, certificateId: certId, vaultId: vault, alreadyShredded: true)
+        }
+        throw VaultError.notFound("no patient with that e-mail address in this store, and no earlier deletion of one")
+    }
+
+    /// Completes every interrupted shred (their vaults refuse to open meanwhile). Returns how many.
+    @discardableResult
+    package func completePendingShreds() throws -> Int {
+        var n = 0
+        for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
+            if let intent = try readIntent(path: "\(shredDirectory)/\(name)") { _ = try execute(intent); n += 1 }
+        }
+        return n
+    }
+
+    private func matches(_ intent: JSONValue, email: String) throws -> Bool {
+        guard case .string(let salt)? = intent["subjectRefSalt"], case .string(let ref)? = intent["subjectRef"], let s = [UInt8](hex: salt) else { return false }
+        return try Store.subjectRef(email: email, salt: s) == ref
+    }
+
+    private func readIntent(path: String) throws -> JSONValue? {
+        guard let bytes = try Posix.readFile(path) else { return nil }
+        guard let v = try? CanonicalJSON.parse(bytes) else { throw VaultError.corrupted("shred intent \(path) is damaged; finish the shred by hand (see docs/OPERATIONS.md)") }
+        return v
+    }
+
+    /// Records everything the shred must do and report, before anything is destroyed.
+    private func makeIntent(vaultId id: [UInt8], email: String, request: ShredRequest) throws -> JSONValue {
+        for (what, value) in [("reason", request.reason), ("requesting organisation", request.requestedBy), ("request reference", request.reference), ("operator", request.executedBy)] {
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
+                throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes")
+            }
+        }
+        var supporters: [JSONValue] = []
+        var vaultBytes = 0
+        if let vault = try? openVault(id: id) {
+            supporters = vault.keyState.supporterSlots.map { .string($0.supporterId.hex) }
+            vaultBytes = (try? PosixFile.open(vaultPath(id), readOnly: true).size()) ?? 0
+        }
+        var keyId = ""
+        if let bytes = try Posix.readFile(erasureSecretPath(id)), let f = try? ErasureSecretFile.parse(bytes) {
+            let h = Blake2b(outputLength: 16)
+            h.update(VaultFormat.Label.erasureKeyId); h.update(secret: f.secret)
+            keyId = h.finalize().hex
+        }
+        let salt = Random.bytes(16)
+        let now = AuditLog.isoNow()
+        let lookup = try lookupPath(.patient, email: email)
+        var members: [(String, JSONValue)] = [
+            ("vaultId", .string(id.hex)), ("certificateId", .string(Random.bytes(16).hex)),
+            ("subjectRef", .string(try Store.subjectRef(email: email, salt: salt))), ("subjectRefSalt", .string(salt.hex)),
+            ("lookupFile", .string(String(lookup.dropFirst(root.count + 1)))),
+            ("reason", .string(request.reason)), ("requestedBy", .string(request.requestedBy)), ("reference", .string(request.reference)),
+            ("executedBy", .string(request.executedBy)), ("receivedAt", .string(now)), ("startedAt", .string(now)),
+            ("erasureKeyId", .string(keyId)), ("vaultBytes", .number(Double(vaultBytes))), ("supporters", .array(supporters)),
+        ]
+        members.append(("approvedBy", request.approvedBy.map { .string($0) } ?? .null))
+        let intent = JSONValue.object(members)
+        try Posix.makeDirectories(shredDirectory)
+        try Posix.writeAtomically(intentPath(id), CanonicalJSON.serialize(intent))
+        return intent
+    }
+
+    /// Overwrites a file in place with random bytes (one pass), syncs, unlinks, syncs its folder.
+    /// Returns the bytes overwritten (0 if the file was already gone).
+    static func overwriteAndRemove(_ path: String, lockTimeout: Double) throws -> Int {
+        let file: PosixFile
+        do { file = try PosixFile.open(path) } catch VaultError.notFound { return 0 }
+        try file.lock(exclusive: true, timeout: lockTimeout)  // let in-flight readers and writers finish
+        let size = try file.size()
+        var offset = 0
+        while offset < size {
+            let n = min(1 << 20, size - offset)
+            try file.write(Random.bytes(n), at: offset)
+            offset += n
+        }
+        try file.syncData()
+        try Posix.remove(path)
+        try Posix.syncDirectory(Posix.parent(of: path))
+        return size
+    }
+
+    private func execute(_ intent: JSONValue) throws -> ShredOutcome {
+        guard case .string(let idHex)? = intent["vaultId"], let id = [UInt8](hex: idHex), id.count == 16,
+              case .string(let certId)? = intent["certificateId"], case .string(let lookupFile)? = intent["lookupFile"]
+        else { throw VaultError.corrupted("a shred intent is incomplete; finish the shred by hand (see docs/OPERATIONS.md)") }
+        // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
+        let secretBytes = try Store.overwriteAndRemove(erasureSecretPath(id), lockTimeout: lockTimeout)
+        try Posix.remove(generationPath(id))
+        // 2. Overwrite the vault file.
+        let vaultOverwritten = try Store.overwriteAndRemove(vaultPath(id), lockTimeout: lockTimeout)
+        // 3. The e-mail lookup and the supporters' links.
+        try Posix.remove("\(root)/\(lookupFile)")
+        try? Posix.syncDirectory(Posix.parent(of: "\(root)/\(lookupFile)"))
+        if case .array(let sups)? = intent["supporters"] {
+            for case .string(let s) in sups { if let sid = [UInt8](hex: s) { try? removeLink(supporterId: sid, vaultId: id) } }
+        }
+        // 4. Verify that nothing is left.
+        var checks: [JSONValue] = []
+        func check(_ name: String, _ ok: Bool) { checks.append(.object([("check", .string(name)), ("result", .string(ok ? "passed" : "failed"))])) }
+        check("erasure secret file absent", !Posix.exists(erasureSecretPath(id)))
+        check("vault file absent", !Posix.exists(vaultPath(id)))
+        check("generation record absent", !Posix.exists(generationPath(id)))
+        check("e-mail lookup entry absent", !Posix.exists("\(root)/\(lookupFile)"))
+        let opens: Bool
+        do { _ = try openVault(id: id); opens = true } catch { opens = false }
+        check("vault cannot be opened", !opens)
+        let passed = checks.allSatisfy { $0["result"] == .string("passed") }
+        guard passed else { throw VaultError.io("shred verification failed for vault \(idHex); the intent is kept, run the shred again") }
+        // 5. Tombstone (no personal data), certificate, then the intent goes.
+        let now = AuditLog.isoNow()
+        try Posix.makeDirectories(tombstoneDirectory)
+        try Posix.writeAtomically("\(tombstoneDirectory)/\(idHex)", CanonicalJSON.serialize(.object([
+            ("vaultId", .string(idHex)), ("shreddedAt", .string(now)), ("certificateId", .string(certId)),
+        ])))
+        let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
+        let certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretBytes,
+                                                        vaultBytes: vaultBytes, checks: checks)
+        try Posix.makeDirectories(certificateDirectory)
+        try Posix.writeAtomically("\(certificateDirectory)/\(certId).json", certificate)
+        try Posix.remove(intentPath(id))
+        try Posix.syncDirectory(shredDirectory)
+        let executor = intent["executedBy"]?.stringValue ?? "unknown"
+        try log("shred", vaultId: id, actor: executor == "patient" ? "patient" : "operator:\(executor)", role: executor == "patient" ? "patient" : "operator",
+                detail: "certificate \(certId)")
+        return ShredOutcome(certificate: certificate, certificateId: certId, vaultId: idHex, alreadyShredded: false)
+    }
+
+    /// Shreds tombstoned vault ids (no personal data) known to this store.
+    package func tombstones() -> Set<String> {
+        Set(Posix.list(tombstoneDirectory).filter { $0.count == 32 })
+    }
+
+    // MARK: supporters deleting themselves
+
+    /// Destroys a supporter's registration: account (keys) overwritten and removed, lookup and links removed.
+    /// Their key shares in vaults become dead (nobody holds the secret key) and are dropped at the patient's next write.
+    package func deleteSupporter(email: String, password: SecureBytes) throws -> [UInt8] {
+        let identity = try unlockSupporter(email: email, password: password)
+        let id = identity.id
+        _ = try Store.overwriteAndRemove(supporterPath(id), lockTimeout: lockTimeout)
+        let lookup = try lookupPath(.supporter, email: email)
+        try Posix.remove(lookup)
+        try? Posix.syncDirectory(Posix.parent(of: lookup))
+        let links = linkDirectory(id)
+        for name in Posix.list(links) { try? Posix.remove("\(links)/\(name)") }
+        rmdir(links)
+        try log("delete-supporter", vaultId: nil, actor: "supporter:\(id.hex)", role: "supporter")
+        return id
+    }
+
+    /// Whether a supporter still has an account (dead key shares are cleaned at the patient's next write).
+    func supporterExists(_ id: [UInt8]) -> Bool { Posix.exists(supporterPath(id)) }
+}

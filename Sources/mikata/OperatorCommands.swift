@@ -1,0 +1,278 @@
+import ArgumentParser
+import Foundation
+import MikataCrypto
+import MikataFormat
+import MikataVault
+
+struct ShredCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shred",
+        abstract: "Destroy a patient's vault on a health centre's request and issue a signed deletion certificate.",
+        discussion: "Crypto-erases the vault (its erasure secret is overwritten and removed), overwrites and removes the vault file, removes the e-mail lookup, verifies, and prints the certificate. Interrupted shreds complete when run again; an already shredded patient gets the earlier certificate.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The patient's e-mail address, as the request gives it.") var email: String
+    @Option(help: "Why (e.g. 'patient deceased').") var reason: String
+    @Option(help: "The requesting organisation (e.g. the health centre).") var requestedBy: String
+    @Option(help: "The request's reference number.") var requestRef: String
+    @Option(name: .customLong("operator"), help: "Who executes the shred (operator id).") var operatorId: String
+    @Option(help: "Who approved it (operator id).") var approver: String?
+    @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
+
+    func run() throws {
+        let store = try global.openStore()
+        let outcome = try store.shred(email: email, request: ShredRequest(reason: reason, requestedBy: requestedBy, reference: requestRef,
+                                                                          executedBy: operatorId, approvedBy: approver))
+        try writeCertificate(outcome, out: out, json: global.json)
+    }
+}
+
+func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
+    if let out {
+        guard FileManager.default.createFile(atPath: out, contents: Data(outcome.certificate + [10])) else {
+            throw CLIError.io("cannot write the certificate file")
+        }
+        try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {
+            (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
+        }
+    } else {
+        FileHandle.standardOutput.write(Data(outcome.certificate + [10]))
+    }
+}
+
+extension PatientCommand {
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The patient deletes their own vault (patient's password); prints a deletion certificate.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            _ = try vault.unlock(password: try password.read())  // only the patient may delete their data
+            let outcome = try store.shred(email: email, request: ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
+                                                                              reference: "self-service", executedBy: "patient", approvedBy: nil))
+            try writeCertificate(outcome, out: out, json: global.json)
+        }
+    }
+}
+
+extension SupporterCommand {
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The supporter deletes their own registration and keys (supporter's password).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let id = try store.deleteSupporter(email: email, password: try password.read())
+            try emit(json: global.json, ["supporterId": id.hex, "deleted": true]) {
+                "deleted supporter \(id.hex); their key shares are dropped at each patient's next write"
+            }
+        }
+    }
+}
+
+struct CertificateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "certificate", abstract: "Deletion certificates.", subcommands: [Verify.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Verify a deletion certificate offline: exit 0 if valid, 65 if not.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The certificate file.") var file: String
+        @Option(help: "The issuing store's public key (hex, as 'mikata store public-key' prints it) or a file holding it.") var publicKey: String?
+
+        func run() throws {
+            guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError.notFound("cannot read the certificate file") }
+            var key: [UInt8]?
+            if let k = publicKey {
+                let text = FileManager.default.contents(atPath: k).map { String(decoding: $0, as: UTF8.self) } ?? k
+                guard let parsed = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
+                    throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
+                }
+                key = parsed
+            }
+            var raw = Array(bytes)
+            while let last = raw.last, last == 10 || last == 13 || last == 32 { raw.removeLast() }
+            let v = try DeletionCertificate.verify(raw, publicKey: key)
+            try emit(json: global.json, ["valid": true, "certificateId": v.certificateId, "vaultId": v.vaultId, "issuedAt": v.issuedAt,
+                                         "signingKeyId": v.signingKeyId, "checkedAgainstGivenKey": v.checkedAgainstGivenKey]) {
+                "valid: certificate \(v.certificateId) for vault \(v.vaultId), issued \(v.issuedAt) by key \(v.signingKeyId)"
+                    + (v.checkedAgainstGivenKey ? "" : "\n(checked against the key inside the certificate; pass --public-key to check who issued it)")
+            }
+        }
+    }
+}
+
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "store", abstract: "The store itself.", subcommands: [PublicKey.self])
+
+    struct PublicKey: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "public-key", abstract: "Print the store's Ed25519 public key, which operators publish to verify certificates.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let key = try global.openStore().signingKey()
+            try emit(json: global.json, ["publicKey": key.publicKey.hex, "keyId": Store.keyId(key.publicKey), "algorithm": "Ed25519"]) { key.publicKey.hex }
+        }
+    }
+}
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The tamper-evident access log.",
+                                                    subcommands: [Verify.self, Prune.self, Show.self, Mine.self, Checkpoint.self])
+
+    static func rows(_ entries: [AuditLog.Entry]) -> [[String: Any]] {
+        entries.map { ["seq": $0.seq, "time": $0.time, "vaultId": $0.vault, "actor": $0.actor, "role": $0.role, "action": $0.action,
+                       "outcome": $0.outcome, "detail": $0.detail] }
+    }
+
+    static func text(_ entries: [AuditLog.Entry]) -> String {
+        entries.map { "\($0.seq)\t\($0.time)\t\($0.vault.isEmpty ? "-" : $0.vault)\t\($0.actor)\t\($0.action)\t\($0.outcome)\($0.detail.isEmpty ? "" : "\t\($0.detail)")" }
+            .joined(separator: "\n")
+    }
+
+    static func parseSince(_ s: String) throws -> Date {
+        if s.hasSuffix("d"), let days = Double(s.dropLast()) { return Date().addingTimeInterval(-days * 86400) }
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withFullDate]
+        if let d = f.date(from: s) { return d }
+        throw CLIError.usage("--since takes an ISO 8601 date or time (2026-11-01, 2026-11-01T09:00:00Z) or a number of days like 7d")
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check the whole chain and every signed checkpoint; exit 65 naming the first bad line.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let r = try global.openStore().auditLog().verify()
+            try emit(json: global.json, ["ok": true, "entries": r.entries, "checkpoints": r.checkpoints, "firstSeq": r.firstSeq as Any? ?? NSNull(),
+                                         "lastSeq": r.lastSeq as Any? ?? NSNull(), "lastCheckpointSeq": r.lastCheckpointSeq as Any? ?? NSNull()]) {
+                "ok: \(r.entries) entries (\(r.firstSeq.map(String.init) ?? "-")…\(r.lastSeq.map(String.init) ?? "-")), \(r.checkpoints) signed checkpoints"
+                    + (r.prunedBefore.map { "; entries before \($0) pruned under a signed anchor" } ?? "")
+            }
+        }
+    }
+
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop entries older than the retention period; the rest still verifies.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Keep this many days.") var retentionDays: Int = AuditLog.defaultRetentionDays
+
+        func run() throws {
+            let dropped = try global.openStore().auditLog().prune(retentionDays: retentionDays, actor: "operator")
+            try emit(json: global.json, ["dropped": dropped, "retentionDays": retentionDays]) { "dropped \(dropped) entries older than \(retentionDays) days" }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show log entries (operators, for investigations).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only entries about this patient's vault.") var email: String?
+        @Option(help: "Only entries at or after this time (ISO 8601, or e.g. 7d).") var since: String?
+
+        func run() throws {
+            let store = try global.openStore()
+            var entries = try store.auditLog().entries()
+            if let email { let id = try store.vaultId(email: email).hex; entries = entries.filter { $0.vault == id } }
+            if let since {
+                let cutoff = try AuditCommand.parseSince(since)
+                entries = entries.filter { (AuditLog.parseTime($0.time) ?? .distantPast) >= cutoff }
+            }
+            try emit(json: global.json, ["entries": AuditCommand.rows(entries)]) { AuditCommand.text(entries) }
+        }
+    }
+
+    struct Mine: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A patient sees who accessed their vault, when, and what they did (patient's password).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let vault = try store.openVault(email: email)
+            _ = try vault.unlock(password: try password.read())
+            let id = vault.vaultId.hex
+            let entries = try store.auditLog().entries().filter { $0.vault == id }
+            try emit(json: global.json, ["entries": AuditCommand.rows(entries)]) { AuditCommand.text(entries) }
+        }
+    }
+
+    struct Checkpoint: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append a signed checkpoint of the current head and print it, to publish elsewhere.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            print(try global.openStore().auditLog().checkpoint())
+        }
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Backups that never resurrect shredded patients.",
+                                                    subcommands: [Key.self, Create.self, Verify.self, Restore.self])
+
+    struct Key: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Backup keys.", subcommands: [CreateKey.self])
+        struct CreateKey: ParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a backup key pair: the secret goes to --out (keep it offline), the public half stays in the store.")
+            @OptionGroup var global: GlobalOptions
+            @Option(help: "Where to write the secret backup key (a new file).") var out: String
+
+            func run() throws {
+                let id = try Backup.createKey(store: try global.openStore(), secretKeyOut: out)
+                try emit(json: global.json, ["backupKeyId": id, "secretKeyFile": out]) { "backup key \(id) created; keep \(out) offline: restores need it" }
+            }
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a consistent backup while writers keep going.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The backup file to write (must not exist).") var out: String
+
+        func run() throws {
+            let s = try Backup.create(store: try global.openStore(), out: out)
+            try emit(json: global.json, ["file": out, "vaults": s.vaults, "files": s.files, "bytes": s.bytes, "createdAt": s.createdAt, "backupKeyId": s.backupKeyId]) {
+                "backup \(out): \(s.vaults) vaults, \(s.files) files, \(s.bytes) bytes, secrets sealed to backup key \(s.backupKeyId)"
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a backup's integrity and signature (and, with the key, that every secret opens).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The backup file.") var file: String
+        @Option(help: "The secret backup key file.") var backupKeyFile: String?
+
+        func run() throws {
+            let key = try backupKeyFile.map { try Backup.readSecretKey(path: $0) }
+            let s = try Backup.verify(path: file, backupKey: key)
+            try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": key != nil]) {
+                "ok: backup of store \(s.storeId) from \(s.createdAt), \(s.vaults) vaults, \(s.files) files" + (key == nil ? " (pass --backup-key-file to check the secrets too)" : "")
+            }
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Restore a backup into a new store directory (--store NEWDIR), skipping every shredded vault.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The backup file.") var file: String
+        @Option(help: "The secret backup key file.") var backupKeyFile: String
+        @Option(help: "Also honour the tombstones of this store (the live store, or a copy of its tombstones folder). Repeatable.")
+        var tombstonesFrom: [String] = []
+
+        func run() throws {
+            let started = Date()
+            let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile), tombstoneSources: tombstonesFrom)
+            let seconds = Date().timeIntervalSince(started)
+            try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "seconds": seconds]) {
+                "restored \(s.vaults) vaults into \(global.storePath) in \(String(format: "%.1f", seconds)) s; skipped \(s.skippedShredded) shredded vaults"
+            }
+        }
+    }
+}
