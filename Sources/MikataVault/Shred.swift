@@ -121,6 +121,7 @@ extension Store {
         let intent = JSONValue.object(members)
         try Posix.makeDirectories(shredDirectory)
         try Posix.writeAtomically(intentPath(id), CanonicalJSON.serialize(intent))
+        CrashPoint.hit("shred:intent-written")
         return intent
     }
 
@@ -150,14 +151,17 @@ extension Store {
         // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
         let secretBytes = try Store.overwriteAndRemove(erasureSecretPath(id), lockTimeout: lockTimeout)
         try Posix.remove(generationPath(id))
+        CrashPoint.hit("shred:secret-destroyed")
         // 2. Overwrite the vault file.
         let vaultOverwritten = try Store.overwriteAndRemove(vaultPath(id), lockTimeout: lockTimeout)
+        CrashPoint.hit("shred:vault-overwritten")
         // 3. The e-mail lookup and the supporters' links.
         try Posix.remove("\(root)/\(lookupFile)")
         try? Posix.syncDirectory(Posix.parent(of: "\(root)/\(lookupFile)"))
         if case .array(let sups)? = intent["supporters"] {
             for case .string(let s) in sups { if let sid = [UInt8](hex: s) { try? removeLink(supporterId: sid, vaultId: id) } }
         }
+        CrashPoint.hit("shred:lookup-removed")
         // 4. Verify that nothing is left.
         var checks: [JSONValue] = []
         func check(_ name: String, _ ok: Bool) { checks.append(.object([("check", .string(name)), ("result", .string(ok ? "passed" : "failed"))])) }
@@ -176,11 +180,13 @@ extension Store {
         try Posix.writeAtomically("\(tombstoneDirectory)/\(idHex)", CanonicalJSON.serialize(.object([
             ("vaultId", .string(idHex)), ("shreddedAt", .string(now)), ("certificateId", .string(certId)),
         ])))
+        CrashPoint.hit("shred:tombstone-written")
         let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
         let certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretBytes,
                                                         vaultBytes: vaultBytes, checks: checks)
         try Posix.makeDirectories(certificateDirectory)
         try Posix.writeAtomically("\(certificateDirectory)/\(certId).json", certificate)
+        CrashPoint.hit("shred:certificate-written")
         try Posix.remove(intentPath(id))
         try Posix.syncDirectory(shredDirectory)
         let executor = intent["executedBy"]?.stringValue ?? "unknown"
