@@ -1,3 +1,4 @@
+import Foundation
 import MikataCrypto
 import MikataFormat
 
@@ -25,6 +26,8 @@ package struct KDFParameters: Equatable, Sendable {
         guard opsLimit <= Self.readLimit.opsLimit, memLimit <= Self.readLimit.memLimit else {
             throw VaultError.unsupported("password slot asks for Argon2id parameters above this build's limit")
         }
+        let reservation = try Argon2Budget.shared.reserve(memLimit)
+        defer { Argon2Budget.shared.release(reservation) }
         do { return try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit) }
         catch let e as CryptoError { throw VaultError.crypto(e, "password slot") }
     }
@@ -191,5 +194,42 @@ enum Wraps {
 
     static func unwrap(_ wrapped: WrappedKey, under key: SecureBytes, ad: [UInt8]) throws -> SecureBytes {
         try XChaCha20Poly1305.openSecret(wrapped.ciphertext, key: key, nonce: wrapped.nonce, ad: ad)
+    }
+}
+
+/// A process-wide cap on the memory that concurrent Argon2id computations may use, so a burst of unlocks (the HTTP
+/// service, many threads) queues instead of exhausting the machine. Default 1 GiB (16 INTERACTIVE unlocks at once),
+/// or `MIKATA_ARGON2_BUDGET_MIB`. A request that cannot be served within `wait` seconds is reported busy (exit 75).
+package final class Argon2Budget: @unchecked Sendable {
+    package static let shared = Argon2Budget(
+        bytes: UInt64(ProcessInfo.processInfo.environment["MIKATA_ARGON2_BUDGET_MIB"].flatMap { UInt64($0) } ?? 1024) << 20)
+
+    private let condition = NSCondition()
+    package let capacity: UInt64
+    private var inUse: UInt64 = 0
+    /// The largest amount ever in use at once (tests assert it never exceeds the capacity).
+    package private(set) var peak: UInt64 = 0
+    package var wait: Double = 30
+
+    package init(bytes: UInt64) { capacity = bytes }
+
+    package func reserve(_ bytes: UInt64) throws -> UInt64 {
+        guard bytes <= capacity else { throw VaultError.busy("this unlock needs more Argon2id memory (\(bytes >> 20) MiB) than the configured budget") }
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(wait)
+        while inUse + bytes > capacity {
+            if !condition.wait(until: deadline) { throw VaultError.busy("too many password checks at once; try again") }
+        }
+        inUse += bytes
+        peak = max(peak, inUse)
+        return bytes
+    }
+
+    package func release(_ bytes: UInt64) {
+        condition.lock()
+        inUse -= bytes
+        condition.broadcast()
+        condition.unlock()
     }
 }
