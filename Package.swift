@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // Layer 0: libsodium, found through pkg-config (apt: libsodium-dev).
@@ -47,10 +48,24 @@ let package = Package(
             dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"],
             swiftSettings: strict
         ),
+        // Test-only: random operations on a store, killed at random moments; `make torture` (docs/RELIABILITY.md).
+        .executableTarget(
+            name: "mikata-torture",
+            dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"],
+            path: "Sources/MikataTorture",
+            swiftSettings: strict
+        ),
         .testTarget(name: "MikataCryptoTests", dependencies: ["MikataCrypto"], swiftSettings: strict),
         .testTarget(name: "MikataFormatTests", dependencies: ["MikataFormat", "MikataCrypto"], swiftSettings: strict),
-        .testTarget(name: "MikataVaultTests", dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"], swiftSettings: strict),
-        .testTarget(name: "MikataCLITests", dependencies: ["mikata"], swiftSettings: strict),
+        .testTarget(
+            name: "MikataVaultTests",
+            dependencies: [
+                "MikataVault", "MikataFormat", "MikataCrypto",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MikataCLITests", dependencies: ["mikata", "mikata-torture"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,1 @@
+print("mikata-torture: not yet")
