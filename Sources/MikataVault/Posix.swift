@@ -61,6 +61,7 @@ final class PosixFile {
     func readAll() throws -> [UInt8] { try read(at: 0, count: try size()) }
 
     func write(_ bytes: [UInt8], at offset: Int) throws {
+        if let sim = PowerLossSimulator.active(for: path) { try sim.willWrite(self, bytes: bytes, at: offset) }
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { raw in pwrite(fd, raw.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
@@ -75,14 +76,17 @@ final class PosixFile {
     /// fdatasync: the data and the size reach the disk. A failure is reported, never retried as success
     /// (after a failed fsync the page cache state is unknown).
     func syncData() throws {
+        if let sim = PowerLossSimulator.active(for: path) { try sim.willSync(path) }
         guard fdatasync(fd) == 0 else { throw Posix.error("fdatasync", errno, path) }
     }
 
     func sync() throws {
+        if let sim = PowerLossSimulator.active(for: path) { try sim.willSync(path) }
         guard fsync(fd) == 0 else { throw Posix.error("fsync", errno, path) }
     }
 
     func truncate(to length: Int) throws {
+        if let sim = PowerLossSimulator.active(for: path) { try sim.willTruncate(self, to: length) }
         guard ftruncate(fd, off_t(length)) == 0 else { throw Posix.error("ftruncate", errno, path) }
     }
 
@@ -187,6 +191,7 @@ enum Posix {
             try file.setMode(0o600)
             try file.write(bytes, at: 0)
             try file.sync()
+            if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
             guard rename(temp, path) == 0 else { throw error("rename", errno, path) }
         } catch {
             unlink(temp)
@@ -205,6 +210,7 @@ enum Posix {
         try file.setMode(0o600)
         try file.write(bytes, at: 0)
         try file.sync()
+        if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
         if link(temp, path) != 0 {
             if errno == EEXIST { throw VaultError.alreadyExists("\(path) exists already") }
             throw error("link", errno, path)

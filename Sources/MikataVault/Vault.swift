@@ -201,7 +201,22 @@ package final class Vault {
         }
         defer { file.unlock() }
         try refreshHeader()
+        if exclusive && !headerCopiesAgree { try repairHeaderCopies() }
         return try body()
+    }
+
+    /// After an interrupted key change or a damaged copy, the first writer rewrites both copies from the state in
+    /// force (same generation), so a single copy is never all that stands between the patient and their vault.
+    private func repairHeaderCopies() throws {
+        let copy = try VaultError.parsing("header repair") {
+            try HeaderCopy(generation: state.generation, body: state.serialize()).serialize(copyLength: preamble.headerCopyLength)
+        }
+        for i in [1, 0] {
+            try file.write(copy, at: preamble.headerCopyOffset(i))
+            try file.syncData()
+        }
+        copyGenerations = [state.generation, state.generation]
+        headerCopiesAgree = true
     }
 
     /// Re-reads the header only if a copy's generation changed (12 bytes per copy): appends stay cheap.
