@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic time in seconds.
+@inline(__always)
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Runs `body` once and returns how long it took, in seconds, with its result.
+@inline(__always)
+func timed<R>(_ body: () throws -> R) rethrows -> (seconds: Double, result: R) {
+    let t0 = monotonicSeconds()
+    let r = try body()
+    return (monotonicSeconds() - t0, r)
+}
+
+/// A set of timings (seconds). Percentiles use the nearest-rank method.
+struct Samples {
+    private(set) var values: [Double] = []
+
+    init(_ values: [Double] = []) { self.values = values }
+
+    mutating func add(_ v: Double) { values.append(v) }
+    var count: Int { values.count }
+
+    func percentile(_ p: Double) -> Double {
+        precondition(!values.isEmpty, "no samples")
+        let sorted = values.sorted()
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    /// The median; for an even count the mean of the two middle values.
+    var median: Double {
+        precondition(!values.isEmpty, "no samples")
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+/// The fsync baseline: raw pwrite at the end of a file, then fdatasync, nothing else.
+final class RawAppendFile {
+    private let fd: Int32
+    private var end = 0
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BenchError.io("open \(path): errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    func appendDurably(_ bytes: [UInt8]) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in pwrite(fd, raw.baseAddress! + done, bytes.count - done, off_t(end + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BenchError.io("pwrite: errno \(errno)")
+            }
+            done += n
+        }
+        guard fdatasync(fd) == 0 else { throw BenchError.io("fdatasync: errno \(errno)") }
+        end += bytes.count
+    }
+}
+
+/// Reads a whole file the way the vault does (a zero-filled buffer of the file's size, then pread): the I/O share
+/// of a full read, for the per-record split.
+func readWholeFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw BenchError.io("open \(path): errno \(errno)") }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw BenchError.io("fstat: errno \(errno)") }
+    let size = Int(st.st_size)
+    var out = [UInt8](repeating: 0, count: size)
+    var done = 0
+    while done < size {
+        let n = out.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress! + done, size - done, off_t(done)) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw BenchError.io("pread: errno \(errno)")
+        }
+        if n == 0 { break }
+        done += n
+    }
+    return out
+}
+
+func fileSize(_ path: String) throws -> Int {
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw BenchError.io("stat \(path): errno \(errno)") }
+    return Int(st.st_size)
+}
+
+func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// Progress goes to stderr, so stdout carries only the report.
+func progress(_ message: String) {
+    let line = Array("bench: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress!, $0.count) }
+}
