@@ -104,8 +104,10 @@ package struct SigningKeyPair: Sendable {
     package static let signatureLength = Int(crypto_sign_BYTES)          // 64
 
     package let publicKey: [UInt8]
-    /// The 32-byte seed; the expanded 64-byte secret key is rebuilt when signing.
+    /// The 32-byte seed (what is stored, wrapped).
     package let seed: SecureBytes
+    /// libsodium's expanded 64-byte secret key, kept in guarded memory so signing does not re-derive it each time.
+    private let expanded: SecureBytes
 
     package static func generate() -> SigningKeyPair {
         try! fromSeed(SecureBytes.random(count: seedLength))
@@ -115,20 +117,15 @@ package struct SigningKeyPair: Sendable {
         Sodium.ready()
         guard seed.count == seedLength else { throw CryptoError.invalidKey("Ed25519 seed must be 32 bytes") }
         var pk = [UInt8](repeating: 0, count: publicKeyLength)
-        var sk = [UInt8](repeating: 0, count: Int(crypto_sign_SECRETKEYBYTES))
-        defer { Sodium.wipe(&sk) }
-        _ = seed.withUnsafeBytes { s in crypto_sign_seed_keypair(&pk, &sk, s.u8) }
-        return SigningKeyPair(publicKey: pk, seed: seed)
+        let expanded = try SecureBytes(count: Int(crypto_sign_SECRETKEYBYTES)) { sk in
+            _ = seed.withUnsafeBytes { s in crypto_sign_seed_keypair(&pk, sk.u8, s.u8) }
+        }
+        return SigningKeyPair(publicKey: pk, seed: seed, expanded: expanded)
     }
 
     package func sign(_ message: [UInt8]) -> [UInt8] {
-        Sodium.ready()
-        var pk = [UInt8](repeating: 0, count: Self.publicKeyLength)
-        var sk = [UInt8](repeating: 0, count: Int(crypto_sign_SECRETKEYBYTES))
-        defer { Sodium.wipe(&sk) }
-        _ = seed.withUnsafeBytes { s in crypto_sign_seed_keypair(&pk, &sk, s.u8) }
         var sig = [UInt8](repeating: 0, count: Self.signatureLength)
-        _ = crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk)
+        _ = expanded.withUnsafeBytes { sk in crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk.u8) }
         return sig
     }
 }

@@ -130,6 +130,16 @@ package struct RecordFrame: Equatable, Sendable {
         return .frame(frame, length: length)
     }
 
+    /// The sequence number in a 72-byte frame header, if its magic, checksum and length field are right.
+    package static func seqIfValidHeader(_ head: [UInt8], length: Int) -> UInt64? {
+        guard head.count == headerLength, Array(head[0..<4]) == magic,
+              VaultFormat.checksum(head[0..<fixedHeaderLength], length: 16) == Array(head[fixedHeaderLength..<headerLength])
+        else { return nil }
+        let declared = head[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        guard declared == length else { return nil }
+        return head[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     /// The trailer at the end of a region: the length of the frame that ends there, if the trailer is well formed.
     /// Used to find the last frame without scanning the file (FORMAT.md §5.4).
     package static func lengthFromTrailer(_ trailer: [UInt8]) -> Int? {
@@ -178,9 +188,15 @@ package struct RecordPayload: Equatable, Sendable {
     /// The message an author signs: the label, then BLAKE2b-256(vault id, seq, unsigned payload).
     /// The epoch is left out so that re-encryption under a new epoch keeps every signature valid.
     package static func signatureMessage(vaultId: [UInt8], seq: UInt64, unsignedPayload: [UInt8]) -> [UInt8] {
+        signatureMessage(vaultId: vaultId, seq: seq, unsignedPayload: unsignedPayload[...])
+    }
+
+    /// The same, hashing a slice in place (a read path without copying the record).
+    package static func signatureMessage(vaultId: [UInt8], seq: UInt64, unsignedPayload: ArraySlice<UInt8>) -> [UInt8] {
         let h = Blake2b(outputLength: 32)
         var w = ByteWriter(capacity: 24); w.write(vaultId); w.writeU64(seq)
-        h.update(w.bytes); h.update(unsignedPayload)
+        h.update(w.bytes)
+        unsignedPayload.withUnsafeBytes { h.update($0) }
         var m = ByteWriter(capacity: 64)
         m.write(VaultFormat.Label.recordSignature); m.write(h.finalize())
         return m.bytes

@@ -75,11 +75,7 @@ package final class AuditLog {
 
     static func isoNow() -> String { iso(millis: Posix.wallClockMillis()) }
 
-    static func iso(millis: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-    }
+    static func iso(millis: Int64) -> String { Posix.isoTime(millis: millis) }
 
     package static func parseTime(_ s: String) -> Date? {
         let f = ISO8601DateFormatter()
@@ -101,45 +97,43 @@ package final class AuditLog {
         }
     }
 
-    /// The last complete line's seq and hash; cuts off a torn last line (a crash mid-append). Lock held.
-    private func tail(_ file: PosixFile) throws -> (nextSeq: UInt64, prev: String, sinceCheckpoint: UInt64) {
+    /// The tail as of our last append, valid while the file still has the size we left it at (another process's
+    /// append changes the size, and we look again).
+    private var cachedTail: (identity: FileIdentity, size: Int, nextSeq: UInt64, prev: String)?
+
+    /// The next seq and the previous entry's hash; cuts off a torn last line (a crash mid-append). Lock held.
+    private func tail(_ file: PosixFile) throws -> (nextSeq: UInt64, prev: String) {
         let size = try file.size()
-        if size == 0 { return (0, AuditLog.genesis(storeId: storeId), 0) }
+        if let c = cachedTail, c.size == size, c.identity == (try file.identity()) { return (c.nextSeq, c.prev) }
+        if size == 0 { return (0, AuditLog.genesis(storeId: storeId)) }
         let window = min(size, 256 << 10)
         let bytes = try file.read(at: size - window, count: window)
         var end = bytes.count
         if bytes.last != 10 {
             guard let nl = bytes.lastIndex(of: 10) else {
-                if window == size { try file.truncate(to: 0); try file.syncData(); return (0, AuditLog.genesis(storeId: storeId), 0) }
+                if window == size { try file.truncate(to: 0); try file.syncData(); return (0, AuditLog.genesis(storeId: storeId)) }
                 throw VaultError.corrupted("access log: last line longer than 256 KiB")
             }
             try file.truncate(to: size - window + nl + 1)
             try file.syncData()
             end = nl + 1
         }
-        // Walk back over lines until the last entry; count entries since the last checkpoint on the way.
+        // Walk back to the last entry (past checkpoints), or to an anchor that starts a pruned log.
         var lineEnd = end - 1
-        var entriesSeen: UInt64 = 0
-        var lastEntry: Entry?
-        var sawCheckpoint = false
         while lineEnd > 0 {
             let start = (bytes[..<lineEnd].lastIndex(of: 10).map { $0 + 1 }) ?? 0
-            if start == 0 && window < size && lastEntry == nil { throw VaultError.corrupted("access log: cannot find the last entry") }
-            let line = try AuditLog.parseLine(Array(bytes[start..<lineEnd]), number: 0)
-            switch line {
-            case .entry(let e):
-                if lastEntry == nil { lastEntry = e }
-                if !sawCheckpoint { entriesSeen += 1 }
-            case .checkpoint: sawCheckpoint = true
-            case .anchor(let seq, let prev, _, _):
-                if lastEntry == nil { return (seq, prev, 0) }
-                sawCheckpoint = true
+            switch try AuditLog.parseLine(Array(bytes[start..<lineEnd]), number: 0) {
+            case .entry(let e): return (e.seq + 1, e.hash)
+            case .anchor(let seq, let prev, _, _): return (seq, prev)
+            case .checkpoint: break
             }
-            if lastEntry != nil && (sawCheckpoint || start == 0 || entriesSeen >= AuditLog.checkpointInterval) { break }
+            if start == 0 {
+                if window < size { throw VaultError.corrupted("access log: no entry in its last 256 KiB") }
+                break
+            }
             lineEnd = start - 1
         }
-        guard let last = lastEntry else { return (0, AuditLog.genesis(storeId: storeId), 0) }
-        return (last.seq + 1, last.hash, entriesSeen)
+        return (0, AuditLog.genesis(storeId: storeId))
     }
 
     /// Appends an event durably (write + fdatasync); adds a signed checkpoint every `checkpointInterval` entries.
@@ -151,7 +145,8 @@ package final class AuditLog {
                       action: event.action, outcome: event.outcome, detail: event.detail, prev: t.prev, hash: "")
         e.hash = e.computeHash()
         var out = CanonicalJSON.serialize(e.value(withHash: true)) + [10]
-        if t.sinceCheckpoint + 1 >= AuditLog.checkpointInterval {
+        // A signed checkpoint after every `checkpointInterval`-th entry.
+        if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
             out += checkpointLine(seq: e.seq, head: e.hash) + [10]
         }
         let end = try file.size()
@@ -159,9 +154,11 @@ package final class AuditLog {
             try file.write(out, at: end)
             try file.syncData()
         } catch {
+            cachedTail = nil
             try? file.truncate(to: end)
             throw error
         }
+        cachedTail = (try file.identity(), end + out.count, e.seq + 1, e.hash)
     }
 
     /// Appends a signed checkpoint of the current head now (e.g. to publish it elsewhere). Returns the line.
@@ -173,8 +170,10 @@ package final class AuditLog {
         guard t.nextSeq > 0 else { throw VaultError.notFound("the access log is empty") }
         let line = checkpointLine(seq: t.nextSeq - 1, head: t.prev)
         let end = try file.size()
+        cachedTail = nil
         try file.write(line + [10], at: end)
         try file.syncData()
+        cachedTail = (try file.identity(), end + line.count + 1, t.nextSeq, t.prev)
         return String(decoding: line, as: UTF8.self)
     }
 
@@ -327,6 +326,7 @@ package final class AuditLog {
                 }
             }
             try Posix.writeAtomically(path, out)
+            cachedTail = nil
             return droppedCount
         }()
         try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-prune", outcome: "ok",

@@ -147,6 +147,22 @@ enum Posix {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Device and inode of whatever the path names now (stat(2), no open).
+    static func identity(of path: String) throws -> FileIdentity {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw error("stat", errno, path) }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    /// ISO 8601 UTC with milliseconds, formatted by hand: a formatter object per call costs more than an fsync.
+    static func isoTime(millis: Int64) -> String {
+        var t = time_t(millis / 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
+    }
+
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR

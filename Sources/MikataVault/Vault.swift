@@ -137,7 +137,13 @@ package final class Vault {
         var states: [KeyState?] = [nil, nil]
         var errors: [VaultError?] = [nil, nil]
         var generations: [UInt64?] = [nil, nil]
+        let identical = copies[0..<preamble.headerCopyLength] == copies[preamble.headerCopyLength...]
         for i in 0..<2 {
+            if i == 1 && identical && states[0] != nil {
+                // Byte-identical copies (the normal case): one parse and one signature check serve both.
+                states[1] = states[0]; generations[1] = generations[0]
+                continue
+            }
             let slice = copies[(i * preamble.headerCopyLength)..<((i + 1) * preamble.headerCopyLength)]
             do {
                 let copy = try VaultError.parsing("header copy \(i == 0 ? "A" : "B")") { try HeaderCopy.parse(slice) }
@@ -188,7 +194,7 @@ package final class Vault {
         while true {
             try file.lock(exclusive: exclusive, timeout: lockTimeout)
             let onDisk: FileIdentity
-            do { onDisk = try PosixFile.open(path, readOnly: true).identity() } catch {
+            do { onDisk = try Posix.identity(of: path) } catch {
                 file.unlock()
                 if case VaultError.notFound = error { throw VaultError.notFound("vault file not found (shredded or moved?)") }
                 throw error
@@ -387,7 +393,7 @@ package final class Vault {
                 guard let author = state.author(id: payload.authorId, seq: n) else {
                     throw VaultError.tampered("record \(n) names an author who was not allowed to write at that position")
                 }
-                let message = RecordPayload.signatureMessage(vaultId: vaultId, seq: n, unsignedPayload: Array(payloadBytes.dropLast(64)))
+                let message = RecordPayload.signatureMessage(vaultId: vaultId, seq: n, unsignedPayload: payloadBytes.dropLast(64))
                 guard Ed25519.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey) else {
                     throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
                 }
@@ -524,9 +530,11 @@ package final class Vault {
         if size - start >= RecordFrame.minimumLength,
            let length = RecordFrame.lengthFromTrailer(try file.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
            length <= size - start {
-            let bytes = try file.read(at: size - length, count: length)
-            if case .frame(let f, let l)? = try? RecordFrame.scan(bytes, at: 0), l == length, f.seq + 1 >= state.recordFloorCount {
-                let t = Tail(end: size, nextSeq: f.seq + 1, link: f.link)
+            // Only the last frame's header and its tag are needed for the link: 96 bytes, whatever the record's size.
+            let head = try file.read(at: size - length, count: RecordFrame.headerLength)
+            let end = try file.read(at: size - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
+            if let seq = RecordFrame.seqIfValidHeader(head, length: length), seq + 1 >= state.recordFloorCount {
+                let t = Tail(end: size, nextSeq: seq + 1, link: VaultFormat.link(fixedHeader: head[0..<RecordFrame.fixedHeaderLength], tag: end[...]))
                 tail = t
                 return t
             }
