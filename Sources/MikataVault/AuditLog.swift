@@ -238,7 +238,8 @@ package final class AuditLog {
     }
 
     func verifySignature(_ value: JSONValue, label: StaticString, what: String) throws {
-        guard case .object(let members) = value, case .string(let sigHex)? = value["signature"], let sig = [UInt8](hex: sigHex) else {
+        guard case .object(let members) = value, case .string(let sigHex)? = value["signature"], let sig = [UInt8](hex: sigHex),
+              sig.hex == sigHex else {
             throw VaultError.tampered("\(what) has no valid signature")
         }
         var m = ByteWriter()

@@ -9,6 +9,7 @@ import MikataFormat
 ///     "MKTBAKUP" || u16 version 1 || u32 header length || canonical JSON header
 ///     entries: u8 kind (1 plain, 2 sealed to the backup key) || u16 path length || path || u64 length || bytes
 ///     trailer: u8 0 || BLAKE2b-256(all preceding bytes) || Ed25519 signature over label || that hash
+///              || BLAKE2b-128 of everything before it (accidental damage)
 package enum Backup {
     static let magic: [UInt8] = Array("MKTBAKUP")
     static let label: StaticString = "mikata/v1/backup\0"
@@ -79,9 +80,10 @@ package enum Backup {
         }
         // Vaults first, each with its generation record and erasure secret, under the vault's shared lock.
         var seen = Set<String>()
+        let shredded = store.tombstones()  // includes shreds under way: their vaults are not copied
         for shard in Posix.list("\(store.root)/vaults") {
             for name in Posix.list("\(store.root)/vaults/\(shard)") where name.hasSuffix(".vault") {
-                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16 else { continue }
+                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !shredded.contains(id.hex) else { continue }
                 let file: PosixFile
                 do { file = try PosixFile.open(store.vaultPath(id), readOnly: true) } catch VaultError.notFound { continue }
                 try file.lock(exclusive: false, timeout: store.lockTimeout)
@@ -107,7 +109,8 @@ package enum Backup {
             ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),
             ("createdAt", .string(createdAt)), ("vaults", .number(Double(vaults))), ("files", .number(Double(files))),
             ("backupKeyId", .string(Store.keyId(backupKey))), ("signingPublicKey", .string(signing.publicKey.hex)),
-            ("tombstones", .array(store.tombstones().sorted().map { .string($0) })),
+            ("tombstones", .array(shredded.sorted().map { .string($0) })),
+            ("supporterTombstones", .array(store.supporterTombstones().sorted().map { .string($0) })),
         ]))
         var w = ByteWriter()
         w.write(magic); w.writeU16(version); w.writeU32(UInt32(header.count)); w.write(header)
@@ -116,6 +119,9 @@ package enum Backup {
         let hash = Blake2b.hash(all)
         var m = ByteWriter(); m.write(label); m.write(hash)
         all += hash + signing.sign(m.bytes)
+        // A last checksum over everything, the signature included: a flipped bit anywhere is damage (corrupted);
+        // only a deliberate rewrite gets past it to the signature check (tampered).
+        all += Blake2b.hash(all, outputLength: 16)
         try Posix.writeNew(out, all)
         try store.log("backup-create", vaultId: nil, actor: "operator", role: "operator", detail: "\(vaults) vaults, \(files) files")
         return Summary(vaults: vaults, files: files, bytes: all.count, createdAt: createdAt, storeId: store.storeId, backupKeyId: Store.keyId(backupKey))
@@ -128,13 +134,16 @@ package enum Backup {
 
     /// Checks structure, hash and signature (no key needed). `publicKey`, when given, must be the signer.
     static func parse(_ bytes: [UInt8], publicKey: [UInt8]?) throws -> Parsed {
-        guard bytes.count > 8 + 2 + 4 + 1 + 32 + 64, Array(bytes[0..<8]) == magic else { throw VaultError.corrupted("not a MikataVault backup file") }
-        let payloadEnd = bytes.count - 96
+        guard bytes.count > 8 + 2 + 4 + 1 + 32 + 64 + 16, Array(bytes[0..<8]) == magic else { throw VaultError.corrupted("not a MikataVault backup file") }
+        guard Blake2b.hash(Array(bytes[0..<(bytes.count - 16)]), outputLength: 16) == Array(bytes[(bytes.count - 16)...]) else {
+            throw VaultError.corrupted("the backup file is damaged or truncated (checksum mismatch)")
+        }
+        let payloadEnd = bytes.count - 112
         let hash = Array(bytes[payloadEnd..<(payloadEnd + 32)])
-        let sig = Array(bytes[(payloadEnd + 32)...])
-        guard Blake2b.hash(Array(bytes[0..<payloadEnd])) == hash else { throw VaultError.corrupted("the backup file is damaged or truncated (checksum mismatch)") }
+        let sig = Array(bytes[(payloadEnd + 32)..<(payloadEnd + 96)])
+        guard Blake2b.hash(Array(bytes[0..<payloadEnd])) == hash else { throw VaultError.tampered("the backup's content does not match its signed hash") }
         var r = ByteReader(bytes, range: 8..<payloadEnd, context: "backup")
-        return try VaultError.parsing("backup") {
+        let parsed = try VaultError.parsing("backup") {
             let v = try r.readU16()
             guard v == version else { throw FormatError.unsupportedVersion(v) }
             let headerLength = Int(try r.readU32())
@@ -154,20 +163,22 @@ package enum Backup {
                 entries.append((kind, path, data))
             }
             try r.expectEnd()
-            guard case .string(let signerHex)? = header["signingPublicKey"], let signer = [UInt8](hex: signerHex) else {
-                throw FormatError.invalidField("backup header names no signing key")
-            }
-            if let publicKey, publicKey != signer { throw FormatError.invalidField("backup was not signed by the given store key") }
-            var m = ByteWriter(); m.write(label); m.write(hash)
-            guard Ed25519.verify(signature: sig, message: m.bytes, publicKey: signer) else { throw FormatError.checksumMismatch("backup signature") }
             return Parsed(header: header, entries: entries.map { (kind: $0.0, path: $0.1, data: $0.2) })
         }
+        // A consistent checksum but a wrong signature means someone rewrote the file: tampered, not damaged.
+        guard case .string(let signerHex)? = parsed.header["signingPublicKey"], let signer = [UInt8](hex: signerHex), signer.count == 32 else {
+            throw VaultError.tampered("the backup names no signing key")
+        }
+        if let publicKey, publicKey != signer { throw VaultError.tampered("the backup was not signed by the given store key") }
+        var m = ByteWriter(); m.write(label); m.write(hash)
+        guard Ed25519.verify(signature: sig, message: m.bytes, publicKey: signer) else { throw VaultError.tampered("the backup's signature does not verify") }
+        return parsed
     }
 
     /// Verifies a backup offline; with the backup key, also that every sealed secret opens.
-    package static func verify(path: String, backupKey: BoxKeyPair?) throws -> Summary {
+    package static func verify(path: String, backupKey: BoxKeyPair?, publicKey: [UInt8]? = nil) throws -> Summary {
         guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
-        let parsed = try parse(bytes, publicKey: nil)
+        let parsed = try parse(bytes, publicKey: publicKey)
         if let backupKey {
             for e in parsed.entries where e.kind == 2 {
                 do { _ = try SealedBox.open(e.data, keyPair: backupKey) } catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
@@ -185,16 +196,26 @@ package enum Backup {
     /// Restores into a new, empty directory. Vaults tombstoned in the backup, in `tombstoneSources` (the live store,
     /// or copies of its tombstones/ folder) or in the target are skipped, with their keys and lookups: no restore
     /// ever resurrects a shredded patient.
-    package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String]) throws -> Summary {
+    package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String],
+                                publicKey: [UInt8]? = nil) throws -> Summary {
         guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
-        let parsed = try parse(bytes, publicKey: nil)
+        let parsed = try parse(bytes, publicKey: publicKey)
         if Posix.isDirectory(target), !Posix.list(target).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
         var shredded = Set<String>()
+        var deletedSupporters = Set<String>()
         if case .array(let t)? = parsed.header["tombstones"] { for case .string(let id) in t { shredded.insert(id) } }
+        if case .array(let t)? = parsed.header["supporterTombstones"] { for case .string(let id) in t { deletedSupporters.insert(id) } }
         for source in tombstoneSources {
             let dir = Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
             guard Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder") }
             for name in Posix.list(dir) where name.count == 32 { shredded.insert(name) }
+            for name in Posix.list("\(dir)/supporters") where name.count == 32 { deletedSupporters.insert(name) }
+        }
+        // Open every sealed secret before writing anything: a wrong backup key leaves the target untouched.
+        var opened: [Int: SecureBytes] = [:]
+        for (i, e) in parsed.entries.enumerated() where e.kind == 2 {
+            do { opened[i] = try SealedBox.open(e.data, keyPair: backupKey) }
+            catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
         }
         // Lookup and link entries that point at a shredded vault are skipped too.
         func pointsAtShredded(_ e: (kind: UInt8, path: String, data: [UInt8])) -> Bool {
@@ -203,22 +224,22 @@ package enum Backup {
                 let id = parts.last.map { String($0.prefix(32)) } ?? ""
                 return shredded.contains(id)
             }
-            if e.path.hasPrefix("links/"), let last = parts.last { return shredded.contains(last) }
-            if e.path.hasPrefix("index/"), let entry = try? LookupEntry.parse(e.data), entry.kind == .patient { return shredded.contains(entry.id.hex) }
+            if e.path.hasPrefix("links/"), parts.count == 3 { return shredded.contains(parts[2]) || deletedSupporters.contains(parts[1]) }
+            if e.path.hasPrefix("supporters/"), let last = parts.last { return deletedSupporters.contains(String(last.prefix(32))) }
+            if e.path.hasPrefix("index/"), let entry = try? LookupEntry.parse(e.data) {
+                return entry.kind == .patient ? shredded.contains(entry.id.hex) : deletedSupporters.contains(entry.id.hex)
+            }
             return false
         }
         var skipped = Set<String>()
         try Posix.makeDirectories(target)
-        for e in parsed.entries {
+        for (i, e) in parsed.entries.enumerated() {
             if pointsAtShredded(e) {
                 if e.path.hasSuffix(".vault") { skipped.insert(e.path) }
                 continue
             }
             var data = e.data
-            if e.kind == 2 {
-                do { data = try SealedBox.open(e.data, keyPair: backupKey).unsafeCopyToArray() }
-                catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
-            }
+            if e.kind == 2, let secret = opened[i] { data = secret.unsafeCopyToArray() }
             defer { if e.kind == 2 { Sodium.wipe(&data) } }
             let full = "\(target)/\(e.path)"
             try Posix.makeDirectories(Posix.parent(of: full))
@@ -228,6 +249,10 @@ package enum Backup {
         try Posix.makeDirectories("\(target)/tombstones")
         for id in shredded where !Posix.exists("\(target)/tombstones/\(id)") {
             try Posix.writeNew("\(target)/tombstones/\(id)", CanonicalJSON.serialize(.object([("vaultId", .string(id)), ("source", .string("restore"))])))
+        }
+        if !deletedSupporters.isEmpty { try Posix.makeDirectories("\(target)/tombstones/supporters") }
+        for id in deletedSupporters where !Posix.exists("\(target)/tombstones/supporters/\(id)") {
+            try Posix.writeNew("\(target)/tombstones/supporters/\(id)", CanonicalJSON.serialize(.object([("supporterId", .string(id)), ("source", .string("restore"))])))
         }
         var s = summary(parsed, bytes: bytes.count)
         s.skippedShredded = skipped.count

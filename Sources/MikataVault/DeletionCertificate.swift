@@ -79,10 +79,12 @@ package enum DeletionCertificate {
             throw VaultError.corrupted("the certificate is not a JSON object")
         }
         guard value["type"] == .string(type), value["version"] == .number(1) else { throw VaultError.unsupported("not a version 1 MikataVault deletion certificate") }
-        guard case .string(let sigHex)? = value["signature"]?["value"], let sig = [UInt8](hex: sigHex),
-              value["signature"]?["algorithm"] == .string("Ed25519")
-        else { throw VaultError.tampered("the certificate has no Ed25519 signature") }
-        guard case .string(let embeddedHex)? = value["issuer"]?["publicKey"], let embedded = [UInt8](hex: embeddedHex) else {
+        // The signature object is not covered by the signature: accept exactly its two members, in canonical form.
+        guard case .object(let sigMembers)? = value["signature"], sigMembers.count == 2,
+              value["signature"]?["algorithm"] == .string("Ed25519"),
+              case .string(let sigHex)? = value["signature"]?["value"], let sig = [UInt8](hex: sigHex), sig.count == 64, sig.hex == sigHex
+        else { throw VaultError.tampered("the certificate has no well-formed Ed25519 signature") }
+        guard case .string(let embeddedHex)? = value["issuer"]?["publicKey"], let embedded = [UInt8](hex: embeddedHex), embedded.count == 32 else {
             throw VaultError.tampered("the certificate names no issuer key")
         }
         if let publicKey, publicKey != embedded { throw VaultError.tampered("the certificate was not issued with the given public key") }

@@ -101,10 +101,14 @@ extension Store {
             vaultBytes = (try? PosixFile.open(vaultPath(id), readOnly: true).size()) ?? 0
         }
         var keyId = ""
-        if let bytes = try Posix.readFile(erasureSecretPath(id)), let f = try? ErasureSecretFile.parse(bytes) {
-            let h = Blake2b(outputLength: 16)
-            h.update(VaultFormat.Label.erasureKeyId); h.update(secret: f.secret)
-            keyId = h.finalize().hex
+        var secretBytes = 0
+        if let bytes = try Posix.readFile(erasureSecretPath(id)) {
+            secretBytes = bytes.count
+            if let f = try? ErasureSecretFile.parse(bytes) {
+                let h = Blake2b(outputLength: 16)
+                h.update(VaultFormat.Label.erasureKeyId); h.update(secret: f.secret)
+                keyId = h.finalize().hex
+            }
         }
         let salt = Random.bytes(16)
         let now = AuditLog.isoNow()
@@ -115,7 +119,8 @@ extension Store {
             ("lookupFile", .string(String(lookup.dropFirst(root.count + 1)))),
             ("reason", .string(request.reason)), ("requestedBy", .string(request.requestedBy)), ("reference", .string(request.reference)),
             ("executedBy", .string(request.executedBy)), ("receivedAt", .string(now)), ("startedAt", .string(now)),
-            ("erasureKeyId", .string(keyId)), ("vaultBytes", .number(Double(vaultBytes))), ("supporters", .array(supporters)),
+            ("erasureKeyId", .string(keyId)), ("vaultBytes", .number(Double(vaultBytes))), ("secretBytes", .number(Double(secretBytes))),
+            ("supporters", .array(supporters)),
         ]
         members.append(("approvedBy", request.approvedBy.map { .string($0) } ?? .null))
         let intent = JSONValue.object(members)
@@ -181,8 +186,10 @@ extension Store {
             ("vaultId", .string(idHex)), ("shreddedAt", .string(now)), ("certificateId", .string(certId)),
         ])))
         CrashPoint.hit("shred:tombstone-written")
+        // A resumed shred reports what the interrupted run overwrote too (sizes were recorded in the intent).
         let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
-        let certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretBytes,
+        let secretTotal = max(secretBytes, Int(intent["secretBytes"]?.doubleValue ?? 0))
+        let certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretTotal,
                                                         vaultBytes: vaultBytes, checks: checks)
         try Posix.makeDirectories(certificateDirectory)
         try Posix.writeAtomically("\(certificateDirectory)/\(certId).json", certificate)
@@ -195,9 +202,17 @@ extension Store {
         return ShredOutcome(certificate: certificate, certificateId: certId, vaultId: idHex, alreadyShredded: false)
     }
 
-    /// Shreds tombstoned vault ids (no personal data) known to this store.
+    var supporterTombstoneDirectory: String { "\(tombstoneDirectory)/supporters" }
+
+    /// Vault ids shredded in this store, and those whose shred is under way (no personal data).
     package func tombstones() -> Set<String> {
         Set(Posix.list(tombstoneDirectory).filter { $0.count == 32 })
+            .union(Posix.list(shredDirectory).filter { $0.hasSuffix(".intent") }.map { String($0.prefix(32)) })
+    }
+
+    /// Supporter ids whose registration was deleted.
+    package func supporterTombstones() -> Set<String> {
+        Set(Posix.list(supporterTombstoneDirectory).filter { $0.count == 32 })
     }
 
     // MARK: supporters deleting themselves
@@ -214,6 +229,11 @@ extension Store {
         let links = linkDirectory(id)
         for name in Posix.list(links) { try? Posix.remove("\(links)/\(name)") }
         rmdir(links)
+        // A tombstone (id only), so no restore of an older backup brings the registration back.
+        try Posix.makeDirectories(supporterTombstoneDirectory)
+        try Posix.writeAtomically("\(supporterTombstoneDirectory)/\(id.hex)", CanonicalJSON.serialize(.object([
+            ("supporterId", .string(id.hex)), ("deletedAt", .string(AuditLog.isoNow())),
+        ])))
         try log("delete-supporter", vaultId: nil, actor: "supporter:\(id.hex)", role: "supporter")
         return id
     }

@@ -663,7 +663,12 @@ package final class Vault {
             guard id != vaultId, state.activeAuthor(id: id) != nil else {
                 throw VaultError.notFound("no such supporter is linked to the vault")
             }
-            try startEpoch(revoking: [id], session: session)
+            // Dead key shares (supporters who deleted their registration) go in the same new epoch.
+            let dead = supporterExists.map { exists in state.supporterSlots.map(\.supporterId).filter { $0 != id && !exists($0) } } ?? []
+            try startEpoch(revoking: [id] + dead, session: session)
+            if !dead.isEmpty {
+                try log("drop-dead-shares", actor: ("patient", "patient"), outcome: "ok", detail: dead.map { "supporter:\($0.hex)" }.joined(separator: " "))
+            }
             if reencrypt { try reencryptAll(session: session) }
         }
     }

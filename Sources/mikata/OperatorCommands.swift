@@ -49,11 +49,16 @@ extension PatientCommand {
 
         func run() throws {
             let store = try global.openStore()
+            let request = ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
+                                       reference: "self-service", executedBy: "patient", approvedBy: nil)
+            // An interrupted deletion (already authorised by the password when it started) is completed as it is.
+            if let id = try? store.vaultId(email: email), store.isShredPending(id) {
+                try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
+                return
+            }
             let vault = try store.openVault(email: email)
             _ = try vault.unlock(password: try password.read())  // only the patient may delete their data
-            let outcome = try store.shred(email: email, request: ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
-                                                                              reference: "self-service", executedBy: "patient", approvedBy: nil))
-            try writeCertificate(outcome, out: out, json: global.json)
+            try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
         }
     }
 }
@@ -86,14 +91,7 @@ struct CertificateCommand: ParsableCommand {
 
         func run() throws {
             guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError.notFound("cannot read the certificate file") }
-            var key: [UInt8]?
-            if let k = publicKey {
-                let text = FileManager.default.contents(atPath: k).map { String(decoding: $0, as: UTF8.self) } ?? k
-                guard let parsed = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
-                    throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
-                }
-                key = parsed
-            }
+            let key = try publicKey.map(parsePublicKey)
             var raw = Array(bytes)
             while let last = raw.last, last == 10 || last == 13 || last == 32 { raw.removeLast() }
             let v = try DeletionCertificate.verify(raw, publicKey: key)
@@ -248,10 +246,11 @@ struct BackupCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The backup file.") var file: String
         @Option(help: "The secret backup key file.") var backupKeyFile: String?
+        @Option(help: "The store's public key (hex or a file) the backup must be signed with.") var publicKey: String?
 
         func run() throws {
             let key = try backupKeyFile.map { try Backup.readSecretKey(path: $0) }
-            let s = try Backup.verify(path: file, backupKey: key)
+            let s = try Backup.verify(path: file, backupKey: key, publicKey: try publicKey.map(parsePublicKey))
             try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": key != nil]) {
                 "ok: backup of store \(s.storeId) from \(s.createdAt), \(s.vaults) vaults, \(s.files) files" + (key == nil ? " (pass --backup-key-file to check the secrets too)" : "")
             }
@@ -265,14 +264,25 @@ struct BackupCommand: ParsableCommand {
         @Option(help: "The secret backup key file.") var backupKeyFile: String
         @Option(help: "Also honour the tombstones of this store (the live store, or a copy of its tombstones folder). Repeatable.")
         var tombstonesFrom: [String] = []
+        @Option(help: "The store's public key (hex or a file) the backup must be signed with.") var publicKey: String?
 
         func run() throws {
             let started = Date()
-            let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile), tombstoneSources: tombstonesFrom)
+            let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile),
+                                       tombstoneSources: tombstonesFrom, publicKey: try publicKey.map(parsePublicKey))
             let seconds = Date().timeIntervalSince(started)
             try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "seconds": seconds]) {
                 "restored \(s.vaults) vaults into \(global.storePath) in \(String(format: "%.1f", seconds)) s; skipped \(s.skippedShredded) shredded vaults"
             }
         }
     }
+}
+
+/// `--public-key`: 64 hexadecimal characters, or a file holding them.
+func parsePublicKey(_ k: String) throws -> [UInt8] {
+    let text = FileManager.default.contents(atPath: k).map { String(decoding: $0, as: UTF8.self) } ?? k
+    guard let parsed = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
+        throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
+    }
+    return parsed
 }

@@ -1,0 +1,280 @@
+import Foundation
+import MikataCrypto
+import MikataFormat
+@testable import MikataVault
+import Testing
+
+/// A store with a history: create, unlock, read, append, grant, revoke, a failed unlock, more than
+/// `AuditLog.checkpointInterval` appends, and a shred. Every personal value is a canary.
+struct AuditHistory {
+    static let email = "canary.hanako@example.jp"
+    static let nickname = "NICKNAME-CANARY-8123"
+    static let password = "PASSWORD-CANARY-913"
+    static let record = "RECORD-CANARY-551"
+    static let supporterEmail = "canary.helper@example.jp"
+    static let supporterPassword = "SUPPORTER-PASSWORD-CANARY-77"
+    static var canaries: [String] { [email, "canary.hanako", nickname, password, record, supporterEmail, supporterPassword, "Helper-Name-Canary"] }
+
+    let scratch: Scratch
+    let vaultId: [UInt8]
+    let supporterId: [UInt8]
+    /// Every store file's bytes just before the shred (the vault file is gone after it).
+    let filesBeforeShred: [(path: String, bytes: [UInt8])]
+
+    init(appends: Int = Int(AuditLog.checkpointInterval) + 6) throws {
+        let s = try Scratch()
+        _ = try s.store.createPatient(email: Self.email, nickname: Self.nickname, password: pw(Self.password))
+        let vault = try s.store.openVault(email: Self.email)
+        let session = try vault.unlock(password: pw(Self.password))
+        try vault.append(type: "message", data: json(#"{"text":"\#(Self.record)"}"#), session: session)
+        _ = try vault.records(session)
+        let keys = try s.store.createSupporter(email: Self.supporterEmail, name: "Helper-Name-Canary", password: pw(Self.supporterPassword))
+        try vault.grant(keys, session: session)
+        try vault.revoke(keys.id, session: session)
+        #expect(failureClass { _ = try vault.unlock(password: pw("wrong-\(Self.password)")) } == "authentication-failed")
+        for i in 0..<appends { try vault.append(type: "dose", data: json("\(i)"), session: session) }
+        filesBeforeShred = try s.store.allFiles().map { ($0, try ShredKit.read($0)) }
+        _ = try s.store.shred(email: Self.email, request: ShredKit.request())
+        scratch = s
+        vaultId = vault.vaultId
+        supporterId = keys.id
+    }
+
+    var logPath: String { "\(scratch.store.root)/audit/log.jsonl" }
+
+    /// The log's lines (without their newlines).
+    func lines() throws -> [[UInt8]] {
+        try ShredKit.read(logPath).split(separator: 10, omittingEmptySubsequences: false).dropLast().map(Array.init)
+    }
+
+    /// Verifies `lines` written to a copy of the log, with this store's key.
+    func verifyCopy(_ lines: [[UInt8]]) throws -> AuditLog.VerifyReport {
+        let path = "\(scratch.dir)/audit-copy-\(UUID().uuidString).jsonl"
+        try ShredKit.write(lines.flatMap { $0 + [10] }, to: path)
+        defer { ShredKit.cleanup(path) }
+        return try AuditLog(path: path, storeId: scratch.store.storeId, signing: try scratch.store.signingKey()).verify()
+    }
+
+    static func isEntry(_ line: [UInt8]) -> Bool { ShredKit.contains(line, Array(#""type":"entry""#.utf8)) }
+    static func isCheckpoint(_ line: [UInt8]) -> Bool { ShredKit.contains(line, Array(#""type":"checkpoint""#.utf8)) }
+
+    static func replacing(_ line: [UInt8], _ old: String, with new: String) -> [UInt8] {
+        Array(String(decoding: line, as: UTF8.self).replacingOccurrences(of: old, with: new).utf8)
+    }
+}
+
+/// The error's message, for asserting which line a verification names.
+func auditFailure(_ body: () throws -> Void) -> (failureClass: String, message: String) {
+    do { try body(); return ("ok", "") } catch let e as VaultError { return (e.failureClass, e.description) } catch { return ("other", "\(error)") }
+}
+
+@Suite("Access log")
+struct AuditTests {
+    @Test("a history of operations is logged with actions and outcomes, verifies, and holds no personal data")
+    func history() throws {
+        let h = try AuditHistory()
+        let log = try h.scratch.store.auditLog()
+        let report = try log.verify()
+        let entries = try log.entries()
+        #expect(report.entries == entries.count && report.firstSeq == 0 && report.lastSeq == UInt64(entries.count - 1))
+        #expect(report.checkpoints >= 1 && report.prunedBefore == nil)
+        #expect(entries.map(\.seq) == (0..<UInt64(entries.count)).map { $0 })
+        let id = h.vaultId.hex
+        func has(_ action: String, _ outcome: String = "ok", vault: String? = nil, actor: String? = nil) -> Bool {
+            entries.contains { $0.action == action && $0.outcome == outcome && (vault == nil || $0.vault == vault) && (actor == nil || $0.actor == actor) }
+        }
+        #expect(has("create-vault", vault: id, actor: "patient"))
+        #expect(has("unlock", vault: id, actor: "patient"))
+        #expect(has("read", vault: id))
+        #expect(has("append", vault: id))
+        #expect(has("create-supporter", actor: "supporter:\(h.supporterId.hex)"))
+        #expect(has("grant", vault: id))
+        #expect(has("revoke", vault: id))
+        #expect(has("unlock", "denied", vault: id, actor: "patient"))
+        #expect(entries.first { $0.outcome == "denied" }?.detail == "authentication-failed")
+        #expect(has("shred", vault: id, actor: "operator:op-7"))
+        #expect(entries.last?.action == "shred")
+        #expect(entries.filter { $0.action == "append" }.count == Int(AuditLog.checkpointInterval) + 7)
+
+        let logBytes = try ShredKit.read(h.logPath)
+        for canary in AuditHistory.canaries {
+            #expect(!ShredKit.containsText(logBytes, canary), "the access log contains \(canary)")
+        }
+        // Nor does any other file of the store, before or after the shred.
+        for file in h.filesBeforeShred + (try h.scratch.store.allFiles().map { ($0, try ShredKit.read($0)) }) {
+            for canary in AuditHistory.canaries {
+                #expect(!ShredKit.containsText(file.1, canary), "\(file.0) contains \(canary)")
+            }
+        }
+    }
+
+    @Test("edited, dropped, swapped, duplicated entries and a forged checkpoint are each caught, naming the line")
+    func tampering() throws {
+        let h = try AuditHistory()
+        let lines = try h.lines()
+        #expect(try h.verifyCopy(lines).entries == lines.filter(AuditHistory.isEntry).count)
+        let entryIndices = lines.indices.filter { AuditHistory.isEntry(lines[$0]) }
+        let checkpointIndices = lines.indices.filter { AuditHistory.isCheckpoint(lines[$0]) }
+        #expect(!checkpointIndices.isEmpty)
+        // A middle entry that succeeded, followed by another entry.
+        let mid = try #require(entryIndices.first { $0 >= lines.count / 2 && ShredKit.contains(lines[$0], Array(#""outcome":"ok""#.utf8))
+            && AuditHistory.isEntry(lines[$0 + 1]) })
+
+        var edited = lines
+        edited[mid] = AuditHistory.replacing(lines[mid], #""outcome":"ok""#, with: #""outcome":"denied""#)
+        var result = auditFailure { _ = try h.verifyCopy(edited) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(mid + 1)"), "\(result)")
+
+        var dropped = lines
+        dropped.remove(at: mid)
+        result = auditFailure { _ = try h.verifyCopy(dropped) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(mid + 1)"), "\(result)")
+
+        var swapped = lines
+        swapped.swapAt(mid, mid + 1)
+        result = auditFailure { _ = try h.verifyCopy(swapped) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(mid + 1)"), "\(result)")
+
+        var duplicated = lines
+        duplicated.insert(lines[mid], at: mid + 1)
+        result = auditFailure { _ = try h.verifyCopy(duplicated) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(mid + 2)"), "\(result)")
+
+        // The first entry dropped: the chain no longer starts at the genesis.
+        result = auditFailure { _ = try h.verifyCopy(Array(lines.dropFirst())) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line 1"), "\(result)")
+
+        // A checkpoint's signature, its head, and a line torn in the middle of the file.
+        let cp = checkpointIndices[0]
+        let cpValue = try CanonicalJSON.parse(lines[cp])
+        let signature = try #require(cpValue["signature"]?.stringValue)
+        let flipped = (signature.first == "0" ? "1" : "0") + signature.dropFirst()
+        var forged = lines
+        forged[cp] = AuditHistory.replacing(lines[cp], signature, with: flipped)
+        result = auditFailure { _ = try h.verifyCopy(forged) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(cp + 1)"), "\(result)")
+
+        let head = try #require(cpValue["head"]?.stringValue)
+        var moved = lines
+        moved[cp] = AuditHistory.replacing(lines[cp], head, with: (head.first == "0" ? "1" : "0") + head.dropFirst())
+        #expect(auditFailure { _ = try h.verifyCopy(moved) }.failureClass == "tampered")
+
+        // A genuine checkpoint moved to another place in the log no longer matches the head there.
+        var misplaced = lines
+        let cpLine = misplaced.remove(at: cp)
+        misplaced.insert(cpLine, at: 3)
+        result = auditFailure { _ = try h.verifyCopy(misplaced) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line 4"), "\(result)")
+
+        var torn = lines
+        torn[mid] = Array(lines[mid].prefix(lines[mid].count / 2))
+        result = auditFailure { _ = try h.verifyCopy(torn) }
+        #expect(result.failureClass == "corrupted" && result.message.contains("line \(mid + 1)"), "\(result)")
+
+        // A checkpoint signed by another store's key.
+        let other = try Scratch()
+        let foreign = AuditLog(path: "\(other.dir)/foreign.jsonl", storeId: h.scratch.store.storeId, signing: try other.store.signingKey())
+        var copy = lines
+        try ShredKit.write(lines.flatMap { $0 + [10] }, to: foreign.path)
+        try foreign.checkpoint()
+        copy.append(try #require(try ShredKit.read(foreign.path).split(separator: 10).last.map(Array.init)))
+        result = auditFailure { _ = try h.verifyCopy(copy) }
+        #expect(result.failureClass == "tampered" && result.message.contains("line \(copy.count)"), "\(result)")
+    }
+
+    @Test("checkpoints: every checkpointInterval entries, and on demand; a torn last line is ignored and cut off by the next append")
+    func checkpointsAndTornTail() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        #expect(failureClass { try log.checkpoint() } == "not-found")
+        let n = Int(AuditLog.checkpointInterval) * 2 + 3
+        for i in 0..<n { try s.store.log("test-\(i % 3)", vaultId: nil, actor: "operator", role: "operator") }
+        var report = try log.verify()
+        #expect(report.entries == n && report.checkpoints == 2)
+        #expect(report.lastCheckpointSeq == AuditLog.checkpointInterval * 2 - 1)
+        let line = try log.checkpoint()
+        #expect(line.contains(#""type":"checkpoint""#))
+        report = try log.verify()
+        #expect(report.checkpoints == 3 && report.lastCheckpointSeq == UInt64(n - 1))
+
+        // A crash mid-append leaves a torn line: verify ignores it, the next append cuts it off and chains on.
+        let path = "\(s.store.root)/audit/log.jsonl"
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"type":"entry","seq":"#.utf8))
+        try handle.close()
+        #expect(try log.verify().entries == n)
+        try s.store.log("after-crash", vaultId: nil, actor: "operator", role: "operator")
+        report = try log.verify()
+        #expect(report.entries == n + 1 && report.lastSeq == UInt64(n))
+        #expect(try ShredKit.read(path).last == 10)
+    }
+
+    @Test("prune everything: a signed anchor starts the log, the prune is logged and checkpointed, and appends chain on")
+    func pruneAll() throws {
+        let h = try AuditHistory(appends: 3)
+        let log = try h.scratch.store.auditLog()
+        let before = try log.entries()
+        #expect(failureClass { try log.prune(retentionDays: -1, actor: "operator:test") } == "invalid-input")
+        let dropped = try log.prune(retentionDays: 0, actor: "operator:test", now: Date().addingTimeInterval(3600))
+        #expect(dropped == before.count)
+        let report = try log.verify()
+        #expect(report.prunedBefore == UInt64(before.count))
+        let after = try log.entries()
+        #expect(after.count == 1)
+        #expect(after.first?.action == "audit-prune" && after.first?.actor == "operator:test" && after.first?.seq == UInt64(before.count))
+        #expect(after.first?.detail == "dropped \(before.count) entries older than 0 days")
+        #expect(report.checkpoints == 1 && report.lastCheckpointSeq == UInt64(before.count))
+
+        for i in 0..<3 { try h.scratch.store.log("after-prune-\(i)", vaultId: nil, actor: "operator", role: "operator") }
+        let again = try log.verify()
+        #expect(again.entries == 4 && again.lastSeq == UInt64(before.count + 3) && again.prunedBefore == UInt64(before.count))
+
+        // The anchor is signed: moving it, or dropping it, is caught.
+        let lines = try h.lines()
+        let anchor = try CanonicalJSON.parse(lines[0])
+        #expect(anchor["type"] == .string("anchor"))
+        var moved = lines
+        moved[0] = AuditHistory.replacing(lines[0], #""seq":\#(before.count)"#, with: #""seq":\#(before.count - 1)"#)
+        #expect(auditFailure { _ = try h.verifyCopy(moved) }.failureClass == "tampered")
+        #expect(auditFailure { _ = try h.verifyCopy(Array(lines.dropFirst())) }.failureClass == "tampered")
+        // An anchor anywhere but the first line.
+        var late = lines
+        late.insert(lines[0], at: 2)
+        #expect(auditFailure { _ = try h.verifyCopy(late) }.message.contains("line 3"))
+    }
+
+    @Test("prune with a retention that keeps the newer entries: they still verify, the older are gone, the prune is logged")
+    func pruneSome() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        for i in 0..<5 { try s.store.log("old-\(i)", vaultId: nil, actor: "operator", role: "operator") }
+        Thread.sleep(forTimeInterval: 0.03)
+        let cut = Date()
+        Thread.sleep(forTimeInterval: 0.03)
+        let (vault, _) = try s.patient()
+        let session = try vault.unlock(password: pw("patient-pw"))
+        for i in 0..<Int(AuditLog.checkpointInterval) { try vault.append(type: "dose", data: json("\(i)"), session: session) }
+        let all = try log.entries()
+        let kept = all.filter { (AuditLog.parseTime($0.time) ?? .distantPast) >= cut }
+        #expect(all.count - kept.count == 5)
+
+        // Retention 1 day, as seen one day after `cut`: everything before `cut` is older than that.
+        let dropped = try log.prune(retentionDays: 1, actor: "operator:test", now: cut.addingTimeInterval(86400))
+        #expect(dropped == 5)
+        let report = try log.verify()
+        #expect(report.prunedBefore == 5 && report.firstSeq == 5)
+        let after = try log.entries()
+        #expect(after.dropLast().map(\.hash) == kept.map(\.hash))
+        #expect(!after.contains { $0.action.hasPrefix("old-") })
+        #expect(after.last?.action == "audit-prune" && after.last?.outcome == "ok" && after.last?.detail.hasPrefix("dropped 5 entries") == true)
+        // The checkpoint written after the kept entries survived the prune.
+        #expect(report.checkpoints >= 2)
+        // Nothing older than the retention: a second prune drops nothing, but is logged too.
+        #expect(try log.prune(retentionDays: 1, actor: "operator:test", now: cut.addingTimeInterval(86400)) == 0)
+        #expect(try log.entries().filter { $0.action == "audit-prune" }.count == 2)
+        _ = try log.verify()
+        try vault.append(type: "dose", data: json("999"), session: session)
+        #expect(try log.verify().lastSeq == (try log.entries().last?.seq))
+    }
+}
