@@ -15,6 +15,15 @@ final class PosixFile {
 
     private init(fd: Int32, path: String) { self.fd = fd; self.path = path }
 
+    /// A second handle on the same open file (and so the same flock), under another name: a temporary that was
+    /// renamed into place keeps its lock.
+    func renamed(to newPath: String) throws -> PosixFile {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw Posix.error("dup", errno, newPath) }
+        _ = fcntl(copy, F_SETFD, FD_CLOEXEC)
+        return PosixFile(fd: copy, path: newPath)
+    }
+
     deinit { close(fd) }
 
     static func open(_ path: String, create: Bool = false, exclusive: Bool = false, readOnly: Bool = false) throws -> PosixFile {
@@ -199,7 +208,14 @@ enum Posix {
     /// A crash leaves the old file or the new one, and at worst a stale temporary that `removeStaleTemporaries`
     /// deletes. The temporary is 0600 from its first byte.
     static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+        _ = try replaceAtomically(path, bytes)
+    }
+
+    /// `writeAtomically`, returning a handle on the new file that holds an exclusive flock from before the rename:
+    /// no other process can lock the new file before the caller lets go.
+    static func replaceAtomically(_ path: String, _ bytes: [UInt8]) throws -> PosixFile {
         let dir = parent(of: path)
+        removeStaleTemporaries(in: dir)
         let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
         let file = try PosixFile.open(temp, create: true, exclusive: true)
         do {
@@ -214,11 +230,13 @@ enum Posix {
             throw error
         }
         try syncDirectory(dir)
+        return try file.renamed(to: path)
     }
 
     /// Like `writeAtomically`, but fails if `path` exists (link(2) never replaces).
     static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
         let dir = parent(of: path)
+        removeStaleTemporaries(in: dir)
         let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
         let file = try PosixFile.open(temp, create: true, exclusive: true)
         defer { unlink(temp) }
@@ -259,6 +277,16 @@ enum Posix {
             let path = "\(dir)/\(name)"
             guard let f = try? PosixFile.open(path) else { continue }
             if f.tryLockExclusive() {
+                // It may hold a copy of a secret (an erasure secret being written): overwrite it before unlinking.
+                if let size = try? f.size(), size > 0 {
+                    var offset = 0
+                    while offset < size {
+                        let n = min(1 << 20, size - offset)
+                        try? f.write([UInt8](repeating: 0, count: n), at: offset)
+                        offset += n
+                    }
+                    try? f.syncData()
+                }
                 unlink(path)
                 removed += 1
             }

@@ -777,8 +777,9 @@ package final class Vault {
         let copy = try VaultError.parsing("new header") {
             try HeaderCopy(generation: next.generation, body: next.serialize()).serialize(copyLength: copyLength)
         }
-        try Posix.writeAtomically(path, newPreamble.serialize() + copy + copy + frames)
-        file = try PosixFile.open(path)
+        // The new file is locked before it gets its name, so the rest of this operation (e.g. a re-encryption after
+        // a header growth) still runs under the lock, and no other writer slips in between.
+        file = try Posix.replaceAtomically(path, newPreamble.serialize() + copy + copy + frames)
         preamble = newPreamble
         state = next
         copyGenerations = [next.generation, next.generation]

@@ -43,11 +43,31 @@ struct Mikata: ParsableCommand {
                 Self.exit(withError: error)  // --help, --version
             }
             let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
-            let cleaned = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+            let cleaned = redactArguments(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
             reportError(cleaned, hint: exit.rawValue == Exit.usage ? "see 'mikata help'" : nil)
             code = exit.rawValue == Exit.usage ? Exit.usage : Exit.failure
         }
         Foundation.exit(code)
+    }
+
+    /// ArgumentParser quotes what it did not understand; that could be a password typed in the wrong place, or an
+    /// e-mail. Option names (starting with "-") are kept, anything else quoted is replaced.
+    static func redactArguments(_ message: String) -> String {
+        var out = ""
+        var inQuote = false
+        var quoted = ""
+        for c in message {
+            if c == "'" {
+                if inQuote { out += quoted.hasPrefix("-") && !quoted.contains("=") ? "'\(quoted)'" : "'…'"; quoted = "" }
+                inQuote.toggle()
+            } else if inQuote {
+                quoted.append(c)
+            } else {
+                out.append(c)
+            }
+        }
+        if inQuote { out += "'…" }
+        return out
     }
 
     /// No core dumps (they would hold keys and records; guarded memory is also excluded from dumps by libsodium),
