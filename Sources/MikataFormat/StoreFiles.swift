@@ -177,44 +177,30 @@ package struct SupporterSecrets: Sendable {
     }
 }
 
-/// FORMAT.md §7.5: the store's e-mail lookup key (keyed BLAKE2b), kept in the key store beside the erasure secrets.
-package struct LookupKeyFile: Sendable {
-    package static let magic: [UInt8] = Array("MKTY")
-    package var key: SecureBytes
+/// FORMAT.md §7.5 and §7.6: a store-wide 32-byte secret in its own file: the e-mail lookup key (`MKTY`) and the
+/// store's Ed25519 seed (`MKTP`). One layout, told apart by the magic.
+package struct StoreSecretFile: Sendable {
+    package enum Kind: Sendable {
+        case lookupKey, signingSeed
+        var magic: [UInt8] { self == .lookupKey ? Array("MKTY") : Array("MKTP") }
+        var name: String { self == .lookupKey ? "lookup key file" : "store signing key file" }
+    }
 
-    package init(key: SecureBytes) { self.key = key }
+    package var kind: Kind
+    package var secret: SecureBytes
+
+    package init(_ kind: Kind, secret: SecureBytes) { self.kind = kind; self.secret = secret }
 
     package func serialize() -> [UInt8] {
-        var k = key.unsafeCopyToArray()
+        var k = secret.unsafeCopyToArray()
         defer { Sodium.wipe(&k) }
-        return StoreFile.seal(magic: Self.magic) { w in w.write(k) }
+        return StoreFile.seal(magic: kind.magic) { w in w.write(k) }
     }
 
-    package static func parse(_ bytes: [UInt8]) throws -> LookupKeyFile {
-        var r = try StoreFile.open(bytes, magic: magic, what: "lookup key file")
+    package static func parse(_ bytes: [UInt8], as kind: Kind) throws -> StoreSecretFile {
+        var r = try StoreFile.open(bytes, magic: kind.magic, what: kind.name)
         var k = try r.read(32)
         try r.expectEnd()
-        return LookupKeyFile(key: SecureBytes(wiping: &k))
-    }
-}
-
-/// FORMAT.md §7.6: the store's Ed25519 signing key (deletion certificates, audit-log checkpoints).
-package struct StoreSigningKeyFile: Sendable {
-    package static let magic: [UInt8] = Array("MKTP")
-    package var seed: SecureBytes
-
-    package init(seed: SecureBytes) { self.seed = seed }
-
-    package func serialize() -> [UInt8] {
-        var k = seed.unsafeCopyToArray()
-        defer { Sodium.wipe(&k) }
-        return StoreFile.seal(magic: Self.magic) { w in w.write(k) }
-    }
-
-    package static func parse(_ bytes: [UInt8]) throws -> StoreSigningKeyFile {
-        var r = try StoreFile.open(bytes, magic: magic, what: "store signing key file")
-        var k = try r.read(32)
-        try r.expectEnd()
-        return StoreSigningKeyFile(seed: SecureBytes(wiping: &k))
+        return StoreSecretFile(kind, secret: SecureBytes(wiping: &k))
     }
 }

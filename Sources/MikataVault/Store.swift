@@ -43,7 +43,7 @@ package final class Store {
             try Posix.makeDirectories(root + dir)
         }
         let key = SecureBytes.random(count: 32)
-        try Posix.writeNew("\(root)/keys/lookup.key", LookupKeyFile(key: key).serialize())
+        try Posix.writeNew("\(root)/keys/lookup.key", StoreSecretFile(.lookupKey, secret: key).serialize())
         let id = Random.bytes(16).hex
         let meta: [String: Any] = ["format": "mikata-store", "version": 1, "storeId": id, "jurisdiction": jurisdiction,
                                    "createdAt": ISO8601DateFormatter().string(from: Date())]
@@ -63,8 +63,8 @@ package final class Store {
         else { throw VaultError.corrupted("\(root)/\(metadataFile) is not a MikataVault store description") }
         guard (meta["version"] as? Int) == 1 else { throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build") }
         guard let keyBytes = try Posix.readFile("\(root)/keys/lookup.key") else { throw VaultError.erased("the store's lookup key is missing") }
-        let lookup = try VaultError.parsing("lookup key") { try LookupKeyFile.parse(keyBytes) }
-        return Store(root: root, storeId: id, lookupKey: lookup.key)
+        let lookup = try VaultError.parsing("lookup key") { try StoreSecretFile.parse(keyBytes, as: .lookupKey) }
+        return Store(root: root, storeId: id, lookupKey: lookup.secret)
     }
 
     // MARK: paths
@@ -144,11 +144,11 @@ package final class Store {
         let path = "\(root)/keys/store-signing.key"
         if try Posix.readFile(path) == nil {
             let fresh = SigningKeyPair.generate()
-            do { try Posix.writeNew(path, StoreSigningKeyFile(seed: fresh.seed).serialize()) } catch VaultError.alreadyExists {}
+            do { try Posix.writeNew(path, StoreSecretFile(.signingSeed, secret: fresh.seed).serialize()) } catch VaultError.alreadyExists {}
         }
         guard let bytes = try Posix.readFile(path) else { throw VaultError.erased("the store's signing key is missing") }
-        let file = try VaultError.parsing("store signing key") { try StoreSigningKeyFile.parse(bytes) }
-        return try SigningKeyPair.fromSeed(file.seed)
+        let file = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
+        return try SigningKeyPair.fromSeed(file.secret)
     }
 
     /// A short id for a public key: the first 8 bytes of BLAKE2b-256 of it, in hex.

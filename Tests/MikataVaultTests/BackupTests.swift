@@ -104,8 +104,8 @@ struct BackupTests {
         let lookupKey = try ShredKit.read("\(f.store.root)/keys/lookup.key")
         let signingKey = try ShredKit.read("\(f.store.root)/keys/store-signing.key")
         #expect(!ShredKit.contains(backup, lookupKey) && !ShredKit.contains(backup, signingKey))
-        #expect(!ShredKit.contains(backup, try LookupKeyFile.parse(lookupKey).key.unsafeCopyToArray()))
-        #expect(!ShredKit.contains(backup, try StoreSigningKeyFile.parse(signingKey).seed.unsafeCopyToArray()))
+        #expect(!ShredKit.contains(backup, try StoreSecretFile.parse(lookupKey, as: .lookupKey).secret.unsafeCopyToArray()))
+        #expect(!ShredKit.contains(backup, try StoreSecretFile.parse(signingKey, as: .signingSeed).secret.unsafeCopyToArray()))
         // Nor the backup key's secret half.
         let secretKeyLine = try ShredKit.read(f.keyFile)
         #expect(!ShredKit.contains(backup, Array(secretKeyLine.suffix(65).prefix(64))))
