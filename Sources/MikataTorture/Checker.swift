@@ -20,6 +20,8 @@ struct Checker {
 
     private(set) var violations: [Violation] = []
     private var stats: [String: Int] = [:]
+    /// Vault folders (vaults/<ab>) in which a vault was opened: opening collects their stale temporaries.
+    private var openedShards: Set<String> = []
 
     init(storePath: String, journalPath: String) {
         self.storePath = storePath; self.journalPath = journalPath
@@ -34,7 +36,7 @@ struct Checker {
         let started = Date()
         let model = try Model(entries: try Journal.read(journalPath))
         for f in model.failures {
-            fail("run-failed", "run \(f.run) stopped on a failed operation\(f.n.map { " \($0)" } ?? ""): \(f.error ?? "?")")
+            fail(f.kind ?? "run-failed", "run \(f.run) stopped on a failed operation\(f.n.map { " \($0)" } ?? ""): \(f.error ?? "?")")
         }
         guard FileManager.default.fileExists(atPath: "\(storePath)/\(Store.metadataFile)") else {
             if model.runs > 0 { fail("store-missing", "the journal records \(model.runs) runs but \(storePath) is not a store") }
@@ -109,6 +111,7 @@ struct Checker {
             return
         }
         count("vaults")
+        openedShards.insert(String(p.vaultId.prefix(2)))
         guard vault.vaultId.hex == p.vaultId else {
             fail("wrong-vault", "\(p.email): the lookup names vault \(vault.vaultId.hex), the journal \(p.vaultId)")
             return
@@ -279,8 +282,11 @@ struct Checker {
         }
         for t in found.sorted() {
             let folder = (t as NSString).deletingLastPathComponent
-            let kind = folder.hasPrefix("vaults/") ? "stale-temporary-vaults" : "stale-temporary"
-            fail(kind, "a stale temporary is left in the store: \(t)")
+            if folder.hasPrefix("vaults/"), openedShards.contains((folder as NSString).lastPathComponent) {
+                fail("stale-temporary-after-open", "a stale temporary survives the opening of a vault in its folder: \(t)")
+            } else {
+                fail("stale-temporary", "a stale temporary is left in the store (no code path collects it): \(t)")
+            }
         }
     }
 }

@@ -46,6 +46,8 @@ struct JournalEntry: Codable {
     /// resolve: whether the interrupted operation took effect.
     var applied: Bool?
     var error: String?
+    /// fail: the kind of problem, as the checker names violations.
+    var kind: String?
 }
 
 /// The journal: a file outside the store, appended one line per event and fdatasync'ed, so it never claims more

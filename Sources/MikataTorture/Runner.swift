@@ -9,6 +9,9 @@ struct Runner {
     let journalPath: String
     let seed: UInt64
     let ops: Int?
+    /// Start with a fixed script that performs every kind of operation once (short runs under strace reach every
+    /// rename and fsync call site this way).
+    var cover = false
 
     /// Backups and the secret backup key go beside the store, never inside it.
     var sideFolder: String { storePath.hasSuffix("/") ? String(storePath.dropLast()) + ".backups" : storePath + ".backups" }
@@ -19,7 +22,7 @@ struct Runner {
         try journal.openForAppend()
         let (store, created): (Store, Bool)
         do { (store, created) = try Store.initialize(at: storePath) } catch {
-            try? journal.append(JournalEntry(ev: .fail, run: seed, error: "store initialisation: \(describe(error))"))
+            try? journal.append(JournalEntry(ev: .fail, run: seed, error: "store initialisation: \(describe(error))", kind: "init-not-rerunnable"))
             throw TortureError.violation("init-not-rerunnable", "Store.initialize on a store whose earlier initialisation was interrupted: \(describe(error))")
         }
         store.kdf = .minimumForTesting
@@ -29,10 +32,15 @@ struct Runner {
         let operations = StoreOperations(store: store, model: model)
         var resolvedText = ""
         if let (n, op) = model.unresolved {
-            var r = try operations.probe(op, n: n)
+            var r: Resolution
+            do { r = try operations.probe(op, n: n) } catch let TortureError.violation(kind, message) {
+                try? journal.append(JournalEntry(ev: .fail, run: seed, error: "resolving op \(n): \(message)", kind: kind))
+                throw TortureError.violation(kind, message)
+            }
             if r.shredInProgress {
                 // An interrupted shred is completed by running it again (docs/OPERATIONS.md, deletion runbook).
                 do { _ = try store.shred(email: op.patient!, request: StoreOperations.shredRequest) } catch {
+                    try? journal.append(JournalEntry(ev: .fail, run: seed, error: "completing shred \(n): \(describe(error))", kind: "shred-not-completable"))
                     throw TortureError.violation("shred-not-completable", "interrupted shred \(n) does not complete when run again: \(describe(error))")
                 }
                 r = Resolution(applied: true)
@@ -46,16 +54,22 @@ struct Runner {
         try FileManager.default.createDirectory(atPath: sideFolder, withIntermediateDirectories: true)
         var done = 0
         var kinds: [Operation.Kind: Int] = [:]
+        var script = Script()
         while ops.map({ done < $0 }) ?? true {
             let n = model.lastNumber + 1
             model.lastNumber = n
-            let op = choose(model: model, n: n, rng: &rng, store: store)
+            let op = (cover ? script.next(model: model, n: n, runner: self, rng: &rng) : nil) ?? choose(model: model, n: n, rng: &rng, store: store)
             try journal.append(JournalEntry(ev: .begin, run: seed, n: n, op: op))
             let outcome: Outcome
             do { outcome = try operations.execute(op) } catch {
-                try? journal.append(JournalEntry(ev: .fail, run: seed, n: n, op: op, error: describe(error)))
-                if let t = error as? TortureError { throw t }
-                throw TortureError.violation("op-failed:\(op.kind.rawValue)", "operation \(n) (\(op.summary)) failed: \(describe(error))")
+                let failure: TortureError
+                if let t = error as? TortureError { failure = t } else {
+                    failure = .violation("op-failed:\(op.kind.rawValue)", "operation \(n) (\(op.summary)) failed: \(describe(error))")
+                }
+                var kind: String?
+                if case .violation(let k, _) = failure { kind = k }
+                try? journal.append(JournalEntry(ev: .fail, run: seed, n: n, op: op, error: describe(error), kind: kind))
+                throw failure
             }
             try journal.append(JournalEntry(ev: .ack, run: seed, n: n, op: op, seq: outcome.seq, id: outcome.id))
             try model.apply(op, n: n, certain: true, seq: outcome.seq, id: outcome.id)
@@ -72,24 +86,20 @@ struct Runner {
     func choose(model: Model, n: Int, rng: inout SeededGenerator, store: Store) -> Operation {
         let live = model.livePatients
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
-        func newPatient() -> Operation {
-            Operation(kind: .createPatient, patient: "p\(n)-\(seed)@torture.test", password: "pw-\(n)-\(rng.hex(6))", name: "nick\(n)")
-        }
+        func newPatient() -> Operation { newPatientOperation(n: n, rng: &rng) }
         guard !live.isEmpty else { return newPatient() }
         let roll = rng.next() % 100
         func append() -> Operation {
             let p = pick(live)
             let actor: String? = (!p.granted.isEmpty && rng.chance(0.4)) ? pick(p.granted.sorted()) : nil
-            let size = rng.chance(0.05) ? 2048 + Int(rng.next() % 8192) : 4 + Int(rng.next() % 60)
-            let data = "{\"n\":\(n),\"run\":\(seed),\"v\":\"\(rng.hex(size))\"}"
-            return Operation(kind: .append, patient: p.email, supporter: actor, type: pick(["dose", "note", "side-effect", "mood.daily"]), data: data)
+            return appendOperation(to: p, by: actor, n: n, rng: &rng)
         }
         switch roll {
         case 0..<7:
             return live.count < 5 ? newPatient() : append()
         case 7..<12:
             guard model.supporters.count < 5 else { return append() }
-            return Operation(kind: .createSupporter, supporter: "s\(n)-\(seed)@torture.test", password: "spw-\(n)-\(rng.hex(6))", name: "Supporter \(n)")
+            return newSupporterOperation(n: n, rng: &rng)
         case 12..<55:
             return append()
         case 55..<68:
@@ -114,6 +124,70 @@ struct Runner {
                 return Operation(kind: .backupKey, file: "\(sideFolder)/backup-\(n)-\(seed).key")
             }
             return Operation(kind: .backup, file: "\(sideFolder)/backup-\(n)-\(seed).bak")
+        }
+    }
+}
+
+extension Runner {
+    func newPatientOperation(n: Int, rng: inout SeededGenerator) -> Operation {
+        Operation(kind: .createPatient, patient: "p\(n)-\(seed)@torture.test", password: "pw-\(n)-\(rng.hex(6))", name: "nick\(n)")
+    }
+
+    func newSupporterOperation(n: Int, rng: inout SeededGenerator) -> Operation {
+        Operation(kind: .createSupporter, supporter: "s\(n)-\(seed)@torture.test", password: "spw-\(n)-\(rng.hex(6))", name: "Supporter \(n)")
+    }
+
+    func appendOperation(to p: PatientModel, by actor: String?, n: Int, rng: inout SeededGenerator) -> Operation {
+        let size = rng.chance(0.05) ? 2048 + Int(rng.next() % 8192) : 4 + Int(rng.next() % 60)
+        let data = "{\"n\":\(n),\"run\":\(seed),\"v\":\"\(rng.hex(size))\"}"
+        let types = ["dose", "note", "side-effect", "mood.daily"]
+        return Operation(kind: .append, patient: p.email, supporter: actor, type: types[Int(rng.next() % UInt64(types.count))], data: data)
+    }
+}
+
+/// The `--cover` script: one of every kind of operation, including a re-grant after a re-encrypting revocation
+/// (which outgrows 1 KiB header copies, so the whole-file rewrite runs too). A step whose precondition does not hold
+/// (on a continued store) falls back to a random operation.
+struct Script {
+    private var step = 0
+    private var first: String?
+    private var second: String?
+    private var supporter: String?
+
+    mutating func next(model: Model, n: Int, runner: Runner, rng: inout SeededGenerator) -> Operation? {
+        defer { step += 1 }
+        let a = first.flatMap { model.patients[$0] }.flatMap { $0.shredded ? nil : $0 }
+        let b = second.flatMap { model.patients[$0] }.flatMap { $0.shredded ? nil : $0 }
+        let s = supporter.flatMap { model.supporters[$0] }
+        switch step {
+        case 0:
+            let op = runner.newPatientOperation(n: n, rng: &rng); first = op.patient; return op
+        case 1:
+            let op = runner.newSupporterOperation(n: n, rng: &rng); supporter = op.supporter; return op
+        case 2, 14:
+            return a.map { runner.appendOperation(to: $0, by: nil, n: n, rng: &rng) }
+        case 3, 7:
+            guard let a, let s, !a.granted.contains(s.email) else { return nil }
+            return Operation(kind: .grant, patient: a.email, supporter: s.email)
+        case 4:
+            guard let a, let s, a.granted.contains(s.email) else { return nil }
+            return runner.appendOperation(to: a, by: s.email, n: n, rng: &rng)
+        case 5:
+            return a.map { Operation(kind: .changePassword, patient: $0.email, password: "pw-\(n)-\(rng.hex(6))") }
+        case 6, 8:
+            guard let a, let s, a.granted.contains(s.email) else { return nil }
+            return Operation(kind: .revoke, patient: a.email, supporter: s.email, reencrypt: step == 6)
+        case 9, 10:
+            if model.backupKeyFile == nil { return Operation(kind: .backupKey, file: "\(runner.sideFolder)/backup-\(n)-\(runner.seed).key") }
+            return Operation(kind: .backup, file: "\(runner.sideFolder)/backup-\(n)-\(runner.seed).bak")
+        case 11:
+            let op = runner.newPatientOperation(n: n, rng: &rng); second = op.patient; return op
+        case 12:
+            return b.map { runner.appendOperation(to: $0, by: nil, n: n, rng: &rng) }
+        case 13:
+            return b.map { Operation(kind: .shred, patient: $0.email) }
+        default:
+            return nil
         }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 // Test-only: seeded random operations on a store, killed at random moments; `check` proves that nothing
 // acknowledged was lost and that no half-done operation is visible (docs/RELIABILITY.md).
 let usage = """
-    usage: mikata-torture run --store DIR --journal FILE --seed N [--ops K]
+    usage: mikata-torture run --store DIR --journal FILE --seed N [--ops K] [--cover]
            mikata-torture check --store DIR --journal FILE
     """
 
@@ -12,6 +12,7 @@ func options(_ args: ArraySlice<String>) throws -> [String: String] {
     var i = args.startIndex
     while i < args.endIndex {
         let key = args[i]
+        if key == "--cover" { out["cover"] = "yes"; i += 1; continue }
         guard key.hasPrefix("--"), i + 1 < args.endIndex else { throw TortureError.usage("unexpected argument '\(key)'\n\(usage)") }
         out[String(key.dropFirst(2))] = args[i + 1]
         i += 2
@@ -35,7 +36,8 @@ do {
             guard let k = Int(s), k >= 0 else { throw TortureError.usage("--ops takes a number") }
             return k
         }
-        let runner = Runner(storePath: try require(o, "store"), journalPath: try require(o, "journal"), seed: seed, ops: ops)
+        let runner = Runner(storePath: try require(o, "store"), journalPath: try require(o, "journal"), seed: seed, ops: ops,
+                            cover: o["cover"] != nil)
         print(try runner.run())
     case "check":
         var checker = Checker(storePath: try require(o, "store"), journalPath: try require(o, "journal"))

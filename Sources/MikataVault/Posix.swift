@@ -216,10 +216,8 @@ enum Posix {
     static func replaceAtomically(_ path: String, _ bytes: [UInt8]) throws -> PosixFile {
         let dir = parent(of: path)
         removeStaleTemporaries(in: dir)
-        let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
-        let file = try PosixFile.open(temp, create: true, exclusive: true)
+        let (temp, file) = try lockedTemporary(in: dir)
         do {
-            _ = file.tryLockExclusive()
             try file.setMode(0o600)
             try file.write(bytes, at: 0)
             try file.sync()
@@ -233,21 +231,35 @@ enum Posix {
         return try file.renamed(to: path)
     }
 
+    /// A new temporary beside the target, flocked before anything is written to it: the stale-temporary sweep
+    /// only touches temporaries whose lock it can take, i.e. whose writer is gone. If the sweep won the race for a
+    /// brand-new name, that name is abandoned to it and another is tried.
+    private static func lockedTemporary(in dir: String) throws -> (String, PosixFile) {
+        for _ in 0..<8 {
+            let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
+            let file = try PosixFile.open(temp, create: true, exclusive: true)
+            if file.tryLockExclusive() { return (temp, file) }
+        }
+        throw VaultError.busy("could not create a temporary file in \(dir)")
+    }
+
     /// Like `writeAtomically`, but fails if `path` exists (link(2) never replaces).
     static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
         let dir = parent(of: path)
         removeStaleTemporaries(in: dir)
-        let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
-        let file = try PosixFile.open(temp, create: true, exclusive: true)
-        defer { unlink(temp) }
-        _ = file.tryLockExclusive()
-        try file.setMode(0o600)
-        try file.write(bytes, at: 0)
-        try file.sync()
-        if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
-        if link(temp, path) != 0 {
-            if errno == EEXIST { throw VaultError.alreadyExists("\(path) exists already") }
-            throw error("link", errno, path)
+        let (temp, file) = try lockedTemporary(in: dir)
+        // The temporary's name goes before its lock does: a sweep never sees a locked-free name that is also the
+        // target's second hard link.
+        try withExtendedLifetime(file) {
+            defer { unlink(temp) }
+            try file.setMode(0o600)
+            try file.write(bytes, at: 0)
+            try file.sync()
+            if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
+            if link(temp, path) != 0 {
+                if errno == EEXIST { throw VaultError.alreadyExists("\(path) exists already") }
+                throw error("link", errno, path)
+            }
         }
         try syncDirectory(dir)
     }
@@ -277,8 +289,11 @@ enum Posix {
             let path = "\(dir)/\(name)"
             guard let f = try? PosixFile.open(path) else { continue }
             if f.tryLockExclusive() {
-                // It may hold a copy of a secret (an erasure secret being written): overwrite it before unlinking.
-                if let size = try? f.size(), size > 0 {
+                // It may hold a copy of a secret (an erasure secret being written): overwrite it before unlinking,
+                // unless it is also the target's name (a writer killed between link(2) and unlink(2)).
+                var st = stat()
+                let linkedElsewhere = fstat(f.fd, &st) == 0 && st.st_nlink > 1
+                if !linkedElsewhere, let size = try? f.size(), size > 0 {
                     var offset = 0
                     while offset < size {
                         let n = min(1 << 20, size - offset)

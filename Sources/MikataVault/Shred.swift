@@ -160,6 +160,9 @@ extension Store {
         // 2. Overwrite the vault file.
         let vaultOverwritten = try Store.overwriteAndRemove(vaultPath(id), lockTimeout: lockTimeout)
         CrashPoint.hit("shred:vault-overwritten")
+        // A temporary left beside either file by a killed writer could hold a copy: sweep both folders.
+        Posix.removeStaleTemporaries(in: Posix.parent(of: erasureSecretPath(id)))
+        Posix.removeStaleTemporaries(in: Posix.parent(of: vaultPath(id)))
         // 3. The e-mail lookup and the supporters' links.
         try Posix.remove("\(root)/\(lookupFile)")
         try? Posix.syncDirectory(Posix.parent(of: "\(root)/\(lookupFile)"))
@@ -177,6 +180,8 @@ extension Store {
         let opens: Bool
         do { _ = try openVault(id: id); opens = true } catch { opens = false }
         check("vault cannot be opened", !opens)
+        check("no temporary file beside the erasure secret or the vault",
+              !(Posix.list(Posix.parent(of: erasureSecretPath(id))) + Posix.list(Posix.parent(of: vaultPath(id)))).contains { $0.hasPrefix(Posix.temporaryPrefix) })
         let passed = checks.allSatisfy { $0["result"] == .string("passed") }
         guard passed else { throw VaultError.io("shred verification failed for vault \(idHex); the intent is kept, run the shred again") }
         // 5. Tombstone (no personal data), certificate, then the intent goes.

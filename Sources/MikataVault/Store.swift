@@ -42,15 +42,19 @@ package final class Store {
         for dir in ["", "/keys", "/keys/vaults", "/vaults", "/supporters", "/index", "/links"] {
             try Posix.makeDirectories(root + dir)
         }
-        let key = SecureBytes.random(count: 32)
-        try Posix.writeNew("\(root)/keys/lookup.key", StoreSecretFile(.lookupKey, secret: key).serialize())
+        // An init killed (or run twice at once) may have written the lookup key already: keep the one that exists.
+        do {
+            try Posix.writeNew("\(root)/keys/lookup.key", StoreSecretFile(.lookupKey, secret: SecureBytes.random(count: 32)).serialize())
+        } catch VaultError.alreadyExists {}
         let id = Random.bytes(16).hex
         let meta: [String: Any] = ["format": "mikata-store", "version": 1, "storeId": id, "jurisdiction": jurisdiction,
                                    "createdAt": ISO8601DateFormatter().string(from: Date())]
         let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])
         // Written last: a store without its metadata is not a store, so a crash mid-init is simply re-run.
-        try Posix.writeAtomically("\(root)/\(metadataFile)", Array(json) + [10])
-        Posix.removeStaleTemporaries(in: root)
+        // If another init won the race, its store is the store.
+        do { try Posix.writeNew("\(root)/\(metadataFile)", Array(json) + [10]) } catch VaultError.alreadyExists {
+            return (try open(at: root), false)
+        }
         return (try open(at: root), true)
     }
 
@@ -170,6 +174,7 @@ package final class Store {
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
         let vault = try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout)
         vault.audit = try auditLog()
+        vault.erasureSecretPath = erasureSecretPath(id)
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
         return vault
     }

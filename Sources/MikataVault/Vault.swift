@@ -74,7 +74,10 @@ package final class VaultSession {
 package final class Vault {
     package let path: String
     package let vaultId: [UInt8]
-    let erasureSecret: SecureBytes
+    private(set) var erasureSecret: SecureBytes
+    /// Where the erasure secret lives (set by the store): re-read whenever the vault file is replaced, so a
+    /// long-lived handle never opens a file put back after a shred with a secret it still remembers.
+    var erasureSecretPath: String?
     let generationPath: String
     let lockTimeout: Double
 
@@ -204,6 +207,14 @@ package final class Vault {
             file = try PosixFile.open(path)
             tail = nil
             copyGenerations = [nil, nil]
+            if let secretPath = erasureSecretPath {
+                guard let bytes = try Posix.readFile(secretPath) else {
+                    throw VaultError.erased("the vault's erasure secret is gone (shredded): it cannot be opened")
+                }
+                let f = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
+                guard f.vaultId == vaultId else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
+                if !(f.secret == erasureSecret) { erasureSecret = f.secret }
+            }
         }
         defer { file.unlock() }
         try refreshHeader()
@@ -254,6 +265,7 @@ package final class Vault {
     }
 
     private func unlockWithPassword(_ password: SecureBytes) throws -> VaultSession {
+        try locked(exclusive: false) {}  // the slot as it is now, not as this handle first saw it
         guard let slot = state.passwordSlot else { throw VaultError.corrupted("the vault has no password slot") }
         let kdf = KDFParameters(opsLimit: slot.opsLimit, memLimit: slot.memLimit)
         let key = try kdf.derive(password: password, salt: slot.salt)
@@ -269,6 +281,7 @@ package final class Vault {
     }
 
     private func unlockWithRecoveryCode(_ recoveryCode: SecureBytes) throws -> VaultSession {
+        try locked(exclusive: false) {}
         guard let slot = state.recoverySlot else { throw VaultError.notFound("the vault has no recovery slot") }
         let code = try RecoveryCode.decode(recoveryCode)
         let key = RecoveryCode.slotKey(code: code, vaultId: vaultId, salt: slot.salt)
@@ -282,13 +295,14 @@ package final class Vault {
     package func unlock(supporter: SupporterIdentity) throws -> VaultSession {
         let session = VaultSession(unlock: .supporter(supporter))
         return try audited("unlock", actor: Vault.actor(of: session)) {
-            try prepare(session)
+            try locked(exclusive: false) { try prepare(session) }
             return session
         }
     }
 
     /// A write-only session for an authorised service: it can append sealed records and read nothing.
     package func session(service: ServiceIdentity) throws -> VaultSession {
+        try locked(exclusive: false) {}
         guard let a = state.activeAuthor(id: service.id), a.role == .service, a.signPublicKey == service.signPublicKey else {
             throw VaultError.notPermitted("this service is not authorised to write to the vault")
         }
@@ -567,6 +581,8 @@ package final class Vault {
         s.generation = state.generation + 1
         s.signature = signing.sign(s.signedMessage())
         let body = s.serialize()
+        // Never write a key state that readers would refuse: parse what is about to be written.
+        _ = try VaultError.parsing("new key state") { try KeyState.parse(body) }
         if body.count > HeaderCopy.capacity(copyLength: preamble.headerCopyLength) {
             // Rare: the header area is full (many supporters or epochs). Rewrite the file once with copies twice
             // as large; records are copied as they are, so this stays a copy, not a re-encryption.
@@ -613,6 +629,9 @@ package final class Vault {
             try dropDeadShares(session)
             let (_, signing, keyring) = try requireOwner(session)
             if state.supporterSlots.contains(where: { $0.supporterId == supporter.id }) { return false }
+            guard supporter.id != vaultId, state.activeAuthor(id: supporter.id) == nil else {
+                throw VaultError.invalidInput("that id already writes to this vault in another role")
+            }
             let t = try currentTail()
             var next = withFloor(state, t)
             let epoch = state.currentEpoch.epoch
@@ -661,6 +680,8 @@ package final class Vault {
             try prepare(session)
             _ = try requireOwner(session)
             guard id != vaultId, state.activeAuthor(id: id) != nil else {
+                // Revoked already (e.g. a re-run after a crash): nothing to do. Never linked: say so.
+                if id != vaultId, state.authors.contains(where: { $0.id == id }) { return }
                 throw VaultError.notFound("no such supporter is linked to the vault")
             }
             // Dead key shares (supporters who deleted their registration) go in the same new epoch.

@@ -354,7 +354,7 @@ struct DeletionCertificateTests {
         #expect(cert["issuer"]?["storeId"] == .string(s.store.storeId))
         #expect(cert["issuer"]?["publicKey"] == .string(key.hex))
         #expect(cert["verification"]?["result"] == .string("passed"))
-        #expect(cert["verification"]?["checks"]?.arrayValue?.count == 5)
+        #expect(cert["verification"]?["checks"]?.arrayValue?.count == 6)
         #expect(cert["verification"]?["checks"]?.arrayValue?.allSatisfy { $0["result"] == .string("passed") } == true)
         let files = try #require(cert["destroyed"]?["files"]?.arrayValue)
         #expect(files.allSatisfy { ($0["bytesOverwritten"]?.intValue ?? 0) > 0 })
