@@ -22,8 +22,8 @@ struct Runner {
         try journal.openForAppend()
         let (store, created): (Store, Bool)
         do { (store, created) = try Store.initialize(at: storePath) } catch {
-            try? journal.append(JournalEntry(ev: .fail, run: seed, error: "store initialisation: \(describe(error))", kind: "init-not-rerunnable"))
-            throw TortureError.violation("init-not-rerunnable", "Store.initialize on a store whose earlier initialisation was interrupted: \(describe(error))")
+            try? journal.append(JournalEntry(ev: .fail, run: seed, error: "store initialisation: \(describe(error))", kind: "init-failed"))
+            throw TortureError.violation("init-failed", "Store.initialize failed (on a store whose earlier initialisation may have been interrupted): \(describe(error))")
         }
         store.kdf = .minimumForTesting
         store.headerCopyLength = 1024

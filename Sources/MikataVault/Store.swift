@@ -172,7 +172,9 @@ package final class Store {
         let file = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
-        let vault = try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout)
+        // The file at this vault's path must be this vault (its id is self-certifying): a substituted file is tampering.
+        let vault = try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout,
+                              expectedVaultId: id)
         vault.audit = try auditLog()
         vault.erasureSecretPath = erasureSecretPath(id)
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }

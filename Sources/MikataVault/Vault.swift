@@ -104,7 +104,7 @@ package final class Vault {
 
     /// Opens a vault file. `erasureSecret` comes from the store's key store; `generationPath` holds the lowest
     /// header generation this vault may present (rollback protection).
-    init(path: String, erasureSecret: SecureBytes, generationPath: String, lockTimeout: Double = 10) throws {
+    init(path: String, erasureSecret: SecureBytes, generationPath: String, lockTimeout: Double = 10, expectedVaultId: [UInt8]? = nil) throws {
         self.path = path
         self.erasureSecret = erasureSecret
         self.generationPath = generationPath
@@ -120,6 +120,9 @@ package final class Vault {
         copyGenerations = loaded.copyGenerations
         headerCopiesAgree = loaded.agree
         vaultId = preamble.vaultId
+        if let expectedVaultId, expectedVaultId != vaultId {
+            throw VaultError.tampered("the file at this vault's path belongs to another vault")
+        }
         try checkGeneration()
     }
 
@@ -180,14 +183,17 @@ package final class Vault {
         }
     }
 
-    private func checkGeneration() throws {
+    private func checkGeneration() throws { try checkGeneration(of: state) }
+
+    /// Checks a loaded key state against the store's generation record before anything adopts it.
+    private func checkGeneration(of candidate: KeyState) throws {
         guard let bytes = try Posix.readFile(generationPath) else {
             throw VaultError.erased("the vault's generation record is missing from the key store")
         }
         let g = try VaultError.parsing("generation file") { try GenerationFile.parse(bytes) }
         guard g.vaultId == vaultId else { throw VaultError.corrupted("generation file belongs to another vault") }
-        guard state.generation >= g.minimumGeneration else {
-            throw VaultError.tampered("the vault header (generation \(state.generation)) is older than the store's record (\(g.minimumGeneration)): it was rolled back")
+        guard candidate.generation >= g.minimumGeneration else {
+            throw VaultError.tampered("the vault header (generation \(candidate.generation)) is older than the store's record (\(g.minimumGeneration)): it was rolled back")
         }
     }
 
@@ -204,9 +210,7 @@ package final class Vault {
             }
             if try onDisk == file.identity() { break }
             file.unlock()
-            file = try PosixFile.open(path)
-            tail = nil
-            copyGenerations = [nil, nil]
+            // A new file at the path: check the erasure secret first, adopt the file only then.
             if let secretPath = erasureSecretPath {
                 guard let bytes = try Posix.readFile(secretPath) else {
                     throw VaultError.erased("the vault's erasure secret is gone (shredded): it cannot be opened")
@@ -215,6 +219,9 @@ package final class Vault {
                 guard f.vaultId == vaultId else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
                 if !(f.secret == erasureSecret) { erasureSecret = f.secret }
             }
+            file = try PosixFile.open(path)
+            tail = nil
+            copyGenerations = [nil, nil]
         }
         defer { file.unlock() }
         try refreshHeader()
@@ -248,13 +255,15 @@ package final class Vault {
             }
         }
         if current == copyGenerations && current[0] != nil { return }
+        // Check before adopting: a refused (rolled-back) header must never become this handle's state.
         let loaded = try Vault.loadHeader(file: file)
+        guard loaded.preamble.vaultId == vaultId else { throw VaultError.tampered("the vault file now belongs to another vault") }
+        try checkGeneration(of: loaded.state)
         preamble = loaded.preamble
         state = loaded.state
         copyGenerations = loaded.copyGenerations
         headerCopiesAgree = loaded.agree
         tail = nil
-        try checkGeneration()
     }
 
     // MARK: unlocking
@@ -403,6 +412,7 @@ package final class Vault {
                 let payloadBytes = try decrypt(frame, vaultId: vaultId, keyring: keyring)
                 let payload: RecordPayload
                 do { payload = try RecordPayload.parse(payloadBytes) }
+                catch FormatError.unsupportedType(let what) { throw VaultError.unsupported("record \(n): \(what) is not supported by this build") }
                 catch { throw VaultError.tampered("record \(n) decrypts to a malformed payload") }
                 guard let author = state.author(id: payload.authorId, seq: n) else {
                     throw VaultError.tampered("record \(n) names an author who was not allowed to write at that position")
