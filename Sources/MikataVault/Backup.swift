@@ -123,7 +123,12 @@ package enum Backup {
         // only a deliberate rewrite gets past it to the signature check (tampered).
         all += Blake2b.hash(all, outputLength: 16)
         try Posix.writeNew(out, all)
-        try store.log("backup-create", vaultId: nil, actor: "operator", role: "operator", detail: "\(vaults) vaults, \(files) files")
+        do {
+            try store.log("backup-create", vaultId: nil, actor: "operator", role: "operator", detail: "\(vaults) vaults, \(files) files")
+        } catch {
+            try? Posix.remove(out)  // no backup the log does not know of
+            throw error
+        }
         return Summary(vaults: vaults, files: files, bytes: all.count, createdAt: createdAt, storeId: store.storeId, backupKeyId: Store.keyId(backupKey))
     }
 

@@ -148,7 +148,7 @@ enum Posix {
         let name = String(cString: strerror(code))
         switch code {
         case ENOENT: return .notFound("\(op) \(path): \(name)")
-        case ENOSPC, EDQUOT: return .io("\(op) \(path): no space left on device; nothing was changed, free space and retry")
+        case ENOSPC, EDQUOT: return .io("\(op) \(path): no space left on device; free space and retry")
         case EACCES, EPERM, EROFS: return .io("\(op) \(path): \(name); check the store's ownership and permissions")
         default: return .io("\(op) \(path): \(name)")
         }
@@ -261,7 +261,11 @@ enum Posix {
                 throw error("link", errno, path)
             }
         }
-        try syncDirectory(dir)
+        // Not durable, not created: a file whose name may vanish in a crash is taken back and reported as failed.
+        do { try syncDirectory(dir) } catch {
+            unlink(path)
+            throw error
+        }
     }
 
     static func remove(_ path: String) throws {

@@ -165,9 +165,9 @@ extension Store {
         Posix.removeStaleTemporaries(in: Posix.parent(of: vaultPath(id)))
         // 3. The e-mail lookup and the supporters' links.
         try Posix.remove("\(root)/\(lookupFile)")
-        try? Posix.syncDirectory(Posix.parent(of: "\(root)/\(lookupFile)"))
+        if Posix.isDirectory(Posix.parent(of: "\(root)/\(lookupFile)")) { try Posix.syncDirectory(Posix.parent(of: "\(root)/\(lookupFile)")) }
         if case .array(let sups)? = intent["supporters"] {
-            for case .string(let s) in sups { if let sid = [UInt8](hex: s) { try? removeLink(supporterId: sid, vaultId: id) } }
+            for case .string(let s) in sups { if let sid = [UInt8](hex: s) { try removeLink(supporterId: sid, vaultId: id) } }
         }
         CrashPoint.hit("shred:lookup-removed")
         // 4. Verify that nothing is left.
@@ -194,16 +194,31 @@ extension Store {
         // A resumed shred reports what the interrupted run overwrote too (sizes were recorded in the intent).
         let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
         let secretTotal = max(secretBytes, Int(intent["secretBytes"]?.doubleValue ?? 0))
-        let certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretTotal,
+        // A re-run after the certificate was issued keeps that certificate (same id, same bytes).
+        let certificate: [UInt8]
+        if let issued = try Posix.readFile("\(certificateDirectory)/\(certId).json"), (try? DeletionCertificate.verify(issued, publicKey: nil)) != nil {
+            certificate = issued
+        } else {
+            certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretTotal,
                                                         vaultBytes: vaultBytes, checks: checks)
-        try Posix.makeDirectories(certificateDirectory)
-        try Posix.writeAtomically("\(certificateDirectory)/\(certId).json", certificate)
+            try Posix.makeDirectories(certificateDirectory)
+            try Posix.writeAtomically("\(certificateDirectory)/\(certId).json", certificate)
+        }
         CrashPoint.hit("shred:certificate-written")
-        try Posix.remove(intentPath(id))
-        try Posix.syncDirectory(shredDirectory)
+        // Logged while the intent still exists: if the entry cannot be written, a re-run completes (and logs) it.
         let executor = intent["executedBy"]?.stringValue ?? "unknown"
-        try log("shred", vaultId: id, actor: executor == "patient" ? "patient" : "operator:\(executor)", role: executor == "patient" ? "patient" : "operator",
-                detail: "certificate \(certId)")
+        let detail = "certificate \(certId)"
+        // A re-run after the entry was written (and before the intent went) must not log the shred twice.
+        if try !auditLog().entries().contains(where: { $0.action == "shred" && $0.detail == detail && $0.outcome == "ok" }) {
+            try log("shred", vaultId: id, actor: executor == "patient" ? "patient" : "operator:\(executor)",
+                    role: executor == "patient" ? "patient" : "operator", detail: detail)
+        }
+        do {
+            try Posix.remove(intentPath(id))
+            try Posix.syncDirectory(shredDirectory)
+        } catch {
+            throw VaultError.io("the shred is complete (certificate \(certId) is kept in the store), but its intent record could not be cleared (\(error)); run the same command again to finish")
+        }
         return ShredOutcome(certificate: certificate, certificateId: certId, vaultId: idHex, alreadyShredded: false)
     }
 

@@ -475,7 +475,7 @@ package final class Vault {
 
     @discardableResult
     func appendRecord(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
-        try audited("append", actor: Vault.actor(of: session), detail: { "seq \($0)" }) { try appendLocked(type: type, data: data, timeMillis: timeMillis, session: session) }
+        try audited("append", actor: Vault.actor(of: session), logsSuccessItself: true) { try appendLocked(type: type, data: data, timeMillis: timeMillis, session: session) }
     }
 
     private func appendLocked(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
@@ -508,6 +508,16 @@ package final class Vault {
                 try file.syncData()
             } catch {
                 // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+                try? file.truncate(to: t.end)
+                try? file.syncData()
+                tail = nil
+                throw error
+            }
+            // Logged under the lock, before the append counts as done: if the entry cannot be written, the record is
+            // taken back, so the log never misses an append and a retry never stores it twice.
+            do {
+                try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: "seq \(seq)")
+            } catch {
                 try? file.truncate(to: t.end)
                 try? file.syncData()
                 tail = nil
@@ -586,7 +596,10 @@ package final class Vault {
 
     /// Signs and writes a new key state: copy B, fsync, copy A, fsync, then the store's generation record.
     /// A crash leaves the old state or the new one (the highest valid generation wins).
-    private func commit(_ next: KeyState, signing: SigningKeyPair) throws {
+    /// Returns an undo for the caller's last step (its access-log entry): if that fails, the change is taken back,
+    /// so no command reports failure for a change that stays in force.
+    @discardableResult
+    private func commit(_ next: KeyState, signing: SigningKeyPair) throws -> () -> Void {
         var s = next
         s.generation = state.generation + 1
         s.signature = signing.sign(s.signedMessage())
@@ -604,17 +617,37 @@ package final class Vault {
             let t = try currentTail()
             let frames = try file.read(at: preamble.recordsOffset, count: t.end - preamble.recordsOffset)
             try replaceFile(state: s, copyLength: length, frames: frames)
-            return
+            return {}
         }
         let copy = try HeaderCopy(generation: s.generation, body: body).serialize(copyLength: preamble.headerCopyLength)
-        try file.write(copy, at: preamble.headerCopyOffset(1))
-        try file.syncData()
-        try file.write(copy, at: preamble.headerCopyOffset(0))
-        try file.syncData()
+        // Exclusive operations start from agreeing copies (see `locked`), so the old copy is the old state.
+        let oldState = state
+        let oldCopy = try VaultError.parsing("old header") {
+            try HeaderCopy(generation: oldState.generation, body: oldState.serialize()).serialize(copyLength: preamble.headerCopyLength)
+        }
+        let oldGeneration = GenerationFile(vaultId: vaultId, minimumGeneration: oldState.generation).serialize()
+        // Undo: the old generation record first; only once that is durable, the old header copies. If the record
+        // cannot be put back, the new state stays in force (consistent either way) and the error says so.
+        let undo: () -> Bool = { [self] in
+            defer { copyGenerations = [nil, nil]; tail = nil; state = oldState }
+            guard (try? Posix.writeAtomically(generationPath, oldGeneration)) != nil else { return false }
+            for i in [1, 0] { try? file.write(oldCopy, at: preamble.headerCopyOffset(i)) }
+            return (try? file.syncData()) != nil
+        }
+        do {
+            try file.write(copy, at: preamble.headerCopyOffset(1))
+            try file.syncData()
+            try file.write(copy, at: preamble.headerCopyOffset(0))
+            try file.syncData()
+            try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: s.generation).serialize())
+        } catch {
+            if undo() { throw error }
+            throw VaultError.io("\(error); the key change may have taken effect: check with 'mikata vault inspect'")
+        }
         state = s
         copyGenerations = [s.generation, s.generation]
         headerCopiesAgree = true
-        try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: s.generation).serialize())
+        return { _ = undo() }
     }
 
     /// The floor a new key state vouches for: every record durable so far.
@@ -628,7 +661,7 @@ package final class Vault {
     /// Links a supporter: seals the current epoch key to their X25519 key. Idempotent; returns false if already linked.
     @discardableResult
     package func grant(_ supporter: SupporterPublicKeys, session: VaultSession) throws -> Bool {
-        try audited("grant", actor: Vault.actor(of: session), detail: { "supporter:\(supporter.id.hex)\($0 ? "" : " (already linked)")" }) {
+        try audited("grant", actor: Vault.actor(of: session), logsSuccessItself: true) {
             try grantLocked(supporter, session: session)
         }
     }
@@ -638,7 +671,10 @@ package final class Vault {
             try prepare(session)
             try dropDeadShares(session)
             let (_, signing, keyring) = try requireOwner(session)
-            if state.supporterSlots.contains(where: { $0.supporterId == supporter.id }) { return false }
+            if state.supporterSlots.contains(where: { $0.supporterId == supporter.id }) {
+                try log("grant", actor: Vault.actor(of: session), outcome: "ok", detail: "supporter:\(supporter.id.hex) (already linked)")
+                return false
+            }
             guard supporter.id != vaultId, state.activeAuthor(id: supporter.id) == nil else {
                 throw VaultError.invalidInput("that id already writes to this vault in another role")
             }
@@ -651,14 +687,15 @@ package final class Vault {
             catch { throw VaultError.invalidInput("the supporter's public key is not a valid X25519 key") }
             next.authors.append(Author(id: supporter.id, role: .supporter, signPublicKey: supporter.signPublicKey, activeFromSeq: t.nextSeq))
             next.slots.append(.supporter(SupporterSlot(supporterId: supporter.id, boxPublicKey: supporter.boxPublicKey, epoch: epoch, sealedEpochKey: sealed)))
-            try commit(next, signing: signing)
+            let undo = try commit(next, signing: signing)
+            try logOrUndo("grant", session, "supporter:\(supporter.id.hex)", undo)
             return true
         }
     }
 
     /// Authorises a write-only service to append sealed records.
     package func authorize(service id: [UInt8], signPublicKey: [UInt8], session: VaultSession) throws {
-        try audited("authorize-service", actor: Vault.actor(of: session), detail: { "service:\(id.hex)" }) {
+        try audited("authorize-service", actor: Vault.actor(of: session), logsSuccessItself: true) {
             try authorizeLocked(service: id, signPublicKey: signPublicKey, session: session)
         }
     }
@@ -668,11 +705,14 @@ package final class Vault {
             try prepare(session)
             try dropDeadShares(session)
             let (_, signing, _) = try requireOwner(session)
-            guard state.activeAuthor(id: id) == nil else { return }
+            guard state.activeAuthor(id: id) == nil else {
+                try log("authorize-service", actor: Vault.actor(of: session), outcome: "ok", detail: "service:\(id.hex) (already authorised)")
+                return
+            }
             let t = try currentTail()
             var next = withFloor(state, t)
             next.authors.append(Author(id: id, role: .service, signPublicKey: signPublicKey, activeFromSeq: t.nextSeq))
-            try commit(next, signing: signing)
+            try logOrUndo("authorize-service", session, "service:\(id.hex)", try commit(next, signing: signing))
         }
     }
 
@@ -680,7 +720,7 @@ package final class Vault {
     /// supporters. Costs one key state write, whatever the vault's size. With `reencrypt`, every record is then
     /// re-encrypted under the new epoch and the older epoch keys are dropped from the file.
     package func revoke(_ id: [UInt8], reencrypt: Bool = false, session: VaultSession) throws {
-        try audited("revoke", actor: Vault.actor(of: session), detail: { "\(id.hex)\(reencrypt ? " with re-encryption" : "")" }) {
+        try audited("revoke", actor: Vault.actor(of: session), logsSuccessItself: true) {
             try revokeLocked(id, reencrypt: reencrypt, session: session)
         }
     }
@@ -691,23 +731,40 @@ package final class Vault {
             _ = try requireOwner(session)
             guard id != vaultId, state.activeAuthor(id: id) != nil else {
                 // Revoked already (e.g. a re-run after a crash): nothing to do. Never linked: say so.
-                if id != vaultId, state.authors.contains(where: { $0.id == id }) { return }
+                if id != vaultId, state.authors.contains(where: { $0.id == id }) {
+                    try log("revoke", actor: Vault.actor(of: session), outcome: "ok", detail: "\(id.hex) (revoked already)")
+                    return
+                }
                 throw VaultError.notFound("no such supporter is linked to the vault")
             }
             // Dead key shares (supporters who deleted their registration) go in the same new epoch.
             let dead = supporterExists.map { exists in state.supporterSlots.map(\.supporterId).filter { $0 != id && !exists($0) } } ?? []
-            try startEpoch(revoking: [id] + dead, session: session)
-            if !dead.isEmpty {
-                try log("drop-dead-shares", actor: ("patient", "patient"), outcome: "ok", detail: dead.map { "supporter:\($0.hex)" }.joined(separator: " "))
+            let detail = ([id] + dead).map(\.hex).joined(separator: " ") + (dead.isEmpty ? "" : " (dead shares dropped)")
+            if reencrypt {
+                // One whole-file rewrite carries both the new epoch and every record re-encrypted under it: the file
+                // is the old one or the new one, never revoked-but-not-re-encrypted.
+                let undo = try revokeAndReencrypt([id] + dead, session: session)
+                try logOrUndo("revoke", session, detail + " with re-encryption", undo)
+            } else {
+                try logOrUndo("revoke", session, detail, try startEpoch(revoking: [id] + dead, session: session))
             }
-            if reencrypt { try reencryptAll(session: session) }
         }
     }
 
     /// A new key epoch without `revoked`: fresh random key, predecessor wrapped under it, resealed to every other
     /// supporter; their author entries end here. One key-state write whatever the vault's size. Lock held.
-    private func startEpoch(revoking revoked: [[UInt8]], session: VaultSession) throws {
-        let (ownerKey, signing, keyring) = try requireOwner(session)
+    @discardableResult
+    private func startEpoch(revoking revoked: [[UInt8]], session: VaultSession) throws -> () -> Void {
+        let (_, signing, _) = try requireOwner(session)
+        let (next, _) = try nextEpochState(revoking: revoked, session: session)
+        let undo = try commit(next, signing: signing)
+        try prepare(session)
+        return undo
+    }
+
+    /// The key state of a new epoch without `revoked`, and the new epoch key (nothing written yet).
+    private func nextEpochState(revoking revoked: [[UInt8]], session: VaultSession) throws -> (KeyState, SecureBytes) {
+        let (ownerKey, _, keyring) = try requireOwner(session)
         let t = try currentTail()
         var next = withFloor(state, t)
         guard let currentKey = keyring.epochKeys[state.currentEpoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
@@ -732,8 +789,7 @@ package final class Vault {
             }
         }
         next.slots = slots
-        try commit(next, signing: signing)
-        try prepare(session)
+        return (next, newKey)
     }
 
     /// Supporters who deleted their registration leave dead key shares; the patient's next write drops them with
@@ -742,13 +798,13 @@ package final class Vault {
         guard case .owner = session.unlock, let exists = supporterExists else { return }
         let dead = state.supporterSlots.map(\.supporterId).filter { !exists($0) }
         guard !dead.isEmpty else { return }
-        try startEpoch(revoking: dead, session: session)
-        try log("drop-dead-shares", actor: ("patient", "patient"), outcome: "ok", detail: dead.map { "supporter:\($0.hex)" }.joined(separator: " "))
+        try logOrUndo("drop-dead-shares", session, dead.map { "supporter:\($0.hex)" }.joined(separator: " "),
+                      try startEpoch(revoking: dead, session: session))
     }
 
     /// Replaces the password slot (new salt, given Argon2id parameters); the owner key and everything else stay.
     package func changePassword(to newPassword: SecureBytes, kdf: KDFParameters = .interactive, session: VaultSession) throws {
-        try audited("password-change", actor: Vault.actor(of: session)) { try changePasswordLocked(to: newPassword, kdf: kdf, session: session) }
+        try audited("password-change", actor: Vault.actor(of: session), logsSuccessItself: true) { try changePasswordLocked(to: newPassword, kdf: kdf, session: session) }
     }
 
     private func changePasswordLocked(to newPassword: SecureBytes, kdf: KDFParameters, session: VaultSession) throws {
@@ -760,7 +816,7 @@ package final class Vault {
             var next = withFloor(state, t)
             let slot = try Vault.passwordSlot(ownerKey: ownerKey, password: newPassword, kdf: kdf, vaultId: vaultId)
             next.slots = next.slots.map { if case .password = $0 { return .password(slot) } else { return $0 } }
-            try commit(next, signing: signing)
+            try logOrUndo("password-change", session, "", try commit(next, signing: signing))
         }
     }
 
@@ -776,13 +832,15 @@ package final class Vault {
 
     // MARK: rewriting
 
-    /// Re-encrypts every record under the current epoch and drops the older epochs: the whole file is rewritten
-    /// through a temporary and a rename. Needs the exclusive lock held.
-    private func reencryptAll(session: VaultSession) throws {
+    /// Revokes and re-encrypts in one rewrite: a new epoch without `revoked`, every record re-encrypted under it,
+    /// older epoch keys dropped from the file. Returns an undo (the old file and generation record back).
+    private func revokeAndReencrypt(_ revoked: [[UInt8]], session: VaultSession) throws -> () -> Void {
         let (_, signing, keyring) = try requireOwner(session)
-        let result = try readAll(keyring: keyring, keepPayloads: true)
-        let epoch = state.currentEpoch
-        guard let keys = keyring.derived[epoch.epoch] else { throw VaultError.tampered("the current epoch key is missing") }
+        let oldBytes = try file.readAll()
+        let result = try Vault.scanRecords(oldBytes, preamble: preamble, state: state, keyring: keyring, keepPayloads: true)
+        var (next, newKey) = try nextEpochState(revoking: revoked, session: session)
+        let epoch = next.currentEpoch
+        let keys = EpochKeys.derive(vaultId: vaultId, epoch: epoch.epoch, epochKey: newKey, erasureSecret: erasureSecret)
         var link = VaultFormat.genesisLink(vaultId: vaultId)
         var frames: [UInt8] = []
         for (i, payload) in result.payloads.enumerated() {
@@ -790,14 +848,31 @@ package final class Vault {
             frames += f.serialize()
             link = f.link
         }
-        var next = state
         next.epochs = [EpochEntry(epoch: epoch.epoch, startSeq: 0, writePublicKey: epoch.writePublicKey, previousKeyWrap: nil)]
         next.recordFloorCount = UInt64(result.payloads.count)
         next.recordFloorLink = link
         next.generation = state.generation + 1
         next.signature = signing.sign(next.signedMessage())
-        try replaceFile(state: next, copyLength: preamble.headerCopyLength, frames: frames)
+        _ = try VaultError.parsing("new key state") { try KeyState.parse(next.serialize()) }
+        let oldState = state, oldPreamble = preamble
+        let undo: () -> Void = { [self] in
+            guard (try? Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: oldState.generation).serialize())) != nil,
+                  let restored = try? Posix.replaceAtomically(path, oldBytes) else { return }
+            file = restored
+            state = oldState; preamble = oldPreamble
+            copyGenerations = [nil, nil]; tail = nil
+        }
+        let oldIdentity = try file.identity()
+        do {
+            try replaceFile(state: next, copyLength: preamble.headerCopyLength, frames: frames)
+        } catch {
+            // The rename may have happened before the failure (the folder's fsync, the generation record): put the
+            // old file back.
+            if (try? Posix.identity(of: path)) != oldIdentity { undo() }
+            throw error
+        }
         try prepare(session)
+        return undo
     }
 
     /// Writes preamble, both header copies of a signed `next` state, and `frames` to a temporary, then renames it
@@ -851,7 +926,8 @@ package final class Vault {
             for (i, e) in loaded.copyErrors.enumerated() {
                 if let e { throw e.prefixed("header copy \(i == 0 ? "A" : "B") is damaged (the other copy still opens the vault)") }
             }
-            guard loaded.agree else { throw VaultError.corrupted("the two header copies differ (an interrupted key change?); any key change rewrites both") }
+            // Two valid copies of different generations are what an interrupted key change leaves (the newer one is
+            // in force, the next write repairs the other): not a fault. An invalid copy is.
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot verify the vault") }
             let result = try readAll(keyring: keyring)
@@ -880,9 +956,19 @@ package final class Vault {
         }
     }
 
+    /// Logs a committed key change; if the entry cannot be written, takes the change back and fails.
+    func logOrUndo(_ action: String, _ session: VaultSession, _ detail: String, _ undo: () -> Void) throws {
+        do { try log(action, actor: Vault.actor(of: session), outcome: "ok", detail: detail) } catch {
+            undo()
+            try? prepare(session)
+            throw error
+        }
+    }
+
     /// Runs an operation and records it in the access log: success with `detail`, failure with its class.
     /// Reads are logged before their data is returned, so no access goes unrecorded.
-    func audited<R>(_ action: String, actor: (actor: String, role: String), detail: (R) -> String = { _ in "" }, _ body: () throws -> R) throws -> R {
+    func audited<R>(_ action: String, actor: (actor: String, role: String), logsSuccessItself: Bool = false,
+                    detail: (R) -> String = { _ in "" }, _ body: () throws -> R) throws -> R {
         let result: R
         do {
             result = try body()
@@ -895,7 +981,7 @@ package final class Vault {
             try? log(action, actor: actor, outcome: outcome, detail: e.failureClass)
             throw e
         }
-        try log(action, actor: actor, outcome: "ok", detail: detail(result))
+        if !logsSuccessItself { try log(action, actor: actor, outcome: "ok", detail: detail(result)) }
         return result
     }
 

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MikataCrypto
 import MikataFormat
 import MikataVault
@@ -28,8 +31,8 @@ struct ShredCommand: ParsableCommand {
 
 func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
     if let out {
-        guard FileManager.default.createFile(atPath: out, contents: Data(outcome.certificate + [10])) else {
-            throw CLIError.io("cannot write the certificate file")
+        if let reason = writeFileDurably(out, outcome.certificate + [10]) {
+            throw CLIError.io("the shred is done and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(reason); run the same command again to print it")
         }
         try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {
             (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
@@ -285,4 +288,18 @@ func parsePublicKey(_ k: String) throws -> [UInt8] {
         throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
     }
     return parsed
+}
+
+/// Writes a whole file and fsyncs it; returns the OS's reason on failure (nil when written).
+func writeFileDurably(_ path: String, _ bytes: [UInt8]) -> String? {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return String(cString: strerror(errno)) }
+    defer { close(fd) }
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 { if errno == EINTR { continue }; return String(cString: strerror(errno)) }
+        done += n
+    }
+    return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
 }

@@ -102,8 +102,10 @@ struct GrantCommand: ParsableCommand {
         let vault = try store.openVault(email: email)
         let keys = try store.supporterPublicKeys(email: supporter)
         let session = try vault.unlock(password: try password.read())
-        let added = try vault.grant(keys, session: session)
+        // The link is only a hint for 'supporter patients' (the vault's header decides): written first, so a grant
+        // that succeeds always has it, and one that fails leaves at most a stale hint.
         try store.recordLink(supporterId: keys.id, vaultId: vault.vaultId)
+        let added = try vault.grant(keys, session: session)
         try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": keys.id.hex, "linked": true, "alreadyLinked": !added]) {
             added ? "linked supporter \(keys.id.hex)" : "supporter \(keys.id.hex) was linked already"
         }
@@ -123,8 +125,9 @@ struct RevokeCommand: ParsableCommand {
         let vault = try store.openVault(email: email)
         let supporterId = try store.supporterId(email: supporter)
         let session = try vault.unlock(password: try password.read())
-        try vault.revoke(supporterId, reencrypt: reencrypt, session: session)
+        // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
         try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
+        try vault.revoke(supporterId, reencrypt: reencrypt, session: session)
         let info = try vault.inspect()
         try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": supporterId.hex, "revoked": true,
                                      "epoch": info.currentEpoch, "reencrypted": reencrypt]) {
