@@ -5,17 +5,23 @@ BUILD_FLAGS ?=
 # Tests run in parallel workers; two cores here.
 TEST_FLAGS ?= --parallel --num-workers 2
 
-.PHONY: all deps build test run demo bench clean
+.PHONY: all deps build test run demo bench clean torture fuzz fuzz-ci
 
 all: build
 
-# Installs libsodium's headers and pkg-config file when missing; silent when present.
+# Installs libsodium's headers and pkg-config file, and strace (the torture and I/O-error tests inject kills and
+# faults with it), when missing; silent when present.
 deps:
 	@pkg-config --exists libsodium 2>/dev/null || { \
 	  echo "make: installing libsodium-dev (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libsodium-dev >/dev/null; }
+	@command -v strace >/dev/null 2>&1 || { \
+	  echo "make: installing strace (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq strace >/dev/null; }
 
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
@@ -32,5 +38,22 @@ bench: deps
 	$(SWIFT) build -c release --product MikataBench
 	"$$($(SWIFT) build -c release --show-bin-path)/MikataBench" --out docs/BENCHMARKS.md
 
+# The long crash loop (docs/RELIABILITY.md): more seeded SIGKILL runs than `make test` does.
+TORTURE_SEEDS ?= 2000
+torture: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	TORTURE_SEEDS=$(TORTURE_SEEDS) $(SWIFT) test --skip-build --filter 'Torture|PowerLoss|IOError'
+
 clean:
 	rm -rf .build
+
+# libFuzzer + AddressSanitizer on every parser of outside bytes (docs/RELIABILITY.md), FUZZ_SECONDS per target.
+# Seeds come from fixtures/fuzz/ (copied to .build-fuzz/corpus/, never modified); findings go to
+# .build-fuzz/crashes/<target>/ and fail the run. Built by scripts/fuzz.sh with swiftc, not SwiftPM.
+FUZZ_SECONDS ?= 60
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh run
+
+fuzz-ci: deps
+	FUZZ_SECONDS=15 bash scripts/fuzz.sh run

@@ -339,12 +339,13 @@ struct CheckFigures {
 /// acknowledged operation and no half-state.
 @Suite("Torture: kill -9 anywhere, nothing acknowledged is lost")
 struct TortureTests {
-    static let seeds: ClosedRange<UInt64> = 1...200
+    /// 200 seeds in `make test`; `make torture TORTURE_SEEDS=N` runs more.
+    static let seeds: ClosedRange<UInt64> = 1...max(200, ProcessInfo.processInfo.environment["TORTURE_SEEDS"].flatMap { UInt64($0) } ?? 200)
     /// Every 4th seed continues on its killed store: a second run (recovering torn tails, stale temporaries and the
     /// interrupted operation), killed again, checked again.
     static let continueEvery: UInt64 = 4
 
-    @Test("200 seeded runs killed after 10–300 ms, some continued after the kill; check after each kill")
+    @Test("200 (or TORTURE_SEEDS) seeded runs killed after 10–300 ms, some continued after the kill; check after each kill")
     func randomKills() throws {
         #expect(FileManager.default.isExecutableFile(atPath: TortureBinaries.torture), "mikata-torture not found in \(TortureBinaries.directory)")
         let started = Date()
