@@ -8,8 +8,8 @@ import MikataVault
 final class BenchRun {
     let options: BenchOptions
     let counts: SampleCounts
-    private let password = SecureBytes(copying: Array("bench-password-not-secret".utf8))
-    private var report = Report()
+    let password = SecureBytes(copying: Array("bench-password-not-secret".utf8))
+    var report = Report()
 
     init(options: BenchOptions) {
         self.options = options
@@ -36,6 +36,7 @@ final class BenchRun {
         if options.only.contains("read") { try readFigure(store) }
         if options.only.contains("unlock") { try unlockFigure(store) }
         if options.only.contains("revoke") { try revokeFigure(store) }
+        if options.only.contains("restore") { try restoreFigure(dir) }
 
         report.totalSeconds = monotonicSeconds() - started
         let markdown = report.markdown()
@@ -414,6 +415,51 @@ final class BenchRun {
             + "vaults and the two modes after one warm-up round each. The big vault was built from \(mibCount) appends of 1 MiB; every "
             + "revoke adds an epoch and an author entry, so later rounds carry slightly larger key states, alike on both vaults. "
             + "`--reencrypt` samples run after the plain revokes.")
+    }
+}
+
+extension BenchRun {
+    /// Recovery time (docs/OPERATIONS.md): a store of `restoreVaults` patients, each with a profile and 5 records and
+    /// every tenth with a linked supporter; backup, verify with the key, restore into a new folder, then open and read
+    /// one vault of the restored store. Vault creation uses minimum-cost Argon2id (not what is measured).
+    func restoreFigure(_ dir: String) throws {
+        let n = counts.restoreVaults
+        let root = "\(dir)/restore-source"
+        let store = try Store.initialize(at: root).0
+        store.kdf = .minimumForTesting
+        progress("restore: creating \(n) vaults")
+        let nurse = try store.createSupporter(email: "nurse@restore.invalid", name: "Nurse", password: password)
+        let record = Array(#"{"drug":"isoniazid","mg":300,"taken":true}"#.utf8)
+        let build = try timed {
+            for i in 0..<n {
+                let email = "p\(i)@restore.invalid"
+                _ = try store.createPatient(email: email, nickname: "P\(i)", password: password)
+                let v = try store.openVault(email: email)
+                let s = try v.unlock(password: password)
+                for _ in 0..<5 { try v.append(type: "dose", data: record, session: s) }
+                if i % 10 == 0 { try v.grant(nurse, session: s) }
+            }
+        }
+        _ = try Backup.createKey(store: store, secretKeyOut: "\(dir)/restore-backup.key")
+        let key = try Backup.readSecretKey(path: "\(dir)/restore-backup.key")
+        let created = try timed { _ = try Backup.create(store: store, out: "\(dir)/restore.bak") }
+        let backupSize = try fileSize("\(dir)/restore.bak")
+        let verified = try timed { _ = try Backup.verify(path: "\(dir)/restore.bak", backupKey: key) }
+        let restored = try timed {
+            _ = try Backup.restore(path: "\(dir)/restore.bak", into: "\(dir)/restore-target", backupKey: key, tombstoneSources: [root])
+        }
+        let check = try timed {
+            let r = try Store.open(at: "\(dir)/restore-target")
+            let v = try r.openVault(email: "p\(n / 2)@restore.invalid")
+            guard try v.records(try v.unlock(password: password)).count == 6 else { throw BenchError.unexpected("restored vault has the wrong records") }
+        }
+        report.info.append(Row(
+            figure: "Restore a store of \(n) vaults (\(mib(Double(backupSize))) backup)",
+            measured: String(format: "%.1f s", restored.seconds), baseline: String(format: "backup create %.1f s, verify with key %.1f s, first read after restore %.2f s; building the store took %.0f s", created.seconds, verified.seconds, check.seconds, build.seconds),
+            ratio: String(format: "%.0f vaults/s", Double(n) / restored.seconds), goal: "", pass: nil, samples: "1"))
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.removeItem(atPath: "\(dir)/restore-target")
+        try? FileManager.default.removeItem(atPath: "\(dir)/restore.bak")
     }
 }
 

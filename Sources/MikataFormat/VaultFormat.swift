@@ -6,10 +6,11 @@ package enum VaultFormat {
     package static let version: UInt16 = 1
     /// FORMAT.md §2: the preamble is the first 64 bytes.
     package static let preambleLength = 64
-    /// FORMAT.md §3: each header copy is a multiple of 512 bytes, 1 KiB to 16 MiB; new vaults use 64 KiB.
+    /// FORMAT.md §3: each header copy is a multiple of 512 bytes, 1 KiB to 16 MiB; new vaults use 8 KiB (room for
+    /// about 30 supporters and epochs; a full header area doubles by a rewrite).
     package static let headerCopyLengthMin = 1024
     package static let headerCopyLengthMax = 16 << 20
-    package static let headerCopyLengthDefault = 64 << 10
+    package static let headerCopyLengthDefault = 8 << 10
     package static let headerCopyAlignment = 512
     /// FORMAT.md §5: a record's data is at most 16 MiB; a frame at most that plus its fixed parts.
     package static let recordDataMax = 16 << 20
