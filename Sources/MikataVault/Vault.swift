@@ -484,6 +484,7 @@ package final class Vault {
             try dropDeadShares(session)
             var t = try currentTail()
             let seq = t.nextSeq
+            guard seq < UInt64.max else { throw VaultError.corrupted("the vault's sequence numbers are exhausted (a damaged last record?)") }
             let epoch = state.currentEpoch
             let (authorId, signing) = try signer(for: session)
             guard state.author(id: authorId, seq: seq) != nil else {
@@ -565,9 +566,12 @@ package final class Vault {
            let length = RecordFrame.lengthFromTrailer(try file.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
            length <= size - start {
             // Only the last frame's header and its tag are needed for the link: 96 bytes, whatever the record's size.
+            // The frame must also follow the one before it (or the genesis), so a frame-shaped run of bytes inside a
+            // torn tail is not taken for the end of the log (FORMAT.md §5.4).
             let head = try file.read(at: size - length, count: RecordFrame.headerLength)
             let end = try file.read(at: size - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
-            if let seq = RecordFrame.seqIfValidHeader(head, length: length), seq + 1 >= state.recordFloorCount {
+            if let seq = RecordFrame.seqIfValidHeader(head, length: length), seq < UInt64.max, seq + 1 >= state.recordFloorCount,
+               try frameFollowsItsPredecessor(head: head, seq: seq, at: size - length) {
                 let t = Tail(end: size, nextSeq: seq + 1, link: VaultFormat.link(fixedHeader: head[0..<RecordFrame.fixedHeaderLength], tag: end[...]))
                 tail = t
                 return t
@@ -583,6 +587,22 @@ package final class Vault {
         }
         tail = result.tail
         return result.tail
+    }
+
+    /// Whether the frame at `offset` (header `head`, sequence `seq`) chains to the frame that ends where it starts,
+    /// or to the genesis if it is the first: two more small reads.
+    private func frameFollowsItsPredecessor(head: [UInt8], seq: UInt64, at offset: Int) throws -> Bool {
+        let prevLink = Array(head[24..<56])
+        let start = preamble.recordsOffset
+        if offset == start { return seq == 0 && prevLink == VaultFormat.genesisLink(vaultId: vaultId) }
+        guard seq > 0, offset - start >= RecordFrame.minimumLength,
+              let length = RecordFrame.lengthFromTrailer(try file.read(at: offset - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
+              length <= offset - start
+        else { return false }
+        let prevHead = try file.read(at: offset - length, count: RecordFrame.headerLength)
+        let prevTag = try file.read(at: offset - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
+        guard let prevSeq = RecordFrame.seqIfValidHeader(prevHead, length: length), prevSeq == seq - 1 else { return false }
+        return VaultFormat.link(fixedHeader: prevHead[0..<RecordFrame.fixedHeaderLength], tag: prevTag[...]) == prevLink
     }
 
     // MARK: the patient's key operations
