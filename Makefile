@@ -26,8 +26,11 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
+# Everything but the long runs: the unit, vector, golden, corruption, crash-loop, fault-injection and property tests,
+# after a short bounded fuzzing pass (make fuzz and make torture run the long ones; docs/RELIABILITY.md).
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) bash scripts/fuzz.sh run
 	$(SWIFT) test --skip-build $(TEST_FLAGS)
 
 # Until the HTTP service exists, `make run` is a guided demo on a throwaway store.
@@ -51,9 +54,10 @@ clean:
 # Seeds come from fixtures/fuzz/ (copied to .build-fuzz/corpus/, never modified); findings go to
 # .build-fuzz/crashes/<target>/ and fail the run. Built by scripts/fuzz.sh with swiftc, not SwiftPM.
 FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 10
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh run
 
 fuzz-ci: deps
-	FUZZ_SECONDS=15 bash scripts/fuzz.sh run
+	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) bash scripts/fuzz.sh run

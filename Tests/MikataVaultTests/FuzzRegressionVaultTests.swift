@@ -86,6 +86,7 @@ enum VaultFileReplay {
         if bytes.count - preamble.recordsOffset >= RecordFrame.minimumLength,
            let length = RecordFrame.lengthFromTrailer(Array(bytes.suffix(RecordFrame.trailerLength))),
            length <= bytes.count - preamble.recordsOffset {
+            _ = RecordFrame.seqIfValidHeader(Array(bytes[(bytes.count - length)..<(bytes.count - length + RecordFrame.headerLength)]), length: length)
             _ = try? RecordFrame.scan(Array(bytes.suffix(length)), at: 0)
         }
         return walked
