@@ -2,8 +2,8 @@
 SWIFT      ?= swift
 STORE      ?= ./mikata-data
 BUILD_FLAGS ?=
-# Tests run in parallel workers; two cores here.
-TEST_FLAGS ?= --parallel --num-workers 2
+# Swift Testing runs tests in parallel by itself.
+TEST_FLAGS ?=
 
 .PHONY: all deps build test run demo bench clean torture fuzz fuzz-ci
 
