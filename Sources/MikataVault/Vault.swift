@@ -394,7 +394,19 @@ package final class Vault {
         var torn = 0
         while offset < bytes.count {
             let scan = try VaultError.parsing("record \(expected)") { try RecordFrame.scan(bytes, at: offset) }
-            guard case .frame(let frame, let length) = scan else { torn = bytes.count - offset; break }
+            guard case .frame(let frame, let length) = scan else {
+                // An interrupted append leaves a prefix of one frame. If the file instead ends in a complete,
+                // well-formed frame that the walk does not reach, the tail was crafted: refuse it (FORMAT.md §5.2),
+                // so that writers, which find the end from the trailer, and readers agree on where the log ends.
+                let remaining = bytes.count - offset
+                if remaining >= RecordFrame.minimumLength,
+                   let l = RecordFrame.lengthFromTrailer(Array(bytes[(bytes.count - RecordFrame.trailerLength)...])), l <= remaining,
+                   RecordFrame.seqIfValidHeader(Array(bytes[(bytes.count - l)..<(bytes.count - l + RecordFrame.headerLength)]), length: l) != nil {
+                    throw VaultError.corrupted("the file ends in a record frame that the record walk does not reach (at byte \(offset) it finds an incomplete frame): the file was altered")
+                }
+                torn = remaining
+                break
+            }
             let n = frame.seq
             guard n == expected else {
                 throw VaultError.tampered("record at byte \(offset) has sequence number \(n) where \(expected) was expected: records were removed, reordered or duplicated")
