@@ -1,6 +1,5 @@
 # MikataVault: `make test` and `make run` are all the set-up a fresh Debian machine with Swift needs.
 SWIFT      ?= swift
-STORE      ?= ./mikata-data
 BUILD_FLAGS ?=
 # Swift Testing runs tests in parallel by itself.
 TEST_FLAGS ?=
