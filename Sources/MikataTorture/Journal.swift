@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MikataVault
 #endif
 
 /// One operation the driver performs, as the journal describes it. Everything the checker needs to predict the
@@ -131,19 +132,13 @@ enum TortureError: Error, CustomStringConvertible {
     }
 }
 
-/// SplitMix64: a small, fully specified generator, so a seed replays the same run on any machine.
+/// The library's SplitMix64, so a seed replays the same run on any machine.
 struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+    private var mix: SplitMix
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { mix = SplitMix(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { mix.next() }
 
     mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
 

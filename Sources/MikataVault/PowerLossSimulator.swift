@@ -105,11 +105,11 @@ package final class PowerLossSimulator: @unchecked Sendable {
     }
 }
 
-/// A small seeded generator, so a failing power-cut case can be replayed exactly.
-struct SplitMix {
+/// SplitMix64: a small, fully specified seeded generator, so a failing power cut or torture run replays exactly.
+package struct SplitMix: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
