@@ -32,7 +32,7 @@ struct ShredCommand: ParsableCommand {
 func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
     if let out {
         if let reason = writeFileDurably(out, outcome.certificate + [10]) {
-            throw CLIError.io("the shred is done and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(reason); run the same command again to print it")
+            throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(reason); run the same command again to print it")
         }
         try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {
             (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
