@@ -12,10 +12,10 @@ all: build
 # faults with it), when missing; silent when present.
 deps:
 	@pkg-config --exists libsodium 2>/dev/null || { \
-	  echo "make: installing libsodium-dev (apt)"; \
+	  echo "make: installing libsodium-dev and pkg-config (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libsodium-dev >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libsodium-dev pkg-config >/dev/null; }
 	@command -v strace >/dev/null 2>&1 || { \
 	  echo "make: installing strace (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
