@@ -6,6 +6,7 @@ import MikataFormat
 /// `"mikata/v1/deletion-certificate\0" || JCS(certificate without "signature")`.
 package enum DeletionCertificate {
     package static let type = "mikata-deletion-certificate"
+    /// The release version: `mikata --version` and the `tool` field of certificates.
     package static let toolVersion = "0.1.0"
     /// How long backups are kept (docs/OPERATIONS.md); stated in certificates as the residual-copy horizon.
     package static let backupRetentionDays = 30

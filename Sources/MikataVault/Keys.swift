@@ -16,9 +16,6 @@ package struct KDFParameters: Equatable, Sendable {
     /// The smallest parameters libsodium accepts: for tests that open thousands of damaged vaults. Never a default.
     package static let minimumForTesting = KDFParameters(opsLimit: PasswordHash.opsLimitMin, memLimit: PasswordHash.memLimitMin)
 
-    /// At least INTERACTIVE: what a password set through the CLI must meet.
-    package var meetsInteractiveFloor: Bool { opsLimit >= Self.interactive.opsLimit && memLimit >= Self.interactive.memLimit }
-
     /// Reading a slot: refuse parameters that would make a single unlock a denial of service (FORMAT.md §4.4).
     static let readLimit = KDFParameters(opsLimit: 64, memLimit: 4 << 30)
 

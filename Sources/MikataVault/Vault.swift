@@ -59,14 +59,6 @@ package final class VaultSession {
     var ownerSigning: SigningKeyPair?
 
     init(unlock: Unlock) { self.unlock = unlock }
-
-    var authorId: [UInt8]? {
-        switch unlock {
-        case .owner: return nil  // the vault id; filled in by the vault
-        case .supporter(let s): return s.id
-        case .service(let s): return s.id
-        }
-    }
 }
 
 /// One patient's vault file: the append-only record log behind A/B header copies (docs/FORMAT.md).

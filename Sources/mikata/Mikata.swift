@@ -7,7 +7,7 @@ import MikataVault
 
 @main
 struct Mikata: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = DeletionCertificate.toolVersion  // one version for --version and certificates
 
     static let configuration = CommandConfiguration(
         commandName: "mikata",

@@ -77,8 +77,6 @@ enum ShredCrashPoint: String, CaseIterable, CustomTestStringConvertible {
     case certificateWritten = "shred:certificate-written"
 
     var testDescription: String { rawValue }
-    /// Whether the erasure secret was destroyed before the crash (so the resumed run finds nothing left to overwrite).
-    var secretGoneBeforeCrash: Bool { self != .intentWritten }
 }
 
 @Suite("Shred crash (process level)")
