@@ -340,7 +340,7 @@ seeds() {
     fi
     local t
     for t in "${TARGETS[@]}"; do rm -rf "$REPO/fixtures/fuzz/$t"; done
-    "$plain/generate-seeds" "$REPO/fixtures/fuzz" "${JCS_INPUT:-/work/shared/vectors/jcs/input}"
+    "$plain/generate-seeds" "$REPO/fixtures/fuzz" "${JCS_INPUT:-$REPO/fixtures/vectors/jcs/input}"
     du -sh "$REPO/fixtures/fuzz"
     for t in "${TARGETS[@]}"; do printf '%-12s %s files\n' "$t" "$(ls "$REPO/fixtures/fuzz/$t" | wc -l)"; done
 }

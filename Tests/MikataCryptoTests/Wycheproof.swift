@@ -105,7 +105,7 @@ struct WycheproofTally {
 }
 
 enum Wycheproof {
-    /// `<package root>/../shared/vectors/wycheproof`, the package root being the nearest ancestor of this file
+    /// `<package root>/fixtures/vectors/wycheproof` (copied from the shared test data with its licence), the package root being the nearest ancestor of this file
     /// that holds Package.swift (so the tests work from any working directory).
     static func vectorDirectory(from file: String = #filePath) throws -> URL {
         var directory = URL(filePath: file).deletingLastPathComponent()
@@ -116,7 +116,7 @@ enum Wycheproof {
             }
             directory = parent
         }
-        return directory.appending(path: "../shared/vectors/wycheproof").standardizedFileURL
+        return directory.appending(path: "fixtures/vectors/wycheproof").standardizedFileURL
     }
 
     static func load<Group: WycheproofGroup>(_ fileName: String, as _: Group.Type = Group.self) throws -> WycheproofFile<Group> {

@@ -38,7 +38,7 @@ private func failure(_ bytes: [UInt8]) -> JSONParseFailure? {
 
 // MARK: - RFC 8785 vectors
 
-/// cyberphone/json-canonicalization testdata in ../shared/vectors/jcs (next to the package root).
+/// cyberphone/json-canonicalization testdata in fixtures/vectors/jcs (with its licence).
 private enum JCSVectors {
     static let directory: URL = {
         var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -47,7 +47,7 @@ private enum JCSVectors {
             if parent.path == dir.path { break }
             dir = parent
         }
-        return dir.deletingLastPathComponent().appendingPathComponent("shared/vectors/jcs")
+        return dir.appendingPathComponent("fixtures/vectors/jcs")
     }()
 
     static let names: [String] = {
