@@ -27,10 +27,13 @@ build: deps
 
 # Everything but the long runs: the unit, vector, golden, corruption, crash-loop, fault-injection and property tests,
 # after a short bounded fuzzing pass (make fuzz and make torture run the long ones; docs/RELIABILITY.md).
+# Tests keep the root keys of their throwaway stores in the build folder, not in ~/.config (docs/OPERATIONS.md).
+TEST_ROOT_KEYS ?= $(CURDIR)/.build/test-root-keys
+
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) bash scripts/fuzz.sh run
-	$(SWIFT) test --skip-build $(TEST_FLAGS)
+	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) bash scripts/fuzz.sh run
+	MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) $(SWIFT) test --skip-build $(TEST_FLAGS)
 
 # Until the HTTP service exists, `make run` is a guided demo on a throwaway store.
 run: build
@@ -44,7 +47,7 @@ bench: deps
 TORTURE_SEEDS ?= 2000
 torture: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	TORTURE_SEEDS=$(TORTURE_SEEDS) $(SWIFT) test --skip-build --filter 'Torture|PowerLoss|IOError'
+	MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) TORTURE_SEEDS=$(TORTURE_SEEDS) $(SWIFT) test --skip-build --filter 'Torture|PowerLoss|IOError'
 
 clean:
 	rm -rf .build

@@ -26,7 +26,7 @@ enum VaultWriterFuzz {
         let vaultId = bytes.count >= 32 ? Array(bytes[16..<32]) : [UInt8](repeating: 0, count: 16)
         guard (try? write(bytes, to: path)) != nil,
               (try? write(GenerationFile(vaultId: vaultId, minimumGeneration: 0).serialize(), to: generationPath)) != nil,
-              let vault = try? Vault(path: path, erasureSecret: erasureSecret, generationPath: generationPath, lockTimeout: 0),
+              let vault = try? Vault(path: path, erasureSecret: erasureSecret, anchor: VaultAnchor(path: generationPath, vaultId: vaultId, rootKey: nil), lockTimeout: 0),
               let session = try? vault.unlock(password: password)
         else { return }
         let before = try? vault.records(session)

@@ -116,7 +116,8 @@ struct Seeds {
         let password = Self.secret("fuzz-password")
         let path = "\(scratch)/writer.vault"
         let t0: Int64 = 1_795_000_000_000
-        let (vault, _) = try Vault.create(draft: VaultDraft.new(), path: path, generationPath: "\(scratch)/writer.gen",
+        let draft = VaultDraft.new()
+        let (vault, _) = try Vault.create(draft: draft, path: path, anchor: VaultAnchor(path: "\(scratch)/writer.gen", vaultId: draft.vaultId, rootKey: nil),
                                           erasureSecret: erasureSecret, password: password, kdf: .minimumForTesting,
                                           headerCopyLength: VaultFormat.headerCopyLengthMin, profile: Self.data(#"{"nickname":"Writer"}"#),
                                           nowMillis: t0)

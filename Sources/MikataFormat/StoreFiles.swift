@@ -204,3 +204,141 @@ package struct StoreSecretFile: Sendable {
         return StoreSecretFile(kind, secret: SecureBytes(wiping: &k))
     }
 }
+
+/// FORMAT.md §7.7: the store root key file, kept **outside** the store directory. 32 secret bytes; the store's
+/// description names the key by its key id, so a key given for the wrong store is refused before it is used.
+package struct RootKeyFile: Sendable {
+    package static let magic: [UInt8] = Array("MKTR")
+    package var secret: SecureBytes
+
+    package init(secret: SecureBytes) { self.secret = secret }
+
+    /// The serialised bytes hold the secret: the caller writes them to a 0600 file and wipes the array.
+    package func serialize() -> [UInt8] {
+        var k = secret.unsafeCopyToArray()
+        defer { Sodium.wipe(&k) }
+        return StoreFile.seal(magic: Self.magic) { w in w.write(k) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> RootKeyFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "store root key file")
+        var k = try r.read(32)
+        try r.expectEnd()
+        return RootKeyFile(secret: SecureBytes(wiping: &k))
+    }
+}
+
+/// FORMAT.md §7.3: an identity entry, the authenticated successor of `LookupEntry`. The file name is the keyed
+/// hash of the e-mail address; the content maps it to an id and, for a supporter, pins the hash of the supporter's
+/// public keys. `mac` is keyed BLAKE2b-256 under the root key's identity subkey over `macMessage(name:)`, which
+/// covers the file name: an entry copied over another one, or a supporter account swapped for another, is refused.
+package struct IdentityEntry: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTI")
+    package var kind: LookupEntry.Kind
+    package var id: [UInt8]
+    /// BLAKE2b-256 of the supporter's public keys (`SupporterKeysDigest`); 32 zero bytes for a patient.
+    package var keysDigest: [UInt8]
+    package var mac: [UInt8]
+
+    package init(kind: LookupEntry.Kind, id: [UInt8], keysDigest: [UInt8], mac: [UInt8] = [UInt8](repeating: 0, count: 32)) {
+        self.kind = kind; self.id = id; self.keysDigest = keysDigest; self.mac = mac
+    }
+
+    /// What the MAC covers: a label, the entry's file name (32 bytes), kind, id and keys digest.
+    package func macMessage(name: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.write(VaultFormat.Label.identityEntry); w.write(name); w.writeU8(kind.rawValue); w.write(id); w.write(keysDigest)
+        return w.bytes
+    }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in w.writeU8(kind.rawValue); w.write(id); w.write(keysDigest); w.write(mac) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> IdentityEntry {
+        var r = try StoreFile.open(bytes, magic: magic, what: "identity entry")
+        let k = try r.readU8()
+        guard let kind = LookupEntry.Kind(rawValue: k) else { throw FormatError.unsupportedType("identity entry kind \(k)") }
+        let id = try r.read(16); let digest = try r.read(32); let mac = try r.read(32)
+        try r.expectEnd()
+        return IdentityEntry(kind: kind, id: id, keysDigest: digest, mac: mac)
+    }
+
+    /// The digest an identity entry pins for a supporter: BLAKE2b-256 over a label, the id and both public keys.
+    package static func supporterKeysDigest(id: [UInt8], boxPublicKey: [UInt8], signPublicKey: [UInt8]) -> [UInt8] {
+        let h = Blake2b(outputLength: 32)
+        h.update(VaultFormat.Label.supporterKeys); h.update(id); h.update(boxPublicKey); h.update(signPublicKey)
+        return h.finalize()
+    }
+}
+
+/// FORMAT.md §7.2: a vault's rollback anchor, the authenticated successor of `GenerationFile`: the lowest header
+/// generation the vault may present and, at that generation, its key epoch and record floor. `mac` is keyed
+/// BLAKE2b-256 under the root key's anchor subkey, so the anchor cannot be forged or moved to another vault.
+package struct AnchorFile: Equatable, Sendable {
+    package static let magic: [UInt8] = Array("MKTA")
+    package var vaultId: [UInt8]
+    package var generation: UInt64
+    package var epoch: UInt32
+    package var recordFloorCount: UInt64
+    package var recordFloorLink: [UInt8]
+    package var mac: [UInt8]
+
+    package init(vaultId: [UInt8], generation: UInt64, epoch: UInt32, recordFloorCount: UInt64, recordFloorLink: [UInt8],
+                 mac: [UInt8] = [UInt8](repeating: 0, count: 32)) {
+        self.vaultId = vaultId; self.generation = generation; self.epoch = epoch
+        self.recordFloorCount = recordFloorCount; self.recordFloorLink = recordFloorLink; self.mac = mac
+    }
+
+    package func macMessage() -> [UInt8] {
+        var w = ByteWriter()
+        w.write(VaultFormat.Label.vaultAnchor); w.write(vaultId); w.writeU64(generation); w.writeU32(epoch)
+        w.writeU64(recordFloorCount); w.write(recordFloorLink)
+        return w.bytes
+    }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in
+            w.write(vaultId); w.writeU64(generation); w.writeU32(epoch); w.writeU64(recordFloorCount); w.write(recordFloorLink); w.write(mac)
+        }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> AnchorFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "vault anchor")
+        let id = try r.read(16); let g = try r.readU64(); let e = try r.readU32(); let n = try r.readU64()
+        let link = try r.read(32); let mac = try r.read(32)
+        try r.expectEnd()
+        return AnchorFile(vaultId: id, generation: g, epoch: e, recordFloorCount: n, recordFloorLink: link, mac: mac)
+    }
+}
+
+/// FORMAT.md §7.6: a store secret sealed under the root key's sealing subkey (XChaCha20-Poly1305, the store id
+/// and the secret's kind as additional data). Used for the store's Ed25519 seed: without the root key, a person
+/// with the disk can neither sign checkpoints and certificates nor swap the key for one of their own.
+package struct SealedStoreSecretFile: Sendable {
+    package static let magic: [UInt8] = Array("MKTQ")
+    package var nonce: [UInt8]
+    package var ciphertext: [UInt8]
+
+    package init(nonce: [UInt8], ciphertext: [UInt8]) { self.nonce = nonce; self.ciphertext = ciphertext }
+
+    package static func associatedData(storeId: String, kind: StoreSecretFile.Kind) -> [UInt8] {
+        var w = ByteWriter()
+        w.write(VaultFormat.Label.sealedStoreSecret); w.write(kind.magic); w.writeVariable16(Array(storeId.utf8))
+        return w.bytes
+    }
+
+    package func serialize() -> [UInt8] {
+        StoreFile.seal(magic: Self.magic) { w in w.write(nonce); w.write(ciphertext) }
+    }
+
+    package static func parse(_ bytes: [UInt8]) throws -> SealedStoreSecretFile {
+        var r = try StoreFile.open(bytes, magic: magic, what: "sealed store secret")
+        let nonce = try r.read(24); let ct = try r.read(48)
+        try r.expectEnd()
+        return SealedStoreSecretFile(nonce: nonce, ciphertext: ct)
+    }
+
+    /// Whether `bytes` look like this file (by magic), to tell it from a legacy plain `StoreSecretFile`.
+    package static func isSealed(_ bytes: [UInt8]) -> Bool { bytes.count >= 4 && Array(bytes[0..<4]) == magic }
+}

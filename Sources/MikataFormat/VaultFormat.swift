@@ -47,6 +47,14 @@ package enum VaultFormat {
         package static let deletionCertificate: StaticString = "mikata/v1/deletion-certificate\0"
         package static let subjectRef: StaticString = "mikata/v1/subject-ref\0"
         package static let erasureKeyId: StaticString = "mikata/v1/erasure-key-id\0"
+        package static let identityEntry: StaticString = "mikata/v1/identity-entry\0"
+        package static let vaultAnchor: StaticString = "mikata/v1/vault-anchor\0"
+        package static let sealedStoreSecret: StaticString = "mikata/v1/sealed-store-secret\0"
+        package static let rootKeyId: StaticString = "mikata/v1/root-key-id\0"
+        package static let supporterKeys: StaticString = "mikata/v1/supporter-keys\0"
+        package static let fingerprint: StaticString = "mikata/v1/fingerprint\0"
+        /// crypto_kdf context (8 bytes) of the subkeys derived from the store root key (FORMAT.md §7.7).
+        package static let rootKDFContext: StaticString = "mkroot01"
         /// crypto_kdf contexts are exactly 8 bytes.
         package static let recordKDFContext: StaticString = "mkrecord"
     }

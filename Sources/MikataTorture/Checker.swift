@@ -252,7 +252,9 @@ struct Checker {
             }
             var seen: [UInt64: Int] = [:]
             for e in mine where e.action == "append" {
-                if let s = UInt64(e.detail.replacingOccurrences(of: "seq ", with: "")) { seen[s, default: 0] += 1 }
+                // "seq N link L generation G": the sequence number is the word after "seq".
+                let words = e.detail.split(separator: " ")
+                if let i = words.firstIndex(of: "seq"), i + 1 < words.count, let s = UInt64(words[i + 1]) { seen[s, default: 0] += 1 }
             }
             for (seq, times) in seen.sorted(by: { $0.key < $1.key }) {
                 if times > 1 { fail("audit-claims", "\(email): the log claims \(times) appends of seq \(seq)") }

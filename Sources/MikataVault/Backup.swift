@@ -78,8 +78,19 @@ package enum Backup {
             body += w.bytes
             files += 1
         }
-        // Vaults first, each with its generation record and erasure secret, under the vault's shared lock.
+        // The access log first: every append it records is then in the vault copies taken after it, so a restored
+        // store passes the log-against-vault checks (a vault may hold a few newer records than its log shows).
         var seen = Set<String>()
+        for name in Posix.list("\(store.root)/audit") where !name.hasPrefix(Posix.temporaryPrefix) {
+            guard let bytes = try Posix.readFile("\(store.root)/audit/\(name)") else { continue }
+            try add("audit/\(name)", bytes)
+            seen.insert("audit/\(name)")
+        }
+        // The store's signing seed, unsealed from the root key and sealed to the backup key instead: a restore
+        // seals it under its own root key.
+        try add("keys/store-signing.key", StoreSecretFile(.signingSeed, secret: signing.seed).serialize())
+        seen.insert("keys/store-signing.key")
+        // Vaults next, each with its anchor and erasure secret, under the vault's shared lock.
         let shredded = store.tombstones()  // includes shreds under way: their vaults are not copied
         for shard in Posix.list("\(store.root)/vaults") {
             for name in Posix.list("\(store.root)/vaults/\(shard)") where name.hasSuffix(".vault") {
@@ -198,11 +209,18 @@ package enum Backup {
                 backupKeyId: p.header["backupKeyId"]?.stringValue ?? "")
     }
 
+    /// The kind and id of an identity entry, or of a lookup entry in a backup made before root keys.
+    static func identity(_ data: [UInt8]) -> (LookupEntry.Kind, [UInt8])? {
+        if let e = try? IdentityEntry.parse(data) { return (e.kind, e.id) }
+        if let e = try? LookupEntry.parse(data) { return (e.kind, e.id) }
+        return nil
+    }
+
     /// Restores into a new, empty directory. Vaults tombstoned in the backup, in `tombstoneSources` (the live store,
     /// or copies of its tombstones/ folder) or in the target are skipped, with their keys and lookups: no restore
     /// ever resurrects a shredded patient.
     package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String],
-                                publicKey: [UInt8]? = nil) throws -> Summary {
+                                publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment()) throws -> Summary {
         guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
         let parsed = try parse(bytes, publicKey: publicKey)
         if Posix.isDirectory(target), !Posix.list(target).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
@@ -231,20 +249,65 @@ package enum Backup {
             }
             if e.path.hasPrefix("links/"), parts.count == 3 { return shredded.contains(parts[2]) || deletedSupporters.contains(parts[1]) }
             if e.path.hasPrefix("supporters/"), let last = parts.last { return deletedSupporters.contains(String(last.prefix(32))) }
-            if e.path.hasPrefix("index/"), let entry = try? LookupEntry.parse(e.data) {
-                return entry.kind == .patient ? shredded.contains(entry.id.hex) : deletedSupporters.contains(entry.id.hex)
+            if e.path.hasPrefix("index/"), let (kind, id) = identity(e.data) {
+                return kind == .patient ? shredded.contains(id.hex) : deletedSupporters.contains(id.hex)
             }
             return false
         }
+        guard case .string(let storeId)? = parsed.header["storeId"], !storeId.isEmpty, storeId.allSatisfy({ $0.isHexDigit }) else {
+            throw VaultError.corrupted("the backup names no store id")
+        }
+        // The restored store's trust anchors are made anew under the target's root key (the same store's key where
+        // it survived, else a new one), trusting the backup because its signature was checked above.
+        let rootKey = try source.loadOrCreate(storeId: storeId)
+        let accounts = Dictionary(parsed.entries.filter { $0.path.hasPrefix("supporters/") }.map { ($0.path, $0.data) }, uniquingKeysWith: { a, _ in a })
+        func reanchor(_ path: String, _ data: [UInt8]) throws -> [UInt8] {
+            let parts = path.split(separator: "/").map(String.init)
+            if path.hasPrefix("index/"), parts.count == 3, let name = [UInt8](hex: parts[2]), name.count == 32, let (kind, id) = identity(data) {
+                var digest = [UInt8](repeating: 0, count: 32)
+                if kind == .supporter {
+                    guard let a = accounts["supporters/\(String(id.hex.prefix(2)))/\(id.hex).account"],
+                          let account = try? SupporterAccountFile.parse(a) else { return data }
+                    digest = IdentityEntry.supporterKeysDigest(id: id, boxPublicKey: account.boxPublicKey, signPublicKey: account.signPublicKey)
+                }
+                return rootKey.sign(IdentityEntry(kind: kind, id: id, keysDigest: digest), name: name).serialize()
+            }
+            if path.hasPrefix("keys/vaults/"), path.hasSuffix(".gen"), let id = [UInt8](hex: String(parts.last!.dropLast(4))), id.count == 16 {
+                // The anchor of the vault's header as backed up (the vault file is restored before it).
+                let vaultFile = "\(target)/vaults/\(parts[2])/\(id.hex).vault"
+                guard Posix.exists(vaultFile) else { return data }
+                let header = try Vault.loadHeader(file: try PosixFile.open(vaultFile, readOnly: true))
+                return VaultAnchor(path: "", vaultId: id, rootKey: rootKey).serialize(header.state)
+            }
+            if path == "keys/store-signing.key" {
+                let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(data, as: .signingSeed) }
+                return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed).serialize()
+            }
+            if path == Store.metadataFile {
+                let createdAt = (try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["createdAt"] as? String
+                var meta: [String: Any] = ["format": "mikata-store", "version": Store.storeVersion, "storeId": storeId,
+                                           "jurisdiction": Store.jurisdiction, "rootKeyId": rootKey.keyId]
+                if let createdAt { meta["createdAt"] = createdAt }
+                return Array(try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])) + [10]
+            }
+            return data
+        }
         var skipped = Set<String>()
         try Posix.makeDirectories(target)
-        for (i, e) in parsed.entries.enumerated() {
+        // Vault files before their anchors (an anchor is made from its vault's header); the description last.
+        let order = parsed.entries.indices.sorted { a, b in
+            func rank(_ p: String) -> Int { p.hasSuffix(".vault") ? 0 : p == Store.metadataFile ? 2 : 1 }
+            return (rank(parsed.entries[a].path), a) < (rank(parsed.entries[b].path), b)
+        }
+        for i in order {
+            let e = parsed.entries[i]
             if pointsAtShredded(e) {
                 if e.path.hasSuffix(".vault") { skipped.insert(e.path) }
                 continue
             }
             var data = e.data
             if e.kind == 2, let secret = opened[i] { data = secret.unsafeCopyToArray() }
+            data = try reanchor(e.path, data)
             defer { if e.kind == 2 { Sodium.wipe(&data) } }
             let full = "\(target)/\(e.path)"
             try Posix.makeDirectories(Posix.parent(of: full))
@@ -262,7 +325,7 @@ package enum Backup {
         var s = summary(parsed, bytes: bytes.count)
         s.skippedShredded = skipped.count
         s.vaults -= skipped.count
-        let restored = try Store.open(at: target)
+        let restored = try Store.open(at: target, rootKey: source)
         try restored.log("backup-restore", vaultId: nil, actor: "operator", role: "operator",
                          detail: "\(s.vaults) vaults restored, \(skipped.count) shredded vaults skipped, backup of \(s.createdAt)")
         return s

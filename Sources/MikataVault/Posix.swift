@@ -204,6 +204,24 @@ enum Posix {
         return try file.readAll()
     }
 
+    /// Reads everything from an inherited descriptor (e.g. a root key passed by a supervisor), at most `limit` bytes.
+    static func readAll(fd: Int32, limit: Int, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 512)
+        defer { Sodium.wipe(&buffer) }
+        while out.count <= limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VaultError.io("cannot read \(what): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return out }
+            out += buffer[0..<n]
+        }
+        Sodium.wipe(&out)
+        throw VaultError.invalidInput("\(what) holds more than \(limit) bytes")
+    }
+
     /// Writes a whole file durably and atomically: a locked temporary beside it, fsync, rename, fsync the folder.
     /// A crash leaves the old file or the new one, and at worst a stale temporary that `removeStaleTemporaries`
     /// deletes. The temporary is 0600 from its first byte.

@@ -19,14 +19,23 @@ package final class Store {
     package let root: String
     package let storeId: String
     let lookupKey: SecureBytes
+    /// The store root key (FORMAT.md §7.7), loaded from outside the store directory.
+    let rootKey: StoreRootKey
+    /// Where the root key was found (an operator path or descriptor; never personal data).
+    package let rootKeyLocation: String
+    /// Set by `initialize` when it gave a store made before root keys its first one (docs/OPERATIONS.md).
+    package private(set) var upgradedFromLegacy = false
     /// Argon2id cost for new passwords; tests lower it, the CLI never does.
     package var kdf: KDFParameters = .interactive
     /// Header copy size for new vaults; tests use small copies to keep byte-flip matrices small.
     package var headerCopyLength = VaultFormat.headerCopyLengthDefault
     package var lockTimeout: Double = 10
 
-    private init(root: String, storeId: String, lookupKey: SecureBytes) {
-        self.root = root; self.storeId = storeId; self.lookupKey = lookupKey
+    /// The store description's version: 2 since store root keys (a version-1 store is upgraded by `initialize`).
+    package static let storeVersion = 2
+
+    private init(root: String, storeId: String, lookupKey: SecureBytes, rootKey: StoreRootKey, rootKeyLocation: String) {
+        self.root = root; self.storeId = storeId; self.lookupKey = lookupKey; self.rootKey = rootKey; self.rootKeyLocation = rootKeyLocation
     }
 
     /// Where the CLI looks: `--store DIR`, else `$MIKATA_STORE`, else `./mikata-data`.
@@ -36,9 +45,32 @@ package final class Store {
         return "./mikata-data"
     }
 
-    /// Creates a store, or opens it if it exists (idempotent). Returns whether it was created.
-    package static func initialize(at root: String) throws -> (Store, created: Bool) {
-        if Posix.exists("\(root)/\(metadataFile)") { return (try open(at: root), false) }
+    /// Creates a store, or opens it if it exists (idempotent). Returns whether it was created. A store made before
+    /// root keys (description version 1) is upgraded: it gets a root key at `rootKey` and its identity entries,
+    /// anchors and signing key are authenticated under it, trusting their current content (docs/OPERATIONS.md).
+    /// - Throws: `VaultError` (`.io` when a folder or key cannot be written, `.tampered` when a store claims to
+    ///   predate root keys but holds a sealed signing key).
+    package static func initialize(at root: String, rootKey source: RootKeySource = .fromEnvironment()) throws -> (Store, created: Bool) {
+        if Posix.exists("\(root)/\(metadataFile)") {
+            let meta = try readMetadata(root)
+            if meta.version == 1 {
+                try StoreUpgrade.run(root: root, storeId: meta.storeId, source: source)
+                let store = try open(at: root, rootKey: source)
+                store.upgradedFromLegacy = true
+                return (store, false)
+            }
+            let store = try open(at: root, rootKey: source)
+            // An init interrupted between the description and the first entry: finish it.
+            if (try Posix.readFile(store.auditLogPath))?.isEmpty ?? true {
+                try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(store.rootKey.keyId)")
+            }
+            return (store, false)
+        }
+        // No description yet: a fresh folder, or an init that crashed before writing it (which leaves at most the
+        // folders and the lookup key). Keys or a log without a description are a damaged or planted store: refuse.
+        if Posix.exists("\(root)/keys/store-signing.key") || Posix.exists("\(root)/audit") {
+            throw VaultError.corrupted("\(root) holds a store's signing key or access log but no store description: it is damaged or was not made by 'mikata init'; restore it from a backup")
+        }
         for dir in ["", "/keys", "/keys/vaults", "/vaults", "/supporters", "/index", "/links"] {
             try Posix.makeDirectories(root + dir)
         }
@@ -47,28 +79,62 @@ package final class Store {
             try Posix.writeNew("\(root)/keys/lookup.key", StoreSecretFile(.lookupKey, secret: SecureBytes.random(count: 32)).serialize())
         } catch VaultError.alreadyExists {}
         let id = Random.bytes(16).hex
-        let meta: [String: Any] = ["format": "mikata-store", "version": 1, "storeId": id, "jurisdiction": jurisdiction,
-                                   "createdAt": ISO8601DateFormatter().string(from: Date())]
-        let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])
-        // Written last: a store without its metadata is not a store, so a crash mid-init is simply re-run.
-        // If another init won the race, its store is the store.
-        do { try Posix.writeNew("\(root)/\(metadataFile)", Array(json) + [10]) } catch VaultError.alreadyExists {
-            return (try open(at: root), false)
+        // The root key first (outside the store), then the description, which decides a race between two inits
+        // (the loser opens the winner's store); the signing key is made, sealed, at the first log entry.
+        let rootKey = try source.loadOrCreate(storeId: id)
+        do {
+            try writeMetadata(root, storeId: id, rootKeyId: rootKey.keyId, createdAt: ISO8601DateFormatter().string(from: Date()), replace: false)
+        } catch VaultError.alreadyExists {
+            return (try open(at: root, rootKey: source), false)
         }
-        return (try open(at: root), true)
+        let store = try open(at: root, rootKey: source)
+        // The first entry of every store's access log: an empty or missing log is never a valid state.
+        try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)")
+        return (store, true)
     }
 
-    package static func open(at root: String) throws -> Store {
+    struct Metadata { var storeId: String; var version: Int; var rootKeyId: String?; var createdAt: String? }
+
+    static func readMetadata(_ root: String) throws -> Metadata {
         guard let metaBytes = try Posix.readFile("\(root)/\(metadataFile)") else {
             throw VaultError.notFound("no MikataVault store at \(root) (run 'mikata init' first)")
         }
         guard let meta = try? JSONSerialization.jsonObject(with: Data(metaBytes)) as? [String: Any],
               meta["format"] as? String == "mikata-store", let id = meta["storeId"] as? String
         else { throw VaultError.corrupted("\(root)/\(metadataFile) is not a MikataVault store description") }
-        guard (meta["version"] as? Int) == 1 else { throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build") }
+        guard let version = meta["version"] as? Int, version == 1 || version == storeVersion else {
+            throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build")
+        }
+        return Metadata(storeId: id, version: version, rootKeyId: meta["rootKeyId"] as? String, createdAt: meta["createdAt"] as? String)
+    }
+
+    static func writeMetadata(_ root: String, storeId: String, rootKeyId: String, createdAt: String?, replace: Bool) throws {
+        var meta: [String: Any] = ["format": "mikata-store", "version": storeVersion, "storeId": storeId, "jurisdiction": jurisdiction,
+                                   "rootKeyId": rootKeyId]
+        if let createdAt { meta["createdAt"] = createdAt }
+        let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])
+        // Written last: a store without its description is not a store, so a crash mid-init is simply re-run.
+        if replace { try Posix.writeAtomically("\(root)/\(metadataFile)", Array(json) + [10]) } else { try Posix.writeNew("\(root)/\(metadataFile)", Array(json) + [10]) }
+    }
+
+    /// Opens a store and its root key.
+    /// - Throws: `VaultError.notFound` (no store; no root key at `rootKey`), `.authenticationFailed` (the key found
+    ///   is another store's), `.unsupported` (a store made before root keys: run `initialize` once), `.corrupted`.
+    package static func open(at root: String, rootKey source: RootKeySource = .fromEnvironment()) throws -> Store {
+        let meta = try readMetadata(root)
+        guard meta.version == storeVersion, let expectedKeyId = meta.rootKeyId else {
+            throw VaultError.unsupported("this store was made before store root keys: run 'mikata init' on it once to give it one (docs/OPERATIONS.md)")
+        }
+        guard let rootKey = try source.load(storeId: meta.storeId) else {
+            throw VaultError.notFound("the store's root key is not at \(source.location(storeId: meta.storeId)) (give it with --root-key-file or MIKATA_ROOT_KEY_FILE)")
+        }
+        guard Sodium.constantTimeEqual(Array(rootKey.keyId.utf8), Array(expectedKeyId.utf8)) else {
+            throw VaultError.authenticationFailed("the root key at \(source.location(storeId: meta.storeId)) is not this store's root key (key \(rootKey.keyId), the store expects \(expectedKeyId))")
+        }
         guard let keyBytes = try Posix.readFile("\(root)/keys/lookup.key") else { throw VaultError.erased("the store's lookup key is missing") }
         let lookup = try VaultError.parsing("lookup key") { try StoreSecretFile.parse(keyBytes, as: .lookupKey) }
-        let store = Store(root: root, storeId: id, lookupKey: lookup.secret)
+        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup.secret, rootKey: rootKey,
+                          rootKeyLocation: source.location(storeId: meta.storeId))
         store.removeStaleTemporaries()
         return store
     }
@@ -79,16 +145,24 @@ package final class Store {
     func vaultPath(_ id: [UInt8]) -> String { "\(root)/vaults/\(Store.shard(id))/\(id.hex).vault" }
     func erasureSecretPath(_ id: [UInt8]) -> String { "\(root)/keys/vaults/\(Store.shard(id))/\(id.hex).key" }
     func generationPath(_ id: [UInt8]) -> String { "\(root)/keys/vaults/\(Store.shard(id))/\(id.hex).gen" }
+    /// A vault's rollback anchor (FORMAT.md §7.2), authenticated under the root key.
+    func anchor(_ id: [UInt8]) -> VaultAnchor { VaultAnchor(path: generationPath(id), vaultId: id, rootKey: rootKey) }
     func supporterPath(_ id: [UInt8]) -> String { "\(root)/supporters/\(Store.shard(id))/\(id.hex).account" }
     func linkDirectory(_ supporterId: [UInt8]) -> String { "\(root)/links/\(supporterId.hex)" }
 
     /// The lookup file for an e-mail: a keyed BLAKE2b of the normalised address; the address itself is stored nowhere.
     func lookupPath(_ kind: LookupEntry.Kind, email: String) throws -> String {
+        let name = try lookupName(kind, email: email)
+        return lookupPath(name: name)
+    }
+
+    func lookupPath(name: [UInt8]) -> String { "\(root)/index/\(Store.shard(name))/\(name.hex)" }
+
+    func lookupName(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] {
         let normalised = try Store.normalise(email: email)
         let h = Blake2b(outputLength: 32, key: lookupKey)
         h.update(VaultFormat.Label.emailLookup); h.update([kind.rawValue]); h.update(Array(normalised.utf8))
-        let name = h.finalize()
-        return "\(root)/index/\(Store.shard(name))/\(name.hex)"
+        return h.finalize()
     }
 
     /// Trimmed and lower-cased; must look like an address. The message never repeats the input.
@@ -101,21 +175,42 @@ package final class Store {
         return e
     }
 
-    private func resolve(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] {
-        guard let bytes = try Posix.readFile(try lookupPath(kind, email: email)) else {
+    /// Reads and authenticates the identity entry at `name` (FORMAT.md §7.3): nil if there is none. An entry the
+    /// root key did not vouch for at this name (copied from another entry, forged, or a pre-root-key leftover) is
+    /// tampering (exit 65), never followed.
+    func identityEntry(name: [UInt8]) throws -> IdentityEntry? {
+        guard let bytes = try Posix.readFile(lookupPath(name: name)) else { return nil }
+        let entry = try VaultError.parsing("identity entry") { try IdentityEntry.parse(bytes) }
+        guard rootKey.isAuthentic(entry, name: name) else {
+            throw VaultError.tampered("the identity entry for that e-mail address was altered, forged or moved from another entry")
+        }
+        return entry
+    }
+
+    /// Writes a new identity entry (fails if one exists), authenticated under the root key.
+    func writeIdentityEntry(name: [UInt8], kind: LookupEntry.Kind, id: [UInt8], keysDigest: [UInt8]) throws {
+        let path = lookupPath(name: name)
+        try Posix.makeDirectories(Posix.parent(of: path))
+        try Posix.writeNew(path, rootKey.sign(IdentityEntry(kind: kind, id: id, keysDigest: keysDigest), name: name).serialize())
+    }
+
+    private func resolveEntry(_ kind: LookupEntry.Kind, email: String) throws -> IdentityEntry {
+        guard let entry = try identityEntry(name: try lookupName(kind, email: email)) else {
             throw VaultError.notFound(kind == .patient ? "no patient with that e-mail address in this store" : "no supporter with that e-mail address in this store")
         }
-        let entry = try VaultError.parsing("lookup entry") { try LookupEntry.parse(bytes) }
-        guard entry.kind == kind else { throw VaultError.corrupted("lookup entry has the wrong kind") }
-        return entry.id
+        guard entry.kind == kind else { throw VaultError.tampered("identity entry has the wrong kind") }
+        return entry
     }
+
+    private func resolve(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] { try resolveEntry(kind, email: email).id }
 
     // MARK: patients
 
     /// Creates a patient's vault. Order: erasure secret, generation record, vault file, then the lookup entry, so a
     /// crash never leaves an e-mail pointing at nothing (at worst an unreachable vault file and key, which hold no personal data).
     package func createPatient(email: String, nickname: String, password: SecureBytes) throws -> (vaultId: [UInt8], recoveryCode: SecureBytes) {
-        let lookup = try lookupPath(.patient, email: email)
+        let name = try lookupName(.patient, email: email)
+        let lookup = lookupPath(name: name)
         guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a patient with that e-mail address exists already") }
         guard !nickname.isEmpty, nickname.utf8.count <= 256 else { throw VaultError.invalidInput("the nickname must be 1 to 256 bytes") }
         let draft = VaultDraft.new()
@@ -129,10 +224,10 @@ package final class Store {
         try Posix.writeNew(erasureSecretPath(id), secretFile)
         let profile = try JSONSerialization.data(withJSONObject: ["nickname": nickname], options: [.sortedKeys])
         do {
-            let (_, code) = try Vault.create(draft: draft, path: vaultPath(id), generationPath: generationPath(id), erasureSecret: secret,
+            let (_, code) = try Vault.create(draft: draft, path: vaultPath(id), anchor: anchor(id), erasureSecret: secret,
                                               password: password, kdf: kdf, headerCopyLength: headerCopyLength, profile: Array(profile),
                                               nowMillis: Posix.wallClockMillis())
-            try Posix.writeNew(lookup, LookupEntry(kind: .patient, id: id).serialize())
+            try writeIdentityEntry(name: name, kind: .patient, id: id, keysDigest: [UInt8](repeating: 0, count: 32))
             try log("create-vault", vaultId: id, actor: "patient", role: "patient")
             return (id, code)
         } catch {
@@ -144,18 +239,32 @@ package final class Store {
 
     package func vaultId(email: String) throws -> [UInt8] { try resolve(.patient, email: email) }
 
-    /// The store's Ed25519 key: signs deletion certificates and audit-log checkpoints. Created on first use, so
-    /// stores made before it existed get one too; `link(2)` makes concurrent first uses agree on one key.
+    /// The store's Ed25519 key: signs deletion certificates, audit-log checkpoints and backups. Its seed is sealed
+    /// under the root key (FORMAT.md §7.6), so the store's disk alone cannot sign as the store.
+    /// - Throws: `VaultError.erased` (missing), `.tampered` (does not open with the root key: replaced or foreign).
     package func signingKey() throws -> SigningKeyPair {
+        if let k = cachedSigningKey { return k }
         let path = "\(root)/keys/store-signing.key"
         if try Posix.readFile(path) == nil {
+            // Made once, at the store's first log entry (an init interrupted before it, or a store opened by an older
+            // init, has none yet). Once the log has entries, a missing key is lost, never silently replaced.
+            guard (try Posix.readFile(auditLogPath))?.isEmpty ?? true else { throw VaultError.erased("the store's signing key is missing") }
             let fresh = SigningKeyPair.generate()
-            do { try Posix.writeNew(path, StoreSecretFile(.signingSeed, secret: fresh.seed).serialize()) } catch VaultError.alreadyExists {}
+            do { try Posix.writeNew(path, try rootKey.seal(fresh.seed, storeId: storeId, kind: .signingSeed).serialize()) } catch VaultError.alreadyExists {}
         }
         guard let bytes = try Posix.readFile(path) else { throw VaultError.erased("the store's signing key is missing") }
-        let file = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
-        return try SigningKeyPair.fromSeed(file.secret)
+        guard SealedStoreSecretFile.isSealed(bytes) else {
+            throw VaultError.tampered("the store's signing key is not sealed under the root key (replaced by a plain key?)")
+        }
+        let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
+        let pair = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed))
+        cachedSigningKey = pair
+        return pair
     }
+
+    var auditLogPath: String { "\(root)/audit/log.jsonl" }
+
+    private var cachedSigningKey: SigningKeyPair?
 
     /// A short id for a public key: the first 8 bytes of BLAKE2b-256 of it, in hex.
     package static func keyId(_ publicKey: [UInt8]) -> String { Array(Blake2b.hash(publicKey).prefix(8)).hex }
@@ -175,7 +284,7 @@ package final class Store {
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
         // The file at this vault's path must be this vault (its id is self-certifying): a substituted file is tampering.
-        let vault = try Vault(path: path, erasureSecret: file.secret, generationPath: generationPath(id), lockTimeout: lockTimeout,
+        let vault = try Vault(path: path, erasureSecret: file.secret, anchor: anchor(id), lockTimeout: lockTimeout,
                               expectedVaultId: id)
         vault.audit = try auditLog()
         vault.erasureSecretPath = erasureSecretPath(id)
@@ -188,9 +297,35 @@ package final class Store {
     /// The store's access log (audit/log.jsonl), signed with the store key.
     package func auditLog() throws -> AuditLog {
         if let a = cachedAuditLog { return a }
-        let a = AuditLog(path: "\(root)/audit/log.jsonl", storeId: storeId, signing: try signingKey())
+        let a = AuditLog(path: auditLogPath, storeId: storeId, signing: try signingKey())
         cachedAuditLog = a
         return a
+    }
+
+    /// `mikata audit verify`: the log's chain and signed checkpoints, then every vault against what the log
+    /// recorded of it (no vault cut off or rolled back behind its logged appends and key changes, no vault file
+    /// removed without a shred). An initialised store's log is never empty: it starts with `store-init`.
+    /// - Throws: `VaultError.tampered` naming the first discrepancy; `.corrupted` for damaged lines.
+    package func verifyAccessLog() throws -> AuditLog.VerifyReport {
+        let log = try auditLog()
+        let report = try log.verify()
+        guard report.entries > 0 || report.prunedBefore != nil else {
+            throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
+        }
+        let claims = LogClaims(try log.entries())
+        let gone = tombstones()
+        var present = Set<String>()
+        for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/vaults/\(shard)") where name.hasSuffix(".vault") {
+                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !gone.contains(id.hex) else { continue }
+                present.insert(id.hex)
+                try openVault(id: id).checkStructureAgainstLog(claims)
+            }
+        }
+        for id in claims.vaultIds where !present.contains(id) && !gone.contains(id) {
+            throw VaultError.tampered("vault \(id) is in the access log but its file is gone without a shred or deletion")
+        }
+        return report
     }
 
     /// Records a store-level event (creation, deletion, shred, inspection) in the access log.
@@ -202,7 +337,8 @@ package final class Store {
 
     /// Creates a supporter account: fresh X25519 and Ed25519 key pairs, secrets sealed under Argon2id(password).
     package func createSupporter(email: String, name: String, password: SecureBytes) throws -> SupporterPublicKeys {
-        let lookup = try lookupPath(.supporter, email: email)
+        let entryName = try lookupName(.supporter, email: email)
+        let lookup = lookupPath(name: entryName)
         guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a supporter with that e-mail address exists already") }
         guard !name.isEmpty, name.utf8.count <= 256 else { throw VaultError.invalidInput("the name must be 1 to 256 bytes") }
         guard password.count > 0 else { throw VaultError.invalidInput("the password is empty") }
@@ -221,7 +357,8 @@ package final class Store {
         try Posix.makeDirectories(Posix.parent(of: lookup))
         try Posix.writeNew(supporterPath(id), account.serialize())
         do {
-            try Posix.writeNew(lookup, LookupEntry(kind: .supporter, id: id).serialize())
+            try writeIdentityEntry(name: entryName, kind: .supporter, id: id,
+                                   keysDigest: IdentityEntry.supporterKeysDigest(id: id, boxPublicKey: box.publicKey, signPublicKey: signing.publicKey))
         } catch {
             try? Posix.remove(supporterPath(id))
             throw error
@@ -232,22 +369,41 @@ package final class Store {
 
     package func supporterId(email: String) throws -> [UInt8] { try resolve(.supporter, email: email) }
 
-    private func account(id: [UInt8]) throws -> SupporterAccountFile {
+    /// The account of the supporter an identity entry names, checked against the public keys the entry pins: an
+    /// account file swapped for another (the attacker's keys under a victim's id) is tampering.
+    private func account(_ entry: IdentityEntry) throws -> SupporterAccountFile {
+        let id = entry.id
         guard let bytes = try Posix.readFile(supporterPath(id)) else { throw VaultError.notFound("the supporter's account is missing from the store") }
         let account = try VaultError.parsing("supporter account") { try SupporterAccountFile.parse(bytes) }
         guard account.supporterId == id else { throw VaultError.corrupted("the supporter account file belongs to another supporter") }
+        let digest = IdentityEntry.supporterKeysDigest(id: id, boxPublicKey: account.boxPublicKey, signPublicKey: account.signPublicKey)
+        guard Sodium.constantTimeEqual(digest, entry.keysDigest) else {
+            throw VaultError.tampered("the supporter account's public keys are not the ones the store registered for that e-mail address")
+        }
         return account
     }
 
-    /// A supporter's public keys, for a patient's grant: no password needed.
+    /// A supporter's public keys, for a patient's grant: no password needed. Authenticated through the identity
+    /// entry, so the keys are the ones registered for that e-mail address (show `Fingerprint.supporter` to the patient).
     package func supporterPublicKeys(email: String) throws -> SupporterPublicKeys {
-        let a = try account(id: try supporterId(email: email))
+        let a = try account(try resolveEntry(.supporter, email: email))
         return SupporterPublicKeys(id: a.supporterId, boxPublicKey: a.boxPublicKey, signPublicKey: a.signPublicKey)
+    }
+
+    /// `supporterPublicKeys(email:)`, refusing keys whose fingerprint is not the one the patient got from the
+    /// supporter out of band (docs/SECURITY.md, "Checking whom you link"). Nil `fingerprint`: no check.
+    /// - Throws: `VaultError.notPermitted` on a mismatch (nothing changed), and what `supporterPublicKeys` throws.
+    package func supporterPublicKeys(email: String, fingerprint: String?) throws -> SupporterPublicKeys {
+        let keys = try supporterPublicKeys(email: email)
+        if let fingerprint, !Fingerprint.matches(fingerprint, Fingerprint.supporter(keys)) {
+            throw VaultError.notPermitted("the supporter's key fingerprint is not the one given: check it with the supporter; nothing was changed")
+        }
+        return keys
     }
 
     /// Opens a supporter's account with their password.
     package func unlockSupporter(email: String, password: SecureBytes) throws -> SupporterIdentity {
-        let a = try account(id: try supporterId(email: email))
+        let a = try account(try resolveEntry(.supporter, email: email))
         let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: password, salt: a.salt)
         var plain: [UInt8]
         do { plain = try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }

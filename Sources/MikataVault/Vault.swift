@@ -70,7 +70,8 @@ package final class Vault {
     /// Where the erasure secret lives (set by the store): re-read whenever the vault file is replaced, so a
     /// long-lived handle never opens a file put back after a shred with a secret it still remembers.
     var erasureSecretPath: String?
-    let generationPath: String
+    /// The rollback anchor in the key store (generation, epoch, record floor under the root key).
+    let anchor: VaultAnchor
     let lockTimeout: Double
 
     /// Where every operation on this vault is recorded (set by the store; nil only in format-level tests and the
@@ -94,12 +95,12 @@ package final class Vault {
 
     // MARK: opening
 
-    /// Opens a vault file. `erasureSecret` comes from the store's key store; `generationPath` holds the lowest
-    /// header generation this vault may present (rollback protection).
-    init(path: String, erasureSecret: SecureBytes, generationPath: String, lockTimeout: Double = 10, expectedVaultId: [UInt8]? = nil) throws {
+    /// Opens a vault file. `erasureSecret` comes from the store's key store; `anchor` holds the lowest header
+    /// generation this vault may present, with its epoch and record floor (rollback protection).
+    init(path: String, erasureSecret: SecureBytes, anchor: VaultAnchor, lockTimeout: Double = 10, expectedVaultId: [UInt8]? = nil) throws {
         self.path = path
         self.erasureSecret = erasureSecret
-        self.generationPath = generationPath
+        self.anchor = anchor
         self.lockTimeout = lockTimeout
         let opened: PosixFile
         do { opened = try PosixFile.open(path) } catch VaultError.notFound { throw VaultError.notFound("vault file not found") }
@@ -177,17 +178,8 @@ package final class Vault {
 
     private func checkGeneration() throws { try checkGeneration(of: state) }
 
-    /// Checks a loaded key state against the store's generation record before anything adopts it.
-    private func checkGeneration(of candidate: KeyState) throws {
-        guard let bytes = try Posix.readFile(generationPath) else {
-            throw VaultError.erased("the vault's generation record is missing from the key store")
-        }
-        let g = try VaultError.parsing("generation file") { try GenerationFile.parse(bytes) }
-        guard g.vaultId == vaultId else { throw VaultError.corrupted("generation file belongs to another vault") }
-        guard candidate.generation >= g.minimumGeneration else {
-            throw VaultError.tampered("the vault header (generation \(candidate.generation)) is older than the store's record (\(g.minimumGeneration)): it was rolled back")
-        }
-    }
+    /// Checks a loaded key state against the store's anchor before anything adopts it.
+    private func checkGeneration(of candidate: KeyState) throws { try anchor.check(candidate) }
 
     /// Runs `body` under the vault's flock. A writer that replaced the file by rename while we waited is noticed
     /// (the path's inode changed) and the new file is opened instead.
@@ -521,7 +513,7 @@ package final class Vault {
             // Logged under the lock, before the append counts as done: if the entry cannot be written, the record is
             // taken back, so the log never misses an append and a retry never stores it twice.
             do {
-                try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: "seq \(seq)")
+                try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: "seq \(seq) link \(frame.link.hex) at \(state.generation)")
             } catch {
                 try? file.truncate(to: t.end)
                 try? file.syncData()
@@ -649,12 +641,12 @@ package final class Vault {
         let oldCopy = try VaultError.parsing("old header") {
             try HeaderCopy(generation: oldState.generation, body: oldState.serialize()).serialize(copyLength: preamble.headerCopyLength)
         }
-        let oldGeneration = GenerationFile(vaultId: vaultId, minimumGeneration: oldState.generation).serialize()
+        let oldGeneration = anchor.serialize(oldState)
         // Undo: the old generation record first; only once that is durable, the old header copies. If the record
         // cannot be put back, the new state stays in force (consistent either way) and the error says so.
         let undo: () -> Bool = { [self] in
             defer { copyGenerations = [nil, nil]; tail = nil; state = oldState }
-            guard (try? Posix.writeAtomically(generationPath, oldGeneration)) != nil else { return false }
+            guard (try? Posix.writeAtomically(anchor.path, oldGeneration)) != nil else { return false }
             for i in [1, 0] { try? file.write(oldCopy, at: preamble.headerCopyOffset(i)) }
             return (try? file.syncData()) != nil
         }
@@ -663,7 +655,7 @@ package final class Vault {
             try file.syncData()
             try file.write(copy, at: preamble.headerCopyOffset(0))
             try file.syncData()
-            try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: s.generation).serialize())
+            try anchor.write(s)
         } catch {
             if undo() { throw error }
             throw VaultError.io("\(error); the key change may have taken effect: check with 'mikata vault inspect'")
@@ -880,7 +872,7 @@ package final class Vault {
         _ = try VaultError.parsing("new key state") { try KeyState.parse(next.serialize()) }
         let oldState = state, oldPreamble = preamble
         let undo: () -> Void = { [self] in
-            guard (try? Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: oldState.generation).serialize())) != nil,
+            guard (try? anchor.write(oldState)) != nil,
                   let restored = try? Posix.replaceAtomically(path, oldBytes) else { return }
             file = restored
             state = oldState; preamble = oldPreamble
@@ -915,7 +907,7 @@ package final class Vault {
         copyGenerations = [next.generation, next.generation]
         headerCopiesAgree = true
         tail = nil
-        try Posix.writeAtomically(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: next.generation).serialize())
+        try anchor.write(next)
     }
 
     // MARK: inspection
@@ -955,12 +947,27 @@ package final class Vault {
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot verify the vault") }
             let result = try readAll(keyring: keyring)
+            try checkAgainstLog(recordCount: result.tail.nextSeq, lastLink: result.tail.link)
             return VerifyReport(recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes,
                                 headerGeneration: state.generation, currentEpoch: state.currentEpoch.epoch)
         }
     }
 
     // MARK: access log
+
+    /// Compares this vault with what the access log recorded of it (`LogClaims`). Reads the whole log.
+    func checkAgainstLog(recordCount: UInt64, lastLink: [UInt8], claims: LogClaims? = nil) throws {
+        guard let c = try claims ?? audit.map({ LogClaims(try $0.entries()) }) else { return }
+        try c.check(vaultId: vaultId, generation: state.generation, recordCount: recordCount, lastLink: lastLink, logComplete: claims != nil)
+    }
+
+    /// The structural check of `inspect` plus the log comparison, without any key (`mikata audit verify`).
+    func checkStructureAgainstLog(_ claims: LogClaims) throws {
+        try locked(exclusive: false) {
+            let result = try Vault.scanRecords(try file.readAll(), preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            try checkAgainstLog(recordCount: result.tail.nextSeq, lastLink: result.tail.link, claims: claims)
+        }
+    }
 
     static func actor(of session: VaultSession?) -> (actor: String, role: String) {
         switch session?.unlock {
@@ -981,8 +988,9 @@ package final class Vault {
     }
 
     /// Logs a committed key change; if the entry cannot be written, takes the change back and fails.
+    /// The entry names the generation the change reached, so a vault rolled back behind it is caught by the log.
     func logOrUndo(_ action: String, _ session: VaultSession, _ detail: String, _ undo: () -> Void) throws {
-        do { try log(action, actor: Vault.actor(of: session), outcome: "ok", detail: detail) } catch {
+        do { try log(action, actor: Vault.actor(of: session), outcome: "ok", detail: "\(detail) generation \(state.generation)") } catch {
             undo()
             try? prepare(session)
             throw error

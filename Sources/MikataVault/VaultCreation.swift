@@ -21,7 +21,7 @@ extension Vault {
 
     /// Writes a new vault file: preamble, two identical header copies (generation 1), and record 0 (the profile).
     /// Returns the opened vault and the recovery code, which is shown once and stored nowhere.
-    static func create(draft: VaultDraft, path: String, generationPath: String, erasureSecret: SecureBytes,
+    static func create(draft: VaultDraft, path: String, anchor: VaultAnchor, erasureSecret: SecureBytes,
                        password: SecureBytes, kdf: KDFParameters, headerCopyLength: Int, profile: [UInt8],
                        nowMillis: Int64) throws -> (Vault, recoveryCode: SecureBytes) {
         let vaultId = draft.vaultId
@@ -54,9 +54,9 @@ extension Vault {
 
         let preamble = Preamble(headerCopyLength: headerCopyLength, vaultId: vaultId, vaultSalt: draft.salt)
         let copy = try VaultError.parsing("new vault") { try HeaderCopy(generation: 1, body: state.serialize()).serialize(copyLength: headerCopyLength) }
-        try Posix.writeNew(generationPath, GenerationFile(vaultId: vaultId, minimumGeneration: 1).serialize())
+        try anchor.writeNew(state)
         try Posix.writeNew(path, preamble.serialize() + copy + copy + frame.serialize())
-        let vault = try Vault(path: path, erasureSecret: erasureSecret, generationPath: generationPath)
+        let vault = try Vault(path: path, erasureSecret: erasureSecret, anchor: anchor)
         return (vault, codeText)
     }
 }

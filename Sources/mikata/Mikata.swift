@@ -3,6 +3,8 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import MikataCrypto
+import MikataFormat
 import MikataVault
 
 @main
@@ -84,9 +86,15 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (store, created) = try Store.initialize(at: global.storePath)
-        try emit(json: global.json, ["store": store.root, "storeId": store.storeId, "created": created]) {
-            created ? "created store \(store.root) (id \(store.storeId))" : "store \(store.root) exists already (id \(store.storeId))"
+        let (store, created) = try Store.initialize(at: global.storePath, rootKey: global.rootKeySource)
+        let publicKey = try store.signingKey().publicKey.hex
+        try emit(json: global.json, ["store": store.root, "storeId": store.storeId, "created": created, "upgraded": store.upgradedFromLegacy,
+                                     "rootKey": store.rootKeyLocation, "publicKey": publicKey]) {
+            let head = created ? "created store \(store.root) (id \(store.storeId))"
+                : store.upgradedFromLegacy ? "upgraded store \(store.root) (id \(store.storeId)): it now has a root key"
+                : "store \(store.root) exists already (id \(store.storeId))"
+            return head + "\nroot key: \(store.rootKeyLocation) (keep it outside the store and back it up apart from the store's backups)"
+                + "\nstore public key: \(publicKey)"
         }
     }
 }

@@ -149,7 +149,7 @@ struct AuditCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let r = try global.openStore().auditLog().verify()
+            let r = try global.openStore().verifyAccessLog()
             try emit(json: global.json, ["ok": true, "entries": r.entries, "checkpoints": r.checkpoints, "firstSeq": r.firstSeq as Any? ?? NSNull(),
                                          "lastSeq": r.lastSeq as Any? ?? NSNull(), "lastCheckpointSeq": r.lastCheckpointSeq as Any? ?? NSNull()]) {
                 "ok: \(r.entries) entries (\(r.firstSeq.map(String.init) ?? "-")…\(r.lastSeq.map(String.init) ?? "-")), \(r.checkpoints) signed checkpoints"
@@ -272,7 +272,7 @@ struct BackupCommand: ParsableCommand {
         func run() throws {
             let started = Date()
             let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile),
-                                       tombstoneSources: tombstonesFrom, publicKey: try publicKey.map(parsePublicKey))
+                                       tombstoneSources: tombstonesFrom, publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKeySource)
             let seconds = Date().timeIntervalSince(started)
             try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "seconds": seconds]) {
                 "restored \(s.vaults) vaults into \(global.storePath) in \(String(format: "%.1f", seconds)) s; skipped \(s.skippedShredded) shredded vaults"

@@ -10,9 +10,14 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Machine-readable JSON on stdout.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("The store root key file, kept outside the store (default: $MIKATA_ROOT_KEY_FILE, a systemd credential 'mikata-root-key', $MIKATA_ROOT_KEY_FD, else <storeId>.key in $MIKATA_ROOT_KEY_DIR or ~/.config/mikata/root-keys).", valueName: "file"))
+    var rootKeyFile: String?
+
     var storePath: String { Store.defaultPath(explicit: store) }
 
-    func openStore() throws -> Store { try Store.open(at: storePath) }
+    var rootKeySource: RootKeySource { rootKeyFile.map { .file($0) } ?? .fromEnvironment() }
+
+    func openStore() throws -> Store { try Store.open(at: storePath, rootKey: rootKeySource) }
 }
 
 /// Where the acting user's password comes from. Never argv.

@@ -54,8 +54,10 @@ struct SupporterCommand: ParsableCommand {
             let store = try global.openStore()
             let pw = try password.readNew()
             let keys = try store.createSupporter(email: email, name: name, password: pw)
-            try emit(json: global.json, ["supporterId": keys.id.hex, "publicKey": keys.boxPublicKey.hex, "signPublicKey": keys.signPublicKey.hex]) {
-                "created supporter \(keys.id.hex)\npublic key: \(keys.boxPublicKey.hex)"
+            let shown = Fingerprint.supporter(keys)
+            try emit(json: global.json, ["supporterId": keys.id.hex, "publicKey": keys.boxPublicKey.hex, "signPublicKey": keys.signPublicKey.hex,
+                                         "fingerprint": shown]) {
+                "created supporter \(keys.id.hex)\npublic key: \(keys.boxPublicKey.hex)\nkey fingerprint: \(shown) (give it to your patients, so they can check whom they link)"
             }
         }
     }
@@ -74,7 +76,7 @@ struct SupporterCommand: ParsableCommand {
                 // The link is a hint; the vault's signed header decides. Unlinked or shredded vaults are skipped.
                 guard let vault = try? store.openVault(id: id), let session = try? vault.unlock(supporter: identity),
                       let records = try? vault.records(session) else { continue }
-                var entry: [String: Any] = ["vaultId": id.hex]
+                var entry: [String: Any] = ["vaultId": id.hex, "fingerprint": Fingerprint.vault(id)]
                 if let profile = records.first(where: { $0.type == Vault.profileRecordType }),
                    let obj = try? JSONSerialization.jsonObject(with: Data(profile.data)) as? [String: Any] {
                     entry["nickname"] = obj["nickname"]
@@ -84,7 +86,7 @@ struct SupporterCommand: ParsableCommand {
             }
             try emit(json: global.json, ["patients": patients]) {
                 patients.isEmpty ? "no linked patients" :
-                    patients.map { "\($0["vaultId"] ?? "")  \($0["nickname"] ?? "")  \($0["recordCount"] ?? 0) records" }.joined(separator: "\n")
+                    patients.map { "\($0["vaultId"] ?? "")  \($0["fingerprint"] ?? "")  \($0["nickname"] ?? "")  \($0["recordCount"] ?? 0) records" }.joined(separator: "\n")
             }
         }
     }
@@ -95,19 +97,24 @@ struct GrantCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "The patient's e-mail address.") var email: String
     @Option(help: "The supporter's e-mail address.") var supporter: String
+    @Option(help: "The supporter's key fingerprint as the supporter gave it to you (e.g. 7KQ2-M9XD-4TZA-P1C8); a mismatch is refused.")
+    var fingerprint: String?
     @OptionGroup var password: PasswordOptions
 
     func run() throws {
         let store = try global.openStore()
         let vault = try store.openVault(email: email)
-        let keys = try store.supporterPublicKeys(email: supporter)
+        let keys = try store.supporterPublicKeys(email: supporter, fingerprint: fingerprint)
         let session = try vault.unlock(password: try password.read())
         // The link is only a hint for 'supporter patients' (the vault's header decides): written first, so a grant
         // that succeeds always has it, and one that fails leaves at most a stale hint.
         try store.recordLink(supporterId: keys.id, vaultId: vault.vaultId)
         let added = try vault.grant(keys, session: session)
-        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": keys.id.hex, "linked": true, "alreadyLinked": !added]) {
-            added ? "linked supporter \(keys.id.hex)" : "supporter \(keys.id.hex) was linked already"
+        let shown = Fingerprint.supporter(keys)
+        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": keys.id.hex, "linked": true, "alreadyLinked": !added,
+                                     "fingerprint": shown, "fingerprintChecked": fingerprint != nil]) {
+            (added ? "linked supporter \(keys.id.hex)" : "supporter \(keys.id.hex) was linked already")
+                + "\nsupporter key fingerprint: \(shown)" + (fingerprint != nil ? " (matches the one given)" : " (compare it with the one your supporter gives you)")
         }
     }
 }

@@ -171,6 +171,8 @@ enum AdversarialCorpus {
     static func copyOfBase() throws -> String {
         let dir = temporaryDirectory("mikata-adversarial")
         try FileManager.default.copyItem(atPath: root.appendingPathComponent("base/store").path, toPath: dir)
+        // The base store predates root keys: its one-time upgrade gives it one (in MIKATA_ROOT_KEY_DIR).
+        _ = try Store.initialize(at: dir)
         return dir
     }
 
@@ -190,13 +192,21 @@ enum AdversarialCorpus {
         let caseDir = root.appendingPathComponent("cases/\(name)")
         let directory = try copyOfBase()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for (file, target) in [("vault", base.vaultFile), ("generation", base.generationFile)] {
-            let source = caseDir.appendingPathComponent(file)
-            if FileManager.default.fileExists(atPath: source.path) {
-                try Data(contentsOf: source).write(to: URL(fileURLWithPath: "\(directory)/\(target)"))
-            }
+        let vaultSource = caseDir.appendingPathComponent("vault")
+        if FileManager.default.fileExists(atPath: vaultSource.path) {
+            try Data(contentsOf: vaultSource).write(to: URL(fileURLWithPath: "\(directory)/\(base.vaultFile)"))
         }
         let store = try Store.open(at: directory)
+        // A case's generation record is a pre-root-key one: the attacker the case stands for put back a record
+        // they saved earlier, so it becomes the anchor the root key vouched for at that generation.
+        let generationSource = caseDir.appendingPathComponent("generation")
+        if FileManager.default.fileExists(atPath: generationSource.path) {
+            let g = try GenerationFile.parse(Array(try Data(contentsOf: generationSource)))
+            let header = try Vault.loadHeader(file: try PosixFile.open("\(directory)/\(base.vaultFile)", readOnly: true)).state
+            let anchor = store.rootKey.sign(AnchorFile(vaultId: g.vaultId, generation: g.minimumGeneration, epoch: header.currentEpoch.epoch,
+                                                       recordFloorCount: header.recordFloorCount, recordFloorLink: header.recordFloorLink))
+            try Data(anchor.serialize()).write(to: URL(fileURLWithPath: "\(directory)/\(base.generationFile)"))
+        }
         var stage = "open"
         var outcome: Outcome
         do {

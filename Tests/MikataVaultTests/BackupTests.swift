@@ -105,7 +105,10 @@ struct BackupTests {
         let signingKey = try ShredKit.read("\(f.store.root)/keys/store-signing.key")
         #expect(!ShredKit.contains(backup, lookupKey) && !ShredKit.contains(backup, signingKey))
         #expect(!ShredKit.contains(backup, try StoreSecretFile.parse(lookupKey, as: .lookupKey).secret.unsafeCopyToArray()))
-        #expect(!ShredKit.contains(backup, try StoreSecretFile.parse(signingKey, as: .signingSeed).secret.unsafeCopyToArray()))
+        // The signing seed is sealed under the root key in the store, and sealed to the backup key in the backup.
+        #expect(!ShredKit.contains(backup, try f.store.signingKey().seed.unsafeCopyToArray()))
+        // Nor the root key, which is never in a backup at all.
+        #expect(!ShredKit.contains(backup, f.store.rootKey.secret.unsafeCopyToArray()))
         // Nor the backup key's secret half.
         let secretKeyLine = try ShredKit.read(f.keyFile)
         #expect(!ShredKit.contains(backup, Array(secretKeyLine.suffix(65).prefix(64))))

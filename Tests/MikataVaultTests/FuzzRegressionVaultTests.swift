@@ -146,7 +146,7 @@ enum VaultWriterReplay {
         let vaultId = bytes.count >= 32 ? Array(bytes[16..<32]) : [UInt8](repeating: 0, count: 16)
         let generationPath = try VaultFuzzCorpus.scratchFile(GenerationFile(vaultId: vaultId, minimumGeneration: 0).serialize(), "writer.gen")
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: generationPath) }
-        guard let vault = try? Vault(path: path, erasureSecret: erasureSecret, generationPath: generationPath, lockTimeout: 0),
+        guard let vault = try? Vault(path: path, erasureSecret: erasureSecret, anchor: VaultAnchor(path: generationPath, vaultId: vaultId, rootKey: nil), lockTimeout: 0),
               let session = try? vault.unlock(password: password)
         else { return (nil, nil) }
         let before = try? vault.records(session)

@@ -482,7 +482,7 @@ final class AccessRun {
             try Data(generation).write(to: URL(fileURLWithPath: generationPath), options: .atomic)
             #expect(failureClass { _ = try world.store.openVault(id: vaultId) } == "erased")
             let outcome = failureClass {
-                let guessed = try Vault(path: path, erasureSecret: SecureBytes.random(count: 32), generationPath: generationPath)
+                let guessed = try Vault(path: path, erasureSecret: SecureBytes.random(count: 32), anchor: world.store.anchor(vaultId))
                 _ = try guessed.records(try guessed.unlock(password: pw("pw")))
             }
             #expect(outcome == "tampered", "a shredded copy with a guessed erasure secret: \(outcome)")

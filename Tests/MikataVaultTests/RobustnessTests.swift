@@ -546,7 +546,10 @@ struct RobustnessTests {
         let fx = try RobustFixture()
         // What a crash after `keys/lookup.key` but before `mikata-store.json` leaves: the comment in initialize says
         // "a crash mid-init is simply re-run".
-        try Posix.remove(fx.directory + "/" + Store.metadataFile)
+        // Since root keys the description is written before the signing key and the log, so that is all there is.
+        try FileManager.default.removeItem(atPath: fx.directory)
+        for dir in ["", "/keys", "/keys/vaults", "/vaults", "/supporters", "/index", "/links"] { try Posix.makeDirectories(fx.directory + dir) }
+        try Posix.writeNew(fx.directory + "/keys/lookup.key", StoreSecretFile(.lookupKey, secret: SecureBytes.random(count: 32)).serialize())
         #expect(!Posix.exists(fx.directory + "/" + Store.metadataFile) && Posix.exists(fx.directory + "/keys/lookup.key"))
         do {
             let (store, created) = try Store.initialize(at: fx.directory)

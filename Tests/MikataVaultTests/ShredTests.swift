@@ -123,7 +123,7 @@ struct ShredTests {
 
         // Opening the saved copy directly with any other erasure secret: the password may still unwrap the owner key,
         // but no record decrypts.
-        let forced = try Vault(path: s.store.vaultPath(id), erasureSecret: SecureBytes.random(count: 32), generationPath: s.store.generationPath(id))
+        let forced = try Vault(path: s.store.vaultPath(id), erasureSecret: SecureBytes.random(count: 32), anchor: s.store.anchor(id))
         if let forcedSession = try? forced.unlock(password: pw("patient-pw")) {
             #expect(failureClass { _ = try forced.records(forcedSession) } == "tampered")
         }

@@ -255,7 +255,7 @@ struct VaultTests {
         try FileManager.default.removeItem(atPath: s.store.erasureSecretPath(vault.vaultId))
         #expect(failureClass { _ = try s.store.openVault(email: "patient@example.jp") } == "erased")
         // Even with a guessed (any other) erasure secret, the password unwraps the owner key but no record decrypts.
-        let forced = try Vault(path: vault.path, erasureSecret: SecureBytes.random(count: 32), generationPath: s.store.generationPath(vault.vaultId))
+        let forced = try Vault(path: vault.path, erasureSecret: SecureBytes.random(count: 32), anchor: s.store.anchor(vault.vaultId))
         let forcedSession = try forced.unlock(password: pw("patient-pw"))
         #expect(failureClass { _ = try forced.records(forcedSession) } == "tampered")
     }

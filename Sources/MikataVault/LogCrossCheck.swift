@@ -1,0 +1,65 @@
+import MikataFormat
+
+/// What the access log says each vault must at least hold (docs/SECURITY.md, "Truncation and rollback"):
+/// the last append it recorded (sequence number and the frame's chain link) and the highest header generation a
+/// key change reached. A vault that holds less was cut off or rolled back, whatever its own files say; the log
+/// itself is hash-chained and its checkpoints are signed with the store key, which is sealed under the root key.
+struct LogClaims {
+    struct Claim {
+        var lastAppendSeq: UInt64?
+        var lastAppendLink: String?
+        /// The header generation the last append was made at: a later key change may have rewritten the file
+        /// (revoke with re-encryption changes every link), so the link is compared only at the same generation.
+        var lastAppendGeneration: UInt64?
+        var generation: UInt64 = 0
+    }
+
+    private(set) var byVault: [String: Claim] = [:]
+
+    /// Every vault (hex id) the log has a claim about.
+    var vaultIds: [String] { byVault.filter { $0.value.lastAppendSeq != nil || $0.value.generation > 0 }.keys.sorted() }
+
+    init(_ entries: [AuditLog.Entry]) {
+        for e in entries where e.outcome == "ok" && !e.vault.isEmpty {
+            var c = byVault[e.vault] ?? Claim()
+            let words = e.detail.split(separator: " ")
+            func value(after key: String) -> Substring? {
+                guard let i = words.firstIndex(of: Substring(key)), i + 1 < words.count else { return nil }
+                return words[i + 1]
+            }
+            if e.action == "append", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
+                c.lastAppendSeq = seq
+                c.lastAppendLink = value(after: "link").map(String.init)
+                c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
+            }
+            if let g = value(after: "generation").flatMap({ UInt64($0) }) { c.generation = max(c.generation, g) }
+            if e.action == "shred" || e.action == "delete-vault" { c = Claim() }
+            byVault[e.vault] = c
+        }
+    }
+
+    /// Records a vault may hold beyond its last logged append: an append syncs its record before its log entry,
+    /// so a process killed between the two leaves one record the log does not show (docs/SECURITY.md).
+    static let unloggedTailAllowance: UInt64 = 1
+
+    /// Checks a vault's header generation and record tail against the log. With `logComplete`, also that the log
+    /// shows the vault's appends up to its last record but `unloggedTailAllowance` (dropped log entries).
+    /// - Throws: `VaultError.tampered` naming what the log shows and the vault lacks, or the other way round.
+    func check(vaultId: [UInt8], generation: UInt64, recordCount: UInt64, lastLink: [UInt8], logComplete: Bool = false) throws {
+        guard let c = byVault[vaultId.hex] else { return }
+        if generation < c.generation {
+            throw VaultError.tampered("vault \(vaultId.hex) is at header generation \(generation) but the access log records a key change to generation \(c.generation): it was rolled back (a revocation may have been undone)")
+        }
+        if let seq = c.lastAppendSeq {
+            guard recordCount > seq else {
+                throw VaultError.tampered("vault \(vaultId.hex) ends at record \(Int64(recordCount) - 1) but the access log records the append of record \(seq): records were cut off")
+            }
+            if logComplete, recordCount > seq + 1 + Self.unloggedTailAllowance {
+                throw VaultError.tampered("vault \(vaultId.hex) holds records up to \(recordCount - 1) but the access log's last append for it is record \(seq): log entries were dropped")
+            }
+            if recordCount == seq + 1, c.lastAppendGeneration == generation, let link = c.lastAppendLink, link != lastLink.hex {
+                throw VaultError.tampered("vault \(vaultId.hex): record \(seq) is not the one the access log recorded: records were replaced")
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import MikataCrypto
+import MikataFormat
+
+/// Gives a store made before root keys (description version 1) its first root key (docs/OPERATIONS.md,
+/// "Upgrading a store made before root keys"). Trust on first use: the identity entries, anchors and signing key
+/// as they are now become authenticated under the new key, so run it on a store you trust (e.g. right after the
+/// new version is installed). Re-runnable after a crash: every step checks what an earlier run already did.
+enum StoreUpgrade {
+    static func run(root: String, storeId: String, source: RootKeySource) throws {
+        let rootKey = try source.loadOrCreate(storeId: storeId)
+        // 1. The signing key, sealed. A sealed key in a store that claims to predate root keys means the description
+        // was rewritten to provoke a second upgrade: refuse.
+        let signingPath = "\(root)/keys/store-signing.key"
+        let signing: SigningKeyPair
+        if let bytes = try Posix.readFile(signingPath) {
+            if SealedStoreSecretFile.isSealed(bytes) {
+                let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
+                signing = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed))
+            } else {
+                let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
+                signing = try SigningKeyPair.fromSeed(plain.secret)
+            }
+        } else {
+            signing = SigningKeyPair.generate()
+        }
+        // 2. Identity entries: each legacy lookup entry becomes an identity entry under the root key; a supporter's
+        // entry pins the public keys of the account it points at now.
+        for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/index/\(shard)") where !name.hasPrefix(".") {
+                guard let nameBytes = [UInt8](hex: name), nameBytes.count == 32 else { continue }
+                let path = "\(root)/index/\(shard)/\(name)"
+                guard let bytes = try Posix.readFile(path) else { continue }
+                if let e = try? IdentityEntry.parse(bytes) {
+                    guard rootKey.isAuthentic(e, name: nameBytes) else {
+                        throw VaultError.tampered("an identity entry of the store is not authenticated by its root key")
+                    }
+                    continue
+                }
+                let legacy = try VaultError.parsing("lookup entry") { try LookupEntry.parse(bytes) }
+                var digest = [UInt8](repeating: 0, count: 32)
+                if legacy.kind == .supporter {
+                    let accountPath = "\(root)/supporters/\(String(legacy.id.hex.prefix(2)))/\(legacy.id.hex).account"
+                    guard let a = try Posix.readFile(accountPath) else { continue }  // a deleted supporter's leftover
+                    let account = try VaultError.parsing("supporter account") { try SupporterAccountFile.parse(a) }
+                    digest = IdentityEntry.supporterKeysDigest(id: account.supporterId, boxPublicKey: account.boxPublicKey,
+                                                               signPublicKey: account.signPublicKey)
+                }
+                let entry = rootKey.sign(IdentityEntry(kind: legacy.kind, id: legacy.id, keysDigest: digest), name: nameBytes)
+                try Posix.writeAtomically(path, entry.serialize())
+            }
+        }
+        // 3. Anchors: each generation record becomes an anchor of the vault's current header (which must not be
+        // older than the record).
+        for shard in Posix.list("\(root)/keys/vaults") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/keys/vaults/\(shard)") where name.hasSuffix(".gen") {
+                guard let id = [UInt8](hex: String(name.dropLast(4))), id.count == 16 else { continue }
+                let anchor = VaultAnchor(path: "\(root)/keys/vaults/\(shard)/\(name)", vaultId: id, rootKey: rootKey)
+                guard let bytes = try Posix.readFile(anchor.path) else { continue }
+                if let a = try? AnchorFile.parse(bytes) {
+                    guard rootKey.isAuthentic(a) else { throw VaultError.tampered("a vault anchor of the store is not authenticated by its root key") }
+                    continue
+                }
+                let g = try VaultError.parsing("generation file") { try GenerationFile.parse(bytes) }
+                let vaultPath = "\(root)/vaults/\(shard)/\(id.hex).vault"
+                guard Posix.exists(vaultPath) else { continue }
+                let file = try PosixFile.open(vaultPath, readOnly: true)
+                let header = try Vault.loadHeader(file: file)
+                guard header.state.vaultId == id, header.state.generation >= g.minimumGeneration else {
+                    throw VaultError.tampered("vault \(id.hex) is older than its generation record: it was rolled back")
+                }
+                try anchor.write(header.state)
+            }
+        }
+        // 4. The sealed signing key, then the description (last: until it is written, the store is still version 1
+        // and a re-run finishes the job).
+        try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed).serialize())
+        let meta = try Store.readMetadata(root)
+        try Store.writeMetadata(root, storeId: storeId, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
+        let store = try Store.open(at: root, rootKey: source)
+        try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)")
+    }
+}
