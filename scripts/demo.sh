@@ -6,13 +6,15 @@ MIKATA="${1:?usage: demo.sh PATH-TO-mikata}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export MIKATA_STORE="$work/store"
+# The store's root key lives outside the store (docs/OPERATIONS.md); for the demo, in the throwaway folder too.
+export MIKATA_ROOT_KEY_DIR="$work/root-keys"
 printf 'patient-demo-password\n' >"$work/patient.pw"
 printf 'nurse-a-demo-password\n' >"$work/nurse-a.pw"
 printf 'nurse-b-demo-password\n' >"$work/nurse-b.pw"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ mikata %s\n' "$*"; "$MIKATA" "$@"; }
 
-step "1. Create a store (a local directory: $MIKATA_STORE)"
+step "1. Create a store (a local directory: $MIKATA_STORE) and its root key (kept outside it)"
 run init
 step "2. A patient creates their vault (Argon2id password slot + a one-time recovery code)"
 run patient create --email patient@example.jp --nickname Taro --password-file "$work/patient.pw"
