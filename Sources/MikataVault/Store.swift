@@ -66,9 +66,10 @@ package final class Store {
               meta["format"] as? String == "mikata-store", let id = meta["storeId"] as? String
         else { throw VaultError.corrupted("\(root)/\(metadataFile) is not a MikataVault store description") }
         guard (meta["version"] as? Int) == 1 else { throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build") }
-        guard let keyBytes = try Posix.readFile("\(root)/keys/lookup.key") else { throw VaultError.erased("the store's lookup key is missing") }
-        let lookup = try VaultError.parsing("lookup key") { try StoreSecretFile.parse(keyBytes, as: .lookupKey) }
-        let store = Store(root: root, storeId: id, lookupKey: lookup.secret)
+        guard let lookup = try readStoreSecret("\(root)/keys/lookup.key", as: .lookupKey, what: "lookup key") else {
+            throw VaultError.erased("the store's lookup key is missing")
+        }
+        let store = Store(root: root, storeId: id, lookupKey: lookup)
         store.removeStaleTemporaries()
         return store
     }
@@ -148,13 +149,14 @@ package final class Store {
     /// stores made before it existed get one too; `link(2)` makes concurrent first uses agree on one key.
     package func signingKey() throws -> SigningKeyPair {
         let path = "\(root)/keys/store-signing.key"
-        if try Posix.readFile(path) == nil {
+        if !Posix.exists(path) {
             let fresh = SigningKeyPair.generate()
             do { try Posix.writeNew(path, StoreSecretFile(.signingSeed, secret: fresh.seed).serialize()) } catch VaultError.alreadyExists {}
         }
-        guard let bytes = try Posix.readFile(path) else { throw VaultError.erased("the store's signing key is missing") }
-        let file = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
-        return try SigningKeyPair.fromSeed(file.secret)
+        guard let seed = try Store.readStoreSecret(path, as: .signingSeed, what: "store signing key") else {
+            throw VaultError.erased("the store's signing key is missing")
+        }
+        return try SigningKeyPair.fromSeed(seed)
     }
 
     /// A short id for a public key: the first 8 bytes of BLAKE2b-256 of it, in hex.
@@ -168,10 +170,9 @@ package final class Store {
         }
         let path = vaultPath(id)
         guard Posix.exists(path) else { throw VaultError.notFound("the vault file is missing from the store") }
-        guard let bytes = try Posix.readFile(erasureSecretPath(id)) else {
+        guard let file = try Store.readErasureSecret(erasureSecretPath(id)) else {
             throw VaultError.erased("the vault's erasure secret is gone (shredded, or the key store is incomplete): it cannot be opened")
         }
-        let file = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
         // The file at this vault's path must be this vault (its id is self-certifying): a substituted file is tampering.
@@ -245,13 +246,14 @@ package final class Store {
         return SupporterPublicKeys(id: a.supporterId, boxPublicKey: a.boxPublicKey, signPublicKey: a.signPublicKey)
     }
 
-    /// Opens a supporter's account with their password.
+    /// Opens a supporter's account with their password. A wrong password and an unknown e-mail give the same answer
+    /// and are both logged (Authentication.swift).
     package func unlockSupporter(email: String, password: SecureBytes) throws -> SupporterIdentity {
-        let a = try account(id: try supporterId(email: email))
+        let a = try account(id: try supporterAccountId(email: email, password: password))  // unknown e-mail: as a wrong password
         let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: password, salt: a.salt)
         var plain: [UInt8]
         do { plain = try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
-        catch { throw VaultError.authenticationFailed("wrong password") }
+        catch { throw supporterPasswordRefused(a.supporterId) }  // logged
         defer { Sodium.wipe(&plain) }
         let secrets = try VaultError.parsing("supporter secrets") { try SupporterSecrets.parse(plain) }
         let box = try BoxKeyPair.fromSecretKey(secrets.boxSecretKey)
