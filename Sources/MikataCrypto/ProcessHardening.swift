@@ -19,15 +19,6 @@ package enum ProcessHardening {
         return ok
     }
 
-    /// The kernel's view of this process (`Dumpable:` in /proc/self/status): 0 once `apply()` ran.
-    package static var dumpable: Int? {
-        guard let f = fopen("/proc/self/status", "r") else { return nil }
-        defer { fclose(f) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix("Dumpable:") { return Int(String(text.dropFirst(9).filter { $0.isNumber })) }
-        }
-        return nil
-    }
+    /// The kernel's dumpable flag for this process (`PR_GET_DUMPABLE`): 1 for an ordinary process, 0 once `apply()` ran.
+    package static var dumpable: Int { Int(mikata_get_dumpable()) }
 }
