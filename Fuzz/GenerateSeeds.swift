@@ -157,7 +157,7 @@ struct Seeds {
         try write("audit", "log.jsonl", entries)
         try write("audit", "torn-last-line.jsonl", entries + Array(#"{"type":"entry","seq":7,"ti"#.utf8))
         try write("json", "audit-line.json", Array(entries.prefix { $0 != 10 }))
-        try log.prune(retentionDays: 0, actor: "operator")
+        try log.prune(retentionDays: 0, actor: "operator", shortRetentionReason: "fuzz seed")
         try write("audit", "pruned.jsonl", try read(path))
         _ = try log.verify()
     }

@@ -8,6 +8,8 @@ package import MikataFormat
 package final class AuditLog {
     package static let checkpointInterval: UInt64 = 64
     package static let defaultRetentionDays = 30
+    /// The shortest retention `prune` accepts without an explicit, logged override: the 30 days operators promise.
+    package static let minimumRetentionDays = 30
 
     let path: String
     let storeId: String
@@ -137,7 +139,9 @@ package final class AuditLog {
     }
 
     /// Appends an event durably (write + fdatasync); adds a signed checkpoint every `checkpointInterval` entries.
-    package func append(_ event: Event) throws {
+    /// Returns the entry's sequence number.
+    @discardableResult
+    package func append(_ event: Event) throws -> UInt64 {
         let file = try openLocked()
         defer { file.unlock() }
         let t = try tail(file)
@@ -159,6 +163,7 @@ package final class AuditLog {
             throw error
         }
         cachedTail = (try file.identity(), end + out.count, e.seq + 1, e.hash)
+        return e.seq
     }
 
     /// Appends a signed checkpoint of the current head now (e.g. to publish it elsewhere). Returns the line.
@@ -287,9 +292,24 @@ package final class AuditLog {
 
     /// Drops entries older than `retentionDays`; what remains starts with a signed anchor and still verifies.
     /// The prune itself is logged. Returns how many entries were dropped.
+    ///
+    /// A retention under `minimumRetentionDays` is refused (not permitted) unless `shortRetentionReason` is given:
+    /// the override and its reason are logged first, and that entry survives the prune it allows.
     @discardableResult
-    package func prune(retentionDays: Int, actor: String, now: Date = Date()) throws -> Int {
+    package func prune(retentionDays: Int, actor: String, now: Date = Date(), shortRetentionReason: String? = nil) throws -> Int {
         guard retentionDays >= 0 else { throw VaultError.invalidInput("the retention must be 0 days or more") }
+        var keepFrom: UInt64?
+        if retentionDays < AuditLog.minimumRetentionDays {
+            let floor = AuditLog.minimumRetentionDays
+            guard let reason = shortRetentionReason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
+                throw VaultError.notPermitted("the access log keeps at least \(floor) days; a shorter retention needs an explicit override with a reason (--allow-short-retention REASON), which is logged")
+            }
+            guard reason.utf8.count <= 256, !reason.contains(where: \.isNewline) else {
+                throw VaultError.invalidInput("the override reason must be one line of at most 256 bytes")
+            }
+            keepFrom = try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-retention-override", outcome: "ok",
+                                        detail: "retention \(retentionDays) days, under the \(floor)-day floor: \(reason)"))
+        }
         let dropped: Int = try {
             let file = try openLocked()
             defer { file.unlock() }
@@ -302,7 +322,8 @@ package final class AuditLog {
             for line in all {
                 switch line {
                 case .entry(let e):
-                    if firstKept == nil, let t = AuditLog.parseTime(e.time), t < cutoff { droppedCount += 1; continue }
+                    // The override that allowed this prune is never dropped by it.
+                    if firstKept == nil, e.seq < keepFrom ?? .max, let t = AuditLog.parseTime(e.time), t < cutoff { droppedCount += 1; continue }
                     if firstKept == nil { firstKept = e }
                     keep.append(line)
                 case .checkpoint(let seq, _, _, _):

@@ -36,13 +36,28 @@ package enum Backup {
     }
 
     package static func readSecretKey(path: String) throws -> BoxKeyPair {
-        guard var bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup key file") }
-        defer { Sodium.wipe(&bytes) }
+        // Read into guarded memory and hex-decoded there: no ordinary array or string ever holds the key.
+        guard let file = try Posix.readSecretFile(path, maxCount: 4096) else { throw VaultError.notFound("cannot read the backup key file") }
         let prefix = Array("mikata-backup-key-v1 ".utf8)
-        guard bytes.count >= prefix.count + 64, Array(bytes[0..<prefix.count]) == prefix,
-              var raw = [UInt8](hex: String(decoding: bytes[prefix.count..<(prefix.count + 64)], as: UTF8.self))
-        else { throw VaultError.invalidInput("that is not a MikataVault backup key file") }
-        return try BoxKeyPair.fromSecretKey(SecureBytes(wiping: &raw))
+        let notAKey = VaultError.invalidInput("that is not a MikataVault backup key file")
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        let secret: SecureBytes = try file.withUnsafeBytes { raw in
+            guard raw.count >= prefix.count + 64, raw.prefix(prefix.count).elementsEqual(prefix) else { throw notAKey }
+            return try SecureBytes(count: 32) { out in
+                for i in 0..<32 {
+                    guard let hi = nibble(raw[prefix.count + 2 * i]), let lo = nibble(raw[prefix.count + 2 * i + 1]) else { throw notAKey }
+                    out[i] = hi << 4 | lo
+                }
+            }
+        }
+        return try BoxKeyPair.fromSecretKey(secret)
     }
 
     private static func isSecret(_ relative: String) -> Bool {

@@ -23,6 +23,7 @@ package struct KDFParameters: Equatable, Sendable {
         guard opsLimit <= Self.readLimit.opsLimit, memLimit <= Self.readLimit.memLimit else {
             throw VaultError.unsupported("password slot asks for Argon2id parameters above this build's limit")
         }
+        CredentialWork.current?.record(.argon2id(self))
         let reservation = try Argon2Budget.shared.reserve(memLimit)
         defer { Argon2Budget.shared.release(reservation) }
         do { return try PasswordHash.deriveKey(password: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit) }
@@ -82,6 +83,7 @@ package enum RecoveryCode {
     }
 
     static func slotKey(code: SecureBytes, vaultId: [UInt8], salt: [UInt8]) -> SecureBytes {
+        CredentialWork.current?.record(.recoveryKey)
         let h = Blake2b(outputLength: 32, key: code)
         h.update(VaultFormat.Label.recoveryKey); h.update(vaultId); h.update(salt)
         return h.finalizeSecret()

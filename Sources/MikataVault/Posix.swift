@@ -69,6 +69,20 @@ final class PosixFile {
 
     func readAll() throws -> [UInt8] { try read(at: 0, count: try size()) }
 
+    /// Fills `buffer` from `offset`; a file that ends early (changed while read) is an error, never zero padding.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Posix.error("read", errno, path)
+            }
+            if n == 0 { throw VaultError.corrupted("a key file changed size while it was read") }
+            done += n
+        }
+    }
+
     func write(_ bytes: [UInt8], at offset: Int) throws {
         if let sim = PowerLossSimulator.active(for: path) { try sim.willWrite(self, bytes: bytes, at: offset) }
         var done = 0
@@ -220,6 +234,18 @@ enum Posix {
         }
         Sodium.wipe(&out)
         throw VaultError.invalidInput("\(what) holds more than \(limit) bytes")
+    }
+
+    /// Reads a small secret file (a key file) straight into guarded memory: no ordinary array ever holds its bytes.
+    /// Nil if it does not exist; larger than `maxCount` is damage, refused before anything is read.
+    static func readSecretFile(_ path: String, maxCount: Int) throws -> SecureBytes? {
+        let file: PosixFile
+        do { file = try PosixFile.open(path, readOnly: true) } catch VaultError.notFound { return nil }
+        let size = try file.size()
+        guard size <= maxCount else { throw VaultError.corrupted("a key file is \(size) bytes, more than any key file holds (\(maxCount))") }
+        do {
+            return try SecureBytes(count: size) { buffer in try file.read(into: buffer, at: 0) }
+        } catch let e as CryptoError { throw VaultError.crypto(e, "key file") }
     }
 
     /// Writes a whole file durably and atomically: a locked temporary beside it, fsync, rename, fsync the folder.

@@ -102,7 +102,7 @@ extension Store {
         }
         var keyId = ""
         var secretBytes = 0
-        if let bytes = try Posix.readFile(erasureSecretPath(id)) {
+        if let bytes = try? Posix.readSecretFile(erasureSecretPath(id), maxCount: Store.keyFileMaximum) {
             secretBytes = bytes.count
             if let f = try? ErasureSecretFile.parse(bytes) {
                 let h = Blake2b(outputLength: 16)

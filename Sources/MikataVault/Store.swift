@@ -131,9 +131,10 @@ package final class Store {
         guard Sodium.constantTimeEqual(Array(rootKey.keyId.utf8), Array(expectedKeyId.utf8)) else {
             throw VaultError.authenticationFailed("the root key at \(source.location(storeId: meta.storeId)) is not this store's root key (key \(rootKey.keyId), the store expects \(expectedKeyId))")
         }
-        guard let keyBytes = try Posix.readFile("\(root)/keys/lookup.key") else { throw VaultError.erased("the store's lookup key is missing") }
-        let lookup = try VaultError.parsing("lookup key") { try StoreSecretFile.parse(keyBytes, as: .lookupKey) }
-        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup.secret, rootKey: rootKey,
+        guard let lookup = try readStoreSecret("\(root)/keys/lookup.key", as: .lookupKey, what: "lookup key") else {
+            throw VaultError.erased("the store's lookup key is missing")
+        }
+        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey,
                           rootKeyLocation: source.location(storeId: meta.storeId))
         store.removeStaleTemporaries()
         return store
@@ -194,7 +195,7 @@ package final class Store {
         try Posix.writeNew(path, rootKey.sign(IdentityEntry(kind: kind, id: id, keysDigest: keysDigest), name: name).serialize())
     }
 
-    private func resolveEntry(_ kind: LookupEntry.Kind, email: String) throws -> IdentityEntry {
+    func resolveEntry(_ kind: LookupEntry.Kind, email: String) throws -> IdentityEntry {
         guard let entry = try identityEntry(name: try lookupName(kind, email: email)) else {
             throw VaultError.notFound(kind == .patient ? "no patient with that e-mail address in this store" : "no supporter with that e-mail address in this store")
         }
@@ -277,10 +278,9 @@ package final class Store {
         }
         let path = vaultPath(id)
         guard Posix.exists(path) else { throw VaultError.notFound("the vault file is missing from the store") }
-        guard let bytes = try Posix.readFile(erasureSecretPath(id)) else {
+        guard let file = try Store.readErasureSecret(erasureSecretPath(id)) else {
             throw VaultError.erased("the vault's erasure secret is gone (shredded, or the key store is incomplete): it cannot be opened")
         }
-        let file = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
         // The file at this vault's path must be this vault (its id is self-certifying): a substituted file is tampering.
@@ -401,13 +401,14 @@ package final class Store {
         return keys
     }
 
-    /// Opens a supporter's account with their password.
+    /// Opens a supporter's account with their password. A wrong password and an unknown e-mail give the same answer
+    /// and are both logged (Authentication.swift).
     package func unlockSupporter(email: String, password: SecureBytes) throws -> SupporterIdentity {
-        let a = try account(try resolveEntry(.supporter, email: email))
+        let a = try account(try supporterEntry(email: email, password: password))  // unknown e-mail: as a wrong password
         let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: password, salt: a.salt)
         var plain: [UInt8]
         do { plain = try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
-        catch { throw VaultError.authenticationFailed("wrong password") }
+        catch { throw supporterPasswordRefused(a.supporterId) }  // logged
         defer { Sodium.wipe(&plain) }
         let secrets = try VaultError.parsing("supporter secrets") { try SupporterSecrets.parse(plain) }
         let box = try BoxKeyPair.fromSecretKey(secrets.boxSecretKey)

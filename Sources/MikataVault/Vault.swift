@@ -196,10 +196,9 @@ package final class Vault {
             file.unlock()
             // A new file at the path: check the erasure secret first, adopt the file only then.
             if let secretPath = erasureSecretPath {
-                guard let bytes = try Posix.readFile(secretPath) else {
+                guard let f = try Store.readErasureSecret(secretPath) else {
                     throw VaultError.erased("the vault's erasure secret is gone (shredded): it cannot be opened")
                 }
-                let f = try VaultError.parsing("erasure secret file") { try ErasureSecretFile.parse(bytes) }
                 guard f.vaultId == vaultId else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
                 if !(f.secret == erasureSecret) { erasureSecret = f.secret }
             }
@@ -324,9 +323,7 @@ package final class Vault {
             catch { throw VaultError.tampered("the current epoch key does not unwrap with the owner key") }
             session.keyring = try Keyring.build(state: state, currentEpochKey: ek, erasureSecret: erasureSecret)
         case .supporter(let identity):
-            guard let slot = state.supporterSlots.first(where: { $0.supporterId == identity.id }) else {
-                throw VaultError.notPermitted("this supporter is not linked to the vault (never granted, or revoked)")
-            }
+            guard let slot = state.supporterSlots.first(where: { $0.supporterId == identity.id }) else { throw VaultError.supporterNotLinked }
             let ek: SecureBytes
             do { ek = try SealedBox.open(slot.sealedEpochKey, keyPair: identity.box) }
             catch { throw VaultError.authenticationFailed("the supporter's key share does not open with this supporter's key") }
@@ -1005,12 +1002,7 @@ package final class Vault {
         do {
             result = try body()
         } catch let e as VaultError {
-            let outcome: String
-            switch e {
-            case .authenticationFailed, .notPermitted: outcome = "denied"
-            default: outcome = "failed"
-            }
-            try? log(action, actor: actor, outcome: outcome, detail: e.failureClass)
+            try? log(action, actor: actor, outcome: e.auditOutcome, detail: e.failureClass)
             throw e
         }
         if !logsSuccessItself { try log(action, actor: actor, outcome: "ok", detail: detail(result)) }

@@ -72,12 +72,10 @@ struct Mikata: ParsableCommand {
         return out
     }
 
-    /// No core dumps (they would hold keys and records; guarded memory is also excluded from dumps by libsodium),
-    /// and files the process creates are private.
+    /// No core dumps and not dumpable (no ptrace attach or /proc/PID/mem read by other processes of the user): they
+    /// would reach keys and records. Files the process creates are private.
     static func hardenProcess() {
-        var none = rlimit(rlim_cur: 0, rlim_max: 0)
-        setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
-        umask(0o077)
+        ProcessHardening.apply()
     }
 }
 

@@ -59,8 +59,7 @@ extension PatientCommand {
                 try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
                 return
             }
-            let vault = try store.openVault(email: email)
-            _ = try vault.unlock(password: try password.read())  // only the patient may delete their data
+            _ = try store.unlockPatient(email: email, password: try password.read())  // only the patient may delete their data
             try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
         }
     }
@@ -161,10 +160,12 @@ struct AuditCommand: ParsableCommand {
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop entries older than the retention period; the rest still verifies.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Keep this many days.") var retentionDays: Int = AuditLog.defaultRetentionDays
+        @Option(help: "Keep this many days (at least \(AuditLog.minimumRetentionDays) unless overridden).") var retentionDays: Int = AuditLog.defaultRetentionDays
+        @Option(help: ArgumentHelp("Allow a retention under \(AuditLog.minimumRetentionDays) days, for this reason (logged before the prune).", valueName: "reason"))
+        var allowShortRetention: String?
 
         func run() throws {
-            let dropped = try global.openStore().auditLog().prune(retentionDays: retentionDays, actor: "operator")
+            let dropped = try global.openStore().auditLog().prune(retentionDays: retentionDays, actor: "operator", shortRetentionReason: allowShortRetention)
             try emit(json: global.json, ["dropped": dropped, "retentionDays": retentionDays]) { "dropped \(dropped) entries older than \(retentionDays) days" }
         }
     }
@@ -195,8 +196,7 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            _ = try vault.unlock(password: try password.read())
+            let (vault, _) = try store.unlockPatient(email: email, password: try password.read())
             let id = vault.vaultId.hex
             let entries = try store.auditLog().entries().filter { $0.vault == id }
             try emit(json: global.json, ["entries": AuditCommand.rows(entries)]) { AuditCommand.text(entries) }

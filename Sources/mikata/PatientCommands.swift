@@ -41,7 +41,7 @@ struct PatientCommand: ParsableCommand {
 }
 
 struct SupporterCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "supporter", abstract: "Supporter accounts.", subcommands: [Create.self, Patients.self, Delete.self])
+    static let configuration = CommandConfiguration(commandName: "supporter", abstract: "Supporter accounts.", subcommands: [Create.self, Patients.self, Password.self, Delete.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a supporter account with its own key pairs.")
@@ -59,6 +59,25 @@ struct SupporterCommand: ParsableCommand {
                                          "fingerprint": shown]) {
                 "created supporter \(keys.id.hex)\npublic key: \(keys.boxPublicKey.hex)\nkey fingerprint: \(shown) (give it to your patients, so they can check whom they link)"
             }
+        }
+    }
+
+    /// Under `supporter`, like every command on a supporter's own account (`--email` is the supporter's own address);
+    /// `--as-supporter` elsewhere means acting on a patient's vault.
+    struct Password: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The supporter changes their own password (current via --password-file/--password-stdin, new via --new-password-file).",
+            discussion: "Linked patients' vaults stay readable: the supporter's keys do not change, only the password that seals them.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var password: PasswordOptions
+        @OptionGroup var newPassword: NewPasswordOptions
+
+        func run() throws {
+            let store = try global.openStore()
+            let id = try store.changeSupporterPassword(email: email, password: try password.read(prompt: "Current password: "),
+                                                       newPassword: try newPassword.read())
+            try emit(json: global.json, ["supporterId": id.hex, "changed": true]) { "password changed" }
         }
     }
 
@@ -103,9 +122,8 @@ struct GrantCommand: ParsableCommand {
 
     func run() throws {
         let store = try global.openStore()
-        let vault = try store.openVault(email: email)
+        let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
         let keys = try store.supporterPublicKeys(email: supporter, fingerprint: fingerprint)
-        let session = try vault.unlock(password: try password.read())
         // The link is only a hint for 'supporter patients' (the vault's header decides): written first, so a grant
         // that succeeds always has it, and one that fails leaves at most a stale hint.
         try store.recordLink(supporterId: keys.id, vaultId: vault.vaultId)
@@ -129,9 +147,8 @@ struct RevokeCommand: ParsableCommand {
 
     func run() throws {
         let store = try global.openStore()
-        let vault = try store.openVault(email: email)
+        let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
         let supporterId = try store.supporterId(email: supporter)
-        let session = try vault.unlock(password: try password.read())
         // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
         try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
         try vault.revoke(supporterId, reencrypt: reencrypt, session: session)

@@ -9,12 +9,12 @@ struct ActorOptions: ParsableArguments {
     @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
     @OptionGroup var password: PasswordOptions
 
-    func session(store: Store, vault: Vault) throws -> VaultSession {
+    /// The patient's vault and the actor's session on it; unknown e-mails are answered as the library decides.
+    func unlock(store: Store, email: String) throws -> (vault: Vault, session: VaultSession) {
         if let s = asSupporter {
-            let identity = try store.unlockSupporter(email: s, password: try password.read())
-            return try vault.unlock(supporter: identity)
+            return try store.openVault(email: email, supporter: try store.unlockSupporter(email: s, password: try password.read()))
         }
-        return try vault.unlock(password: try password.read())
+        return try store.unlockPatient(email: email, password: try password.read())
     }
 }
 
@@ -51,8 +51,7 @@ struct RecordCommand: ParsableCommand {
             var trimmed = bytes
             while let last = trimmed.last, last == 10 || last == 13 || last == 32 { trimmed.removeLast() }
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let session = try actor.session(store: store, vault: vault)
+            let (vault, session) = try actor.unlock(store: store, email: email)
             let seq = try vault.append(type: type, data: trimmed, session: session)
             try emit(json: global.json, ["seq": seq]) { "appended record \(seq)" }
         }
@@ -66,8 +65,7 @@ struct RecordCommand: ParsableCommand {
 
         func run() throws {
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let session = try actor.session(store: store, vault: vault)
+            let (vault, session) = try actor.unlock(store: store, email: email)
             let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
             let rows: [[String: Any]] = records.map { r in
                 ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
@@ -93,8 +91,7 @@ struct PasswordCommand: ParsableCommand {
 
         func run() throws {
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let session = try vault.unlock(password: try password.read(prompt: "Current password: "))
+            let (vault, session) = try store.unlockPatient(email: email, password: try password.read(prompt: "Current password: "))
             try vault.changePassword(to: try newPassword.read(), session: session)
             try emit(json: global.json, ["vaultId": vault.vaultId.hex, "changed": true]) { "password changed" }
         }
@@ -110,10 +107,9 @@ struct RecoverCommand: ParsableCommand {
 
     func run() throws {
         let store = try global.openStore()
-        let vault = try store.openVault(email: email)
         let code = try recoveryCodeFile.map { try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
             ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
-        let session = try vault.unlock(recoveryCode: code)
+        let (vault, session) = try store.unlockPatient(email: email, recoveryCode: code)
         try vault.changePassword(to: try newPassword.read(), session: session)
         try emit(json: global.json, ["vaultId": vault.vaultId.hex, "recovered": true]) { "new password set; the recovery code stays valid" }
     }
@@ -128,10 +124,7 @@ struct VaultCommand: ParsableCommand {
         @Option(help: "The patient's e-mail address.") var email: String
 
         func run() throws {
-            let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let info = try vault.inspect()
-            try store.log("inspect", vaultId: vault.vaultId, actor: "operator", role: "operator")
+            let info = try global.openStore().inspectVault(email: email)  // an operator action, logged
             let slots: [[String: Any]] = info.slots.map { s in
                 var d: [String: Any] = ["kind": s.kind]
                 if let id = s.supporterId { d["supporterId"] = id.hex }
@@ -164,9 +157,8 @@ struct VaultCommand: ParsableCommand {
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
-            let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let report = try vault.verify(try vault.unlock(password: try password.read()))
+            let (vault, session) = try global.openStore().unlockPatient(email: email, password: try password.read())
+            let report = try vault.verify(session)
             try emit(json: global.json, ["vaultId": vault.vaultId.hex, "ok": true, "recordCount": report.recordCount,
                                          "tornTailBytes": report.tornTailBytes, "headerGeneration": report.headerGeneration,
                                          "currentEpoch": report.currentEpoch]) {

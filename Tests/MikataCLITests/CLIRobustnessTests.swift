@@ -26,7 +26,7 @@ struct CLIRobustnessTests {
 
     // MARK: a. exit codes
 
-    @Test("exit codes: 77 wrong password, 66 unknown or erased, 64 usage, 65 damaged file, 75 busy; one error line")
+    @Test("exit codes: 77 wrong password or unknown e-mail, 66 erased or not found, 64 usage, 65 damaged file, 75 busy; one error line")
     func exitCodes() throws {
         let fx = try CLIFixture()
         try fx.setUp(patient: Self.patient, supporter: Self.nurse)
@@ -37,7 +37,9 @@ struct CLIRobustnessTests {
             ("wrong password", list + ["--password-file", fx.wrongPasswordFile], 77),
             ("wrong supporter password", list + ["--as-supporter", Self.nurse.email, "--password-file", fx.wrongPasswordFile], 77),
             ("supporter not linked", list + ["--as-supporter", Self.nurse.email, "--password-file", fx.nursePasswordFile], 77),
-            ("unknown patient e-mail", ["record", "list", "--email", "nobody-4f1d@example.jp", "--password-file", fx.patientPasswordFile], 66),
+            // Issue 7 §5: a credentialed command answers an unknown e-mail exactly as a wrong password (was 66).
+            ("unknown patient e-mail", ["record", "list", "--email", "nobody-4f1d@example.jp", "--password-file", fx.patientPasswordFile], 77),
+            // The supporter to link is not the caller's credential: after the patient's password, "not found".
             ("unknown supporter e-mail", ["grant", "--email", Self.patient, "--supporter", "nobody-4f1d@example.jp", "--password-file", fx.patientPasswordFile], 66),
             ("missing store", list + ["--store", "\(fx.root)/no-such-store", "--password-file", fx.patientPasswordFile], 66),
             ("missing password file", list + ["--password-file", "\(fx.root)/no-such-file"], 66),

@@ -217,14 +217,15 @@ struct AuditTests {
         let log = try h.scratch.store.auditLog()
         let before = try log.entries()
         #expect(failureClass { try log.prune(retentionDays: -1, actor: "operator:test") } == "invalid-input")
-        let dropped = try log.prune(retentionDays: 0, actor: "operator:test", now: Date().addingTimeInterval(3600))
+        // The 30-day floor, seen from 31 days on: every entry is older (shorter retentions need an override, AccessPolicyTests).
+        let dropped = try log.prune(retentionDays: 30, actor: "operator:test", now: Date().addingTimeInterval(31 * 86400))
         #expect(dropped == before.count)
         let report = try log.verify()
         #expect(report.prunedBefore == UInt64(before.count))
         let after = try log.entries()
         #expect(after.count == 1)
         #expect(after.first?.action == "audit-prune" && after.first?.actor == "operator:test" && after.first?.seq == UInt64(before.count))
-        #expect(after.first?.detail == "dropped \(before.count) entries older than 0 days")
+        #expect(after.first?.detail == "dropped \(before.count) entries older than 30 days")
         #expect(report.checkpoints == 1 && report.lastCheckpointSeq == UInt64(before.count))
 
         for i in 0..<3 { try h.scratch.store.log("after-prune-\(i)", vaultId: nil, actor: "operator", role: "operator") }
@@ -261,8 +262,8 @@ struct AuditTests {
         let kept = all.filter { (AuditLog.parseTime($0.time) ?? .distantPast) >= cut }
         #expect(all.count - kept.count == 5)
 
-        // Retention 1 day, as seen one day after `cut`: everything before `cut` is older than that.
-        let dropped = try log.prune(retentionDays: 1, actor: "operator:test", now: cut.addingTimeInterval(86400))
+        // Retention 30 days, as seen 30 days after `cut`: everything before `cut` is older than that.
+        let dropped = try log.prune(retentionDays: 30, actor: "operator:test", now: cut.addingTimeInterval(30 * 86400))
         #expect(dropped == 5)
         let report = try log.verify()
         #expect(report.prunedBefore == 5 && report.firstSeq == 5)
@@ -273,7 +274,7 @@ struct AuditTests {
         // The checkpoint written after the kept entries survived the prune.
         #expect(report.checkpoints >= 2)
         // Nothing older than the retention: a second prune drops nothing, but is logged too.
-        #expect(try log.prune(retentionDays: 1, actor: "operator:test", now: cut.addingTimeInterval(86400)) == 0)
+        #expect(try log.prune(retentionDays: 30, actor: "operator:test", now: cut.addingTimeInterval(30 * 86400)) == 0)
         #expect(try log.entries().filter { $0.action == "audit-prune" }.count == 2)
         _ = try log.verify()
         try vault.append(type: "dose", data: json("999"), session: session)

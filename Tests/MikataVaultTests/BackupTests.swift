@@ -282,7 +282,9 @@ struct BackupTests {
         let restored = try Store.open(at: f.path("restored"))
         // Supporter deletion leaves a tombstone, which restores honour.
         do {
-            #expect(failureClass { _ = try restored.unlockSupporter(email: "nurse@example.jp", password: pw("nurse-pw")) } == "not-found")
+            // Its right password is answered as for an unknown e-mail (issue 7 §5), and the lookup is gone.
+            #expect(failureClass { _ = try restored.unlockSupporter(email: "nurse@example.jp", password: pw("nurse-pw")) } == "authentication-failed")
+            #expect(failureClass { _ = try restored.supporterId(email: "nurse@example.jp") } == "not-found")
             #expect(!ShredKit.exists(restored.supporterPath(nurseId)))
             #expect(restored.linkedVaults(supporterId: nurseId).isEmpty)
         }

@@ -258,16 +258,18 @@ struct ShredTests {
         try vault.append(type: "dose", data: json("1"), session: patient)
 
         #expect(failureClass { _ = try s.store.deleteSupporter(email: "a@example.jp", password: pw("wrong")) } == "authentication-failed")
-        #expect(failureClass { _ = try s.store.deleteSupporter(email: "nobody@example.jp", password: pw("a-pw")) } == "not-found")
+        // An unknown e-mail is answered as a wrong password (issue 7 §5).
+        #expect(failureClass { _ = try s.store.deleteSupporter(email: "nobody@example.jp", password: pw("a-pw")) } == "authentication-failed")
         #expect(ShredKit.exists(s.store.supporterPath(aKeys.id)))
         #expect(s.store.linkedVaults(supporterId: aKeys.id) == [vault.vaultId])
 
         #expect(try s.store.deleteSupporter(email: "a@example.jp", password: pw("a-pw")) == aKeys.id)
         #expect(!ShredKit.exists(s.store.supporterPath(aKeys.id)))
         #expect(!ShredKit.exists(s.store.linkDirectory(aKeys.id)))
-        #expect(failureClass { _ = try s.store.unlockSupporter(email: "a@example.jp", password: pw("a-pw")) } == "not-found")
+        // Deleted: the old password is answered as for an unknown e-mail; the non-credentialed lookup says "not found".
+        #expect(failureClass { _ = try s.store.unlockSupporter(email: "a@example.jp", password: pw("a-pw")) } == "authentication-failed")
         #expect(failureClass { _ = try s.store.supporterPublicKeys(email: "a@example.jp") } == "not-found")
-        #expect(failureClass { _ = try s.store.deleteSupporter(email: "a@example.jp", password: pw("a-pw")) } == "not-found")
+        #expect(failureClass { _ = try s.store.deleteSupporter(email: "a@example.jp", password: pw("a-pw")) } == "authentication-failed")
 
         // The share is dead but still in the header until the patient writes.
         let epochBefore = vault.keyState.currentEpoch.epoch
