@@ -282,7 +282,9 @@ enum Posix {
         for _ in 0..<8 {
             let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
             let file = try PosixFile.open(temp, create: true, exclusive: true)
-            if file.tryLockExclusive() { return (temp, file) }
+            // A sweep may have locked, unlinked and closed the brand-new file between our open and our lock, and then
+            // our lock succeeds on an inode with no name: only a lock on the file the name still names counts.
+            if file.tryLockExclusive(), (try? Posix.identity(of: temp)) == (try? file.identity()) { return (temp, file) }
         }
         throw VaultError.busy("could not create a temporary file in \(dir)")
     }
