@@ -84,25 +84,21 @@ package final class Store {
 
     /// The lookup file for an e-mail: a keyed BLAKE2b of the normalised address; the address itself is stored nowhere.
     func lookupPath(_ kind: LookupEntry.Kind, email: String) throws -> String {
-        let normalised = try Store.normalise(email: email)
+        lookupPath(kind, normalised: try Store.normalise(email: email))
+    }
+
+    func lookupPath(_ kind: LookupEntry.Kind, normalised: String) -> String {
         let h = Blake2b(outputLength: 32, key: lookupKey)
         h.update(VaultFormat.Label.emailLookup); h.update([kind.rawValue]); h.update(Array(normalised.utf8))
         let name = h.finalize()
         return "\(root)/index/\(Store.shard(name))/\(name.hex)"
     }
 
-    /// Trimmed and lower-cased; must look like an address. The message never repeats the input.
-    package static func normalise(email: String) throws -> String {
-        let e = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-        let parts = e.split(separator: "@", omittingEmptySubsequences: false)
-        guard e.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
-              !e.contains(where: { $0.isWhitespace || $0.isNewline })
-        else { throw VaultError.invalidInput("that is not a valid e-mail address") }
-        return e
-    }
+    /// `HumanInput.email`: NFKC, trimmed and lower-cased; must look like an address. The message never repeats the input.
+    package static func normalise(email: String) throws -> String { try HumanInput.email(email) }
 
     private func resolve(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] {
-        guard let bytes = try Posix.readFile(try lookupPath(kind, email: email)) else {
+        guard let path = try existingLookupPath(kind, email: email), let bytes = try Posix.readFile(path) else {
             throw VaultError.notFound(kind == .patient ? "no patient with that e-mail address in this store" : "no supporter with that e-mail address in this store")
         }
         let entry = try VaultError.parsing("lookup entry") { try LookupEntry.parse(bytes) }
@@ -116,8 +112,9 @@ package final class Store {
     /// crash never leaves an e-mail pointing at nothing (at worst an unreachable vault file and key, which hold no personal data).
     package func createPatient(email: String, nickname: String, password: SecureBytes) throws -> (vaultId: [UInt8], recoveryCode: SecureBytes) {
         let lookup = try lookupPath(.patient, email: email)
-        guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a patient with that e-mail address exists already") }
-        guard !nickname.isEmpty, nickname.utf8.count <= 256 else { throw VaultError.invalidInput("the nickname must be 1 to 256 bytes") }
+        guard try existingLookupPath(.patient, email: email) == nil else { throw VaultError.alreadyExists("a patient with that e-mail address exists already") }
+        let nickname = try HumanInput.name(nickname, what: "nickname")
+        let password = HumanInput.password(password)
         let draft = VaultDraft.new()
         let id = draft.vaultId
         let secret = SecureBytes.random(count: 32)
@@ -203,8 +200,9 @@ package final class Store {
     /// Creates a supporter account: fresh X25519 and Ed25519 key pairs, secrets sealed under Argon2id(password).
     package func createSupporter(email: String, name: String, password: SecureBytes) throws -> SupporterPublicKeys {
         let lookup = try lookupPath(.supporter, email: email)
-        guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a supporter with that e-mail address exists already") }
-        guard !name.isEmpty, name.utf8.count <= 256 else { throw VaultError.invalidInput("the name must be 1 to 256 bytes") }
+        guard try existingLookupPath(.supporter, email: email) == nil else { throw VaultError.alreadyExists("a supporter with that e-mail address exists already") }
+        let name = try HumanInput.name(name, what: "name")
+        let password = HumanInput.password(password)
         guard password.count > 0 else { throw VaultError.invalidInput("the password is empty") }
         let id = Random.bytes(16)
         let box = BoxKeyPair.generate()
@@ -248,10 +246,11 @@ package final class Store {
     /// Opens a supporter's account with their password.
     package func unlockSupporter(email: String, password: SecureBytes) throws -> SupporterIdentity {
         let a = try account(id: try supporterId(email: email))
-        let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: password, salt: a.salt)
-        var plain: [UInt8]
-        do { plain = try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
-        catch { throw VaultError.authenticationFailed("wrong password") }
+        var plain = try HumanInput.tryPasswords(password) { candidate in
+            let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: candidate, salt: a.salt)
+            do { return try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
+            catch { throw VaultError.authenticationFailed("wrong password") }
+        }
         defer { Sodium.wipe(&plain) }
         let secrets = try VaultError.parsing("supporter secrets") { try SupporterSecrets.parse(plain) }
         let box = try BoxKeyPair.fromSecretKey(secrets.boxSecretKey)

@@ -45,11 +45,7 @@ struct RecordCommand: ParsableCommand {
             } else {
                 bytes = Array((data ?? "").utf8)
             }
-            guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
-                throw CLIError.usage("the record data is not valid JSON")
-            }
-            var trimmed = bytes
-            while let last = trimmed.last, last == 10 || last == 13 || last == 32 { trimmed.removeLast() }
+            let trimmed = try HumanInput.recordData(bytes)  // strict JSON, checked before any password is asked
             let store = try global.openStore()
             let vault = try store.openVault(email: email)
             let session = try actor.session(store: store, vault: vault)
