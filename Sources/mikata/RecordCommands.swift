@@ -7,10 +7,11 @@ import MikataVault
 /// Who acts on a vault: the patient (their password), or `--as-supporter S` (S's password).
 struct ActorOptions: ParsableArguments {
     @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
+    @Option(help: "Read that supporter's e-mail address from the first line of this file (- for standard input).") var asSupporterFile: String?
     @OptionGroup var password: PasswordOptions
 
     func session(store: Store, vault: Vault) throws -> VaultSession {
-        if let s = asSupporter {
+        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
             let identity = try store.unlockSupporter(email: s, password: try password.read())
             return try vault.unlock(supporter: identity)
         }
@@ -24,23 +25,25 @@ struct RecordCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append a record (the actor's password); prints its sequence number.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @Option(help: "Record type: 1-64 of a-z 0-9 . _ - (e.g. dose, side-effect, message).") var type: String
         @Option(help: "The record's JSON data, or - to read it from standard input.") var data: String?
-        @Option(help: "Read the record's JSON data from this file.") var dataFile: String?
+        @Option(help: "Read the record's JSON data from this file (- for standard input).") var dataFile: String?
         @OptionGroup var actor: ActorOptions
 
         func validate() throws {
             if (data == nil) == (dataFile == nil) { throw ValidationError("give exactly one of --data or --data-file") }
-            if data == "-" && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
+            if (data == "-" || dataFile == "-") && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
         }
 
         func run() throws {
+            let email = try account.resolve()
             let bytes: [UInt8]
-            if let f = dataFile {
+            if let f = dataFile, f != "-" {
                 guard let d = FileManager.default.contents(atPath: f) else { throw CLIError.notFound("cannot read the data file") }
                 bytes = Array(d)
-            } else if data == "-" {
+            } else if data == "-" || dataFile == "-" {
+                _ = try StandardInput.claim("record data")
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             } else {
                 bytes = Array((data ?? "").utf8)
@@ -57,10 +60,11 @@ struct RecordCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Decrypt, verify and list every record (the actor's password).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var actor: ActorOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let vault = try store.openVault(email: email)
             let session = try actor.session(store: store, vault: vault)
@@ -83,11 +87,12 @@ struct PasswordCommand: ParsableCommand {
     struct Change: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the patient's password (current via --password-file/--password-stdin, new via --new-password-file).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
         @OptionGroup var newPassword: NewPasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let vault = try store.openVault(email: email)
             let session = try vault.unlock(password: try password.read(prompt: "Current password: "))
@@ -100,14 +105,16 @@ struct PasswordCommand: ParsableCommand {
 struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "recover", abstract: "Set a new password with the recovery code.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The patient's e-mail address.") var email: String
-    @Option(help: "Read the recovery code from the first line of this file.") var recoveryCodeFile: String?
+    @OptionGroup var account: EmailOptions
+    @Option(help: "Read the recovery code from the first line of this file (- for standard input).") var recoveryCodeFile: String?
     @OptionGroup var newPassword: NewPasswordOptions
 
     func run() throws {
+        let email = try account.resolve()
         let store = try global.openStore()
         let vault = try store.openVault(email: email)
-        let code = try recoveryCodeFile.map { try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
+        let code = try recoveryCodeFile.map { $0 == "-" ? try SecretInput.firstLine(fd: try StandardInput.claim("recovery code"), what: "recovery code")
+                                                        : try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
             ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
         let session = try vault.unlock(recoveryCode: code)
         try vault.changePassword(to: try newPassword.read(), session: session)
@@ -121,9 +128,10 @@ struct VaultCommand: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Non-secret metadata, without any password.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let vault = try store.openVault(email: email)
             let info = try vault.inspect()
@@ -156,10 +164,11 @@ struct VaultCommand: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check both header copies and every record (patient's password); exit 65 on any problem.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let vault = try store.openVault(email: email)
             let report = try vault.verify(try vault.unlock(password: try password.read()))
