@@ -76,7 +76,7 @@ final class BenchRun {
         let (bare, bareSession, _) = try patient(store, "append-bare")
         bare.audit = nil
         guard let accessLog = vault.audit else { throw BenchError.unexpected("Store.openVault returned a vault without an access log") }
-        let data = Random.bytes(200)
+        let data = jsonBlob(200)
         let type = "dose"
         let before = try fileSize(vault.path)
         try vault.append(type: type, data: data, session: session)
@@ -163,7 +163,7 @@ final class BenchRun {
         let n = counts.readRecords
         progress("read: building a vault of \(n) × 64 KiB records")
         let (vault, session, _) = try patient(store, "read")
-        let chunk = Random.bytes(recordSize)
+        let chunk = jsonBlob(recordSize)
         try withoutAccessLog(vault) {
             for _ in 0..<n { try vault.append(type: "bench.blob", data: chunk, session: session) }
         }
@@ -285,7 +285,7 @@ final class BenchRun {
         let n = counts.unlockRecords
         progress("unlock: building a vault of \(n) records")
         let (vault, session, email) = try patient(store, "unlock")
-        let data = Random.bytes(200)
+        let data = jsonBlob(200)
         try withoutAccessLog(vault) {
             for i in 0..<n {
                 try vault.append(type: "dose", data: data, session: session)
@@ -362,12 +362,12 @@ final class BenchRun {
         let mibCount = counts.bigVaultMiB
         progress("revoke: building a \(mibCount) MiB vault from 1 MiB records")
         let big = try patient(store, "big")
-        let blob = Random.bytes(1 << 20)
+        let blob = jsonBlob(1 << 20)
         try withoutAccessLog(big.0) {
             for _ in 0..<mibCount { try big.0.append(type: "bench.blob", data: blob, session: big.1) }
         }
         let small = try patient(store, "small")
-        try withoutAccessLog(small.0) { _ = try small.0.append(type: "bench.blob", data: Random.bytes(1024), session: small.1) }
+        try withoutAccessLog(small.0) { _ = try small.0.append(type: "bench.blob", data: jsonBlob(1024), session: small.1) }
         let bigSize = try fileSize(big.0.path), smallSize = try fileSize(small.0.path)
 
         /// Grants on the long-lived handle, then revokes through a fresh `openVault` + unlock, as `mikata revoke` in a
@@ -471,3 +471,9 @@ func mbs(_ v: Double) -> String { String(format: "%.0f MB/s", v) }
 func ratio(_ r: Double) -> String { String(format: "%.2f×", r) }
 func mib(_ bytes: Double) -> String { String(format: "%.1f MiB", bytes / 1048576) }
 func kib(_ bytes: Int) -> String { String(format: "%.0f KiB", Double(bytes) / 1024) }
+
+/// Record data of exactly `count` bytes (≥ 2) that the vault accepts (strict JSON): a string of random hex digits.
+func jsonBlob(_ count: Int) -> [UInt8] {
+    let hex = Array(Random.bytes((count - 1) / 2).hex.utf8)
+    return [UInt8(ascii: "\"")] + hex.prefix(count - 2) + [UInt8(ascii: "\"")]
+}

@@ -151,7 +151,7 @@ extension Store {
         guard next.supporterId == identity.id else { throw VaultError.corrupted("the supporter account file belongs to another supporter") }
         next.opsLimit = kdf.opsLimit; next.memLimit = kdf.memLimit
         next.salt = Random.bytes(PasswordHash.saltLength); next.nonce = Random.bytes(24)
-        let key = try kdf.derive(password: newPassword, salt: next.salt)
+        let key = try kdf.derive(password: HumanInput.password(newPassword), salt: next.salt)
         var plain = SupporterSecrets(boxSecretKey: identity.box.secretKey, signSeed: identity.signing.seed, name: identity.name).serialize()
         defer { Sodium.wipe(&plain) }
         next.sealedSecrets = try XChaCha20Poly1305.seal(plain, key: key, nonce: next.nonce, ad: next.associatedData())

@@ -34,7 +34,9 @@ package struct KDFParameters: Equatable, Sendable {
 /// A 200-bit recovery code shown once at creation: 40 Crockford base-32 characters in groups of five.
 package enum RecoveryCode {
     static let byteLength = 25
-    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+    /// 200 bits in 5-bit characters.
+    static let characterCount = 40
+    static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     static func generate() -> (text: SecureBytes, bytes: SecureBytes) {
         let raw = SecureBytes.random(count: byteLength)
@@ -58,27 +60,20 @@ package enum RecoveryCode {
         return SecureBytes(wiping: &out)
     }
 
-    /// Parses a code typed by a person: case, dashes and spaces are ignored; I/L read as 1, O as 0.
+    /// Parses a code typed by a person (`HumanInput.recoveryCode` normalises it first).
+    /// - Throws: `VaultError.invalidInput` when the text cannot be a recovery code.
     static func decode(_ text: SecureBytes) throws -> SecureBytes {
-        var values: [UInt8] = []
-        defer { Sodium.wipe(&values) }
-        try text.withUnsafeBytes { chars in
-            for var c in chars {
-                if c == UInt8(ascii: "-") || c == UInt8(ascii: " ") || c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") { continue }
-                if c >= 97 && c <= 122 { c -= 32 }
-                if c == UInt8(ascii: "I") || c == UInt8(ascii: "L") { c = UInt8(ascii: "1") }
-                if c == UInt8(ascii: "O") { c = UInt8(ascii: "0") }
-                guard let v = alphabet.firstIndex(of: c) else { throw VaultError.authenticationFailed("the recovery code is not valid") }
-                values.append(UInt8(v))
-            }
-        }
-        guard values.count == 40 else { throw VaultError.authenticationFailed("the recovery code is not valid (it has 40 characters)") }
+        let canonical = try HumanInput.recoveryCode(text)
         var out: [UInt8] = []
         var buffer: UInt32 = 0, bits = 0
-        for v in values {
-            buffer = buffer << 5 | UInt32(v); bits += 5
-            if bits >= 8 { bits -= 8; out.append(UInt8((buffer >> UInt32(bits)) & 0xff)) }
+        canonical.withUnsafeBytes { chars in
+            for c in chars {
+                let v = UInt32(alphabet.firstIndex(of: c) ?? 0)  // HumanInput checked the alphabet
+                buffer = buffer << 5 | v; bits += 5
+                if bits >= 8 { bits -= 8; out.append(UInt8((buffer >> UInt32(bits)) & 0xff)) }
+            }
         }
+        buffer = 0
         return SecureBytes(wiping: &out)
     }
 

@@ -45,9 +45,9 @@ extension Store {
     /// earlier one.
     package func shred(email: String, request: ShredRequest) throws -> ShredOutcome {
         let normalised = try Store.normalise(email: email)
-        if let id = try? vaultId(email: normalised) {
+        if let id = try? vaultId(email: email) {  // as typed: an entry made before HumanInput's rule resolves too
             if let intent = try readIntent(path: intentPath(id)) { return try execute(intent) }
-            return try execute(try makeIntent(vaultId: id, email: normalised, request: request))
+            return try execute(try makeIntent(vaultId: id, email: email, request: request))
         }
         // No lookup any more: an interrupted shred past that step, or an earlier completed one.
         for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
@@ -112,7 +112,7 @@ extension Store {
         }
         let salt = Random.bytes(16)
         let now = AuditLog.isoNow()
-        let lookup = try lookupPath(.patient, email: email)
+        let lookup = try existingLookupPath(.patient, email: email) ?? lookupPath(.patient, email: email)
         var members: [(String, JSONValue)] = [
             ("vaultId", .string(id.hex)), ("certificateId", .string(Random.bytes(16).hex)),
             ("subjectRef", .string(try Store.subjectRef(email: email, salt: salt))), ("subjectRefSalt", .string(salt.hex)),
@@ -243,7 +243,7 @@ extension Store {
         let identity = try unlockSupporter(email: email, password: password)
         let id = identity.id
         _ = try Store.overwriteAndRemove(supporterPath(id), lockTimeout: lockTimeout)
-        let lookup = try lookupPath(.supporter, email: email)
+        let lookup = try existingLookupPath(.supporter, email: email) ?? lookupPath(.supporter, email: email)
         try Posix.remove(lookup)
         try? Posix.syncDirectory(Posix.parent(of: lookup))
         let links = linkDirectory(id)

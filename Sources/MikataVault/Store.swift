@@ -153,28 +153,23 @@ package final class Store {
 
     /// The lookup file for an e-mail: a keyed BLAKE2b of the normalised address; the address itself is stored nowhere.
     func lookupPath(_ kind: LookupEntry.Kind, email: String) throws -> String {
-        let name = try lookupName(kind, email: email)
-        return lookupPath(name: name)
+        lookupPath(name: try lookupName(kind, email: email))
     }
 
     func lookupPath(name: [UInt8]) -> String { "\(root)/index/\(Store.shard(name))/\(name.hex)" }
 
     func lookupName(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] {
-        let normalised = try Store.normalise(email: email)
+        lookupName(kind, normalised: try Store.normalise(email: email))
+    }
+
+    func lookupName(_ kind: LookupEntry.Kind, normalised: String) -> [UInt8] {
         let h = Blake2b(outputLength: 32, key: lookupKey)
         h.update(VaultFormat.Label.emailLookup); h.update([kind.rawValue]); h.update(Array(normalised.utf8))
         return h.finalize()
     }
 
-    /// Trimmed and lower-cased; must look like an address. The message never repeats the input.
-    package static func normalise(email: String) throws -> String {
-        let e = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-        let parts = e.split(separator: "@", omittingEmptySubsequences: false)
-        guard e.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
-              !e.contains(where: { $0.isWhitespace || $0.isNewline })
-        else { throw VaultError.invalidInput("that is not a valid e-mail address") }
-        return e
-    }
+    /// `HumanInput.email`: NFKC, trimmed and lower-cased; must look like an address. The message never repeats the input.
+    package static func normalise(email: String) throws -> String { try HumanInput.email(email) }
 
     /// Reads and authenticates the identity entry at `name` (FORMAT.md §7.3): nil if there is none. An entry the
     /// root key did not vouch for at this name (copied from another entry, forged, or a pre-root-key leftover) is
@@ -196,7 +191,7 @@ package final class Store {
     }
 
     func resolveEntry(_ kind: LookupEntry.Kind, email: String) throws -> IdentityEntry {
-        guard let entry = try identityEntry(name: try lookupName(kind, email: email)) else {
+        guard let name = try existingLookupName(kind, email: email), let entry = try identityEntry(name: name) else {
             throw VaultError.notFound(kind == .patient ? "no patient with that e-mail address in this store" : "no supporter with that e-mail address in this store")
         }
         guard entry.kind == kind else { throw VaultError.tampered("identity entry has the wrong kind") }
@@ -212,8 +207,9 @@ package final class Store {
     package func createPatient(email: String, nickname: String, password: SecureBytes) throws -> (vaultId: [UInt8], recoveryCode: SecureBytes) {
         let name = try lookupName(.patient, email: email)
         let lookup = lookupPath(name: name)
-        guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a patient with that e-mail address exists already") }
-        guard !nickname.isEmpty, nickname.utf8.count <= 256 else { throw VaultError.invalidInput("the nickname must be 1 to 256 bytes") }
+        guard try existingLookupName(.patient, email: email) == nil else { throw VaultError.alreadyExists("a patient with that e-mail address exists already") }
+        let nickname = try HumanInput.name(nickname, what: "nickname")
+        let password = HumanInput.password(password)
         let draft = VaultDraft.new()
         let id = draft.vaultId
         let secret = SecureBytes.random(count: 32)
@@ -339,8 +335,9 @@ package final class Store {
     package func createSupporter(email: String, name: String, password: SecureBytes) throws -> SupporterPublicKeys {
         let entryName = try lookupName(.supporter, email: email)
         let lookup = lookupPath(name: entryName)
-        guard !Posix.exists(lookup) else { throw VaultError.alreadyExists("a supporter with that e-mail address exists already") }
-        guard !name.isEmpty, name.utf8.count <= 256 else { throw VaultError.invalidInput("the name must be 1 to 256 bytes") }
+        guard try existingLookupName(.supporter, email: email) == nil else { throw VaultError.alreadyExists("a supporter with that e-mail address exists already") }
+        let name = try HumanInput.name(name, what: "name")
+        let password = HumanInput.password(password)
         guard password.count > 0 else { throw VaultError.invalidInput("the password is empty") }
         let id = Random.bytes(16)
         let box = BoxKeyPair.generate()
@@ -405,10 +402,14 @@ package final class Store {
     /// and are both logged (Authentication.swift).
     package func unlockSupporter(email: String, password: SecureBytes) throws -> SupporterIdentity {
         let a = try account(try supporterEntry(email: email, password: password))  // unknown e-mail: as a wrong password
-        let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: password, salt: a.salt)
         var plain: [UInt8]
-        do { plain = try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
-        catch { throw supporterPasswordRefused(a.supporterId) }  // logged
+        do {
+            plain = try HumanInput.tryPasswords(password) { candidate in
+                let key = try KDFParameters(opsLimit: a.opsLimit, memLimit: a.memLimit).derive(password: candidate, salt: a.salt)
+                do { return try XChaCha20Poly1305.open(a.sealedSecrets, key: key, nonce: a.nonce, ad: a.associatedData()) }
+                catch { throw VaultError.authenticationFailed("wrong password") }
+            }
+        } catch VaultError.authenticationFailed { throw supporterPasswordRefused(a.supporterId) }  // logged
         defer { Sodium.wipe(&plain) }
         let secrets = try VaultError.parsing("supporter secrets") { try SupporterSecrets.parse(plain) }
         let box = try BoxKeyPair.fromSecretKey(secrets.boxSecretKey)

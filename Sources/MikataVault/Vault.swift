@@ -252,8 +252,10 @@ package final class Vault {
     // MARK: unlocking
 
     /// Unlocks with the patient's password: Argon2id with the slot's stored parameters unwraps the owner key.
+    /// The password is read by `HumanInput`'s rule (its NFKC form first, then the bytes as given, for vaults made
+    /// before the rule).
     package func unlock(password: SecureBytes) throws -> VaultSession {
-        try audited("unlock", actor: ("patient", "patient")) { try unlockWithPassword(password) }
+        try audited("unlock", actor: ("patient", "patient")) { try HumanInput.tryPasswords(password) { try unlockWithPassword($0) } }
     }
 
     private func unlockWithPassword(_ password: SecureBytes) throws -> VaultSession {
@@ -268,14 +270,15 @@ package final class Vault {
     }
 
     /// Unlocks with the recovery code shown at creation.
+    /// A text that cannot be a recovery code is invalid input, checked before anything is tried or logged.
     package func unlock(recoveryCode: SecureBytes) throws -> VaultSession {
-        try audited("recovery-unlock", actor: ("patient", "patient")) { try unlockWithRecoveryCode(recoveryCode) }
+        let code = try RecoveryCode.decode(recoveryCode)
+        return try audited("recovery-unlock", actor: ("patient", "patient")) { try unlockWithRecoveryCode(code) }
     }
 
-    private func unlockWithRecoveryCode(_ recoveryCode: SecureBytes) throws -> VaultSession {
+    private func unlockWithRecoveryCode(_ code: SecureBytes) throws -> VaultSession {
         try locked(exclusive: false) {}
         guard let slot = state.recoverySlot else { throw VaultError.notFound("the vault has no recovery slot") }
-        let code = try RecoveryCode.decode(recoveryCode)
         let key = RecoveryCode.slotKey(code: code, vaultId: vaultId, salt: slot.salt)
         let ownerKey: SecureBytes
         do { ownerKey = try Wraps.unwrap(slot.wrap, under: key, ad: slot.associatedData(vaultId: vaultId)) }
@@ -457,6 +460,7 @@ package final class Vault {
     @discardableResult
     package func append(type: String, data: [UInt8], timeMillis: Int64? = nil, session: VaultSession) throws -> UInt64 {
         try Vault.checkRecord(type: type, data: data, isInternal: false)
+        try HumanInput.checkRecordData(data)
         return try appendRecord(type: type, data: data, timeMillis: timeMillis ?? Posix.wallClockMillis(), session: session)
     }
 
@@ -816,11 +820,14 @@ package final class Vault {
     }
 
     /// Replaces the password slot (new salt, given Argon2id parameters); the owner key and everything else stay.
+    /// The new password is stored in `HumanInput`'s normalised form.
     package func changePassword(to newPassword: SecureBytes, kdf: KDFParameters = .interactive, session: VaultSession) throws {
-        try audited("password-change", actor: Vault.actor(of: session), logsSuccessItself: true) { try changePasswordLocked(to: newPassword, kdf: kdf, session: session) }
+        let normalised = HumanInput.password(newPassword)
+        try audited("password-change", actor: Vault.actor(of: session), logsSuccessItself: true) { try changePasswordLocked(to: normalised, kdf: kdf, session: session) }
     }
 
-    private func changePasswordLocked(to newPassword: SecureBytes, kdf: KDFParameters, session: VaultSession) throws {
+    /// Sets `newPassword` as given (tests use it to write a slot the way v1 did, before `HumanInput`).
+    func changePasswordLocked(to newPassword: SecureBytes, kdf: KDFParameters, session: VaultSession) throws {
         try locked(exclusive: true) {
             try prepare(session)
             try dropDeadShares(session)

@@ -24,10 +24,13 @@ struct Mikata: ParsableCommand {
 
     /// Parses, runs, and maps every failure to one `mikata: error:` line and the contract's exit code.
     static func main() {
+        ensureStandardStreams()  // before anything opens a file
         hardenProcess()
+        let arguments = Array(CommandLine.arguments.dropFirst())  // copied before argv is wiped
+        wipePersonalArguments()
         let code: Int32
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(hoistGlobalOptions(arguments))
             try command.run()
             code = Exit.ok
         } catch let e as VaultError {
@@ -41,15 +44,77 @@ struct Mikata: ParsableCommand {
             }
         } catch {
             let exit = exitCode(for: error)
-            if exit == .success {
-                Self.exit(withError: error)  // --help, --version
+            if exit == .success {  // --help, --version: printed like any output, so a failed write is reported
+                do { try StandardOutput.line(fullMessage(for: error)); code = Exit.ok } catch CLIError.io(let m) {
+                    reportError(m); code = Exit.failure
+                } catch { reportError("cannot write the output"); code = Exit.failure }
+            } else {
+                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                let cleaned = redactArguments(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
+                reportError(cleaned, hint: exit.rawValue == Exit.usage ? "see 'mikata help'" : nil)
+                code = exit.rawValue == Exit.usage ? Exit.usage : Exit.failure
             }
-            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
-            let cleaned = redactArguments(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
-            reportError(cleaned, hint: exit.rawValue == Exit.usage ? "see 'mikata help'" : nil)
-            code = exit.rawValue == Exit.usage ? Exit.usage : Exit.failure
         }
         Foundation.exit(code)
+    }
+
+    /// Descriptors 0-2 closed by the caller (`<&-`) would be handed to the first files this process opens (a vault
+    /// read as the password, a record written to the terminal's place). Each closed one is opened on /dev/null,
+    /// read-only: stdin reads as empty, and writing to a closed stdout fails (EBADF) and is reported, not lost.
+    static func ensureStandardStreams() {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            let opened = open("/dev/null", O_RDONLY)
+            if opened >= 0 && opened != fd { dup2(opened, fd); close(opened) }
+            if opened < 0 { Foundation.exit(Exit.failure) }  // cannot make the process safe to run
+        }
+    }
+
+    /// Options of `GlobalOptions` given before the subcommand (`mikata --store DIR init`, as in git or kubectl) are
+    /// moved after the subcommand's path, where ArgumentParser reads them. Anything else before the subcommand is
+    /// left for the parser to refuse.
+    static func hoistGlobalOptions(_ args: [String]) -> [String] {
+        var moved: [String] = []
+        var i = 0
+        while i < args.count, args[i].hasPrefix("-") {
+            if args[i] == "--json" || args[i].hasPrefix("--store=") {
+                moved.append(args[i]); i += 1
+            } else if args[i] == "--store", i + 1 < args.count {
+                moved += [args[i], args[i + 1]]; i += 2
+            } else {
+                return args
+            }
+        }
+        guard !moved.isEmpty else { return args }
+        var command: any ParsableCommand.Type = Mikata.self
+        var j = i
+        while j < args.count, let sub = command.configuration.subcommands.first(where: { $0._commandName == args[j] }) {
+            command = sub
+            j += 1
+        }
+        guard j > i, command.configuration.subcommands.isEmpty else { return args }
+        return Array(args[i..<j]) + moved + Array(args[j...])
+    }
+
+    /// Every local user can read a process's arguments (`/proc/PID/cmdline`): the values of options that carry
+    /// personal data are overwritten in the process's argv memory at start. The file and stdin forms
+    /// (`--email-file`, `--data -`, ...) never put them there at all.
+    static func wipePersonalArguments() {
+        let argc = Int(CommandLine.argc)
+        let argv = CommandLine.unsafeArgv
+        var i = 1
+        while i < argc {
+            guard let p = argv[i] else { i += 1; continue }
+            let arg = String(cString: p)
+            if arg == "--" { break }
+            if let eq = arg.utf8.firstIndex(of: UInt8(ascii: "=")), PersonalInput.argvOptions.contains(String(arg[..<eq])) {
+                let offset = arg.utf8.distance(from: arg.utf8.startIndex, to: eq) + 1
+                memset(p + offset, Int32(UInt8(ascii: "*")), strlen(p + offset))
+            } else if PersonalInput.argvOptions.contains(arg), i + 1 < argc, let value = argv[i + 1] {
+                memset(value, Int32(UInt8(ascii: "*")), strlen(value))
+                i += 1
+            }
+            i += 1
+        }
     }
 
     /// ArgumentParser quotes what it did not understand; that could be a password typed in the wrong place, or an
@@ -74,7 +139,9 @@ struct Mikata: ParsableCommand {
 
     /// No core dumps and not dumpable (no ptrace attach or /proc/PID/mem read by other processes of the user): they
     /// would reach keys and records. Files the process creates are private.
+    /// SIGPIPE is ignored: a closed pipe is reported (EPIPE, exit 1) like every other failed write.
     static func hardenProcess() {
+        signal(SIGPIPE, SIG_IGN)
         ProcessHardening.apply()
     }
 }

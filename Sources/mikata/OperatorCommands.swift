@@ -13,16 +13,23 @@ struct ShredCommand: ParsableCommand {
         abstract: "Destroy a patient's vault on a health centre's request and issue a signed deletion certificate.",
         discussion: "Crypto-erases the vault (its erasure secret is overwritten and removed), overwrites and removes the vault file, removes the e-mail lookup, verifies, and prints the certificate. Interrupted shreds complete when run again; an already shredded patient gets the earlier certificate.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The patient's e-mail address, as the request gives it.") var email: String
-    @Option(help: "Why (e.g. 'patient deceased').") var reason: String
-    @Option(help: "The requesting organisation (e.g. the health centre).") var requestedBy: String
-    @Option(help: "The request's reference number.") var requestRef: String
+    @OptionGroup var account: EmailOptions
+    @Option(help: "Why (e.g. 'patient deceased').") var reason: String?
+    @Option(help: "Read the reason from the first line of this file (- for standard input).") var reasonFile: String?
+    @Option(help: "The requesting organisation (e.g. the health centre).") var requestedBy: String?
+    @Option(help: "Read the requesting organisation from the first line of this file (- for standard input).") var requestedByFile: String?
+    @Option(help: "The request's reference number.") var requestRef: String?
+    @Option(help: "Read the request's reference number from the first line of this file (- for standard input).") var requestRefFile: String?
     @Option(name: .customLong("operator"), help: "Who executes the shred (operator id).") var operatorId: String
     @Option(help: "Who approved it (operator id).") var approver: String?
     @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
 
     func run() throws {
+        let email = try account.resolve()
         let store = try global.openStore()
+        let reason = try PersonalInput.required(reason, file: reasonFile, option: "reason")
+        let requestedBy = try PersonalInput.required(requestedBy, file: requestedByFile, option: "requested-by")
+        let requestRef = try PersonalInput.required(requestRef, file: requestRefFile, option: "request-ref")
         let outcome = try store.shred(email: email, request: ShredRequest(reason: reason, requestedBy: requestedBy, reference: requestRef,
                                                                           executedBy: operatorId, approvedBy: approver))
         try writeCertificate(outcome, out: out, json: global.json)
@@ -38,7 +45,7 @@ func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws 
             (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
         }
     } else {
-        FileHandle.standardOutput.write(Data(outcome.certificate + [10]))
+        try StandardOutput.write(outcome.certificate + [10])
     }
 }
 
@@ -46,11 +53,12 @@ extension PatientCommand {
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The patient deletes their own vault (patient's password); prints a deletion certificate.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let request = ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
                                        reference: "self-service", executedBy: "patient", approvedBy: nil)
@@ -69,10 +77,11 @@ extension SupporterCommand {
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The supporter deletes their own registration and keys (supporter's password).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let id = try store.deleteSupporter(email: email, password: try password.read())
             try emit(json: global.json, ["supporterId": id.hex, "deleted": true]) {
@@ -173,13 +182,13 @@ struct AuditCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show log entries (operators, for investigations).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Only entries about this patient's vault.") var email: String?
+        @OptionGroup var account: EmailOptions
         @Option(help: "Only entries at or after this time (ISO 8601, or e.g. 7d).") var since: String?
 
         func run() throws {
             let store = try global.openStore()
             var entries = try store.auditLog().entries()
-            if let email { let id = try store.vaultId(email: email).hex; entries = entries.filter { $0.vault == id } }
+            if let email = try account.resolveIfGiven() { let id = try store.vaultId(email: email).hex; entries = entries.filter { $0.vault == id } }
             if let since {
                 let cutoff = try AuditCommand.parseSince(since)
                 entries = entries.filter { (AuditLog.parseTime($0.time) ?? .distantPast) >= cutoff }
@@ -191,10 +200,11 @@ struct AuditCommand: ParsableCommand {
     struct Mine: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A patient sees who accessed their vault, when, and what they did (patient's password).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let (vault, _) = try store.unlockPatient(email: email, password: try password.read())
             let id = vault.vaultId.hex
@@ -208,7 +218,7 @@ struct AuditCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            print(try global.openStore().auditLog().checkpoint())
+            try StandardOutput.line(try global.openStore().auditLog().checkpoint())
         }
     }
 }

@@ -34,7 +34,7 @@ struct PasswordOptions: ParsableArguments {
 
     func read(prompt: String = "Password: ") throws -> SecureBytes {
         if let f = passwordFile { return try SecretInput.firstLine(ofFile: f, what: "password") }
-        if passwordStdin { return try SecretInput.firstLine(fd: 0, what: "password") }
+        if passwordStdin { return try SecretInput.firstLine(fd: try StandardInput.claim("password"), what: "password") }
         return try SecretInput.prompt(prompt, what: "password")
     }
 

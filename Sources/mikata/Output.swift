@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MikataVault
 
 /// Exit codes of the CLI contract (sysexits.h values).
@@ -23,20 +26,41 @@ enum Exit {
     }
 }
 
-/// One line `mikata: error: ...` on stderr, optionally a `mikata: hint: ...` line.
+/// One line `mikata: error: ...` on stderr, optionally a `mikata: hint: ...` line. Best effort: with stderr gone
+/// there is nowhere left to say anything, and the exit code still tells.
 func reportError(_ message: String, hint: String? = nil) {
-    FileHandle.standardError.write(Data("mikata: error: \(message)\n".utf8))
-    if let hint { FileHandle.standardError.write(Data("mikata: hint: \(hint)\n".utf8)) }
+    var text = "mikata: error: \(message)\n"
+    if let hint { text += "mikata: hint: \(hint)\n" }
+    _ = try? StandardOutput.write(Array(text.utf8), fd: 2)
+}
+
+/// Every byte the CLI prints goes through here: a failed write(2) (a full disk, a closed pipe, a closed stream)
+/// becomes one `mikata: error: cannot write the output` line and exit 1, never a crash or a silent exit 0.
+/// SIGPIPE is ignored (Mikata.main), so a closed pipe is EPIPE here, reported like any other failure.
+enum StandardOutput {
+    static func write(_ bytes: [UInt8], fd: Int32 = 1) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CLIError.io("cannot write the output: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    static func line(_ text: String) throws { try write(Array((text + "\n").utf8)) }
 }
 
 /// Prints a result: JSON on stdout with `--json`, else the human lines.
 func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     if json {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        FileHandle.standardOutput.write(data + Data([10]))
+        try StandardOutput.write(Array(data) + [10])
     } else {
         let text = human()
-        if !text.isEmpty { print(text) }
+        if !text.isEmpty { try StandardOutput.line(text) }
     }
 }
 

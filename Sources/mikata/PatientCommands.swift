@@ -10,22 +10,15 @@ struct PatientCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a patient's vault; prints the vault id and the one-time recovery code.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address (stored only as a keyed hash).") var email: String
+        @OptionGroup var account: EmailOptions
         @Option(help: "The patient's nickname (stored encrypted inside the vault).") var nickname: String?
-        @Option(help: "Read the nickname from the first line of this file instead.") var nicknameFile: String?
+        @Option(help: "Read the nickname from the first line of this file instead (- for standard input).") var nicknameFile: String?
         @OptionGroup var password: PasswordOptions
 
-        func validate() throws {
-            if (nickname == nil) == (nicknameFile == nil) { throw ValidationError("give exactly one of --nickname or --nickname-file") }
-        }
-
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
-            var nick = nickname ?? ""
-            if let f = nicknameFile {
-                let s = try SecretInput.firstLine(ofFile: f, what: "nickname")
-                nick = s.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-            }
+            let nick = try PersonalInput.required(nickname, file: nicknameFile, option: "nickname")
             let pw = try password.readNew()
             let (id, code) = try store.createPatient(email: email, nickname: nick, password: pw)
             let codeText = code.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
@@ -46,12 +39,15 @@ struct SupporterCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a supporter account with its own key pairs.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The supporter's e-mail address.") var email: String
-        @Option(help: "The supporter's display name (stored encrypted).") var name: String
+        @OptionGroup var account: EmailOptions
+        @Option(help: "The supporter's display name (stored encrypted).") var name: String?
+        @Option(help: "Read the display name from the first line of this file instead (- for standard input).") var nameFile: String?
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
+            let name = try PersonalInput.required(name, file: nameFile, option: "name")
             let pw = try password.readNew()
             let keys = try store.createSupporter(email: email, name: name, password: pw)
             let shown = Fingerprint.supporter(keys)
@@ -84,10 +80,11 @@ struct SupporterCommand: ParsableCommand {
     struct Patients: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the patients who linked this supporter (supporter's password).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let identity = try store.unlockSupporter(email: email, password: try password.read())
             var patients: [[String: Any]] = []
@@ -114,13 +111,15 @@ struct SupporterCommand: ParsableCommand {
 struct GrantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "grant", abstract: "Link a supporter to a patient's vault (patient's password).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The patient's e-mail address.") var email: String
-    @Option(help: "The supporter's e-mail address.") var supporter: String
+    @OptionGroup var account: EmailOptions
+    @OptionGroup var supporterAccount: SupporterEmailOptions
     @Option(help: "The supporter's key fingerprint as the supporter gave it to you (e.g. 7KQ2-M9XD-4TZA-P1C8); a mismatch is refused.")
     var fingerprint: String?
     @OptionGroup var password: PasswordOptions
 
     func run() throws {
+        let email = try account.resolve()
+        let supporter = try supporterAccount.resolve()
         let store = try global.openStore()
         let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
         let keys = try store.supporterPublicKeys(email: supporter, fingerprint: fingerprint)
@@ -140,12 +139,14 @@ struct GrantCommand: ParsableCommand {
 struct RevokeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Unlink a supporter: a new key epoch shuts them out (patient's password).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The patient's e-mail address.") var email: String
-    @Option(help: "The supporter's e-mail address.") var supporter: String
+    @OptionGroup var account: EmailOptions
+    @OptionGroup var supporterAccount: SupporterEmailOptions
     @Flag(help: "Also re-encrypt every existing record under the new epoch.") var reencrypt = false
     @OptionGroup var password: PasswordOptions
 
     func run() throws {
+        let email = try account.resolve()
+        let supporter = try supporterAccount.resolve()
         let store = try global.openStore()
         let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
         let supporterId = try store.supporterId(email: supporter)

@@ -7,11 +7,12 @@ import MikataVault
 /// Who acts on a vault: the patient (their password), or `--as-supporter S` (S's password).
 struct ActorOptions: ParsableArguments {
     @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
+    @Option(help: "Read that supporter's e-mail address from the first line of this file (- for standard input).") var asSupporterFile: String?
     @OptionGroup var password: PasswordOptions
 
     /// The patient's vault and the actor's session on it; unknown e-mails are answered as the library decides.
     func unlock(store: Store, email: String) throws -> (vault: Vault, session: VaultSession) {
-        if let s = asSupporter {
+        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
             return try store.openVault(email: email, supporter: try store.unlockSupporter(email: s, password: try password.read()))
         }
         return try store.unlockPatient(email: email, password: try password.read())
@@ -24,32 +25,30 @@ struct RecordCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append a record (the actor's password); prints its sequence number.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @Option(help: "Record type: 1-64 of a-z 0-9 . _ - (e.g. dose, side-effect, message).") var type: String
         @Option(help: "The record's JSON data, or - to read it from standard input.") var data: String?
-        @Option(help: "Read the record's JSON data from this file.") var dataFile: String?
+        @Option(help: "Read the record's JSON data from this file (- for standard input).") var dataFile: String?
         @OptionGroup var actor: ActorOptions
 
         func validate() throws {
             if (data == nil) == (dataFile == nil) { throw ValidationError("give exactly one of --data or --data-file") }
-            if data == "-" && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
+            if (data == "-" || dataFile == "-") && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
         }
 
         func run() throws {
+            let email = try account.resolve()
             let bytes: [UInt8]
-            if let f = dataFile {
+            if let f = dataFile, f != "-" {
                 guard let d = FileManager.default.contents(atPath: f) else { throw CLIError.notFound("cannot read the data file") }
                 bytes = Array(d)
-            } else if data == "-" {
+            } else if data == "-" || dataFile == "-" {
+                _ = try StandardInput.claim("record data")
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             } else {
                 bytes = Array((data ?? "").utf8)
             }
-            guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
-                throw CLIError.usage("the record data is not valid JSON")
-            }
-            var trimmed = bytes
-            while let last = trimmed.last, last == 10 || last == 13 || last == 32 { trimmed.removeLast() }
+            let trimmed = try HumanInput.recordData(bytes)  // strict JSON, checked before any password is asked
             let store = try global.openStore()
             let (vault, session) = try actor.unlock(store: store, email: email)
             let seq = try vault.append(type: type, data: trimmed, session: session)
@@ -60,10 +59,11 @@ struct RecordCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Decrypt, verify and list every record (the actor's password).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var actor: ActorOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let (vault, session) = try actor.unlock(store: store, email: email)
             let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
@@ -85,11 +85,12 @@ struct PasswordCommand: ParsableCommand {
     struct Change: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the patient's password (current via --password-file/--password-stdin, new via --new-password-file).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
         @OptionGroup var newPassword: NewPasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let store = try global.openStore()
             let (vault, session) = try store.unlockPatient(email: email, password: try password.read(prompt: "Current password: "))
             try vault.changePassword(to: try newPassword.read(), session: session)
@@ -101,13 +102,15 @@ struct PasswordCommand: ParsableCommand {
 struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "recover", abstract: "Set a new password with the recovery code.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The patient's e-mail address.") var email: String
-    @Option(help: "Read the recovery code from the first line of this file.") var recoveryCodeFile: String?
+    @OptionGroup var account: EmailOptions
+    @Option(help: "Read the recovery code from the first line of this file (- for standard input).") var recoveryCodeFile: String?
     @OptionGroup var newPassword: NewPasswordOptions
 
     func run() throws {
+        let email = try account.resolve()
         let store = try global.openStore()
-        let code = try recoveryCodeFile.map { try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
+        let code = try recoveryCodeFile.map { $0 == "-" ? try SecretInput.firstLine(fd: try StandardInput.claim("recovery code"), what: "recovery code")
+                                                        : try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
             ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
         let (vault, session) = try store.unlockPatient(email: email, recoveryCode: code)
         try vault.changePassword(to: try newPassword.read(), session: session)
@@ -121,9 +124,10 @@ struct VaultCommand: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Non-secret metadata, without any password.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
 
         func run() throws {
+            let email = try account.resolve()
             let info = try global.openStore().inspectVault(email: email)  // an operator action, logged
             let slots: [[String: Any]] = info.slots.map { s in
                 var d: [String: Any] = ["kind": s.kind]
@@ -153,10 +157,11 @@ struct VaultCommand: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check both header copies and every record (patient's password); exit 65 on any problem.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The patient's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
         func run() throws {
+            let email = try account.resolve()
             let (vault, session) = try global.openStore().unlockPatient(email: email, password: try password.read())
             let report = try vault.verify(session)
             try emit(json: global.json, ["vaultId": vault.vaultId.hex, "ok": true, "recordCount": report.recordCount,

@@ -6,7 +6,7 @@ import MikataCrypto
 /// Reading passwords and recovery codes: from a file's first line, from standard input, or from a prompt on the
 /// terminal with echo off. Never from argv. Bytes go straight into guarded memory; scratch buffers are wiped.
 enum SecretInput {
-    /// The first line of a file (without its line ending).
+    /// The first line of a file: everything after the first LF is ignored, and trailing CRs are not part of it.
     static func firstLine(ofFile path: String, what: String) throws -> SecureBytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -28,7 +28,7 @@ enum SecretInput {
             if line.count > 4096 { throw CLIError.usage("the \(what) is longer than 4096 bytes") }
         }
         byte = 0
-        if line.last == 13 { line.removeLast() }
+        while line.last == 13 { line.removeLast() }
         guard !line.isEmpty else { throw CLIError.usage("the \(what) is empty") }
         return SecureBytes(wiping: &line)
     }

@@ -802,7 +802,7 @@ final class AdversarialForge {
         add("wrong-password", "authentication-failed", "unlock", "The intact vault, a wrong password.", password: "not the patient's password")
         add("wrong-recovery-code", "authentication-failed", "unlock", "The intact vault, a well-formed recovery code that is not this vault's.",
             as: "recovery", password: String(decoding: RecoveryCode.generate().text.unsafeCopyToArray(), as: UTF8.self))
-        add("malformed-recovery-code", "authentication-failed", "unlock", "The intact vault, a recovery code of the wrong length.",
+        add("malformed-recovery-code", "invalid-input", "unlock", "The intact vault, a recovery code of the wrong length.",
             as: "recovery", password: "ABCDE-FGHJK")
         add("revoked-supporter-reads", "not-permitted", "unlock", "The intact vault, opened by the revoked former supporter with her own valid password.",
             as: "supporter", email: base.revokedSupporterEmail, password: base.revokedSupporterPassword)

@@ -61,7 +61,7 @@ struct VaultTests {
         let s = try Scratch()
         let (vault, code) = try s.patient()
         #expect(failureClass { _ = try vault.unlock(password: pw("nope")) } == "authentication-failed")
-        #expect(failureClass { _ = try vault.unlock(recoveryCode: pw("0000-0000")) } == "authentication-failed")
+        #expect(failureClass { _ = try vault.unlock(recoveryCode: pw("0000-0000")) } == "invalid-input")  // cannot be a code
         var wrongCode = code.unsafeCopyToArray()
         wrongCode[0] = wrongCode[0] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         #expect(failureClass { _ = try vault.unlock(recoveryCode: SecureBytes(copying: wrongCode)) } == "authentication-failed")
