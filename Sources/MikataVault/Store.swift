@@ -32,16 +32,14 @@ package final class Store {
     /// Where the CLI looks: `--store DIR`, else `$MIKATA_STORE`, else `./mikata-data`.
     package static func defaultPath(explicit: String?) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
-        if let env = ProcessInfo.processInfo.environment["MIKATA_STORE"], !env.isEmpty { return env }
+        if let env = PathBytes.environment("MIKATA_STORE"), !env.isEmpty { return env }
         return "./mikata-data"
     }
 
     /// Creates a store, or opens it if it exists (idempotent). Returns whether it was created.
     package static func initialize(at root: String) throws -> (Store, created: Bool) {
         if Posix.exists("\(root)/\(metadataFile)") { return (try open(at: root), false) }
-        for dir in ["", "/keys", "/keys/vaults", "/vaults", "/supporters", "/index", "/links"] {
-            try Posix.makeDirectories(root + dir)
-        }
+        try StoreLayout.prepare(root: root)  // never adopts a folder or key another user could have planted
         // An init killed (or run twice at once) may have written the lookup key already: keep the one that exists.
         do {
             try Posix.writeNew("\(root)/keys/lookup.key", StoreSecretFile(.lookupKey, secret: SecureBytes.random(count: 32)).serialize())
@@ -59,6 +57,7 @@ package final class Store {
     }
 
     package static func open(at root: String) throws -> Store {
+        try StoreLayout.check(root: root)  // owner and mode of the root and fixed folders, O(1)
         guard let metaBytes = try Posix.readFile("\(root)/\(metadataFile)") else {
             throw VaultError.notFound("no MikataVault store at \(root) (run 'mikata init' first)")
         }
@@ -287,25 +286,11 @@ package final class Store {
     /// One readdir per folder: a few milliseconds for a store of 10,000 vaults.
     @discardableResult
     package func removeStaleTemporaries() -> Int {
-        var removed = 0
-        func walk(_ dir: String) {
-            removed += Posix.removeStaleTemporaries(in: dir)
-            for name in Posix.list(dir) where !name.hasPrefix(".") && Posix.isDirectory("\(dir)/\(name)") { walk("\(dir)/\(name)") }
-        }
-        walk(root)
-        return removed
+        StoreLayout.removeStaleTemporaries(root: root)
     }
 
     /// Every file under the store (for audits such as the canary test).
     package func allFiles() -> [String] {
-        var out: [String] = []
-        func walk(_ dir: String) {
-            for name in Posix.list(dir) {
-                let p = "\(dir)/\(name)"
-                if Posix.isDirectory(p) { walk(p) } else { out.append(p) }
-            }
-        }
-        walk(root)
-        return out
+        StoreLayout.files(root: root)
     }
 }

@@ -25,7 +25,7 @@ struct Mikata: ParsableCommand {
         hardenProcess()
         let code: Int32
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Array(PathBytes.arguments.dropFirst()))  // argv as bytes: a path is never re-encoded
             try command.run()
             code = Exit.ok
         } catch let e as VaultError {

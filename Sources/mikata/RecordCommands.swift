@@ -38,8 +38,8 @@ struct RecordCommand: ParsableCommand {
         func run() throws {
             let bytes: [UInt8]
             if let f = dataFile {
-                guard let d = FileManager.default.contents(atPath: f) else { throw CLIError.notFound("cannot read the data file") }
-                bytes = Array(d)
+                guard let d = PathBytes.contents(ofFile: f) else { throw CLIError.notFound("cannot read the data file") }
+                bytes = d
             } else if data == "-" {
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             } else {
