@@ -313,8 +313,11 @@ enum Posix {
     /// Writes a new file where the caller asked (`--out`), durably: created with O_EXCL|O_NOFOLLOW, written,
     /// fsynced, its folder fsynced. On failure the half-written file (ours: we created it) is removed again. No
     /// temporary, no sweep: the folder is not the store's, and its other files are not ours to touch.
-    static func writeOutside(_ path: String, _ bytes: [UInt8]) throws {
-        let file = try PosixFile.createOutside(path)
+    /// With `identicalIsDone`, a regular file there that already holds exactly `bytes` (a repeated idempotent
+    /// command, such as a shred run again) counts as written; it is only read (O_NOFOLLOW|O_NONBLOCK), never changed.
+    static func writeOutside(_ path: String, _ bytes: [UInt8], identicalIsDone: Bool = false) throws {
+        let file: PosixFile
+        do { file = try PosixFile.createOutside(path) } catch VaultError.alreadyExists where identicalIsDone && holds(path, bytes) { return }
         do {
             try file.write(bytes, at: 0)
             try file.sync()
@@ -388,6 +391,18 @@ enum Posix {
             unlinkPath(path)
             throw error
         }
+    }
+
+    /// Whether `path` is a regular file holding exactly `bytes` (looked at without following a link or waiting).
+    private static func holds(_ path: String, _ bytes: [UInt8]) -> Bool {
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) == bytes.count else { return false }
+        var existing = [UInt8](repeating: 0, count: bytes.count)
+        let n = existing.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return n == bytes.count && existing == bytes
     }
 
     private static func renamePath(_ from: String, _ to: String) -> Int32 {
@@ -487,5 +502,7 @@ enum Posix {
 /// A new file where the caller asked, outside the store (`--out`): created with O_CREAT|O_EXCL|O_NOFOLLOW, never
 /// replacing or following what is there, durable when this returns, removed again if it could not be completed.
 package enum OutputFile {
-    package static func write(_ bytes: [UInt8], to path: String) throws { try Posix.writeOutside(path, bytes) }
+    package static func write(_ bytes: [UInt8], to path: String, identicalIsDone: Bool = false) throws {
+        try Posix.writeOutside(path, bytes, identicalIsDone: identicalIsDone)
+    }
 }

@@ -31,7 +31,8 @@ struct ShredCommand: ParsableCommand {
 
 func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
     if let out {
-        do { try OutputFile.write(outcome.certificate + [10], to: out) } catch let e as VaultError {
+        // A shred run again prints the same certificate: the same bytes already at --out are not an error.
+        do { try OutputFile.write(outcome.certificate + [10], to: out, identicalIsDone: true) } catch let e as VaultError {
             throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(e.description); run the same command again to print it")
         }
         try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {

@@ -330,6 +330,20 @@ struct FileSafetyTests {
         if target == .existingFile { #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data("mine".utf8)) }
     }
 
+    @Test("a repeated idempotent command may find its own bytes at --out: only an identical regular file counts as written")
+    func identicalOutIsDone() throws {
+        let p = try Playground()
+        let out = "\(p.dir)/cert.json"
+        try OutputFile.write([1, 2, 3], to: out, identicalIsDone: true)
+        try OutputFile.write([1, 2, 3], to: out, identicalIsDone: true)
+        #expect(failureClass { try OutputFile.write([1, 2, 4], to: out, identicalIsDone: true) } == "already-exists")
+        #expect(failureClass { try OutputFile.write([1, 2, 3], to: out) } == "already-exists")
+        // A link to a file with the same bytes is still refused (never followed).
+        try FileManager.default.createSymbolicLink(atPath: "\(p.dir)/link", withDestinationPath: p.canary)
+        #expect(failureClass { try OutputFile.write(Playground.canaryBytes, to: "\(p.dir)/link", identicalIsDone: true) } == "already-exists")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data([1, 2, 3]))
+    }
+
     @Test("writing --out never sweeps its folder: unrelated .tmp-* files beside it survive")
     func outLeavesNeighboursAlone() throws {
         let p = try Playground()
