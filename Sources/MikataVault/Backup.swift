@@ -22,7 +22,7 @@ package enum Backup {
         let pair = BoxKeyPair.generate()
         var secret = pair.secretKey.unsafeCopyToArray()
         defer { Sodium.wipe(&secret) }
-        try Posix.writeNew(secretKeyOut, Array("mikata-backup-key-v1 ".utf8) + Array(secret.hex.utf8) + [10])
+        try Posix.writeOutside(secretKeyOut, Array("mikata-backup-key-v1 ".utf8) + Array(secret.hex.utf8) + [10])
         try Posix.writeAtomically("\(store.root)/keys/backup.pub", Array(pair.publicKey.hex.utf8) + [10])
         try store.log("backup-key-create", vaultId: nil, actor: "operator", role: "operator", detail: "key \(Store.keyId(pair.publicKey))")
         return Store.keyId(pair.publicKey)
@@ -148,7 +148,7 @@ package enum Backup {
         // A last checksum over everything, the signature included: a flipped bit anywhere is damage (corrupted);
         // only a deliberate rewrite gets past it to the signature check (tampered).
         all += Blake2b.hash(all, outputLength: 16)
-        try Posix.writeNew(out, all)
+        try Posix.writeOutside(out, all)
         do {
             try store.log("backup-create", vaultId: nil, actor: "operator", role: "operator", detail: "\(vaults) vaults, \(files) files")
         } catch {
@@ -208,7 +208,7 @@ package enum Backup {
 
     /// Verifies a backup offline; with the backup key, also that every sealed secret opens.
     package static func verify(path: String, backupKey: BoxKeyPair?, publicKey: [UInt8]? = nil) throws -> Summary {
-        guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
+        guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
         let parsed = try parse(bytes, publicKey: publicKey)
         if let backupKey {
             for e in parsed.entries where e.kind == 2 {
@@ -236,9 +236,9 @@ package enum Backup {
     /// ever resurrects a shredded patient.
     package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String],
                                 publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment()) throws -> Summary {
-        guard let bytes = try Posix.readFile(path) else { throw VaultError.notFound("cannot read the backup file") }
+        guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
         let parsed = try parse(bytes, publicKey: publicKey)
-        if Posix.isDirectory(target), !Posix.list(target).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
+        if Posix.isDirectory(target), !Posix.list(target, followLinks: true).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
         var shredded = Set<String>()
         var deletedSupporters = Set<String>()
         if case .array(let t)? = parsed.header["tombstones"] { for case .string(let id) in t { shredded.insert(id) } }
@@ -246,8 +246,8 @@ package enum Backup {
         for source in tombstoneSources {
             let dir = Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
             guard Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder") }
-            for name in Posix.list(dir) where name.count == 32 { shredded.insert(name) }
-            for name in Posix.list("\(dir)/supporters") where name.count == 32 { deletedSupporters.insert(name) }
+            for name in Posix.list(dir, followLinks: true) where name.count == 32 { shredded.insert(name) }
+            for name in Posix.list("\(dir)/supporters", followLinks: true) where name.count == 32 { deletedSupporters.insert(name) }
         }
         // Open every sealed secret before writing anything: a wrong backup key leaves the target untouched.
         var opened: [Int: SecureBytes] = [:]
@@ -308,7 +308,7 @@ package enum Backup {
             return data
         }
         var skipped = Set<String>()
-        try Posix.makeDirectories(target)
+        try StoreLayout.prepare(root: target)
         // Vault files before their anchors (an anchor is made from its vault's header); the description last.
         let order = parsed.entries.indices.sorted { a, b in
             func rank(_ p: String) -> Int { p.hasSuffix(".vault") ? 0 : p == Store.metadataFile ? 2 : 1 }

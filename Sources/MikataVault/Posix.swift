@@ -13,7 +13,7 @@ final class PosixFile {
     let fd: Int32
     let path: String
 
-    private init(fd: Int32, path: String) { self.fd = fd; self.path = path }
+    fileprivate init(fd: Int32, path: String) { self.fd = fd; self.path = path }
 
     /// A second handle on the same open file (and so the same flock), under another name: a temporary that was
     /// renamed into place keeps its lock.
@@ -26,13 +26,53 @@ final class PosixFile {
 
     deinit { close(fd) }
 
+    /// Opens a file of the store: never through a symbolic link (O_NOFOLLOW), never blocking on a FIFO or device
+    /// (O_NONBLOCK), and only if it is a regular file owned by the effective user (fstat). Anything else at a
+    /// store path was put there by someone else: a link, FIFO, device or folder is `tampered` (65), a file of
+    /// another user `notPermitted` (77) (docs/SECURITY.md, "Local users").
     static func open(_ path: String, create: Bool = false, exclusive: Bool = false, readOnly: Bool = false) throws -> PosixFile {
         var flags = readOnly ? O_RDONLY : O_RDWR
-        flags |= O_CLOEXEC
+        flags |= O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK
         if create { flags |= O_CREAT }
         if exclusive { flags |= O_EXCL }
-        let fd = Glibc.open(path, flags, 0o600)
-        guard fd >= 0 else { throw Posix.error("open", errno, path) }
+        let fd = PathBytes.withCString(path) { Glibc.open($0, flags, 0o600) }
+        guard fd >= 0 else {
+            let e = errno
+            switch e {
+            case ELOOP: throw VaultError.tampered("\(PathBytes.display(path)) is a symbolic link; the store never creates one")
+            case EISDIR: throw VaultError.tampered("\(PathBytes.display(path)) is a folder where the store keeps a file")
+            case ENXIO, ENODEV: throw VaultError.tampered("\(PathBytes.display(path)) is a device or socket where the store keeps a file")
+            default: throw Posix.error("open", e, path)
+            }
+        }
+        let file = PosixFile(fd: fd, path: path)
+        try file.checkStoreFile()
+        // Back to blocking I/O for the regular file (O_NONBLOCK only guarded the open).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return file
+    }
+
+    /// A regular file owned by the effective user, or an error naming what it is instead.
+    private func checkStoreFile() throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Posix.error("fstat", errno, path) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw VaultError.tampered("\(PathBytes.display(path)) is a \(Posix.kind(st.st_mode)) where the store keeps a regular file")
+        }
+        guard st.st_uid == geteuid() else {
+            throw VaultError.notPermitted("\(PathBytes.display(path)) belongs to another user (uid \(st.st_uid)); the store only uses its own files")
+        }
+    }
+
+    /// Creates a new file where the caller asked (`--out`), outside the store: O_CREAT|O_EXCL|O_NOFOLLOW, so an
+    /// existing file or link there is never followed, replaced or truncated; nothing beside it is touched.
+    static func createOutside(_ path: String) throws -> PosixFile {
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+        guard fd >= 0 else {
+            let e = errno
+            if e == EEXIST { throw VaultError.alreadyExists("the output file exists already (it is never replaced); choose a new name") }
+            throw Posix.error("create", e, path)
+        }
         return PosixFile(fd: fd, path: path)
     }
 
@@ -160,6 +200,7 @@ enum Posix {
 
     static func error(_ op: String, _ code: Int32, _ path: String) -> VaultError {
         let name = String(cString: strerror(code))
+        let path = PathBytes.display(path)
         switch code {
         case ENOENT: return .notFound("\(op) \(path): \(name)")
         case ENOSPC, EDQUOT: return .io("\(op) \(path): no space left on device; free space and retry")
@@ -168,12 +209,29 @@ enum Posix {
         }
     }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    /// Whether anything, a dangling link included, has this name (lstat(2): never follows).
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return PathBytes.withCString(path) { lstat($0, &st) } == 0
+    }
+
+    /// What a file mode names, for messages.
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "folder"
+        case S_IFLNK: return "symbolic link"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR, S_IFBLK: return "device file"
+        default: return "special file"
+        }
+    }
 
     /// Device and inode of whatever the path names now (stat(2), no open).
     static func identity(of path: String) throws -> FileIdentity {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw error("stat", errno, path) }
+        guard PathBytes.withCString(path, { lstat($0, &st) }) == 0 else { throw error("lstat", errno, path) }
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
@@ -186,9 +244,11 @@ enum Posix {
         return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
     }
 
+    /// Whether `path` names a folder, links followed: for folders the caller named (restore targets, tombstone
+    /// sources). Store folders are checked with `checkFolder`.
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        return PathBytes.withCString(path, { stat($0, &st) }) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     static func parent(of path: String) -> String {
@@ -196,22 +256,48 @@ enum Posix {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// mkdir -p with 0700 folders; each new folder is made durable in its parent.
+    /// mkdir -p with 0700 folders; each new folder is made durable in its parent. The last folder, new or not,
+    /// must pass `checkFolder` (a real folder of this user that no one else can write); the folders above it that
+    /// exist are taken as they are (the caller named them, and the store root is checked on open).
     static func makeDirectories(_ path: String) throws {
-        if isDirectory(path) { return }
+        var st = stat()
+        if PathBytes.withCString(path, { lstat($0, &st) }) == 0 { return try checkFolder(path, st) }
         let parent = parent(of: path)
         if parent != path && !isDirectory(parent) { try makeDirectories(parent) }
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw error("mkdir", errno, path) }
+        if PathBytes.withCString(path, { mkdir($0, 0o700) }) != 0 {
+            guard errno == EEXIST else { throw error("mkdir", errno, path) }
+            guard PathBytes.withCString(path, { lstat($0, &st) }) == 0 else { throw error("lstat", errno, path) }
+            return try checkFolder(path, st)  // another process made it first
+        }
         try syncDirectory(parent)
     }
 
+    /// The store's rule for its folders (docs/SECURITY.md, "Local users", after ssh's StrictModes): a real folder
+    /// (not a link), owned by the effective user, that neither group nor others can write. A folder someone else
+    /// owns or can write lets them plant, swap or remove files the store would then trust.
+    static func checkFolder(_ path: String, _ st: stat) throws {
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw VaultError.tampered("\(PathBytes.display(path)) is a \(kind(st.st_mode)) where the store keeps a folder")
+        }
+        guard st.st_uid == geteuid() else {
+            throw VaultError.notPermitted("\(PathBytes.display(path)) belongs to another user (uid \(st.st_uid)); a store's folders must belong to the user running mikata")
+        }
+        guard st.st_mode & 0o022 == 0 else {
+            throw VaultError.notPermitted("\(PathBytes.display(path)) can be written by other users (mode \(String(st.st_mode & 0o7777, radix: 8))); run 'chmod go-w' on it (0700 is the store's default)")
+        }
+    }
+
+    /// rmdir(2); a missing or non-empty folder, or a link, is left as it is.
+    static func removeDirectory(_ path: String) { _ = PathBytes.withCString(path) { rmdir($0) } }
+
     static func syncDirectory(_ path: String) throws {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { throw error("open directory", errno, path) }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw error("fsync directory", errno, path) }
     }
 
+    /// A store file's content, nil if it does not exist (see `PosixFile.open` for what else is refused).
     static func readFile(_ path: String) throws -> [UInt8]? {
         let file: PosixFile
         do { file = try PosixFile.open(path, readOnly: true) } catch VaultError.notFound { return nil }
@@ -248,6 +334,44 @@ enum Posix {
         } catch let e as CryptoError { throw VaultError.crypto(e, "key file") }
     }
 
+    /// A file the caller named outside the store (a backup, a backup key): links followed, any owner; nil if it
+    /// does not exist.
+    static func readOutsideFile(_ path: String) throws -> [UInt8]? {
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw error("open", errno, path)
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        defer { Sodium.wipe(&chunk) }  // a backup key passes through it
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw error("read", errno, path) }
+            if n == 0 { return out }
+            out += chunk[0..<n]
+        }
+    }
+
+    /// Writes a new file where the caller asked (`--out`), durably: created with O_EXCL|O_NOFOLLOW, written,
+    /// fsynced, its folder fsynced. On failure the half-written file (ours: we created it) is removed again. No
+    /// temporary, no sweep: the folder is not the store's, and its other files are not ours to touch.
+    /// With `identicalIsDone`, a regular file there that already holds exactly `bytes` (a repeated idempotent
+    /// command, such as a shred run again) counts as written; it is only read (O_NOFOLLOW|O_NONBLOCK), never changed.
+    static func writeOutside(_ path: String, _ bytes: [UInt8], identicalIsDone: Bool = false) throws {
+        let file: PosixFile
+        do { file = try PosixFile.createOutside(path) } catch VaultError.alreadyExists where identicalIsDone && holds(path, bytes) { return }
+        do {
+            try file.write(bytes, at: 0)
+            try file.sync()
+            try syncDirectory(parent(of: path))
+        } catch {
+            if (try? identity(of: path)) == (try? file.identity()) { _ = PathBytes.withCString(path) { unlink($0) } }
+            throw error
+        }
+    }
+
     /// Writes a whole file durably and atomically: a locked temporary beside it, fsync, rename, fsync the folder.
     /// A crash leaves the old file or the new one, and at worst a stale temporary that `removeStaleTemporaries`
     /// deletes. The temporary is 0600 from its first byte.
@@ -266,9 +390,9 @@ enum Posix {
             try file.write(bytes, at: 0)
             try file.sync()
             if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
-            guard rename(temp, path) == 0 else { throw error("rename", errno, path) }
+            guard renamePath(temp, path) == 0 else { throw error("rename", errno, path) }
         } catch {
-            unlink(temp)
+            unlinkPath(temp)
             throw error
         }
         try syncDirectory(dir)
@@ -282,9 +406,8 @@ enum Posix {
         for _ in 0..<8 {
             let temp = "\(dir)/\(temporaryPrefix)\(Random.bytes(8).hex)"
             let file = try PosixFile.open(temp, create: true, exclusive: true)
-            // A sweep may have locked, unlinked and closed the brand-new file between our open and our lock, and then
-            // our lock succeeds on an inode with no name: only a lock on the file the name still names counts.
-            if file.tryLockExclusive(), (try? Posix.identity(of: temp)) == (try? file.identity()) { return (temp, file) }
+            // Locked, and still under its name: a sweep that took the lock first may have unlinked it meanwhile.
+            if file.tryLockExclusive(), (try? identity(of: temp)) == (try file.identity()) { return (temp, file) }
         }
         throw VaultError.busy("could not create a temporary file in \(dir)")
     }
@@ -297,53 +420,112 @@ enum Posix {
         // The temporary's name goes before its lock does: a sweep never sees a locked-free name that is also the
         // target's second hard link.
         try withExtendedLifetime(file) {
-            defer { unlink(temp) }
+            defer { unlinkPath(temp) }
             try file.setMode(0o600)
             try file.write(bytes, at: 0)
             try file.sync()
             if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
-            if link(temp, path) != 0 {
+            if PathBytes.withCString(temp, { t in PathBytes.withCString(path) { link(t, $0) } }) != 0 {
                 if errno == EEXIST { throw VaultError.alreadyExists("\(path) exists already") }
                 throw error("link", errno, path)
             }
         }
         // Not durable, not created: a file whose name may vanish in a crash is taken back and reported as failed.
         do { try syncDirectory(dir) } catch {
-            unlink(path)
+            unlinkPath(path)
             throw error
         }
     }
 
-    static func remove(_ path: String) throws {
-        if unlink(path) != 0 && errno != ENOENT { throw error("unlink", errno, path) }
+    /// Whether `path` is a regular file holding exactly `bytes` (looked at without following a link or waiting).
+    private static func holds(_ path: String, _ bytes: [UInt8]) -> Bool {
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) == bytes.count else { return false }
+        var existing = [UInt8](repeating: 0, count: bytes.count)
+        let n = existing.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return n == bytes.count && existing == bytes
     }
 
-    static func list(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
+    private static func renamePath(_ from: String, _ to: String) -> Int32 {
+        PathBytes.withCString(from) { f in PathBytes.withCString(to) { rename(f, $0) } }
+    }
+
+    private static func unlinkPath(_ path: String) { _ = PathBytes.withCString(path) { unlink($0) } }
+
+    static func remove(_ path: String) throws {
+        if PathBytes.withCString(path, { unlink($0) }) != 0 && errno != ENOENT { throw error("unlink", errno, path) }
+    }
+
+    /// The names in a folder, sorted. A store folder is opened with O_NOFOLLOW (a link where a store folder should
+    /// be lists nothing); `followLinks` is for folders the caller named. Names are decoded losslessly (PathBytes).
+    static func list(_ dir: String, followLinks: Bool = false) -> [String] {
+        let fd = PathBytes.withCString(dir) { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW)) }
+        guard fd >= 0 else { return [] }
+        return list(fd: fd)
+    }
+
+    /// The names in an open folder (the descriptor is consumed).
+    static func list(fd: Int32) -> [String] {
+        guard let d = fdopendir(fd) else { close(fd); return [] }
+        rewinddir(d)  // a dup of a folder already read shares its offset
         defer { closedir(d) }
         var names: [String] = []
         while let entry = readdir(d) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                p.withMemoryRebound(to: UInt8.self, capacity: 256) { PathBytes.string(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)))) }
             }
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
     }
 
+    /// Opens a folder of the store as a descriptor for `*at` calls: O_DIRECTORY|O_NOFOLLOW, so a link or a file
+    /// where the folder should be is never entered. -1 if it cannot be opened.
+    static func openFolder(_ path: String) -> Int32 {
+        PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+    }
+
+    /// Opens the sub-folder `name` of an open folder the same way.
+    static func openFolder(_ name: String, in dirfd: Int32) -> Int32 {
+        PathBytes.withCString(name) { openat(dirfd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+    }
+
     /// Deletes temporaries whose writer is gone (their flock is free). Returns how many were removed.
     @discardableResult
     static func removeStaleTemporaries(in dir: String) -> Int {
+        let fd = openFolder(dir)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return removeStaleTemporaries(dirfd: fd, path: dir)
+    }
+
+    /// The sweep of one open store folder. Only a `.tmp-*` that is a regular file of this user, looked at without
+    /// following links (fstatat, then openat O_NOFOLLOW|O_NONBLOCK and fstat again on what was opened), is
+    /// overwritten and unlinked: a link, FIFO, device or another user's file is left exactly as it is.
+    static func removeStaleTemporaries(dirfd: Int32, path dir: String) -> Int {
         var removed = 0
-        for name in list(dir) where name.hasPrefix(temporaryPrefix) {
-            let path = "\(dir)/\(name)"
-            guard let f = try? PosixFile.open(path) else { continue }
+        let euid = geteuid()
+        let listing = dup(dirfd)
+        guard listing >= 0 else { return 0 }
+        for name in list(fd: listing) where name.hasPrefix(temporaryPrefix) {
+            var before = stat()
+            guard PathBytes.withCString(name, { fstatat(dirfd, $0, &before, AT_SYMLINK_NOFOLLOW) }) == 0,
+                  before.st_mode & S_IFMT == S_IFREG, before.st_uid == euid else { continue }
+            let fd = PathBytes.withCString(name) { openat(dirfd, $0, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+            guard fd >= 0 else { continue }
+            let f = PosixFile(fd: fd, path: "\(dir)/\(name)")
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == euid, st.st_ino == before.st_ino, st.st_dev == before.st_dev
+            else { continue }
             if f.tryLockExclusive() {
                 // It may hold a copy of a secret (an erasure secret being written): overwrite it before unlinking,
                 // unless it is also the target's name (a writer killed between link(2) and unlink(2)).
-                var st = stat()
-                let linkedElsewhere = fstat(f.fd, &st) == 0 && st.st_nlink > 1
-                if !linkedElsewhere, let size = try? f.size(), size > 0 {
+                let linkedElsewhere = st.st_nlink > 1
+                let size = Int(st.st_size)
+                if !linkedElsewhere, size > 0 {
                     var offset = 0
                     while offset < size {
                         let n = min(1 << 20, size - offset)
@@ -352,11 +534,19 @@ enum Posix {
                     }
                     try? f.syncData()
                 }
-                unlink(path)
+                _ = PathBytes.withCString(name) { unlinkat(dirfd, $0, 0) }
                 removed += 1
             }
         }
-        if removed > 0 { try? syncDirectory(dir) }
+        if removed > 0 { _ = fsync(dirfd) }
         return removed
+    }
+}
+
+/// A new file where the caller asked, outside the store (`--out`): created with O_CREAT|O_EXCL|O_NOFOLLOW, never
+/// replacing or following what is there, durable when this returns, removed again if it could not be completed.
+package enum OutputFile {
+    package static func write(_ bytes: [UInt8], to path: String, identicalIsDone: Bool = false) throws {
+        try Posix.writeOutside(path, bytes, identicalIsDone: identicalIsDone)
     }
 }

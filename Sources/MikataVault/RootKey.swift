@@ -49,7 +49,8 @@ package enum RootKeySource: Sendable, Equatable, CustomStringConvertible {
         var bytes: [UInt8]
         switch self {
         case .file, .directory:
-            guard let b = try Posix.readFile(location(storeId: storeId)) else { return nil }
+            // Outside the store: an operator's path (links followed, e.g. to a mounted secret store).
+            guard let b = try Posix.readOutsideFile(location(storeId: storeId)) else { return nil }
             bytes = b
         case .descriptor(let fd):
             bytes = try Posix.readAll(fd: fd, limit: 4096, what: "the root key descriptor")
@@ -72,7 +73,8 @@ package enum RootKeySource: Sendable, Equatable, CustomStringConvertible {
         try Posix.makeDirectories(Posix.parent(of: path))
         var bytes = RootKeyFile(secret: key.secret).serialize()
         defer { Sodium.wipe(&bytes) }
-        do { try Posix.writeNew(path, bytes) } catch VaultError.alreadyExists {
+        // O_CREAT|O_EXCL|O_NOFOLLOW, no temporary and no sweep: the folder is not the store's.
+        do { try Posix.writeOutside(path, bytes) } catch VaultError.alreadyExists {
             // Another process made it first (two inits of one store): that key is the key.
             if let existing = try load(storeId: storeId) { return existing }
             throw VaultError.notFound("the store's root key vanished while it was being created")

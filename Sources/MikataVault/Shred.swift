@@ -248,7 +248,7 @@ extension Store {
         try? Posix.syncDirectory(Posix.parent(of: lookup))
         let links = linkDirectory(id)
         for name in Posix.list(links) { try? Posix.remove("\(links)/\(name)") }
-        rmdir(links)
+        Posix.removeDirectory(links)
         // A tombstone (id only), so no restore of an older backup brings the registration back.
         try Posix.makeDirectories(supporterTombstoneDirectory)
         try Posix.writeAtomically("\(supporterTombstoneDirectory)/\(id.hex)", CanonicalJSON.serialize(.object([

@@ -41,7 +41,7 @@ package final class Store {
     /// Where the CLI looks: `--store DIR`, else `$MIKATA_STORE`, else `./mikata-data`.
     package static func defaultPath(explicit: String?) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
-        if let env = ProcessInfo.processInfo.environment["MIKATA_STORE"], !env.isEmpty { return env }
+        if let env = PathBytes.environment("MIKATA_STORE"), !env.isEmpty { return env }
         return "./mikata-data"
     }
 
@@ -68,11 +68,9 @@ package final class Store {
         }
         // No description yet: a fresh folder, or an init that crashed before writing it (which leaves at most the
         // folders and the lookup key). Keys or a log without a description are a damaged or planted store: refuse.
+        try StoreLayout.prepare(root: root)  // never adopts a folder or key another user could have planted
         if Posix.exists("\(root)/keys/store-signing.key") || Posix.exists("\(root)/audit") {
             throw VaultError.corrupted("\(root) holds a store's signing key or access log but no store description: it is damaged or was not made by 'mikata init'; restore it from a backup")
-        }
-        for dir in ["", "/keys", "/keys/vaults", "/vaults", "/supporters", "/index", "/links"] {
-            try Posix.makeDirectories(root + dir)
         }
         // An init killed (or run twice at once) may have written the lookup key already: keep the one that exists.
         do {
@@ -121,6 +119,7 @@ package final class Store {
     /// - Throws: `VaultError.notFound` (no store; no root key at `rootKey`), `.authenticationFailed` (the key found
     ///   is another store's), `.unsupported` (a store made before root keys: run `initialize` once), `.corrupted`.
     package static func open(at root: String, rootKey source: RootKeySource = .fromEnvironment()) throws -> Store {
+        try StoreLayout.check(root: root)  // owner and mode of the root and fixed folders, O(1)
         let meta = try readMetadata(root)
         guard meta.version == storeVersion, let expectedKeyId = meta.rootKeyId else {
             throw VaultError.unsupported("this store was made before store root keys: run 'mikata init' on it once to give it one (docs/OPERATIONS.md)")
@@ -445,25 +444,11 @@ package final class Store {
     /// One readdir per folder: a few milliseconds for a store of 10,000 vaults.
     @discardableResult
     package func removeStaleTemporaries() -> Int {
-        var removed = 0
-        func walk(_ dir: String) {
-            removed += Posix.removeStaleTemporaries(in: dir)
-            for name in Posix.list(dir) where !name.hasPrefix(".") && Posix.isDirectory("\(dir)/\(name)") { walk("\(dir)/\(name)") }
-        }
-        walk(root)
-        return removed
+        StoreLayout.removeStaleTemporaries(root: root)
     }
 
     /// Every file under the store (for audits such as the canary test).
     package func allFiles() -> [String] {
-        var out: [String] = []
-        func walk(_ dir: String) {
-            for name in Posix.list(dir) {
-                let p = "\(dir)/\(name)"
-                if Posix.isDirectory(p) { walk(p) } else { out.append(p) }
-            }
-        }
-        walk(root)
-        return out
+        StoreLayout.files(root: root)
     }
 }

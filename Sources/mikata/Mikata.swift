@@ -26,7 +26,7 @@ struct Mikata: ParsableCommand {
     static func main() {
         ensureStandardStreams()  // before anything opens a file
         hardenProcess()
-        let arguments = Array(CommandLine.arguments.dropFirst())  // copied before argv is wiped
+        let arguments = Array(PathBytes.arguments.dropFirst())  // copied before argv is wiped; as bytes: a path is never re-encoded
         wipePersonalArguments()
         let code: Int32
         do {

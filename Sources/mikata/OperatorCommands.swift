@@ -38,8 +38,9 @@ struct ShredCommand: ParsableCommand {
 
 func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
     if let out {
-        if let reason = writeFileDurably(out, outcome.certificate + [10]) {
-            throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(reason); run the same command again to print it")
+        // A shred run again prints the same certificate: the same bytes already at --out are not an error.
+        do { try OutputFile.write(outcome.certificate + [10], to: out, identicalIsDone: true) } catch let e as VaultError {
+            throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(e.description); run the same command again to print it")
         }
         try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {
             (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
@@ -101,7 +102,7 @@ struct CertificateCommand: ParsableCommand {
         @Option(help: "The issuing store's public key (hex, as 'mikata store public-key' prints it) or a file holding it.") var publicKey: String?
 
         func run() throws {
-            guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError.notFound("cannot read the certificate file") }
+            guard let bytes = PathBytes.contents(ofFile: file) else { throw CLIError.notFound("cannot read the certificate file") }
             let key = try publicKey.map(parsePublicKey)
             var raw = Array(bytes)
             while let last = raw.last, last == 10 || last == 13 || last == 32 { raw.removeLast() }
@@ -293,23 +294,9 @@ struct BackupCommand: ParsableCommand {
 
 /// `--public-key`: 64 hexadecimal characters, or a file holding them.
 func parsePublicKey(_ k: String) throws -> [UInt8] {
-    let text = FileManager.default.contents(atPath: k).map { String(decoding: $0, as: UTF8.self) } ?? k
+    let text = PathBytes.contents(ofFile: k).map { String(decoding: $0, as: UTF8.self) } ?? k
     guard let parsed = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
         throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
     }
     return parsed
-}
-
-/// Writes a whole file and fsyncs it; returns the OS's reason on failure (nil when written).
-func writeFileDurably(_ path: String, _ bytes: [UInt8]) -> String? {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { return String(cString: strerror(errno)) }
-    defer { close(fd) }
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if n < 0 { if errno == EINTR { continue }; return String(cString: strerror(errno)) }
-        done += n
-    }
-    return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
 }

@@ -40,8 +40,8 @@ struct RecordCommand: ParsableCommand {
             let email = try account.resolve()
             let bytes: [UInt8]
             if let f = dataFile, f != "-" {
-                guard let d = FileManager.default.contents(atPath: f) else { throw CLIError.notFound("cannot read the data file") }
-                bytes = Array(d)
+                guard let d = PathBytes.contents(ofFile: f) else { throw CLIError.notFound("cannot read the data file") }
+                bytes = d
             } else if data == "-" || dataFile == "-" {
                 _ = try StandardInput.claim("record data")
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())

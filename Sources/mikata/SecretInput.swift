@@ -2,13 +2,14 @@
 import Glibc
 #endif
 import MikataCrypto
+import MikataVault
 
 /// Reading passwords and recovery codes: from a file's first line, from standard input, or from a prompt on the
 /// terminal with echo off. Never from argv. Bytes go straight into guarded memory; scratch buffers are wiped.
 enum SecretInput {
     /// The first line of a file: everything after the first LF is ignored, and trailing CRs are not part of it.
     static func firstLine(ofFile path: String, what: String) throws -> SecureBytes {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = PathBytes.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }  // paths are bytes, never re-encoded
         guard fd >= 0 else {
             throw CLIError.notFound("cannot read the \(what) file: \(String(cString: strerror(errno)))")
         }
