@@ -29,6 +29,11 @@ func reportError(_ message: String, hint: String? = nil) {
     if let hint { FileHandle.standardError.write(Data("mikata: hint: \(hint)\n".utf8)) }
 }
 
+/// One `mikata: warning: ...` line on stderr: the command goes on.
+func reportWarning(_ message: String) {
+    FileHandle.standardError.write(Data("mikata: warning: \(message)\n".utf8))
+}
+
 /// Prints a result: JSON on stdout with `--json`, else the human lines.
 func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     if json {

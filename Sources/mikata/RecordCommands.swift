@@ -7,15 +7,34 @@ import MikataVault
 /// Who acts on a vault: the patient (their password), or `--as-supporter S` (S's password).
 struct ActorOptions: ParsableArguments {
     @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
+    @Flag(help: "With --as-supporter: accept that the patient's address now leads to another vault than the one you first contacted (re-pins it; logged).")
+    var acceptNewVault = false
     @OptionGroup var password: PasswordOptions
 
-    func session(store: Store, vault: Vault) throws -> VaultSession {
+    func validate() throws {
+        if acceptNewVault && asSupporter == nil { throw ValidationError("--accept-new-vault applies only with --as-supporter") }
+    }
+
+    /// Opens the patient's vault and unlocks it. A supporter's contact is checked against their pin for the
+    /// address: a change is a `mikata: warning:` line (reads) or refused (writes) unless `--accept-new-vault`.
+    func open(store: Store, email: String, access: SupporterAccess) throws -> (vault: Vault, session: VaultSession, pin: VaultPin?) {
         if let s = asSupporter {
             let identity = try store.unlockSupporter(email: s, password: try password.read())
-            return try vault.unlock(supporter: identity)
+            let opened = try store.openVault(email: email, supporter: identity, access: access, acceptNewVault: acceptNewVault)
+            if let w = opened.pin.warning(vaultId: opened.vault.vaultId) { reportWarning(w) }
+            return (opened.vault, opened.session, opened.pin)
         }
-        return try vault.unlock(password: try password.read())
+        let vault = try store.openVault(email: email)
+        return (vault, try vault.unlock(password: try password.read()), nil)
     }
+}
+
+/// The `--json` fields of a supporter's pin check: `vaultPin` and, on a change, `warning`.
+func pinFields(_ pin: VaultPin?, vaultId: [UInt8]) -> [String: Any] {
+    guard let pin else { return [:] }
+    var out: [String: Any] = ["vaultPin": pin.name]
+    if let w = pin.warning(vaultId: vaultId) { out["warning"] = w }
+    return out
 }
 
 struct RecordCommand: ParsableCommand {
@@ -51,10 +70,9 @@ struct RecordCommand: ParsableCommand {
             var trimmed = bytes
             while let last = trimmed.last, last == 10 || last == 13 || last == 32 { trimmed.removeLast() }
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let session = try actor.session(store: store, vault: vault)
+            let (vault, session, pin) = try actor.open(store: store, email: email, access: .write)
             let seq = try vault.append(type: type, data: trimmed, session: session)
-            try emit(json: global.json, ["seq": seq]) { "appended record \(seq)" }
+            try emit(json: global.json, ["seq": seq].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) { "appended record \(seq)" }
         }
     }
 
@@ -66,14 +84,13 @@ struct RecordCommand: ParsableCommand {
 
         func run() throws {
             let store = try global.openStore()
-            let vault = try store.openVault(email: email)
-            let session = try actor.session(store: store, vault: vault)
+            let (vault, session, pin) = try actor.open(store: store, email: email, access: .read)
             let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
             let rows: [[String: Any]] = records.map { r in
                 ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
                  "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull()]
             }
-            try emit(json: global.json, ["records": rows]) {
+            try emit(json: global.json, ["records": rows].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) {
                 records.map { "\($0.seq)\t\(isoTime(millis: $0.timeMillis))\t\($0.author)\t\($0.type)\t\(String(decoding: $0.data, as: UTF8.self))" }
                     .joined(separator: "\n")
             }
