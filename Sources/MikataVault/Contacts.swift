@@ -74,7 +74,7 @@ extension Vault {
     /// - Throws: `VaultError.notPermitted` for any other session; `.tampered` for a patient-signed contact record
     ///   that does not open; what `records` throws.
     package func contacts(_ session: VaultSession) throws -> [String: SupporterContact] {
-        try audited("read", actor: Vault.actor(of: session), detail: { "\($0.count) contacts" }) { try contactsUnlogged(session) }
+        try audited("read", actor: Vault.actor(of: session), detail: { "contacts (\($0.count))" }) { try contactsUnlogged(session) }
     }
 
     private func contactsUnlogged(_ session: VaultSession) throws -> [String: SupporterContact] {
