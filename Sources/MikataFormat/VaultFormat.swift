@@ -53,6 +53,12 @@ package enum VaultFormat {
         package static let rootKeyId: StaticString = "mikata/v1/root-key-id\0"
         package static let supporterKeys: StaticString = "mikata/v1/supporter-keys\0"
         package static let fingerprint: StaticString = "mikata/v1/fingerprint\0"
+        package static let contact: StaticString = "mikata/v1/contact\0"
+        package static let supporterPins: StaticString = "mikata/v1/supporter-pins\0"
+        /// crypto_kdf context of the keys derived from a vault's owner key (FORMAT.md §5.8): 1 contact records.
+        package static let ownerKDFContext: StaticString = "mkowner1"
+        /// crypto_kdf context of the keys derived from a supporter's signing seed (FORMAT.md §7.9): 1 pins file, 2 address keys.
+        package static let pinsKDFContext: StaticString = "mkpins01"
         /// crypto_kdf context (8 bytes) of the subkeys derived from the store root key (FORMAT.md §7.7).
         package static let rootKDFContext: StaticString = "mkroot01"
         /// crypto_kdf contexts are exactly 8 bytes.

@@ -243,6 +243,7 @@ extension Store {
         let identity = try unlockSupporter(email: email, password: password)
         let id = identity.id
         _ = try Store.overwriteAndRemove(supporterPath(id), lockTimeout: lockTimeout)
+        try? Posix.remove(pinsPath(id))
         let lookup = try existingLookupPath(.supporter, email: email) ?? lookupPath(.supporter, email: email)
         try Posix.remove(lookup)
         try? Posix.syncDirectory(Posix.parent(of: lookup))

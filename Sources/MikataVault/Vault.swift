@@ -343,7 +343,8 @@ package final class Vault {
         try audited("read", actor: Vault.actor(of: session), detail: { "\($0.count) records" }) { try readRecords(session) }
     }
 
-    private func readRecords(_ session: VaultSession) throws -> [Record] {
+    /// `records` without its access-log entry, for callers that log the read themselves (contact records).
+    func readRecords(_ session: VaultSession) throws -> [Record] {
         try locked(exclusive: false) {
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }

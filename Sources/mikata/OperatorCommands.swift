@@ -207,10 +207,18 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let email = try account.resolve()
             let store = try global.openStore()
-            let (vault, _) = try store.unlockPatient(email: email, password: try password.read())
-            let id = vault.vaultId.hex
-            let entries = try store.auditLog().entries().filter { $0.vault == id }
-            try emit(json: global.json, ["entries": AuditCommand.rows(entries)]) { AuditCommand.text(entries) }
+            let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
+            // Supporters named by the contact records sealed in the vault at grant time, where there is one.
+            let named = try store.patientAccessLog(vault: vault, session: session)
+            let rows = zip(AuditCommand.rows(named.map(\.entry)), named).map { row, n in
+                row.merging(["actorName": n.actorName, "detailNamed": n.detail]) { a, _ in a }
+            }
+            try emit(json: global.json, ["entries": rows]) {
+                named.map { n in
+                    let e = n.entry
+                    return "\(e.seq)\t\(e.time)\t\(e.vault)\t\(n.actorName)\t\(e.action)\t\(e.outcome)\(n.detail.isEmpty ? "" : "\t\(n.detail)")"
+                }.joined(separator: "\n")
+            }
         }
     }
 

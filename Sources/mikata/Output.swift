@@ -53,6 +53,11 @@ enum StandardOutput {
     static func line(_ text: String) throws { try write(Array((text + "\n").utf8)) }
 }
 
+/// One `mikata: warning: ...` line on stderr: the command goes on.
+func reportWarning(_ message: String) {
+    FileHandle.standardError.write(Data("mikata: warning: \(message)\n".utf8))
+}
+
 /// Prints a result: JSON on stdout with `--json`, else the human lines.
 func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     if json {

@@ -87,12 +87,13 @@ struct SupporterCommand: ParsableCommand {
             let email = try account.resolve()
             let store = try global.openStore()
             let identity = try store.unlockSupporter(email: email, password: try password.read())
+            let pinned = try store.pinnedVaultIds(identity)
             var patients: [[String: Any]] = []
             for id in store.linkedVaults(supporterId: identity.id) {
                 // The link is a hint; the vault's signed header decides. Unlinked or shredded vaults are skipped.
                 guard let vault = try? store.openVault(id: id), let session = try? vault.unlock(supporter: identity),
                       let records = try? vault.records(session) else { continue }
-                var entry: [String: Any] = ["vaultId": id.hex, "fingerprint": Fingerprint.vault(id)]
+                var entry: [String: Any] = ["vaultId": id.hex, "fingerprint": Fingerprint.vault(id), "pinned": pinned.contains(id.hex)]
                 if let profile = records.first(where: { $0.type == Vault.profileRecordType }),
                    let obj = try? JSONSerialization.jsonObject(with: Data(profile.data)) as? [String: Any] {
                     entry["nickname"] = obj["nickname"]
@@ -102,7 +103,10 @@ struct SupporterCommand: ParsableCommand {
             }
             try emit(json: global.json, ["patients": patients]) {
                 patients.isEmpty ? "no linked patients" :
-                    patients.map { "\($0["vaultId"] ?? "")  \($0["fingerprint"] ?? "")  \($0["nickname"] ?? "")  \($0["recordCount"] ?? 0) records" }.joined(separator: "\n")
+                    patients.map {
+                        "\($0["vaultId"] ?? "")  \($0["fingerprint"] ?? "")  \($0["nickname"] ?? "")  \($0["recordCount"] ?? 0) records"
+                            + ($0["pinned"] as? Bool == true ? "" : "  (not yet pinned: not contacted by e-mail address)")
+                    }.joined(separator: "\n")
             }
         }
     }
@@ -115,23 +119,32 @@ struct GrantCommand: ParsableCommand {
     @OptionGroup var supporterAccount: SupporterEmailOptions
     @Option(help: "The supporter's key fingerprint as the supporter gave it to you (e.g. 7KQ2-M9XD-4TZA-P1C8); a mismatch is refused.")
     var fingerprint: String?
+    @Option(help: "The supporter's name as you know them; 'audit mine' shows it (sealed in your vault, only you can read it).")
+    var supporterName: String?
+    @Option(help: "Read the supporter's name from the first line of this file instead.") var supporterNameFile: String?
     @OptionGroup var password: PasswordOptions
+
+    func validate() throws {
+        if supporterName != nil && supporterNameFile != nil { throw ValidationError("give at most one of --supporter-name or --supporter-name-file") }
+    }
 
     func run() throws {
         let email = try account.resolve()
         let supporter = try supporterAccount.resolve()
         let store = try global.openStore()
+        var name = supporterName
+        if let f = supporterNameFile {
+            let s = try SecretInput.firstLine(ofFile: f, what: "supporter name")
+            name = s.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        }
         let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
-        let keys = try store.supporterPublicKeys(email: supporter, fingerprint: fingerprint)
-        // The link is only a hint for 'supporter patients' (the vault's header decides): written first, so a grant
-        // that succeeds always has it, and one that fails leaves at most a stale hint.
-        try store.recordLink(supporterId: keys.id, vaultId: vault.vaultId)
-        let added = try vault.grant(keys, session: session)
-        let shown = Fingerprint.supporter(keys)
-        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": keys.id.hex, "linked": true, "alreadyLinked": !added,
-                                     "fingerprint": shown, "fingerprintChecked": fingerprint != nil]) {
-            (added ? "linked supporter \(keys.id.hex)" : "supporter \(keys.id.hex) was linked already")
-                + "\nsupporter key fingerprint: \(shown)" + (fingerprint != nil ? " (matches the one given)" : " (compare it with the one your supporter gives you)")
+        let result = try store.grant(vault: vault, session: session, supporterEmail: supporter, supporterName: name, fingerprint: fingerprint)
+        let id = result.supporter.id.hex
+        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "supporterId": id, "linked": true, "alreadyLinked": !result.added,
+                                     "fingerprint": result.fingerprint, "fingerprintChecked": fingerprint != nil,
+                                     "contactRecorded": result.contactRecorded]) {
+            (result.added ? "linked supporter \(id)" : "supporter \(id) was linked already")
+                + "\nsupporter key fingerprint: \(result.fingerprint)" + (fingerprint != nil ? " (matches the one given)" : " (compare it with the one your supporter gives you)")
         }
     }
 }

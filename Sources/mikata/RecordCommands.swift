@@ -8,15 +8,35 @@ import MikataVault
 struct ActorOptions: ParsableArguments {
     @Option(help: "Act as this supporter (by e-mail) instead of the patient.") var asSupporter: String?
     @Option(help: "Read that supporter's e-mail address from the first line of this file (- for standard input).") var asSupporterFile: String?
+    @Flag(help: "With --as-supporter: accept that the patient's address now leads to another vault than the one you first contacted (re-pins it; logged).")
+    var acceptNewVault = false
     @OptionGroup var password: PasswordOptions
 
-    /// The patient's vault and the actor's session on it; unknown e-mails are answered as the library decides.
-    func unlock(store: Store, email: String) throws -> (vault: Vault, session: VaultSession) {
-        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
-            return try store.openVault(email: email, supporter: try store.unlockSupporter(email: s, password: try password.read()))
-        }
-        return try store.unlockPatient(email: email, password: try password.read())
+    func validate() throws {
+        if acceptNewVault && asSupporter == nil && asSupporterFile == nil { throw ValidationError("--accept-new-vault applies only with --as-supporter") }
     }
+
+    /// Opens the patient's vault and unlocks it (unknown e-mails are answered as the library decides). A supporter's
+    /// contact is checked against their pin for the address: a change is a `mikata: warning:` line (reads) or refused
+    /// (writes) unless `--accept-new-vault`.
+    func open(store: Store, email: String, access: SupporterAccess) throws -> (vault: Vault, session: VaultSession, pin: VaultPin?) {
+        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
+            let identity = try store.unlockSupporter(email: s, password: try password.read())
+            let opened = try store.openVault(email: email, supporter: identity, access: access, acceptNewVault: acceptNewVault)
+            if let w = opened.pin.warning(vaultId: opened.vault.vaultId) { reportWarning(w) }
+            return (opened.vault, opened.session, opened.pin)
+        }
+        let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
+        return (vault, session, nil)
+    }
+}
+
+/// The `--json` fields of a supporter's pin check: `vaultPin` and, on a change, `warning`.
+func pinFields(_ pin: VaultPin?, vaultId: [UInt8]) -> [String: Any] {
+    guard let pin else { return [:] }
+    var out: [String: Any] = ["vaultPin": pin.name]
+    if let w = pin.warning(vaultId: vaultId) { out["warning"] = w }
+    return out
 }
 
 struct RecordCommand: ParsableCommand {
@@ -50,9 +70,9 @@ struct RecordCommand: ParsableCommand {
             }
             let trimmed = try HumanInput.recordData(bytes)  // strict JSON, checked before any password is asked
             let store = try global.openStore()
-            let (vault, session) = try actor.unlock(store: store, email: email)
+            let (vault, session, pin) = try actor.open(store: store, email: email, access: .write)
             let seq = try vault.append(type: type, data: trimmed, session: session)
-            try emit(json: global.json, ["seq": seq]) { "appended record \(seq)" }
+            try emit(json: global.json, ["seq": seq].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) { "appended record \(seq)" }
         }
     }
 
@@ -65,13 +85,13 @@ struct RecordCommand: ParsableCommand {
         func run() throws {
             let email = try account.resolve()
             let store = try global.openStore()
-            let (vault, session) = try actor.unlock(store: store, email: email)
+            let (vault, session, pin) = try actor.open(store: store, email: email, access: .read)
             let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
             let rows: [[String: Any]] = records.map { r in
                 ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
                  "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull()]
             }
-            try emit(json: global.json, ["records": rows]) {
+            try emit(json: global.json, ["records": rows].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) {
                 records.map { "\($0.seq)\t\(isoTime(millis: $0.timeMillis))\t\($0.author)\t\($0.type)\t\(String(decoding: $0.data, as: UTF8.self))" }
                     .joined(separator: "\n")
             }
