@@ -93,19 +93,22 @@ extension Array where Element == UInt8 {
         return s
     }
 
+    /// The value of one hex digit (either case), or nil.
+    package static func hexNibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        case 65...70: return c - 55
+        default: return nil
+        }
+    }
+
     package init?(hex: String) {
         let chars = Array(hex.utf8)
         guard chars.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(chars.count / 2)
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 97...102: return c - 87
-            case 65...70: return c - 55
-            default: return nil
-            }
-        }
+        let nibble = Self.hexNibble
         var i = 0
         while i < chars.count {
             guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }

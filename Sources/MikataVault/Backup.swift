@@ -40,14 +40,7 @@ package enum Backup {
         guard let file = try Posix.readSecretFile(path, maxCount: 4096) else { throw VaultError.notFound("cannot read the backup key file") }
         let prefix = Array("mikata-backup-key-v1 ".utf8)
         let notAKey = VaultError.invalidInput("that is not a MikataVault backup key file")
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 97...102: return c - 87
-            case 65...70: return c - 55
-            default: return nil
-            }
-        }
+        let nibble = [UInt8].hexNibble
         let secret: SecureBytes = try file.withUnsafeBytes { raw in
             guard raw.count >= prefix.count + 64, raw.prefix(prefix.count).elementsEqual(prefix) else { throw notAKey }
             return try SecureBytes(count: 32) { out in
