@@ -289,6 +289,7 @@ package final class Store {
         vault.audit = try auditLog()
         vault.erasureSecretPath = erasureSecretPath(id)
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
+        installTombstoneHooks(on: vault)
         return vault
     }
 
@@ -313,6 +314,7 @@ package final class Store {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
         }
         let claims = LogClaims(try log.entries())
+        try checkTombstoneList(try signedTombstoneList())
         let gone = tombstones()
         var present = Set<String>()
         for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {

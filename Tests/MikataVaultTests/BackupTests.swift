@@ -61,11 +61,11 @@ struct BackupTests {
         let key = try Backup.readSecretKey(path: f.keyFile)
         let checked = try Backup.verify(path: f.path("full.mkb"), backupKey: key)
         #expect(checked.vaults == 3 && checked.files == summary.files && checked.storeId == f.store.storeId)
-        _ = try Backup.verify(path: f.path("full.mkb"), backupKey: nil)
-        #expect(failureClass { _ = try Backup.verify(path: f.path("missing.mkb"), backupKey: nil) } == "not-found")
+        _ = try Backup.verify(path: f.path("full.mkb"), backupKey: nil, publicKey: try f.store.signingKey().publicKey)
+        #expect(failureClass { _ = try Backup.verify(path: f.path("missing.mkb"), backupKey: nil, publicKey: try f.store.signingKey().publicKey) } == "not-found")
 
         let target = f.path("restored")
-        let restoredSummary = try Backup.restore(path: f.path("full.mkb"), into: target, backupKey: key, tombstoneSources: [])
+        let restoredSummary = try Backup.restore(path: f.path("full.mkb"), into: target, backupKey: key, tombstones: .noneExists)
         #expect(restoredSummary.vaults == 3 && restoredSummary.skippedShredded == 0)
         let restored = try Store.open(at: target)
         restored.kdf = .minimumForTesting
@@ -124,8 +124,11 @@ struct BackupTests {
         let otherKeyFile = f.path("other.key")
         _ = try Backup.createKey(store: other.store, secretKeyOut: otherKeyFile)
         let wrong = try Backup.readSecretKey(path: otherKeyFile)
-        #expect(failureClass { _ = try Backup.verify(path: f.path("b.mkb"), backupKey: wrong) } == "authentication-failed")
-        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.path("t"), backupKey: wrong, tombstoneSources: []) } == "authentication-failed")
+        let storeKey = try f.store.signingKey().publicKey
+        #expect(failureClass { _ = try Backup.verify(path: f.path("b.mkb"), backupKey: wrong, publicKey: storeKey) } == "authentication-failed")
+        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.path("t"), backupKey: wrong, tombstones: .noneExists, publicKey: storeKey) } == "authentication-failed")
+        // Without --public-key the other store's key file pins the other store's key: the backup is not its store's.
+        #expect(failureClass { _ = try Backup.verify(path: f.path("b.mkb"), backupKey: wrong) } == "tampered")
         // Not a key file at all.
         try ShredKit.write(json("mikata-backup-key-v1 nothex\n"), to: f.path("bad.key"))
         #expect(failureClass { _ = try Backup.readSecretKey(path: f.path("bad.key")) } == "invalid-input")
@@ -139,19 +142,19 @@ struct BackupTests {
         let key = try Backup.readSecretKey(path: f.keyFile)
         let busy = f.path("busy")
         try ShredKit.write(json("x"), to: "\(busy)/something")
-        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: busy, backupKey: key, tombstoneSources: []) } == "already-exists")
+        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: busy, backupKey: key, tombstones: .noneExists) } == "already-exists")
         #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["something"])
         // Into the live store itself.
-        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.store.root, backupKey: key, tombstoneSources: []) } == "already-exists")
+        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.store.root, backupKey: key, tombstones: .noneExists) } == "already-exists")
         let fresh = f.path("fresh")
-        _ = try Backup.restore(path: f.path("b.mkb"), into: fresh, backupKey: key, tombstoneSources: [])
-        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: fresh, backupKey: key, tombstoneSources: []) } == "already-exists")
+        _ = try Backup.restore(path: f.path("b.mkb"), into: fresh, backupKey: key, tombstones: .noneExists)
+        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: fresh, backupKey: key, tombstones: .noneExists) } == "already-exists")
         // An empty folder that exists is fine.
         let empty = f.path("empty")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        #expect(try Backup.restore(path: f.path("b.mkb"), into: empty, backupKey: key, tombstoneSources: []).vaults == 3)
+        #expect(try Backup.restore(path: f.path("b.mkb"), into: empty, backupKey: key, tombstones: .noneExists).vaults == 3)
         // A tombstone source that does not exist is an error, not silently ignored.
-        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.path("t2"), backupKey: key, tombstoneSources: [f.path("nowhere")]) } == "not-found")
+        #expect(failureClass { _ = try Backup.restore(path: f.path("b.mkb"), into: f.path("t2"), backupKey: key, tombstones: .from([f.path("nowhere")])) } == "not-found")
     }
 
     @Test("a truncated or bit-flipped backup is corrupted, for verify and for restore, which writes nothing")
@@ -173,10 +176,10 @@ struct BackupTests {
         for (i, (what, bytes)) in damaged.enumerated() {
             let path = f.path("damaged-\(i).mkb")
             try ShredKit.write(bytes, to: path)
-            #expect(failureClass { _ = try Backup.verify(path: path, backupKey: nil) } == "corrupted", "\(what)")
+            #expect(failureClass { _ = try Backup.verify(path: path, backupKey: nil, publicKey: try f.store.signingKey().publicKey) } == "corrupted", "\(what)")
             #expect(failureClass { _ = try Backup.verify(path: path, backupKey: key) } == "corrupted", "\(what)")
             let target = f.path("target-\(i)")
-            #expect(failureClass { _ = try Backup.restore(path: path, into: target, backupKey: key, tombstoneSources: []) } == "corrupted", "\(what)")
+            #expect(failureClass { _ = try Backup.restore(path: path, into: target, backupKey: key, tombstones: .noneExists) } == "corrupted", "\(what)")
             #expect(!ShredKit.exists(target), "\(what): restore wrote into the target")
         }
     }
@@ -191,7 +194,7 @@ struct BackupTests {
         bytes.replaceSubrange(payloadEnd..<(payloadEnd + 32), with: Blake2b.hash(Array(bytes[0..<payloadEnd])))
         bytes.replaceSubrange((bytes.count - 16)..., with: Blake2b.hash(Array(bytes[0..<(bytes.count - 16)]), outputLength: 16))
         try ShredKit.write(bytes, to: f.path("forged.mkb"))
-        let result = failureClass { _ = try Backup.verify(path: f.path("forged.mkb"), backupKey: nil) }
+        let result = failureClass { _ = try Backup.verify(path: f.path("forged.mkb"), backupKey: nil, publicKey: try f.store.signingKey().publicKey) }
         #expect(result != "ok")
         do {
             #expect(result == "tampered")
@@ -209,13 +212,18 @@ struct BackupTests {
         #expect(f.store.tombstones() == [goneId.hex])
         let key = try Backup.readSecretKey(path: f.keyFile)
 
-        // Without the live tombstones the old backup brings the patient back: why restores take --tombstones-from.
-        let naive = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("naive"), backupKey: key, tombstoneSources: [])
-        #expect(naive.vaults == 3 && naive.skippedShredded == 0)
-        #expect(try f.records(in: try Store.open(at: f.path("naive")), email: gone, password: gonePassword) == before[0])
+        // Without a tombstone source the restore is refused and writes nothing: it would bring the patient back.
+        #expect(failureClass { _ = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("naive"), backupKey: key, tombstones: .from([])) } == "invalid-input")
+        #expect(!ShredKit.exists(f.path("naive")))
+        // Only the operator's explicit declaration that none exists restores it as it was, and the restored log says so.
+        let declared = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("declared"), backupKey: key, tombstones: .noneExists)
+        #expect(declared.vaults == 3 && declared.skippedShredded == 0)
+        let declaredStore = try Store.open(at: f.path("declared"))
+        #expect(try f.records(in: declaredStore, email: gone, password: gonePassword) == before[0])
+        #expect(try declaredStore.auditLog().entries().contains { $0.action == "backup-restore" && $0.detail.contains("no tombstone source (the operator declared none exists)") })
 
         // With them: skipped, with its keys, lookup and links; the others intact.
-        let safe = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("safe"), backupKey: key, tombstoneSources: [f.store.root])
+        let safe = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("safe"), backupKey: key, tombstones: .from([f.store.root]))
         #expect(safe.vaults == 2 && safe.skippedShredded == 1)
         let restored = try Store.open(at: f.path("safe"))
         try Self.expectShredded(goneId, email: gone, in: restored)
@@ -227,11 +235,11 @@ struct BackupTests {
         // The restored store carries the tombstone: the old backup restored with it as the only source skips the vault too,
         // and so does a backup of the restored store, restored without any source.
         let viaRestored = try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("via-restored"), backupKey: key,
-                                             tombstoneSources: [restored.root])
+                                             tombstones: .from([restored.root]))
         #expect(viaRestored.skippedShredded == 1)
         try Self.expectShredded(goneId, email: gone, in: try Store.open(at: f.path("via-restored")))
         _ = try Backup.create(store: restored, out: f.path("of-restored.mkb"))
-        let second = try Backup.restore(path: f.path("of-restored.mkb"), into: f.path("second"), backupKey: key, tombstoneSources: [])
+        let second = try Backup.restore(path: f.path("of-restored.mkb"), into: f.path("second"), backupKey: key, tombstones: .noneExists)
         #expect(second.vaults == 2)
         let secondStore = try Store.open(at: f.path("second"))
         try Self.expectShredded(goneId, email: gone, in: secondStore)
@@ -240,7 +248,7 @@ struct BackupTests {
         // A copy of just the tombstones folder works as a source as well.
         let copied = f.path("tombstones-copy")
         try FileManager.default.copyItem(atPath: "\(f.store.root)/tombstones", toPath: copied)
-        #expect(try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("via-copy"), backupKey: key, tombstoneSources: [copied]).skippedShredded == 1)
+        #expect(try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("via-copy"), backupKey: key, tombstones: .from([copied])).skippedShredded == 1)
     }
 
     @Test("a backup taken while a shred is pending does not carry the vault out of its shred")
@@ -259,7 +267,7 @@ struct BackupTests {
 
         _ = try Backup.create(store: f.store, out: f.path("pending.mkb"))
         let key = try Backup.readSecretKey(path: f.keyFile)
-        _ = try Backup.restore(path: f.path("pending.mkb"), into: f.path("restored"), backupKey: key, tombstoneSources: [])
+        _ = try Backup.restore(path: f.path("pending.mkb"), into: f.path("restored"), backupKey: key, tombstones: .noneExists)
         let restored = try Store.open(at: f.path("restored"))
         // A vault whose shred is under way is not copied into backups at all.
         do {
@@ -267,7 +275,7 @@ struct BackupTests {
         }
         // Completing the shred and restoring with the live tombstones closes the gap.
         #expect(try f.store.completePendingShreds() == 1)
-        _ = try Backup.restore(path: f.path("pending.mkb"), into: f.path("later"), backupKey: key, tombstoneSources: [f.store.root])
+        _ = try Backup.restore(path: f.path("pending.mkb"), into: f.path("later"), backupKey: key, tombstones: .from([f.store.root]))
         #expect(failureClass { _ = try f.records(in: try Store.open(at: f.path("later")), email: email, password: password) } == "not-found")
     }
 
@@ -278,7 +286,7 @@ struct BackupTests {
         _ = try Backup.create(store: f.store, out: f.path("before.mkb"))
         _ = try f.store.deleteSupporter(email: "nurse@example.jp", password: pw("nurse-pw"))
         let key = try Backup.readSecretKey(path: f.keyFile)
-        _ = try Backup.restore(path: f.path("before.mkb"), into: f.path("restored"), backupKey: key, tombstoneSources: [f.store.root])
+        _ = try Backup.restore(path: f.path("before.mkb"), into: f.path("restored"), backupKey: key, tombstones: .from([f.store.root]))
         let restored = try Store.open(at: f.path("restored"))
         // Supporter deletion leaves a tombstone, which restores honour.
         do {

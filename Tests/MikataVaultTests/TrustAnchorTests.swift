@@ -268,7 +268,7 @@ struct TrustAnchorTests {
         let target = f.path("restored")
         let keyDir = RootKeySource.directory(f.path("target-keys"))
         _ = try Backup.restore(path: f.path("b.mkb"), into: target, backupKey: try Backup.readSecretKey(path: f.keyFile),
-                               tombstoneSources: [f.store.root], rootKey: keyDir)
+                               tombstones: .from([f.store.root]), rootKey: keyDir)
         let restored = try Store.open(at: target, rootKey: keyDir)
         #expect(restored.rootKey.keyId != f.store.rootKey.keyId)
         #expect(try restored.signingKey().publicKey == f.store.signingKey().publicKey)
