@@ -297,15 +297,16 @@ package enum Backup {
         if Posix.exists(source), !Posix.isDirectory(source) {
             return try signed(source) ?? TombstoneList(storeId: storeId)
         }
-        let dir = Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
-        guard Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder or a tombstone list") }
+        let isStore = Posix.exists("\(source)/\(Store.metadataFile)")
+        let dir = isStore || Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
+        guard isStore || Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder or a tombstone list") }
         var list = TombstoneList(storeId: storeId)
         let signedList = try signed("\(dir)/signed-list.json")
         if let signedList { list.merge(signedList) }
         for name in Posix.list(dir) where name.count == 32 { list.vaults.insert(name) }
         for name in Posix.list("\(dir)/supporters") where name.count == 32 { list.supporters.insert(name) }
         let log = "\(source)/audit/log.jsonl"
-        if dir != source, Posix.exists(log) {
+        if isStore, Posix.exists(log) {
             let entries = try TombstoneList.logEntries(atPath: log)
             let events = TombstoneList.events(in: entries, storeId: storeId)
             if let signedList, let missing = signedList.contains(events) {
