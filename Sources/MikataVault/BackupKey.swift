@@ -5,7 +5,7 @@ package import Foundation
 package import MikataCrypto
 import MikataFormat
 
-/// A secret backup key file (FORMAT.md §7.8; docs/OPERATIONS.md, "Backup keys and their periods"), kept offline:
+/// A secret backup key file (FORMAT.md §7.9; docs/OPERATIONS.md, "Backup and restore"), kept offline:
 ///
 ///     mikata-backup-key-v1 <64 hex: X25519 secret key>
 ///     store-id <store id>

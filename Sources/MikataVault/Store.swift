@@ -314,7 +314,7 @@ package final class Store {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
         }
         let claims = LogClaims(try log.entries())
-        try checkTombstoneList(try signedTombstoneList())
+        try checkTombstoneList(try signedTombstoneList(), entries: try log.entries())
         let gone = tombstones()
         var present = Set<String>()
         for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {

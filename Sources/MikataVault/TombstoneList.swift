@@ -5,7 +5,7 @@ import Foundation
 import MikataCrypto
 import MikataFormat
 
-/// The store's signed tombstone list (FORMAT.md §7.9, docs/SECURITY.md "Restores"): every vault shredded, every
+/// The store's signed tombstone list (FORMAT.md §7.10, docs/SECURITY.md "Backups and restores"): every vault shredded, every
 /// supporter deleted, every revocation (vault, party, the header generation it took effect at), and, in a store made
 /// by a restore, the revocations the restore holds open until the patient's next write. RFC 8785 canonical JSON
 /// signed with the store's Ed25519 key, whose seed is sealed under the root key: a person with the disk can delete
@@ -162,6 +162,13 @@ struct TombstoneList: Equatable {
     }
 }
 
+extension [UInt8] {
+    fileprivate func containsRun(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, count >= needle.count else { return false }
+        return (0...(count - needle.count)).contains { self[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+}
+
 extension Store {
     var tombstoneListPath: String { "\(root)/\(TombstoneList.relativePath)" }
 
@@ -173,48 +180,52 @@ extension Store {
         return list
     }
 
-    /// The list in force: the signed list, the plain `tombstones/` files, and (for a store that has no list yet, or
-    /// events the list lacks) what the access log records; checked against the log first.
+    /// The list in force: the signed list, the plain `tombstones/` files, and what the access log records (for a
+    /// store that has no list yet, or events recorded before lists existed); checked against the log first.
     /// - Throws: `VaultError.tampered` when the signed list does not verify or lacks an event the log records.
     func tombstoneList() throws -> TombstoneList {
-        var list = try signedTombstoneList() ?? TombstoneList(storeId: storeId)
-        try checkTombstoneList(list)
+        let entries = try auditLog().entries()
+        let signed = try signedTombstoneList()
+        try checkTombstoneList(signed, entries: entries)
+        var list = signed ?? TombstoneList(storeId: storeId)
         list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
         list.supporters.formUnion(supporterTombstones())
-        list.merge(TombstoneList.events(in: try auditLog().entries(), storeId: storeId))
+        list.merge(TombstoneList.events(in: entries, storeId: storeId))
         return list
     }
 
     /// Compares the signed list with the access log: an event the log records and the list lacks means the list
-    /// was rolled back to an older signed copy or deleted. A store that never wrote a list (made before it) passes.
-    func checkTombstoneList(_ signed: TombstoneList?) throws {
+    /// was rolled back to an older signed copy, or deleted. A store that never wrote a list (made before lists) passes.
+    func checkTombstoneList(_ signed: TombstoneList?, entries: [AuditLog.Entry]? = nil) throws {
+        let entries = try entries ?? auditLog().entries()
         guard let signed else {
-            // No list: fine unless the log shows one was written (an event recorded after lists existed).
-            guard try !auditLog().entries().contains(where: { $0.action == "tombstone-list" }) else {
+            guard !entries.contains(where: { $0.action == "tombstone-list" }) else {
                 throw VaultError.tampered("the signed tombstone list is missing but the access log records it: it was deleted")
             }
             return
         }
-        if let missing = signed.contains(TombstoneList.events(in: try auditLog().entries(), storeId: storeId)) {
+        if let missing = signed.contains(TombstoneList.events(in: entries, storeId: storeId)) {
             throw VaultError.tampered("the signed tombstone list lacks \(missing), which the access log records: it was rolled back or replaced")
         }
     }
 
-    /// Adds to the signed list under its lock (read, change, counter + 1, sign, replace atomically). The first
-    /// write of a store's list is logged once (`tombstone-list`), so a later deletion of the list is detected.
+    /// Adds to the signed list under its lock (read, change, counter + 1, sign, replace atomically). The log is not
+    /// re-read here (a list re-signed on top of a rolled-back copy still lacks the logged event, which every check
+    /// finds), except when a store writes its first list: it starts from what the store and its log know, and that
+    /// start is logged (`tombstone-list`), so a later deletion of the list is detected.
     func updateTombstoneList(_ change: (inout TombstoneList) -> Void) throws {
         try Posix.makeDirectories(tombstoneDirectory)
         let lock = try PosixFile.open("\(tombstoneDirectory)/.list.lock", create: true)
         try lock.lock(exclusive: true, timeout: lockTimeout)
         defer { lock.unlock() }
         let existing = try signedTombstoneList()
-        try checkTombstoneList(existing)
         var list = existing ?? TombstoneList(storeId: storeId)
         if existing == nil {
-            // The first list of a store made before lists: start from what the store knows.
+            let entries = try auditLog().entries()
+            try checkTombstoneList(nil, entries: entries)
             list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
             list.supporters.formUnion(supporterTombstones())
-            list.merge(TombstoneList.events(in: try auditLog().entries(), storeId: storeId))
+            list.merge(TombstoneList.events(in: entries, storeId: storeId))
         }
         change(&list)
         list.counter += 1
@@ -225,8 +236,15 @@ extension Store {
         }
     }
 
+    /// The holds the signed list records for one vault. Only a store made by a restore has any; a list without the
+    /// `throughGeneration` member is not parsed (a removed hold breaks the signature, which `audit verify` reports).
+    func holds(vault id: String) throws -> Set<TombstoneList.Hold> {
+        guard let bytes = try Posix.readFile(tombstoneListPath), bytes.containsRun(Array("throughGeneration".utf8)) else { return [] }
+        return try signedTombstoneList()?.holds.filter { $0.vault == id } ?? []
+    }
+
     /// Connects a vault to the list: a revocation is recorded before its key change, and a party a restore holds
-    /// out is refused and then re-keyed away at the patient's next write (docs/SECURITY.md, "Restores").
+    /// out is refused and then re-keyed away at the patient's next write (docs/SECURITY.md, "Backups and restores").
     func installTombstoneHooks(on vault: Vault) {
         let id = vault.vaultId.hex
         vault.willRevoke = { [weak self] parties, generation in
@@ -237,7 +255,7 @@ extension Store {
         var holds: Set<TombstoneList.Hold>?
         vault.isHeldOut = { [weak self] party, generation in
             guard let self else { return false }
-            if holds == nil { holds = try self.signedTombstoneList()?.holds.filter { $0.vault == id } ?? [] }
+            if holds == nil { holds = try self.holds(vault: id) }
             return holds!.contains { $0.id == party.hex && generation <= $0.through }
         }
     }

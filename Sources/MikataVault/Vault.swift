@@ -80,7 +80,7 @@ package final class Vault {
     /// Whether a supporter still has an account (set by the store): dead key shares are dropped at the next owner write.
     var supporterExists: (([UInt8]) -> Bool)?
     /// Set by the store: records a revocation (parties, the generation it will reach) in the signed tombstone list
-    /// before the key change, so no restore of an older backup gives the access back (docs/SECURITY.md, "Restores").
+    /// before the key change, so no restore of an older backup gives the access back (docs/SECURITY.md, "Backups and restores").
     var willRevoke: (([[UInt8]], UInt64) throws -> Void)?
     /// Set by the store: whether a restore holds this party out of the vault at this header generation.
     var isHeldOut: (([UInt8], UInt64) throws -> Bool)?
