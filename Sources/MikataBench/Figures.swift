@@ -446,7 +446,7 @@ extension BenchRun {
         let backupSize = try fileSize("\(dir)/restore.bak")
         let verified = try timed { _ = try Backup.verify(path: "\(dir)/restore.bak", backupKey: key) }
         let restored = try timed {
-            _ = try Backup.restore(path: "\(dir)/restore.bak", into: "\(dir)/restore-target", backupKey: key, tombstoneSources: [root])
+            _ = try Backup.restore(path: "\(dir)/restore.bak", into: "\(dir)/restore-target", backupKey: key, tombstones: .from([root]))
         }
         let check = try timed {
             let r = try Store.open(at: "\(dir)/restore-target")

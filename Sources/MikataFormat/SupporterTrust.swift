@@ -42,7 +42,7 @@ package enum SealedContact {
     }
 }
 
-/// FORMAT.md §7.9: `supporters/ab/<supporterId>.pins`, the vault each patient's address led to when this supporter
+/// FORMAT.md §7.11: `supporters/ab/<supporterId>.pins`, the vault each patient's address led to when this supporter
 /// first contacted them. Sealed under a key derived from the supporter's signing seed, so neither the store's disk
 /// nor its root key can read or rewrite a pin (only delete or replay the whole file).
 ///

@@ -48,6 +48,7 @@ package enum VaultFormat {
         package static let subjectRef: StaticString = "mikata/v1/subject-ref\0"
         package static let erasureKeyId: StaticString = "mikata/v1/erasure-key-id\0"
         package static let identityEntry: StaticString = "mikata/v1/identity-entry\0"
+        package static let auditEntryMAC: StaticString = "mikata/v1/audit-entry-mac\0"
         package static let vaultAnchor: StaticString = "mikata/v1/vault-anchor\0"
         package static let sealedStoreSecret: StaticString = "mikata/v1/sealed-store-secret\0"
         package static let rootKeyId: StaticString = "mikata/v1/root-key-id\0"
@@ -57,7 +58,7 @@ package enum VaultFormat {
         package static let supporterPins: StaticString = "mikata/v1/supporter-pins\0"
         /// crypto_kdf context of the keys derived from a vault's owner key (FORMAT.md §5.8): 1 contact records.
         package static let ownerKDFContext: StaticString = "mkowner1"
-        /// crypto_kdf context of the keys derived from a supporter's signing seed (FORMAT.md §7.9): 1 pins file, 2 address keys.
+        /// crypto_kdf context of the keys derived from a supporter's signing seed (FORMAT.md §7.11): 1 pins file, 2 address keys.
         package static let pinsKDFContext: StaticString = "mkpins01"
         /// crypto_kdf context (8 bytes) of the subkeys derived from the store root key (FORMAT.md §7.7).
         package static let rootKDFContext: StaticString = "mkroot01"

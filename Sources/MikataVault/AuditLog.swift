@@ -14,9 +14,20 @@ package final class AuditLog {
     let path: String
     let storeId: String
     let signing: SigningKeyPair
+    /// The root key's log subkey (a store since root keys): every new entry carries `mac` = KH32(key, label || hash),
+    /// so nobody without the root key can edit, insert or re-chain entries, not even after the last checkpoint.
+    let macKey: SecureBytes?
 
-    init(path: String, storeId: String, signing: SigningKeyPair) {
-        self.path = path; self.storeId = storeId; self.signing = signing
+    init(path: String, storeId: String, signing: SigningKeyPair, macKey: SecureBytes? = nil) {
+        self.path = path; self.storeId = storeId; self.signing = signing; self.macKey = macKey
+    }
+
+    func mac(ofHash hash: String) -> String? { macKey.map { AuditLog.mac(ofHash: hash, key: $0) } }
+
+    static func mac(ofHash hash: String, key: SecureBytes) -> String {
+        let h = Blake2b(outputLength: 32, key: key)
+        h.update(VaultFormat.Label.auditEntryMAC); h.update(Array(hash.utf8))
+        return h.finalize().hex
     }
 
     /// One access: who (role and id), what, on which vault, and how it ended.
@@ -51,6 +62,8 @@ package final class AuditLog {
         package var detail: String
         package var prev: String
         package var hash: String
+        /// The root-key MAC over `hash` (FORMAT.md §8.1); nil in entries written before root keys.
+        package var mac: String? = nil
 
         func value(withHash: Bool) -> JSONValue {
             var members: [(String, JSONValue)] = [
@@ -58,7 +71,10 @@ package final class AuditLog {
                 ("actor", .string(actor)), ("role", .string(role)), ("action", .string(action)), ("outcome", .string(outcome)),
                 ("detail", .string(detail)), ("prev", .string(prev)),
             ]
-            if withHash { members.append(("hash", .string(hash))) }
+            if withHash {
+                members.append(("hash", .string(hash)))
+                if let mac { members.append(("mac", .string(mac))) }
+            }
             return .object(members)
         }
 
@@ -89,10 +105,18 @@ package final class AuditLog {
 
     /// Opens and locks the log. A prune replaces the file by rename: a writer that got the lock on the old inode
     /// notices and reopens, so no entry lands in a file that is no longer the log.
-    private func openLocked() throws -> PosixFile {
-        try Posix.makeDirectories(Posix.parent(of: path))
+    /// The log of a store is made once, by the store's first entry (`creating`); after that a missing or empty log
+    /// is never made anew by a later entry, so deleting it cannot be covered up by the next operation.
+    private func openLocked(creating: Bool = false) throws -> PosixFile {
+        if creating { try Posix.makeDirectories(Posix.parent(of: path)) }
         while true {
-            let file = try PosixFile.open(path, create: true)
+            let file: PosixFile
+            do { file = try PosixFile.open(path, create: creating) } catch VaultError.notFound {
+                throw VaultError.tampered("the access log is missing: every store's log starts with its creation, so it was deleted")
+            }
+            if !creating, try file.size() == 0 {
+                throw VaultError.tampered("the access log is empty: every store's log starts with its creation, so it was emptied")
+            }
             try file.lock(exclusive: true, timeout: 10)
             if let current = try? PosixFile.open(path, readOnly: true).identity(), current == (try file.identity()) { return file }
             file.unlock()
@@ -141,13 +165,14 @@ package final class AuditLog {
     /// Appends an event durably (write + fdatasync); adds a signed checkpoint every `checkpointInterval` entries.
     /// Returns the entry's sequence number.
     @discardableResult
-    package func append(_ event: Event) throws -> UInt64 {
-        let file = try openLocked()
+    package func append(_ event: Event, creating: Bool = false) throws -> UInt64 {
+        let file = try openLocked(creating: creating)
         defer { file.unlock() }
         let t = try tail(file)
         var e = Entry(seq: t.nextSeq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
                       action: event.action, outcome: event.outcome, detail: event.detail, prev: t.prev, hash: "")
         e.hash = e.computeHash()
+        e.mac = mac(ofHash: e.hash)
         var out = CanonicalJSON.serialize(e.value(withHash: true)) + [10]
         // A signed checkpoint after every `checkpointInterval`-th entry.
         if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
@@ -209,7 +234,8 @@ package final class AuditLog {
         switch try str("type") {
         case "entry":
             return .entry(Entry(seq: try int("seq"), time: try str("time"), vault: try str("vault"), actor: try str("actor"), role: try str("role"),
-                                action: try str("action"), outcome: try str("outcome"), detail: try str("detail"), prev: try str("prev"), hash: try str("hash")))
+                                action: try str("action"), outcome: try str("outcome"), detail: try str("detail"), prev: try str("prev"), hash: try str("hash"),
+                                mac: v["mac"] == nil ? nil : try str("mac")))
         case "checkpoint": return .checkpoint(seq: try int("seq"), head: try str("head"), time: try str("time"), value: v)
         case "anchor": return .anchor(seq: try int("seq"), prev: try str("prev"), time: try str("time"), value: v)
         default: throw VaultError.corrupted("access log line \(number): unknown type")
@@ -254,12 +280,33 @@ package final class AuditLog {
         }
     }
 
+    /// The log's bytes with every MAC'd entry's MAC made anew under `macKey` (a restore anchoring a backup's log
+    /// under its own root key; the backup's signature vouched for the content). Other lines are kept as they are.
+    static func remac(_ bytes: [UInt8], macKey: SecureBytes) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var start = 0
+        for i in bytes.indices where bytes[i] == 10 {
+            let line = Array(bytes[start..<i])
+            if case .entry(var e) = try AuditLog.parseLine(line, number: 0), e.mac != nil {
+                e.mac = AuditLog.mac(ofHash: e.hash, key: macKey)
+                out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+            } else {
+                out += line + [10]
+            }
+            start = i + 1
+        }
+        return out
+    }
+
     /// Checks the whole chain: any edited, dropped, inserted or reordered entry is reported with its line.
     package func verify() throws -> VerifyReport {
         let all = try lines()
         var report = VerifyReport(entries: 0, checkpoints: 0)
         var expected: UInt64 = 0
         var prev = AuditLog.genesis(storeId: storeId)
+        // Since root keys every entry is MAC'd; only entries before the first MAC'd one (a log older than the store's
+        // upgrade) may lack it, and none after a signed anchor.
+        var macsRequired = false
         for (i, line) in all.enumerated() {
             let n = i + 1
             switch line {
@@ -273,6 +320,16 @@ package final class AuditLog {
                 }
                 guard e.prev == prev else { throw VaultError.tampered("access log line \(n): entry \(e.seq) does not chain to its predecessor") }
                 guard e.computeHash() == e.hash else { throw VaultError.tampered("access log line \(n): entry \(e.seq) was edited (hash mismatch)") }
+                if let expectedMac = mac(ofHash: e.hash) {
+                    if let m = e.mac {
+                        guard Sodium.constantTimeEqual(Array(m.utf8), Array(expectedMac.utf8)) else {
+                            throw VaultError.tampered("access log line \(n): entry \(e.seq) is not authenticated by the store root key (forged or edited)")
+                        }
+                        macsRequired = true
+                    } else if macsRequired {
+                        throw VaultError.tampered("access log line \(n): entry \(e.seq) lacks the root key's MAC that every entry after the store's upgrade carries (forged)")
+                    }
+                }
                 if report.firstSeq == nil { report.firstSeq = e.seq }
                 report.lastSeq = e.seq
                 report.entries += 1
@@ -286,6 +343,9 @@ package final class AuditLog {
                 report.checkpoints += 1
                 report.lastCheckpointSeq = seq
             }
+        }
+        if macKey != nil, report.entries > 0, !macsRequired {
+            throw VaultError.tampered("the access log holds no entry authenticated by the store root key: it was replaced or cut back to before the store's root key")
         }
         return report
     }
@@ -343,7 +403,7 @@ package final class AuditLog {
                           label: VaultFormat.Label.auditAnchor) + [10]
             for line in keep {
                 switch line {
-                case .entry(let e): out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+                case .entry(let e): out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]  // with its MAC
                 case .checkpoint(_, _, _, let v), .anchor(_, _, _, let v): out += CanonicalJSON.serialize(v) + [10]
                 }
             }

@@ -1,5 +1,5 @@
-import Foundation
-package import MikataCrypto
+package import Foundation
+import MikataCrypto
 import MikataFormat
 
 /// Backups (docs/OPERATIONS.md, "Backup and restore"): one file holding a consistent copy of every vault (each
@@ -16,42 +16,50 @@ package enum Backup {
     static let version: UInt16 = 1
     static let maxEntryBytes = 1 << 30
 
-    /// The backup key pair: the public half stays in the store (keys/backup.pub), the secret half is kept offline
-    /// by the operator and is needed only to restore.
-    package static func createKey(store: Store, secretKeyOut: String) throws -> String {
+    /// How long a backup must stay restorable (docs/OPERATIONS.md): a key is used for new backups only while it
+    /// stays valid at least this long, and a new key must be valid for longer.
+    package static var retention: TimeInterval { Double(DeletionCertificate.backupRetentionDays) * 86400 }
+
+    /// Creates the backup key of the next period. The secret half goes to `secretKeyOut` (keep it offline) with the
+    /// store's public signing key, which pins every backup sealed to it, and its expiry `validUntil` (default: two
+    /// retention periods from now; at least one). The public half replaces `keys/backup.pub`; the previous one is
+    /// kept under `keys/backup-retired/` for the certificates' residual-copy date.
+    /// - Throws: `VaultError.invalidInput` (expiry too soon), `.alreadyExists` (`secretKeyOut` exists), `.io`.
+    package static func createKey(store: Store, secretKeyOut: String, validUntil: Date? = nil, now: Date = Date()) throws -> String {
+        let until = validUntil ?? now.addingTimeInterval(2 * retention)
+        guard until.timeIntervalSince(now) > retention else {
+            throw VaultError.invalidInput("a backup key must stay valid for longer than the \(DeletionCertificate.backupRetentionDays)-day backup retention")
+        }
+        let signing = try store.signingKey()
         let pair = BoxKeyPair.generate()
         var secret = pair.secretKey.unsafeCopyToArray()
         defer { Sodium.wipe(&secret) }
-        try Posix.writeOutside(secretKeyOut, Array("mikata-backup-key-v1 ".utf8) + Array(secret.hex.utf8) + [10])
-        try Posix.writeAtomically("\(store.root)/keys/backup.pub", Array(pair.publicKey.hex.utf8) + [10])
-        try store.log("backup-key-create", vaultId: nil, actor: "operator", role: "operator", detail: "key \(Store.keyId(pair.publicKey))")
+        var file = BackupKey.serialize(secret: secret, storeId: store.storeId, storePublicKey: signing.publicKey, validUntil: until)
+        defer { Sodium.wipe(&file) }
+        try Posix.writeOutside(secretKeyOut, file)  // --out: O_EXCL|O_NOFOLLOW, no sweep of the operator's folder
+        if let previous = try BackupPublicKey.current(store) {
+            try Posix.makeDirectories("\(store.root)/keys/backup-retired")
+            try Posix.writeAtomically("\(store.root)/keys/backup-retired/\(Store.keyId(previous.key)).pub", previous.serialize())
+        }
+        try Posix.writeAtomically("\(store.root)/keys/backup.pub", BackupPublicKey(key: pair.publicKey, validUntil: until).serialize())
+        try store.log("backup-key-create", vaultId: nil, actor: "operator", role: "operator",
+                      detail: "key \(Store.keyId(pair.publicKey)) valid until \(BackupKey.iso(until))")
         return Store.keyId(pair.publicKey)
     }
 
-    static func publicKey(store: Store) throws -> [UInt8] {
-        guard let bytes = try Posix.readFile("\(store.root)/keys/backup.pub"),
-              let key = [UInt8](hex: String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32
-        else { throw VaultError.notFound("the store has no backup key: run 'mikata backup key create --out FILE' and keep FILE offline") }
+    /// The key new backups are sealed to, while it stays valid for a whole retention period.
+    static func currentKey(store: Store, now: Date) throws -> BackupPublicKey {
+        guard let key = try BackupPublicKey.current(store) else {
+            throw VaultError.notFound("the store has no backup key: run 'mikata backup key create --out FILE' and keep FILE offline")
+        }
+        if let until = key.validUntil, until.timeIntervalSince(now) < retention {
+            throw VaultError.notFound("the backup key \(Store.keyId(key.key)) expires at \(BackupKey.iso(until)), within the \(DeletionCertificate.backupRetentionDays)-day retention: create the next period's key with 'mikata backup key create --out FILE'")
+        }
         return key
     }
 
-    package static func readSecretKey(path: String) throws -> BoxKeyPair {
-        // Read into guarded memory and hex-decoded there: no ordinary array or string ever holds the key.
-        guard let file = try Posix.readSecretFile(path, maxCount: 4096) else { throw VaultError.notFound("cannot read the backup key file") }
-        let prefix = Array("mikata-backup-key-v1 ".utf8)
-        let notAKey = VaultError.invalidInput("that is not a MikataVault backup key file")
-        let nibble = [UInt8].hexNibble
-        let secret: SecureBytes = try file.withUnsafeBytes { raw in
-            guard raw.count >= prefix.count + 64, raw.prefix(prefix.count).elementsEqual(prefix) else { throw notAKey }
-            return try SecureBytes(count: 32) { out in
-                for i in 0..<32 {
-                    guard let hi = nibble(raw[prefix.count + 2 * i]), let lo = nibble(raw[prefix.count + 2 * i + 1]) else { throw notAKey }
-                    out[i] = hi << 4 | lo
-                }
-            }
-        }
-        return try BoxKeyPair.fromSecretKey(secret)
-    }
+    /// Reads a secret backup key file (see `BackupKey`).
+    package static func readSecretKey(path: String) throws -> BackupKey { try BackupKey.read(path: path) }
 
     private static func isSecret(_ relative: String) -> Bool {
         relative == "keys/lookup.key" || relative == "keys/store-signing.key" || (relative.hasPrefix("keys/vaults/") && relative.hasSuffix(".key"))
@@ -65,12 +73,24 @@ package enum Backup {
         package var storeId: String
         package var backupKeyId: String
         package var skippedShredded: Int = 0
+        /// When the backup key it is sealed to expires (nil: a key made before key periods).
+        package var expiresAt: String?
+        /// Parties a restore holds out of vaults because their revocation came after the backup.
+        package var revocationsHeld: Int = 0
     }
 
     /// Writes a backup of `store` to `out` (a new file, 0600).
-    package static func create(store: Store, out: String) throws -> Summary {
-        let backupKey = try publicKey(store: store)
+    /// - Throws: `VaultError.notFound` (no backup key valid for a retention period), `.tampered` (the signed
+    ///   tombstone list fails its signature or lacks what the access log records), `.alreadyExists`, `.io`.
+    package static func create(store: Store, out: String, now: Date = Date()) throws -> Summary {
+        let current = try currentKey(store: store, now: now)
+        let backupKey = current.key
         let signing = try store.signingKey()
+        // Checked before anything is written: a backup carries the list forward, so it must not carry a shortened one.
+        let tombstones = try store.tombstoneList()
+        // A signed backup vouches for what it carries, and a restore anchors it anew under another root key: so the
+        // store is checked first (the log and every vault against it), and never backed up as it is when tampered.
+        _ = try store.verifyAccessLog()
         let createdAt = AuditLog.isoNow()
         var body: [UInt8] = []
         var files = 0, vaults = 0
@@ -109,6 +129,7 @@ package enum Backup {
                 defer { file.unlock() }
                 guard let secret = try Posix.readFile(store.erasureSecretPath(id)), let gen = try Posix.readFile(store.generationPath(id)) else { continue }
                 let rel = { (p: String) in String(p.dropFirst(store.root.count + 1)) }
+                try store.anchor(id).check(try Vault.loadHeader(file: file).state)  // the copy as taken, under its lock
                 try add(rel(store.vaultPath(id)), try file.readAll())
                 try add(rel(store.generationPath(id)), gen)
                 try add(rel(store.erasureSecretPath(id)), secret)
@@ -122,14 +143,21 @@ package enum Backup {
             let name = (relative as NSString).lastPathComponent
             if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
             guard let bytes = try Posix.readFile(path) else { continue }
+            if relative.hasPrefix("index/"), let name = [UInt8](hex: (relative as NSString).lastPathComponent), name.count == 32 {
+                try store.checkIdentityEntry(name: name)  // MAC, and a supporter's account against the keys it pins
+            }
             try add(relative, bytes)
         }
         let header = CanonicalJSON.serialize(.object([
             ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),
             ("createdAt", .string(createdAt)), ("vaults", .number(Double(vaults))), ("files", .number(Double(files))),
             ("backupKeyId", .string(Store.keyId(backupKey))), ("signingPublicKey", .string(signing.publicKey.hex)),
-            ("tombstones", .array(shredded.sorted().map { .string($0) })),
-            ("supporterTombstones", .array(store.supporterTombstones().sorted().map { .string($0) })),
+            ("tombstones", .array(shredded.union(tombstones.vaults).sorted().map { .string($0) })),
+            ("supporterTombstones", .array(store.supporterTombstones().union(tombstones.supporters).sorted().map { .string($0) })),
+            ("revocations", .array(tombstones.revocations.sorted { ($0.vault, $0.id, $0.generation) < ($1.vault, $1.id, $1.generation) }.map {
+                .object([("vaultId", .string($0.vault)), ("id", .string($0.id)), ("generation", .number(Double($0.generation)))])
+            })),
+            ("backupKeyExpiresAt", current.validUntil.map { .string(BackupKey.iso($0)) } ?? .null),
         ]))
         var w = ByteWriter()
         w.write(magic); w.writeU16(version); w.writeU32(UInt32(header.count)); w.write(header)
@@ -148,7 +176,8 @@ package enum Backup {
             try? Posix.remove(out)  // no backup the log does not know of
             throw error
         }
-        return Summary(vaults: vaults, files: files, bytes: all.count, createdAt: createdAt, storeId: store.storeId, backupKeyId: Store.keyId(backupKey))
+        return Summary(vaults: vaults, files: files, bytes: all.count, createdAt: createdAt, storeId: store.storeId, backupKeyId: Store.keyId(backupKey),
+                       expiresAt: current.validUntil.map(BackupKey.iso))
     }
 
     struct Parsed {
@@ -156,7 +185,9 @@ package enum Backup {
         var entries: [(kind: UInt8, path: String, data: [UInt8])]
     }
 
-    /// Checks structure, hash and signature (no key needed). `publicKey`, when given, must be the signer.
+    /// Checks structure, hash and signature. `publicKey` (the pinned store key) must be the signer: a backup
+    /// re-signed with another key (the forger's own, named in its header) is tampered. Nil checks the signature with
+    /// the key the header names, which proves nothing about who signed: for the fuzzers only, never for a decision.
     static func parse(_ bytes: [UInt8], publicKey: [UInt8]?) throws -> Parsed {
         guard bytes.count > 8 + 2 + 4 + 1 + 32 + 64 + 16, Array(bytes[0..<8]) == magic else { throw VaultError.corrupted("not a MikataVault backup file") }
         guard Blake2b.hash(Array(bytes[0..<(bytes.count - 16)]), outputLength: 16) == Array(bytes[(bytes.count - 16)...]) else {
@@ -193,19 +224,47 @@ package enum Backup {
         guard case .string(let signerHex)? = parsed.header["signingPublicKey"], let signer = [UInt8](hex: signerHex), signer.count == 32 else {
             throw VaultError.tampered("the backup names no signing key")
         }
-        if let publicKey, publicKey != signer { throw VaultError.tampered("the backup was not signed by the given store key") }
+        if let publicKey, publicKey != signer {
+            throw VaultError.tampered("the backup is not signed by the pinned store key (key \(Store.keyId(publicKey))) but by key \(Store.keyId(signer)): it was re-signed or is another store's")
+        }
         var m = ByteWriter(); m.write(label); m.write(hash)
         guard Ed25519.verify(signature: sig, message: m.bytes, publicKey: signer) else { throw VaultError.tampered("the backup's signature does not verify") }
         return parsed
     }
 
-    /// Verifies a backup offline; with the backup key, also that every sealed secret opens.
-    package static func verify(path: String, backupKey: BoxKeyPair?, publicKey: [UInt8]? = nil) throws -> Summary {
+    /// The store key a backup must be signed with: `publicKey` if given, else the one the backup key file records.
+    /// - Throws: `VaultError.invalidInput` when neither names one (a key file made before pinning).
+    static func pin(_ publicKey: [UInt8]?, _ backupKey: BackupKey?) throws -> [UInt8] {
+        if let publicKey { return publicKey }
+        if let k = backupKey?.storePublicKey { return k }
+        throw VaultError.invalidInput(backupKey == nil
+            ? "a backup is checked against the store's public key: give the backup key file (which records it) or --public-key"
+            : "this backup key file was made before backups were pinned and records no store key: give --public-key (what 'mikata store public-key' prints)")
+    }
+
+    /// Refuses a backup past its key's expiry, and a key (file) past its own, which it then destroys.
+    static func checkNotExpired(_ parsed: Parsed, _ backupKey: BackupKey?, now: Date) throws {
+        try backupKey?.checkNotExpired(now: now)
+        if case .string(let s)? = parsed.header["backupKeyExpiresAt"], let until = AuditLog.parseTime(s), now >= until {
+            throw VaultError.erased("the backup expired at \(s) (its backup key's period ended): it can no longer be restored")
+        }
+        if let backupKey, case .string(let id)? = parsed.header["backupKeyId"], id != backupKey.keyId {
+            throw VaultError.authenticationFailed("the backup is sealed to backup key \(id), not to the given key \(backupKey.keyId)")
+        }
+    }
+
+    /// Verifies a backup offline against the pinned store key (`publicKey`, else the key file's); with the backup
+    /// key, also that it has not expired and that every sealed secret opens.
+    /// - Throws: `.invalidInput` (nothing to pin to), `.corrupted` (damage), `.tampered` (edited or re-signed),
+    ///   `.erased` (expired), `.authenticationFailed` (another backup key), `.notFound`.
+    package static func verify(path: String, backupKey: BackupKey?, publicKey: [UInt8]? = nil, now: Date = Date()) throws -> Summary {
+        let pinned = try pin(publicKey, backupKey)
         guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
-        let parsed = try parse(bytes, publicKey: publicKey)
+        let parsed = try parse(bytes, publicKey: pinned)
+        try checkNotExpired(parsed, backupKey, now: now)
         if let backupKey {
             for e in parsed.entries where e.kind == 2 {
-                do { _ = try SealedBox.open(e.data, keyPair: backupKey) } catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
+                do { _ = try SealedBox.open(e.data, keyPair: backupKey.keyPair) } catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
             }
         }
         return summary(parsed, bytes: bytes.count)
@@ -214,7 +273,7 @@ package enum Backup {
     static func summary(_ p: Parsed, bytes: Int) -> Summary {
         Summary(vaults: p.entries.filter { $0.path.hasSuffix(".vault") }.count, files: p.entries.count, bytes: bytes,
                 createdAt: p.header["createdAt"]?.stringValue ?? "", storeId: p.header["storeId"]?.stringValue ?? "",
-                backupKeyId: p.header["backupKeyId"]?.stringValue ?? "")
+                backupKeyId: p.header["backupKeyId"]?.stringValue ?? "", expiresAt: p.header["backupKeyExpiresAt"]?.stringValue)
     }
 
     /// The kind and id of an identity entry, or of a lookup entry in a backup made before root keys.
@@ -224,28 +283,101 @@ package enum Backup {
         return nil
     }
 
-    /// Restores into a new, empty directory. Vaults tombstoned in the backup, in `tombstoneSources` (the live store,
-    /// or copies of its tombstones/ folder) or in the target are skipped, with their keys and lookups: no restore
-    /// ever resurrects a shredded patient.
-    package static func restore(path: String, into target: String, backupKey: BoxKeyPair, tombstoneSources: [String],
-                                publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment()) throws -> Summary {
-        guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
-        let parsed = try parse(bytes, publicKey: publicKey)
-        if Posix.isDirectory(target), !Posix.list(target, followLinks: true).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
-        var shredded = Set<String>()
-        var deletedSupporters = Set<String>()
-        if case .array(let t)? = parsed.header["tombstones"] { for case .string(let id) in t { shredded.insert(id) } }
-        if case .array(let t)? = parsed.header["supporterTombstones"] { for case .string(let id) in t { deletedSupporters.insert(id) } }
-        for source in tombstoneSources {
-            let dir = Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
-            guard Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder") }
-            for name in Posix.list(dir, followLinks: true) where name.count == 32 { shredded.insert(name) }
-            for name in Posix.list("\(dir)/supporters", followLinks: true) where name.count == 32 { deletedSupporters.insert(name) }
+    /// Where a restore learns what happened after the backup was taken (docs/OPERATIONS.md, "Runbook: restore").
+    package enum TombstoneSource: Sendable, Equatable {
+        /// Folders (the live store, a copy of its `tombstones/` folder) or copies of its signed tombstone list.
+        case from([String])
+        /// The operator declares that no tombstone source exists; the restored store's access log records it.
+        case noneExists
+    }
+
+    /// What one tombstone source says: a signed list file, or a folder (a store, or a copy of its `tombstones/`)
+    /// with plain tombstone files, its signed list and, for a store, its access log (which also supplies revocations
+    /// made before signed lists existed). A store's signed list older than its own log is refused.
+    static func readTombstoneSource(_ source: String, storeId: String, publicKey: [UInt8]) throws -> TombstoneList {
+        func signed(_ path: String) throws -> TombstoneList? {
+            guard let bytes = try Posix.readFile(path) else { return nil }
+            let list = try TombstoneList.parse(bytes, publicKey: publicKey)
+            guard list.storeId == storeId else { throw VaultError.invalidInput("the tombstone source \(source) belongs to another store") }
+            return list
         }
+        if Posix.exists(source), !Posix.isDirectory(source) {
+            return try signed(source) ?? TombstoneList(storeId: storeId)
+        }
+        let isStore = Posix.exists("\(source)/\(Store.metadataFile)")
+        let dir = isStore || Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
+        guard isStore || Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder or a tombstone list") }
+        var list = TombstoneList(storeId: storeId)
+        let signedList = try signed("\(dir)/signed-list.json")
+        if let signedList { list.merge(signedList) }
+        for name in Posix.list(dir) where name.count == 32 { list.vaults.insert(name) }
+        for name in Posix.list("\(dir)/supporters") where name.count == 32 { list.supporters.insert(name) }
+        let log = "\(source)/audit/log.jsonl"
+        if isStore, Posix.exists(log) {
+            let entries = try TombstoneList.logEntries(atPath: log)
+            let events = TombstoneList.events(in: entries, storeId: storeId)
+            if let signedList, let missing = signedList.contains(events) {
+                throw VaultError.tampered("the tombstone source's signed list lacks \(missing), which its access log records: it was rolled back or replaced")
+            }
+            if signedList == nil, entries.contains(where: { $0.action == "tombstone-list" }) {
+                throw VaultError.tampered("the tombstone source's signed list is missing but its access log records it: it was deleted")
+            }
+            list.merge(events)
+        }
+        return list
+    }
+
+    /// Restores into a new, empty directory.
+    ///
+    /// Needs a tombstone source (`.from`, at least one) or the explicit `.noneExists`: without one an old backup
+    /// would silently bring back patients shredded since. Vaults tombstoned in the backup, in the sources or in the
+    /// target are skipped, with their keys and lookups. Revocations the sources (and the backup) record that a vault's
+    /// backed-up header predates are held: the party is refused in the restored store and re-keyed away at the
+    /// patient's next write. The backup must be signed by the pinned store key (`publicKey`, else the key file's),
+    /// and so must every signed tombstone list given.
+    /// - Throws: `.invalidInput` (no tombstone source, or nothing to pin to), `.tampered` (re-signed backup, a list
+    ///   that fails its signature or is older than its store's log), `.erased` (expired), `.authenticationFailed`
+    ///   (another backup key), `.alreadyExists` (target not empty), `.notFound`, `.corrupted`.
+    package static func restore(path: String, into target: String, backupKey: BackupKey, tombstones: TombstoneSource,
+                                publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment(), now: Date = Date()) throws -> Summary {
+        let sources: [String]
+        switch tombstones {
+        case .from(let paths):
+            guard !paths.isEmpty else {
+                throw VaultError.invalidInput("a restore needs a tombstone source, or an old backup could bring back shredded patients and revoked supporters: give --tombstones-from (the live store, or a copy of its tombstones folder or signed list), or --no-tombstone-source if none exists (it is logged)")
+            }
+            sources = paths
+        case .noneExists: sources = []
+        }
+        let pinned = try pin(publicKey, backupKey)
+        guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
+        let parsed = try parse(bytes, publicKey: pinned)
+        try checkNotExpired(parsed, backupKey, now: now)
+        if Posix.isDirectory(target), !Posix.list(target, followLinks: true).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
+        guard case .string(let storeId)? = parsed.header["storeId"], Store.isStoreId(storeId) else {
+            throw VaultError.corrupted("the backup names no store id")
+        }
+        // What the backup itself carries always applies; then every source adds to it (never takes away).
+        var known = TombstoneList(storeId: storeId)
+        if case .array(let t)? = parsed.header["tombstones"] { for case .string(let id) in t { known.vaults.insert(id) } }
+        if case .array(let t)? = parsed.header["supporterTombstones"] { for case .string(let id) in t { known.supporters.insert(id) } }
+        if case .array(let t)? = parsed.header["revocations"] {
+            for r in t {
+                if case .string(let v)? = r["vaultId"], case .string(let id)? = r["id"], case .number(let g)? = r["generation"], g >= 0 {
+                    known.revocations.insert(.init(vault: v, id: id, generation: UInt64(g)))
+                }
+            }
+        }
+        if let e = parsed.entries.first(where: { $0.path == TombstoneList.relativePath }) {
+            known.merge(try TombstoneList.parse(e.data, publicKey: pinned))
+        }
+        for source in sources { known.merge(try readTombstoneSource(source, storeId: storeId, publicKey: pinned)) }
+        let shredded = known.vaults
+        let deletedSupporters = known.supporters
         // Open every sealed secret before writing anything: a wrong backup key leaves the target untouched.
         var opened: [Int: SecureBytes] = [:]
         for (i, e) in parsed.entries.enumerated() where e.kind == 2 {
-            do { opened[i] = try SealedBox.open(e.data, keyPair: backupKey) }
+            do { opened[i] = try SealedBox.open(e.data, keyPair: backupKey.keyPair) }
             catch { throw VaultError.authenticationFailed("a secret in the backup does not open with this backup key") }
         }
         // Lookup and link entries that point at a shredded vault are skipped too.
@@ -261,9 +393,6 @@ package enum Backup {
                 return kind == .patient ? shredded.contains(id.hex) : deletedSupporters.contains(id.hex)
             }
             return false
-        }
-        guard case .string(let storeId)? = parsed.header["storeId"], !storeId.isEmpty, storeId.allSatisfy({ $0.isHexDigit }) else {
-            throw VaultError.corrupted("the backup names no store id")
         }
         // The restored store's trust anchors are made anew under the target's root key (the same store's key where
         // it survived, else a new one), trusting the backup because its signature was checked above.
@@ -287,6 +416,7 @@ package enum Backup {
                 let header = try Vault.loadHeader(file: try PosixFile.open(vaultFile, readOnly: true))
                 return VaultAnchor(path: "", vaultId: id, rootKey: rootKey).serialize(header.state)
             }
+            if path == "audit/log.jsonl" { return try AuditLog.remac(data, macKey: rootKey.logKey) }
             if path == "keys/store-signing.key" {
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(data, as: .signingSeed) }
                 return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed).serialize()
@@ -313,6 +443,7 @@ package enum Backup {
                 if e.path.hasSuffix(".vault") { skipped.insert(e.path) }
                 continue
             }
+            if e.path == TombstoneList.relativePath { continue }  // written anew below, merged with the sources
             var data = e.data
             if e.kind == 2, let secret = opened[i] { data = secret.unsafeCopyToArray() }
             data = try reanchor(e.path, data)
@@ -330,12 +461,44 @@ package enum Backup {
         for id in deletedSupporters where !Posix.exists("\(target)/tombstones/supporters/\(id)") {
             try Posix.writeNew("\(target)/tombstones/supporters/\(id)", CanonicalJSON.serialize(.object([("supporterId", .string(id)), ("source", .string("restore"))])))
         }
+        // Revocations a restored header predates: the party keeps its share in that header, so the store holds it
+        // out until the patient's next write re-keys the vault without it.
+        var holds: [TombstoneList.Hold] = []
+        for e in parsed.entries where e.path.hasSuffix(".vault") && !pointsAtShredded(e) {
+            guard let id = [UInt8](hex: String((e.path as NSString).lastPathComponent.dropLast(6))), id.count == 16 else { continue }
+            let revoked = known.revocations.filter { $0.vault == id.hex }
+            guard !revoked.isEmpty else { continue }
+            let state = try Vault.loadHeader(file: try PosixFile.open("\(target)/\(e.path)", readOnly: true)).state
+            for r in revoked.sorted(by: { $0.id < $1.id }) where state.generation < r.generation {
+                guard let party = [UInt8](hex: r.id), state.activeAuthor(id: party) != nil else { continue }
+                if !holds.contains(where: { $0.vault == r.vault && $0.id == r.id }) { holds.append(.init(vault: r.vault, id: r.id, through: state.generation)) }
+            }
+        }
         var s = summary(parsed, bytes: bytes.count)
         s.skippedShredded = skipped.count
         s.vaults -= skipped.count
-        let restored = try Store.open(at: target, rootKey: source)
+        s.revocationsHeld = holds.count
+        let restored = try Store.open(at: target, key: rootKey, location: source.location(storeId: storeId))
+        // Each restored vault's tail, as the log's new baseline: the backup copied the log before the vaults, so a
+        // vault may hold appends its copied log does not show.
+        for e in parsed.entries where e.path.hasSuffix(".vault") && !pointsAtShredded(e) {
+            guard let id = [UInt8](hex: String((e.path as NSString).lastPathComponent.dropLast(6))), id.count == 16 else { continue }
+            try restored.log("anchor-vault", vaultId: id, actor: "operator", role: "operator", detail: try restored.openVault(id: id).tailClaim())
+        }
+        // The merged list, signed with the restored store's key (the backup's), so later restores from it stay safe.
+        var list = known
+        list.merge(TombstoneList.events(in: try restored.auditLog().entries(), storeId: storeId))
+        list.holds.formUnion(holds)
+        list.counter += 1
+        list.updatedAt = AuditLog.isoNow()
+        try Posix.writeNew(restored.tombstoneListPath, list.signed(with: try restored.signingKey()))
+        try restored.log("tombstone-list", vaultId: nil, actor: "operator", role: "operator", detail: "signed tombstone list written by a restore")
         try restored.log("backup-restore", vaultId: nil, actor: "operator", role: "operator",
-                         detail: "\(s.vaults) vaults restored, \(skipped.count) shredded vaults skipped, backup of \(s.createdAt)")
+                         detail: "\(s.vaults) vaults restored, \(skipped.count) shredded vaults skipped, \(holds.count) revocations held, backup of \(s.createdAt), "
+                            + (sources.isEmpty ? "no tombstone source (the operator declared none exists)" : "\(sources.count) tombstone sources"))
+        for h in holds {
+            try restored.log("restore-hold", vaultId: [UInt8](hex: h.vault), actor: "operator", role: "operator", detail: "\(h.id) through \(h.through)")
+        }
         return s
     }
 }

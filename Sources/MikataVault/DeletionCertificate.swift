@@ -15,7 +15,20 @@ package enum DeletionCertificate {
         let key = try store.signingKey()
         func s(_ k: String) -> JSONValue { intent[k] ?? .null }
         let completedDate = AuditLog.parseTime(completedAt) ?? Date()
-        let backupsExpire = AuditLog.iso(millis: Int64((completedDate.timeIntervalSince1970 + Double(backupRetentionDays) * 86400) * 1000))
+        // The real date: the latest expiry of the store's backup keys, after which no backup holding the vault opens.
+        // Only a store with a key made before key periods falls back to the retention promise, and says so.
+        let openUntil = BackupPublicKey.backupsOpenUntil(store)
+        let backupsExpire = openUntil.date.map(BackupKey.iso)
+            ?? AuditLog.iso(millis: Int64((completedDate.timeIntervalSince1970 + Double(backupRetentionDays) * 86400) * 1000))
+        let backupsText: String
+        switch openUntil.basis {
+        case "backup-key-expiry":
+            backupsText = "Backups taken before completedAt still contain the erasure secret, sealed to the operator's backup keys. The last of those keys expires at backupsExpireBy: from then on no backup holding this vault can be opened (the key's secret half is destroyed). A restore skips this vault: its id is in the store's signed tombstone list, which every later backup carries."
+        case "no-backup-key":
+            backupsText = "The store had no backup key, so no backup holds this vault; backupsExpireBy is the completion time."
+        default:
+            backupsText = "Backups taken before completedAt still contain the erasure secret, sealed to a backup key made without an expiry date: they expire by the retention policy (backupsExpireBy), not by the key. A restore skips this vault: its id is in the store's signed tombstone list."
+        }
         let logsExpire = AuditLog.iso(millis: Int64((completedDate.timeIntervalSince1970 + Double(AuditLog.defaultRetentionDays) * 86400) * 1000))
         let members: [(String, JSONValue)] = [
             ("type", .string(type)), ("version", .number(1)),
@@ -45,8 +58,9 @@ package enum DeletionCertificate {
             ("tool", .object([("name", .string("mikata")), ("version", .string(toolVersion)), ("libsodium", .string(Sodium.version))])),
             ("verification", .object([("checks", .array(checks)), ("result", .string("passed"))])),
             ("residualCopies", .object([
-                ("backups", .string("Backups taken before completedAt still contain the erasure secret, sealed under the operator's backup key. They expire by backupsExpireBy; a restore skips this vault because the store keeps its tombstone.")),
-                ("backupsExpireBy", .string(backupsExpire)),
+                ("backups", .string(backupsText)),
+                ("backupsExpireBy", .string(openUntil.basis == "no-backup-key" ? completedAt : backupsExpire)),
+                ("backupsExpiryBasis", .string(openUntil.basis)),
                 ("accessLog", .string("Access-log entries about this vault id (ids, actions and times only, no personal data) remain until pruned.")),
                 ("accessLogExpiresBy", .string(logsExpire)),
             ])),

@@ -12,12 +12,19 @@ struct LogClaims {
         /// (revoke with re-encryption changes every link), so the link is compared only at the same generation.
         var lastAppendGeneration: UInt64?
         var generation: UInt64 = 0
+        /// An append logged again at or below an earlier logged append's sequence number: records were cut off and
+        /// the next write took their numbers (the cut is laundered if only the last append is compared).
+        var reusedSeq: UInt64?
+        var maxAppendSeq: UInt64?
     }
 
     private(set) var byVault: [String: Claim] = [:]
 
     /// Every vault (hex id) the log has a claim about.
     var vaultIds: [String] { byVault.filter { $0.value.lastAppendSeq != nil || $0.value.generation > 0 }.keys.sorted() }
+
+    /// Whether the log knows the vault at all (its creation, a baseline, or any logged operation).
+    func knows(_ vaultHex: String) -> Bool { byVault[vaultHex] != nil }
 
     init(_ entries: [AuditLog.Entry]) {
         for e in entries where e.outcome == "ok" && !e.vault.isEmpty {
@@ -27,13 +34,23 @@ struct LogClaims {
                 guard let i = words.firstIndex(of: Substring(key)), i + 1 < words.count else { return nil }
                 return words[i + 1]
             }
+            // A vault's creation logs its record 0 (the profile); a restore or an upgrade logs each vault's tail as
+            // a new baseline (`anchor-vault`).
+            if e.action == "create-vault" { c.lastAppendSeq = 0; c.maxAppendSeq = 0 }
+            if e.action == "anchor-vault", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
+                c.lastAppendSeq = seq; c.maxAppendSeq = seq
+                c.lastAppendLink = value(after: "link").map(String.init)
+                c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
+            }
             if e.action == "append", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
+                if let m = c.maxAppendSeq, seq <= m, c.reusedSeq == nil { c.reusedSeq = seq }
+                c.maxAppendSeq = max(c.maxAppendSeq ?? 0, seq)
                 c.lastAppendSeq = seq
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
             }
             if let g = value(after: "generation").flatMap({ UInt64($0) }) { c.generation = max(c.generation, g) }
-            if e.action == "shred" || e.action == "delete-vault" { c = Claim() }
+            if e.action == "shred" || e.action == "delete-vault" || e.action == "create-vault-undone" { c = Claim() }
             byVault[e.vault] = c
         }
     }
@@ -47,6 +64,9 @@ struct LogClaims {
     /// - Throws: `VaultError.tampered` naming what the log shows and the vault lacks, or the other way round.
     func check(vaultId: [UInt8], generation: UInt64, recordCount: UInt64, lastLink: [UInt8], logComplete: Bool = false) throws {
         guard let c = byVault[vaultId.hex] else { return }
+        if let seq = c.reusedSeq {
+            throw VaultError.tampered("the access log records the append of record \(seq) to vault \(vaultId.hex) twice: records were cut off and written again")
+        }
         if generation < c.generation {
             throw VaultError.tampered("vault \(vaultId.hex) is at header generation \(generation) but the access log records a key change to generation \(c.generation): it was rolled back (a revocation may have been undone)")
         }

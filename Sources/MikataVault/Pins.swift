@@ -42,7 +42,7 @@ package enum SupporterAccess: Sendable { case read, write }
 extension Store {
     func pinsPath(_ supporterId: [UInt8]) -> String { "\(root)/supporters/\(String(supporterId.hex.prefix(2)))/\(supporterId.hex).pins" }
 
-    /// Keys derived from the supporter's signing seed (FORMAT.md §7.9): 1 seals the pins file, 2 names addresses.
+    /// Keys derived from the supporter's signing seed (FORMAT.md §7.11): 1 seals the pins file, 2 names addresses.
     private static func pinsFileKey(_ identity: SupporterIdentity) -> SecureBytes {
         SubkeyDerivation.derive(from: identity.signing.seed, id: 1, context: VaultFormat.Label.pinsKDFContext)
     }

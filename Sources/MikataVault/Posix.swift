@@ -334,6 +334,42 @@ enum Posix {
         } catch let e as CryptoError { throw VaultError.crypto(e, "key file") }
     }
 
+    /// The store root key file (outside the store; links followed, so it can live on a mounted secret store): it
+    /// must be a regular file of this user or root that nobody else can read or write, at most `limit` bytes (like
+    /// ssh's private keys). Opened non-blocking, so a FIFO planted in its place never hangs a command. Nil if absent.
+    /// - Throws: `VaultError.notPermitted` (type, owner or mode), `.corrupted` (too large), `.io`.
+    static func readKeyFile(_ path: String, limit: Int) throws -> [UInt8]? {
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw error("open", errno, path)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error("fstat", errno, path) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) is not a regular file") }
+        guard st.st_uid == geteuid() || st.st_uid == 0 else {
+            throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) belongs to another user: it must be this user's or root's")
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) is open to other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it, and treat the key as exposed")
+        }
+        guard Int(st.st_size) <= limit else { throw VaultError.corrupted("the root key file at \(PathBytes.display(path)) is larger than any root key file") }
+        return try readAll(fd: fd, limit: limit, what: "the root key file")
+    }
+
+    /// A folder that will hold a key: this user's or root's, and nobody else may write to it.
+    static func checkKeyFolder(_ path: String) throws {
+        var st = stat()
+        guard PathBytes.withCString(path, { stat($0, &st) }) == 0 else {
+            if errno == ENOENT { return }  // made 0700 by the caller
+            throw error("stat", errno, path)
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0, st.st_mode & 0o022 == 0 else {
+            throw VaultError.notPermitted("the root key folder \(PathBytes.display(path)) is not a folder of this user that only they can write: a key planted there would be trusted")
+        }
+    }
+
     /// A file the caller named outside the store (a backup, a backup key): links followed, any owner; nil if it
     /// does not exist.
     static func readOutsideFile(_ path: String) throws -> [UInt8]? {
@@ -359,15 +395,31 @@ enum Posix {
     /// temporary, no sweep: the folder is not the store's, and its other files are not ours to touch.
     /// With `identicalIsDone`, a regular file there that already holds exactly `bytes` (a repeated idempotent
     /// command, such as a shred run again) counts as written; it is only read (O_NOFOLLOW|O_NONBLOCK), never changed.
+    ///
+    /// The bytes go to a new temporary of ours beside the target first (`.<name>.partial-<random>`, created the same
+    /// way), which is then linked to the target's name (link(2) never replaces): a process killed midway leaves at
+    /// most that temporary, never a half-written file under the name the operator asked for.
     static func writeOutside(_ path: String, _ bytes: [UInt8], identicalIsDone: Bool = false) throws {
-        let file: PosixFile
-        do { file = try PosixFile.createOutside(path) } catch VaultError.alreadyExists where identicalIsDone && holds(path, bytes) { return }
-        do {
+        let dir = parent(of: path)
+        let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+        let temp = "\(dir)/.\(name).partial-\(Random.bytes(6).hex)"
+        let file = try PosixFile.createOutside(temp)
+        defer { _ = PathBytes.withCString(temp) { unlink($0) } }
+        try withExtendedLifetime(file) {
             try file.write(bytes, at: 0)
             try file.sync()
-            try syncDirectory(parent(of: path))
-        } catch {
-            if (try? identity(of: path)) == (try? file.identity()) { _ = PathBytes.withCString(path) { unlink($0) } }
+            let linked = PathBytes.withCString(temp) { t in PathBytes.withCString(path) { link(t, $0) } }
+            if linked != 0 {
+                let e = errno
+                if e == EEXIST {
+                    if identicalIsDone && holds(path, bytes) { return }
+                    throw VaultError.alreadyExists("the output file exists already (it is never replaced); choose a new name")
+                }
+                throw error("link", e, path)
+            }
+        }
+        do { try syncDirectory(dir) } catch {
+            _ = PathBytes.withCString(path) { unlink($0) }  // ours: linked a moment ago; not durable, so not written
             throw error
         }
     }

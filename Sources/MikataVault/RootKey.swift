@@ -44,13 +44,35 @@ package enum RootKeySource: Sendable, Equatable, CustomStringConvertible {
 
     package var description: String { location(storeId: "<storeId>") }
 
+    /// Refuses a key location inside the store directory: the key must not be on the store's disk tree.
+    /// - Throws: `VaultError.invalidInput` naming the rule.
+    func checkOutside(store root: String, storeId: String) throws {
+        guard case .descriptor = self else {
+            func real(_ p: String) -> String? {
+                var path = p
+                while true {
+                    if let r = PathBytes.withCString(path, { realpath($0, nil) }) { defer { free(r) }; return String(cString: r) }
+                    let parent = Posix.parent(of: path)
+                    if parent == path { return nil }
+                    path = parent
+                }
+            }
+            guard let store = real(root), let key = real(Posix.parent(of: location(storeId: storeId))) else { return }
+            if key == store || key.hasPrefix(store.hasSuffix("/") ? store : store + "/") {
+                throw VaultError.invalidInput("the store root key must be kept outside the store directory; give another place with --root-key-file")
+            }
+            return
+        }
+    }
+
     /// Reads the key, or nil if there is none at this source (a missing file; never for a descriptor).
     func load(storeId: String) throws -> StoreRootKey? {
         var bytes: [UInt8]
         switch self {
         case .file, .directory:
-            // Outside the store: an operator's path (links followed, e.g. to a mounted secret store).
-            guard let b = try Posix.readOutsideFile(location(storeId: storeId)) else { return nil }
+            // Outside the store: an operator's path (links followed, e.g. to a mounted secret store); type, owner
+            // and mode checked like an ssh private key.
+            guard let b = try Posix.readKeyFile(location(storeId: storeId), limit: 4096) else { return nil }
             bytes = b
         case .descriptor(let fd):
             bytes = try Posix.readAll(fd: fd, limit: 4096, what: "the root key descriptor")
@@ -70,6 +92,7 @@ package enum RootKeySource: Sendable, Equatable, CustomStringConvertible {
         case .descriptor:
             throw VaultError.notFound("the root key descriptor holds no key: create one with 'mikata init' and pass it again")
         }
+        try Posix.checkKeyFolder(Posix.parent(of: path))
         try Posix.makeDirectories(Posix.parent(of: path))
         var bytes = RootKeyFile(secret: key.secret).serialize()
         defer { Sodium.wipe(&bytes) }
@@ -94,6 +117,8 @@ package final class StoreRootKey: Sendable {
     private let identityKey: SecureBytes
     private let anchorKey: SecureBytes
     let sealingKey: SecureBytes
+    /// Subkey 5: the access log's per-entry MAC (`AuditLog.macKey`).
+    let logKey: SecureBytes
     /// A public name for the key: 8 bytes of a keyed BLAKE2b, in hex. Reveals nothing about the key.
     package let keyId: String
 
@@ -102,6 +127,7 @@ package final class StoreRootKey: Sendable {
         identityKey = SubkeyDerivation.derive(from: secret, id: 1, context: VaultFormat.Label.rootKDFContext)
         anchorKey = SubkeyDerivation.derive(from: secret, id: 2, context: VaultFormat.Label.rootKDFContext)
         sealingKey = SubkeyDerivation.derive(from: secret, id: 3, context: VaultFormat.Label.rootKDFContext)
+        logKey = SubkeyDerivation.derive(from: secret, id: 5, context: VaultFormat.Label.rootKDFContext)
         let h = Blake2b(outputLength: 16, key: SubkeyDerivation.derive(from: secret, id: 4, context: VaultFormat.Label.rootKDFContext))
         h.update(VaultFormat.Label.rootKeyId)
         keyId = Array(h.finalize().prefix(8)).hex

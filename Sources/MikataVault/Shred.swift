@@ -190,6 +190,8 @@ extension Store {
         try Posix.writeAtomically("\(tombstoneDirectory)/\(idHex)", CanonicalJSON.serialize(.object([
             ("vaultId", .string(idHex)), ("shreddedAt", .string(now)), ("certificateId", .string(certId)),
         ])))
+        // The signed list too: the plain file above is only a hint a disk writer can delete (docs/SECURITY.md).
+        try updateTombstoneList { $0.vaults.insert(idHex) }
         CrashPoint.hit("shred:tombstone-written")
         // A resumed shred reports what the interrupted run overwrote too (sizes were recorded in the intent).
         let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
@@ -255,6 +257,7 @@ extension Store {
         try Posix.writeAtomically("\(supporterTombstoneDirectory)/\(id.hex)", CanonicalJSON.serialize(.object([
             ("supporterId", .string(id.hex)), ("deletedAt", .string(AuditLog.isoNow())),
         ])))
+        try updateTombstoneList { $0.supporters.insert(id.hex) }
         try log("delete-supporter", vaultId: nil, actor: "supporter:\(id.hex)", role: "supporter")
         return id
     }

@@ -62,7 +62,7 @@ package final class Store {
             let store = try open(at: root, rootKey: source)
             // An init interrupted between the description and the first entry: finish it.
             if (try Posix.readFile(store.auditLogPath))?.isEmpty ?? true {
-                try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(store.rootKey.keyId)")
+                try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(store.rootKey.keyId)", creating: true)
             }
             return (store, false)
         }
@@ -79,15 +79,16 @@ package final class Store {
         let id = Random.bytes(16).hex
         // The root key first (outside the store), then the description, which decides a race between two inits
         // (the loser opens the winner's store); the signing key is made, sealed, at the first log entry.
+        try source.checkOutside(store: root, storeId: id)
         let rootKey = try source.loadOrCreate(storeId: id)
         do {
             try writeMetadata(root, storeId: id, rootKeyId: rootKey.keyId, createdAt: ISO8601DateFormatter().string(from: Date()), replace: false)
         } catch VaultError.alreadyExists {
             return (try open(at: root, rootKey: source), false)
         }
-        let store = try open(at: root, rootKey: source)
+        let store = try open(at: root, key: rootKey, location: source.location(storeId: id))
         // The first entry of every store's access log: an empty or missing log is never a valid state.
-        try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)")
+        try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
         return (store, true)
     }
 
@@ -100,11 +101,16 @@ package final class Store {
         guard let meta = try? JSONSerialization.jsonObject(with: Data(metaBytes)) as? [String: Any],
               meta["format"] as? String == "mikata-store", let id = meta["storeId"] as? String
         else { throw VaultError.corrupted("\(root)/\(metadataFile) is not a MikataVault store description") }
+        // The id names the root key's file in the default folder: exactly 32 lower-case hex digits, never a path.
+        guard isStoreId(id) else { throw VaultError.tampered("\(root)/\(metadataFile) names an invalid store id (it must be 32 lower-case hex digits)") }
         guard let version = meta["version"] as? Int, version == 1 || version == storeVersion else {
             throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build")
         }
         return Metadata(storeId: id, version: version, rootKeyId: meta["rootKeyId"] as? String, createdAt: meta["createdAt"] as? String)
     }
+
+    /// A store id as `init` makes them: 16 random bytes in lower-case hex.
+    static func isStoreId(_ s: String) -> Bool { s.utf8.count == 32 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
 
     static func writeMetadata(_ root: String, storeId: String, rootKeyId: String, createdAt: String?, replace: Bool) throws {
         var meta: [String: Any] = ["format": "mikata-store", "version": storeVersion, "storeId": storeId, "jurisdiction": jurisdiction,
@@ -121,20 +127,30 @@ package final class Store {
     package static func open(at root: String, rootKey source: RootKeySource = .fromEnvironment()) throws -> Store {
         try StoreLayout.check(root: root)  // owner and mode of the root and fixed folders, O(1)
         let meta = try readMetadata(root)
-        guard meta.version == storeVersion, let expectedKeyId = meta.rootKeyId else {
+        guard meta.version == storeVersion, meta.rootKeyId != nil else {
             throw VaultError.unsupported("this store was made before store root keys: run 'mikata init' on it once to give it one (docs/OPERATIONS.md)")
         }
+        try source.checkOutside(store: root, storeId: meta.storeId)
         guard let rootKey = try source.load(storeId: meta.storeId) else {
             throw VaultError.notFound("the store's root key is not at \(source.location(storeId: meta.storeId)) (give it with --root-key-file or MIKATA_ROOT_KEY_FILE)")
         }
+        return try open(at: root, key: rootKey, location: source.location(storeId: meta.storeId))
+    }
+
+    /// Opens a store with a root key already loaded (init, upgrade and restore read a descriptor only once).
+    static func open(at root: String, key rootKey: StoreRootKey, location: String) throws -> Store {
+        try StoreLayout.check(root: root)
+        let meta = try readMetadata(root)
+        guard meta.version == storeVersion, let expectedKeyId = meta.rootKeyId else {
+            throw VaultError.unsupported("this store was made before store root keys: run 'mikata init' on it once to give it one (docs/OPERATIONS.md)")
+        }
         guard Sodium.constantTimeEqual(Array(rootKey.keyId.utf8), Array(expectedKeyId.utf8)) else {
-            throw VaultError.authenticationFailed("the root key at \(source.location(storeId: meta.storeId)) is not this store's root key (key \(rootKey.keyId), the store expects \(expectedKeyId))")
+            throw VaultError.authenticationFailed("the root key at \(location) is not this store's root key (key \(rootKey.keyId), the store expects \(expectedKeyId))")
         }
         guard let lookup = try readStoreSecret("\(root)/keys/lookup.key", as: .lookupKey, what: "lookup key") else {
             throw VaultError.erased("the store's lookup key is missing")
         }
-        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey,
-                          rootKeyLocation: source.location(storeId: meta.storeId))
+        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey, rootKeyLocation: location)
         store.removeStaleTemporaries()
         return store
     }
@@ -223,8 +239,13 @@ package final class Store {
             let (_, code) = try Vault.create(draft: draft, path: vaultPath(id), anchor: anchor(id), erasureSecret: secret,
                                               password: password, kdf: kdf, headerCopyLength: headerCopyLength, profile: Array(profile),
                                               nowMillis: Posix.wallClockMillis())
-            try writeIdentityEntry(name: name, kind: .patient, id: id, keysDigest: [UInt8](repeating: 0, count: 32))
+            // Logged before the e-mail leads to it: a vault anyone can reach is always in the log (a crash before the
+            // entry leaves an unreachable vault file, which `verifyAccessLog` tells apart).
             try log("create-vault", vaultId: id, actor: "patient", role: "patient")
+            do { try writeIdentityEntry(name: name, kind: .patient, id: id, keysDigest: [UInt8](repeating: 0, count: 32)) } catch {
+                try? log("create-vault-undone", vaultId: id, actor: "patient", role: "patient", detail: error is VaultError ? (error as! VaultError).failureClass : "failed")
+                throw error
+            }
             return (id, code)
         } catch {
             // Nothing points at the new vault yet: remove its pieces so a retry starts clean.
@@ -284,6 +305,7 @@ package final class Store {
         vault.audit = try auditLog()
         vault.erasureSecretPath = erasureSecretPath(id)
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
+        installTombstoneHooks(on: vault)
         return vault
     }
 
@@ -292,7 +314,7 @@ package final class Store {
     /// The store's access log (audit/log.jsonl), signed with the store key.
     package func auditLog() throws -> AuditLog {
         if let a = cachedAuditLog { return a }
-        let a = AuditLog(path: auditLogPath, storeId: storeId, signing: try signingKey())
+        let a = AuditLog(path: auditLogPath, storeId: storeId, signing: try signingKey(), macKey: rootKey.logKey)
         cachedAuditLog = a
         return a
     }
@@ -307,13 +329,32 @@ package final class Store {
         guard report.entries > 0 || report.prunedBefore != nil else {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
         }
-        let claims = LogClaims(try log.entries())
-        let gone = tombstones()
+        let entries = try log.entries()
+        let claims = LogClaims(entries)
+        let list = try signedTombstoneList()
+        try checkTombstoneList(list, entries: entries)
+        let gone = tombstones().union(list?.vaults ?? [])
+        // Every identity entry is checked on the way (MAC, pinned keys), and says which vaults an e-mail reaches.
+        var reachable = Set<String>()
+        for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/index/\(shard)") where !name.hasPrefix(".") {
+                guard let n = [UInt8](hex: name), n.count == 32 else { continue }
+                try checkIdentityEntry(name: n)
+                if let e = try identityEntry(name: n), e.kind == .patient { reachable.insert(e.id.hex) }
+            }
+        }
         var present = Set<String>()
         for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {
             for name in Posix.list("\(root)/vaults/\(shard)") where name.hasSuffix(".vault") {
                 guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !gone.contains(id.hex) else { continue }
+                // A log that was never pruned has every vault from its creation (or the restore or upgrade that
+                // brought it): a vault it does not know, that an e-mail leads to, was cut out of it together with the
+                // log's tail. (An unreachable vault file is what a crash inside `createPatient` leaves.)
+                if report.prunedBefore == nil, !claims.knows(id.hex), !reachable.contains(id.hex) { continue }
                 present.insert(id.hex)
+                if report.prunedBefore == nil, !claims.knows(id.hex) {
+                    throw VaultError.tampered("vault \(id.hex) is not in the access log, which was never pruned: the log's entries for it were dropped")
+                }
                 try openVault(id: id).checkStructureAgainstLog(claims)
             }
         }
@@ -324,8 +365,12 @@ package final class Store {
     }
 
     /// Records a store-level event (creation, deletion, shred, inspection) in the access log.
-    package func log(_ action: String, vaultId: [UInt8]?, actor: String, role: String, outcome: String = "ok", detail: String = "") throws {
-        try auditLog().append(AuditLog.Event(vaultId: vaultId, actor: actor, role: role, action: action, outcome: outcome, detail: detail))
+    /// `creating`: only the store's first entry (init, upgrade) may create the log; otherwise a missing or empty log
+    /// is tampering, never silently made anew.
+    package func log(_ action: String, vaultId: [UInt8]?, actor: String, role: String, outcome: String = "ok", detail: String = "",
+                     creating: Bool = false) throws {
+        try auditLog().append(AuditLog.Event(vaultId: vaultId, actor: actor, role: role, action: action, outcome: outcome, detail: detail),
+                              creating: creating)
     }
 
     // MARK: supporters
@@ -377,6 +422,14 @@ package final class Store {
             throw VaultError.tampered("the supporter account's public keys are not the ones the store registered for that e-mail address")
         }
         return account
+    }
+
+    /// Checks the identity entry at `name` as a lookup would (its MAC; for a supporter, the account's keys against
+    /// the digest it pins). Backups run it on every entry they copy.
+    /// - Throws: `VaultError.tampered`, `.corrupted`, `.notFound` (a supporter entry without its account).
+    func checkIdentityEntry(name: [UInt8]) throws {
+        guard let entry = try identityEntry(name: name) else { return }
+        if entry.kind == .supporter { _ = try account(entry) }
     }
 
     /// A supporter's public keys, for a patient's grant: no password needed. Authenticated through the identity

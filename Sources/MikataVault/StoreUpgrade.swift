@@ -8,6 +8,13 @@ import MikataFormat
 /// new version is installed). Re-runnable after a crash: every step checks what an earlier run already did.
 enum StoreUpgrade {
     static func run(root: String, storeId: String, source: RootKeySource) throws {
+        try source.checkOutside(store: root, storeId: storeId)
+        // A store that already went through this (its log has entries under a root key, or the entry of an upgrade or
+        // a creation since root keys) is not an old store: its description was rewritten to make the upgrade trust
+        // the disk again. Refused, whatever the key source holds.
+        if try hasRootKeyEntries(root: root) {
+            throw VaultError.tampered("this store says it was made before store root keys, but its access log was written under one: its description was rewritten; restore it from a backup")
+        }
         let rootKey = try source.loadOrCreate(storeId: storeId)
         // 1. The signing key, sealed. A sealed key in a store that claims to predate root keys means the description
         // was rewritten to provoke a second upgrade: refuse.
@@ -77,7 +84,25 @@ enum StoreUpgrade {
         try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed).serialize())
         let meta = try Store.readMetadata(root)
         try Store.writeMetadata(root, storeId: storeId, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
-        let store = try Store.open(at: root, rootKey: source)
-        try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)")
+        let store = try Store.open(at: root, key: rootKey, location: source.location(storeId: storeId))
+        try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
+        // Each vault's tail as the log's baseline: a log older than the audit log itself may not know them.
+        for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/vaults/\(shard)") where name.hasSuffix(".vault") {
+                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !store.tombstones().contains(id.hex) else { continue }
+                try store.log("anchor-vault", vaultId: id, actor: "operator", role: "operator", detail: try store.openVault(id: id).tailClaim())
+            }
+        }
+    }
+
+    /// Whether the store's log holds an entry written since root keys: one with a MAC, or a `store-init` or
+    /// `store-upgrade` entry.
+    static func hasRootKeyEntries(root: String) throws -> Bool {
+        guard let bytes = try Posix.readFile("\(root)/audit/log.jsonl") else { return false }
+        for line in bytes.split(separator: 10) {
+            guard case .entry(let e)? = try? AuditLog.parseLine(Array(line), number: 0) else { continue }
+            if e.mac != nil || e.action == "store-init" || e.action == "store-upgrade" { return true }
+        }
+        return false
     }
 }

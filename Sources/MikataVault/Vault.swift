@@ -79,6 +79,11 @@ package final class Vault {
     package var audit: AuditLog?
     /// Whether a supporter still has an account (set by the store): dead key shares are dropped at the next owner write.
     var supporterExists: (([UInt8]) -> Bool)?
+    /// Set by the store: records a revocation (parties, the generation it will reach) in the signed tombstone list
+    /// before the key change, so no restore of an older backup gives the access back (docs/SECURITY.md, "Backups and restores").
+    var willRevoke: (([[UInt8]], UInt64) throws -> Void)?
+    /// Set by the store: whether a restore holds this party out of the vault at this header generation.
+    var isHeldOut: (([UInt8], UInt64) throws -> Bool)?
 
     private var file: PosixFile
     private var preamble: Preamble
@@ -301,6 +306,7 @@ package final class Vault {
         guard let a = state.activeAuthor(id: service.id), a.role == .service, a.signPublicKey == service.signPublicKey else {
             throw VaultError.notPermitted("this service is not authorised to write to the vault")
         }
+        guard try !(isHeldOut?(service.id, state.generation) ?? false) else { throw Vault.heldOut }
         return VaultSession(unlock: .service(service))
     }
 
@@ -327,6 +333,7 @@ package final class Vault {
             session.keyring = try Keyring.build(state: state, currentEpochKey: ek, erasureSecret: erasureSecret)
         case .supporter(let identity):
             guard let slot = state.supporterSlots.first(where: { $0.supporterId == identity.id }) else { throw VaultError.supporterNotLinked }
+            guard try !(isHeldOut?(identity.id, state.generation) ?? false) else { throw Vault.heldOut }
             let ek: SecureBytes
             do { ek = try SealedBox.open(slot.sealedEpochKey, keyPair: identity.box) }
             catch { throw VaultError.authenticationFailed("the supporter's key share does not open with this supporter's key") }
@@ -758,6 +765,7 @@ package final class Vault {
             // Dead key shares (supporters who deleted their registration) go in the same new epoch.
             let dead = supporterExists.map { exists in state.supporterSlots.map(\.supporterId).filter { $0 != id && !exists($0) } } ?? []
             let detail = ([id] + dead).map(\.hex).joined(separator: " ") + (dead.isEmpty ? "" : " (dead shares dropped)")
+            try willRevoke?([id] + dead, state.generation + 1)
             if reencrypt {
                 // One whole-file rewrite carries both the new epoch and every record re-encrypted under it: the file
                 // is the old one or the new one, never revoked-but-not-re-encrypted.
@@ -810,11 +818,20 @@ package final class Vault {
         return (next, newKey)
     }
 
+    /// A party whose revocation came after the backup this vault was restored from (its share in the header is
+    /// dropped at the patient's next write).
+    static let heldOut = VaultError.notPermitted("this access was revoked after the backup the vault was restored from")
+
     /// Supporters who deleted their registration leave dead key shares; the patient's next write drops them with
     /// a new epoch (so the shares could not be revived even from a backup of the supporter's account). Lock held.
     private func dropDeadShares(_ session: VaultSession) throws {
-        guard case .owner = session.unlock, let exists = supporterExists else { return }
-        let dead = state.supporterSlots.map(\.supporterId).filter { !exists($0) }
+        guard case .owner = session.unlock else { return }
+        var dead = supporterExists.map { exists in state.supporterSlots.map(\.supporterId).filter { !exists($0) } } ?? []
+        // Parties a restore holds out (revoked after the backup it restored) go in the same new epoch.
+        if let held = isHeldOut {
+            let generation = state.generation
+            dead += try state.authors.filter { $0.isActive && $0.id != vaultId && !dead.contains($0.id) }.map(\.id).filter { try held($0, generation) }
+        }
         guard !dead.isEmpty else { return }
         try logOrUndo("drop-dead-shares", session, dead.map { "supporter:\($0.hex)" }.joined(separator: " "),
                       try startEpoch(revoking: dead, session: session))
@@ -964,6 +981,16 @@ package final class Vault {
     func checkAgainstLog(recordCount: UInt64, lastLink: [UInt8], claims: LogClaims? = nil) throws {
         guard let c = try claims ?? audit.map({ LogClaims(try $0.entries()) }) else { return }
         try c.check(vaultId: vaultId, generation: state.generation, recordCount: recordCount, lastLink: lastLink, logComplete: claims != nil)
+    }
+
+    /// What the access log records as a vault's baseline after a restore or an upgrade (`anchor-vault`): the last
+    /// record's sequence number and link, the header generation, in the append and key-change forms `LogClaims` reads.
+    func tailClaim() throws -> String {
+        try locked(exclusive: false) {
+            let result = try Vault.scanRecords(try file.readAll(), preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            let last = result.tail.nextSeq == 0 ? 0 : result.tail.nextSeq - 1
+            return "seq \(last) link \(result.tail.link.hex) at \(state.generation) generation \(state.generation)"
+        }
     }
 
     /// The structural check of `inspect` plus the log comparison, without any key (`mikata audit verify`).

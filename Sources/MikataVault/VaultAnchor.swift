@@ -28,7 +28,9 @@ struct VaultAnchor {
     /// - Throws: `VaultError.erased` (no anchor), `.tampered` (rolled back, forged, foreign, or disagreeing).
     func check(_ candidate: KeyState) throws {
         guard let bytes = try Posix.readFile(path) else {
-            throw VaultError.erased("the vault's anchor (generation record) is missing from the key store")
+            // A shredded vault loses its anchor with its erasure secret, and is refused before this (erased); a vault
+            // that is still here without one had it removed.
+            throw VaultError.tampered("the vault's anchor (generation record) is missing from the key store: it was removed")
         }
         guard let rootKey else {
             let g = try VaultError.parsing("generation file") { try GenerationFile.parse(bytes) }

@@ -233,71 +233,119 @@ struct AuditCommand: ParsableCommand {
 }
 
 struct BackupCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Backups that never resurrect shredded patients.",
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Backups that never resurrect shredded patients or revoked supporters.",
                                                     subcommands: [Key.self, Create.self, Verify.self, Restore.self])
 
     struct Key: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Backup keys.", subcommands: [CreateKey.self])
+        static let configuration = CommandConfiguration(abstract: "Backup keys, one per period.", subcommands: [CreateKey.self, DestroyKey.self])
         struct CreateKey: ParsableCommand {
-            static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a backup key pair: the secret goes to --out (keep it offline), the public half stays in the store.")
+            static let configuration = CommandConfiguration(commandName: "create", abstract: "Create the next period's backup key: the secret goes to --out (keep it offline) with the store's public key and the key's expiry; the public half stays in the store.")
             @OptionGroup var global: GlobalOptions
             @Option(help: "Where to write the secret backup key (a new file).") var out: String
+            @Option(help: ArgumentHelp("When the key expires and backups sealed to it can no longer be restored (ISO 8601 date, midnight UTC, or time); more than 30 days away (default: 60 days from now).", valueName: "date"))
+            var validUntil: String?
 
             func run() throws {
-                let id = try Backup.createKey(store: try global.openStore(), secretKeyOut: out)
-                try emit(json: global.json, ["backupKeyId": id, "secretKeyFile": out]) { "backup key \(id) created; keep \(out) offline: restores need it" }
+                let until = try validUntil.map(parseDate)
+                let id = try Backup.createKey(store: try global.openStore(), secretKeyOut: out, validUntil: until)
+                let key = try Backup.readSecretKey(path: out)
+                let expiry = key.validUntil.map { ISO8601DateFormatter().string(from: $0) } ?? ""
+                try emit(json: global.json, ["backupKeyId": id, "secretKeyFile": out, "validUntil": expiry]) {
+                    "backup key \(id) created, valid until \(expiry); keep \(out) offline: restores need it, and it pins the store's key"
+                }
+            }
+        }
+
+        struct DestroyKey: ParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Destroy a backup key at the end of its period: its secret half is overwritten in place, so backups sealed to it can no longer be restored. Destroy every offline copy too.")
+            @OptionGroup var global: GlobalOptions
+            @Option(help: "The secret backup key file to destroy.") var backupKeyFile: String
+
+            func run() throws {
+                let id = try Backup.destroyKey(path: backupKeyFile, store: try? global.openStore())
+                try emit(json: global.json, ["backupKeyId": id ?? NSNull(), "destroyed": true, "alreadyDestroyed": id == nil]) {
+                    id.map { "backup key \($0) destroyed in \(backupKeyFile); destroy every other copy of it as well" } ?? "that backup key was destroyed already"
+                }
             }
         }
     }
 
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a consistent backup while writers keep going.")
+        static let configuration = CommandConfiguration(abstract: "Write a consistent backup while writers keep going, sealed to the current period's backup key.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The backup file to write (must not exist).") var out: String
 
         func run() throws {
             let s = try Backup.create(store: try global.openStore(), out: out)
-            try emit(json: global.json, ["file": out, "vaults": s.vaults, "files": s.files, "bytes": s.bytes, "createdAt": s.createdAt, "backupKeyId": s.backupKeyId]) {
+            try emit(json: global.json, ["file": out, "vaults": s.vaults, "files": s.files, "bytes": s.bytes, "createdAt": s.createdAt, "backupKeyId": s.backupKeyId,
+                                         "expiresAt": s.expiresAt ?? NSNull()]) {
                 "backup \(out): \(s.vaults) vaults, \(s.files) files, \(s.bytes) bytes, secrets sealed to backup key \(s.backupKeyId)"
+                    + (s.expiresAt.map { ", restorable until \($0)" } ?? "")
             }
         }
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check a backup's integrity and signature (and, with the key, that every secret opens).")
+        static let configuration = CommandConfiguration(abstract: "Check a backup's integrity and that the pinned store key signed it (and, with the key, that every secret opens).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The backup file.") var file: String
-        @Option(help: "The secret backup key file.") var backupKeyFile: String?
-        @Option(help: "The store's public key (hex or a file) the backup must be signed with.") var publicKey: String?
+        @Option(help: "The secret backup key file (it also pins the store's public key).") var backupKeyFile: String?
+        @Option(help: "The store's public key (hex or a file) the backup must be signed with; needed without --backup-key-file.") var publicKey: String?
 
         func run() throws {
             let key = try backupKeyFile.map { try Backup.readSecretKey(path: $0) }
             let s = try Backup.verify(path: file, backupKey: key, publicKey: try publicKey.map(parsePublicKey))
-            try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": key != nil]) {
-                "ok: backup of store \(s.storeId) from \(s.createdAt), \(s.vaults) vaults, \(s.files) files" + (key == nil ? " (pass --backup-key-file to check the secrets too)" : "")
+            try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": key != nil,
+                                         "expiresAt": s.expiresAt ?? NSNull()]) {
+                "ok: backup of store \(s.storeId) from \(s.createdAt), \(s.vaults) vaults, \(s.files) files, signed by the pinned store key"
+                    + (s.expiresAt.map { ", restorable until \($0)" } ?? "")
+                    + (key == nil ? " (pass --backup-key-file to check the secrets too)" : "")
             }
         }
     }
 
     struct Restore: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Restore a backup into a new store directory (--store NEWDIR), skipping every shredded vault.")
+        static let configuration = CommandConfiguration(abstract: "Restore a backup into a new store directory (--store NEWDIR), skipping every shredded vault and holding every later revocation.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The backup file.") var file: String
-        @Option(help: "The secret backup key file.") var backupKeyFile: String
-        @Option(help: "Also honour the tombstones of this store (the live store, or a copy of its tombstones folder). Repeatable.")
+        @Option(help: "The secret backup key file (it also pins the store's public key).") var backupKeyFile: String
+        @Option(help: "Honour the tombstones and revocations of this source: the live store, a copy of its tombstones folder, or a copy of its signed list (tombstones/signed-list.json). Repeatable; one is required unless --no-tombstone-source.")
         var tombstonesFrom: [String] = []
-        @Option(help: "The store's public key (hex or a file) the backup must be signed with.") var publicKey: String?
+        @Flag(help: "Declare that no tombstone source exists (only the backup's own tombstones apply); recorded in the restored store's access log.")
+        var noTombstoneSource = false
+        @Option(help: "The store's public key (hex or a file) the backup must be signed with (default: the one the backup key file records).") var publicKey: String?
+
+        func validate() throws {
+            if noTombstoneSource && !tombstonesFrom.isEmpty { throw ValidationError("use either --tombstones-from or --no-tombstone-source, not both") }
+            if !noTombstoneSource && tombstonesFrom.isEmpty {
+                throw ValidationError("a restore needs a tombstone source, or an old backup could bring back shredded patients and revoked supporters: give --tombstones-from (the live store, or a copy of its tombstones folder or signed list), or --no-tombstone-source if none exists (it is logged)")
+            }
+        }
 
         func run() throws {
             let started = Date()
             let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile),
-                                       tombstoneSources: tombstonesFrom, publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKeySource)
+                                       tombstones: noTombstoneSource ? .noneExists : .from(tombstonesFrom),
+                                       publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKeySource)
             let seconds = Date().timeIntervalSince(started)
-            try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "seconds": seconds]) {
+            try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "revocationsHeld": s.revocationsHeld,
+                                         "seconds": seconds]) {
                 "restored \(s.vaults) vaults into \(global.storePath) in \(String(format: "%.1f", seconds)) s; skipped \(s.skippedShredded) shredded vaults"
+                    + (s.revocationsHeld > 0 ? "; \(s.revocationsHeld) revocations made after the backup are held (each party is refused and re-keyed away at the patient's next write)" : "")
             }
         }
     }
+}
+
+/// `--valid-until`: an ISO 8601 date (midnight UTC) or date and time.
+func parseDate(_ s: String) throws -> Date {
+    let f = ISO8601DateFormatter()
+    if let d = f.date(from: s) { return d }
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let d = f.date(from: s) { return d }
+    f.formatOptions = [.withFullDate]
+    if let d = f.date(from: s) { return d }
+    throw CLIError.usage("--valid-until takes an ISO 8601 date or time (2027-03-31, 2027-03-31T00:00:00Z)")
 }
 
 /// `--public-key`: 64 hexadecimal characters, or a file holding them.

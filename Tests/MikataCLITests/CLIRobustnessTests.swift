@@ -93,7 +93,8 @@ struct CLIRobustnessTests {
         #expect(accounts.count == 1 && FileManager.default.fileExists(atPath: keyFile) && FileManager.default.fileExists(atPath: generationFile))
         let storeFileCases: [(String, String, Bool, [String], Int32)] = [
             ("erasure secret missing", keyFile, true, list + ["--password-file", fx.patientPasswordFile], 66),
-            ("generation record missing", generationFile, true, list + ["--password-file", fx.patientPasswordFile], 66),
+            // A live vault's anchor removed is tampering (a shredded vault is refused earlier, as erased).
+            ("generation record missing", generationFile, true, list + ["--password-file", fx.patientPasswordFile], 65),
             ("erasure secret damaged", keyFile, false, list + ["--password-file", fx.patientPasswordFile], 65),
             ("generation record damaged", generationFile, false, list + ["--password-file", fx.patientPasswordFile], 65),
             ("supporter account damaged", accounts.first ?? "", false,

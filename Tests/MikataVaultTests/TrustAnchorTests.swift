@@ -233,6 +233,7 @@ struct TrustAnchorTests {
         // Environment resolution: explicit file, then systemd credentials, then a descriptor, then folders.
         try FileManager.default.createDirectory(atPath: "\(dir)/creds", withIntermediateDirectories: true)
         try Self.write(try Self.read(keyFile), "\(dir)/creds/\(RootKeySource.credentialName)")
+        chmod("\(dir)/creds/\(RootKeySource.credentialName)", 0o600)
         #expect(RootKeySource.fromEnvironment(["MIKATA_ROOT_KEY_FILE": "/k", "CREDENTIALS_DIRECTORY": "\(dir)/creds"]) == .file("/k"))
         #expect(RootKeySource.fromEnvironment(["CREDENTIALS_DIRECTORY": "\(dir)/creds", "MIKATA_ROOT_KEY_FD": "3"]) == .file("\(dir)/creds/mikata-root-key"))
         #expect(RootKeySource.fromEnvironment(["CREDENTIALS_DIRECTORY": "\(dir)/nothing", "MIKATA_ROOT_KEY_FD": "3"]) == .descriptor(3))
@@ -250,15 +251,20 @@ struct TrustAnchorTests {
         #expect(cls == "unsupported" && text.contains("mikata init"), "\(cls): \(text)")
         let (store, _) = try Store.initialize(at: dir.path)
         #expect(store.upgradedFromLegacy)
-        #expect(try store.auditLog().entries().last?.action == "store-upgrade")
+        let actions = try store.auditLog().entries().map(\.action)
+        #expect(actions.contains("store-upgrade") && actions.last == "anchor-vault")  // each vault's tail is the log's baseline
+        #expect(try store.verifyAccessLog().entries == actions.count)
         // The description rewritten to claim version 1 again, to provoke a second upgrade that would trust the disk.
         let meta = "\(dir.path)/\(Store.metadataFile)"
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: meta))) as! [String: Any]
         json["version"] = 1
         json.removeValue(forKey: "rootKeyId")
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: meta))
+        // With a plain signing key of the attacker's and a pre-root-key entry of theirs too (review finding 4).
+        try Self.write(StoreSecretFile(.signingSeed, secret: SecureBytes.random(count: 32)).serialize(), "\(dir.path)/keys/store-signing.key")
         let other = RootKeySource.directory(FileManager.default.temporaryDirectory.appendingPathComponent("mikata-otherkeys-\(UUID().uuidString)").path)
         #expect(failureClass { _ = try Store.initialize(at: dir.path, rootKey: other) } == "tampered")
+        #expect(failureClass { _ = try Store.initialize(at: dir.path) } == "tampered")
     }
 
     @Test("a restore re-anchors everything under the target's root key; the restored store passes audit verify")
@@ -268,7 +274,7 @@ struct TrustAnchorTests {
         let target = f.path("restored")
         let keyDir = RootKeySource.directory(f.path("target-keys"))
         _ = try Backup.restore(path: f.path("b.mkb"), into: target, backupKey: try Backup.readSecretKey(path: f.keyFile),
-                               tombstoneSources: [f.store.root], rootKey: keyDir)
+                               tombstones: .from([f.store.root]), rootKey: keyDir)
         let restored = try Store.open(at: target, rootKey: keyDir)
         #expect(restored.rootKey.keyId != f.store.rootKey.keyId)
         #expect(try restored.signingKey().publicKey == f.store.signingKey().publicKey)
@@ -276,6 +282,135 @@ struct TrustAnchorTests {
         for (email, _) in BackupFixture.patients { #expect(failureClass { _ = try restored.openVault(email: email) } == "ok") }
         // The source store's key does not open the restored one.
         #expect(failureClass { _ = try Store.open(at: target) } != "ok")
+    }
+
+    // MARK: the review's attacks (an attacker reading the first version of this work)
+
+    /// The log's lines, for surgery.
+    static func logLines(_ s: Scratch) throws -> [[UInt8]] { try Self.read(s.store.auditLogPath).split(separator: 10).map(Array.init) }
+    static func writeLog(_ lines: [[UInt8]], _ s: Scratch) throws { try Self.write(lines.flatMap { $0 + [10] }, s.store.auditLogPath) }
+
+    @Test("the log's tail re-chained without the root key (entries dropped, the hashes recomputed) is refused")
+    func logRechained() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        for i in 0..<3 { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
+        var lines = try Self.logLines(s)
+        // Drop the second-to-last entry and re-chain the last one to its new predecessor, as an attacker can: the
+        // hash chain is unkeyed, the MAC is not.
+        guard case .entry(let before) = try AuditLog.parseLine(lines[lines.count - 3], number: 0),
+              case .entry(var last) = try AuditLog.parseLine(lines[lines.count - 1], number: 0) else { Issue.record("no entries"); return }
+        last.seq -= 1; last.prev = before.hash; last.hash = last.computeHash(); last.mac = nil
+        lines.removeLast(2)
+        lines.append(CanonicalJSON.serialize(last.value(withHash: true)))
+        try Self.writeLog(lines, s)
+        let (cls, text) = Self.message { _ = try s.store.verifyAccessLog() }
+        #expect(cls == "tampered" && text.contains("root key"), "\(cls): \(text)")
+    }
+
+    @Test("the log cut back together with a vault that had no earlier logged append: the vault's records beyond its creation are named")
+    func logAndVaultCutTogether() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let logAfterCreate = try Self.logLines(s)
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        for i in 0..<3 { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
+        try Self.writeLog(logAfterCreate, s)
+        let (cls, text) = Self.message { _ = try s.store.verifyAccessLog() }
+        #expect(cls == "tampered" && text.contains("dropped"), "\(cls): \(text)")
+        // And a vault the (never pruned) log does not know at all.
+        try Self.writeLog(Array(logAfterCreate.prefix(1)), s)
+        #expect(Self.message { _ = try s.store.verifyAccessLog() }.0 == "tampered")
+    }
+
+    @Test("a cut laundered by the next append (the new record takes a cut record's number) is still named")
+    func cutThenAppend() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        try vault.append(type: "dose", data: json("1"), session: owner)
+        let cut = try Self.read(vault.path).count
+        for i in 2...4 { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
+        try Self.write(Array(try Self.read(vault.path)[0..<cut]), vault.path)
+        let again = try s.store.openVault(id: vault.vaultId)
+        try again.append(type: "dose", data: json("5"), session: try again.unlock(password: pw("patient-pw")))
+        let (cls, text) = Self.message { _ = try s.store.verifyAccessLog() }
+        #expect(cls == "tampered" && text.contains("twice"), "\(cls): \(text)")
+        #expect(failureClass { _ = try again.verify(try again.unlock(password: pw("patient-pw"))) } == "tampered")
+    }
+
+    @Test("a deleted or emptied log is never made anew by the next operation")
+    func logNotRecreated() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        try FileManager.default.removeItem(atPath: s.store.auditLogPath)
+        #expect(failureClass { try vault.append(type: "dose", data: json("1"), session: owner) } != "ok")
+        #expect(!FileManager.default.fileExists(atPath: s.store.auditLogPath))
+        try Self.write([], s.store.auditLogPath)
+        #expect(failureClass { try s.store.log("x", vaultId: nil, actor: "operator", role: "operator") } == "tampered")
+        #expect(failureClass { _ = try s.store.verifyAccessLog() } == "tampered")
+    }
+
+    @Test("a store id that is not 32 hex digits (a path into the store) is refused before any key is looked for")
+    func storeIdIsNotAPath() throws {
+        let s = try Scratch()
+        let meta = "\(s.dir)/\(Store.metadataFile)"
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: meta))) as! [String: Any]
+        for bad in ["../store/certificates/x", "ABCDEF0123456789abcdef0123456789", "00", ""] {
+            json["storeId"] = bad
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: meta))
+            #expect(failureClass { _ = try Store.open(at: s.dir) } == "tampered", "\(bad)")
+        }
+        // A root key asked for inside the store directory is refused.
+        #expect(failureClass { _ = try Store.initialize(at: "\(s.dir)-x", rootKey: .file("\(s.dir)-x/keys/root.key")) } == "invalid-input")
+    }
+
+    @Test("the root key file must be a regular file only its owner can read; a FIFO in its place never hangs")
+    func rootKeyFileChecks() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-keyfile-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = "\(dir)/keys/root.key"
+        _ = try Store.initialize(at: "\(dir)/store", rootKey: .file(key))
+        chmod(key, 0o644)
+        #expect(failureClass { _ = try Store.open(at: "\(dir)/store", rootKey: .file(key)) } == "not-permitted")
+        chmod(key, 0o600)
+        #expect(failureClass { _ = try Store.open(at: "\(dir)/store", rootKey: .file(key)) } == "ok")
+        let fifo = "\(dir)/keys/fifo.key"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(failureClass { _ = try Store.open(at: "\(dir)/store", rootKey: .file(fifo)) } == "not-permitted")
+        // A key folder others can write: no key is created there.
+        try FileManager.default.createDirectory(atPath: "\(dir)/open", withIntermediateDirectories: true)
+        chmod("\(dir)/open", 0o777)
+        #expect(failureClass { _ = try Store.initialize(at: "\(dir)/store2", rootKey: .directory("\(dir)/open")) } == "not-permitted")
+    }
+
+    @Test("restore and upgrade read a root key descriptor once")
+    func descriptorReadOnce() throws {
+        let f = try BackupFixture()
+        _ = try Backup.create(store: f.store, out: f.path("b.mkb"))
+        let keyFile = f.path("target.key")
+        try Self.write(RootKeyFile(secret: SecureBytes.random(count: 32)).serialize(), keyFile)
+        chmod(keyFile, 0o600)
+        let fd = open(keyFile, O_RDONLY)
+        defer { close(fd) }
+        _ = try Backup.restore(path: f.path("b.mkb"), into: f.path("restored"), backupKey: try Backup.readSecretKey(path: f.keyFile),
+                               tombstones: .from([f.store.root]), rootKey: .descriptor(fd))
+        #expect(try Store.open(at: f.path("restored"), rootKey: .file(keyFile)).verifyAccessLog().entries > 0)
+    }
+
+    @Test("a backup is never made of a tampered store: a copied identity entry or a rolled-back vault is refused")
+    func backupRefusesTamperedStore() throws {
+        let f = try BackupFixture()
+        let a = try f.store.lookupPath(.patient, email: BackupFixture.patients[0].0)
+        let b = try f.store.lookupPath(.patient, email: BackupFixture.patients[1].0)
+        let saved = try Self.read(a)
+        try Self.write(try Self.read(b), a)
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("t.mkb")) } == "tampered")
+        #expect(!FileManager.default.fileExists(atPath: f.path("t.mkb")))
+        try Self.write(saved, a)
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("ok.mkb")) } == "ok")
     }
 }
 
