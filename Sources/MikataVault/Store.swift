@@ -70,6 +70,9 @@ package final class Store {
         // folders and the lookup key). Keys or a log without a description are a damaged or planted store: refuse.
         try StoreLayout.prepare(root: root)  // never adopts a folder or key another user could have planted
         if Posix.exists("\(root)/keys/store-signing.key") || Posix.exists("\(root)/audit") {
+            // An init writes its description before its signing key and log: with the description there now, another
+            // init won the race since our first look, and its store is the store.
+            if Posix.exists("\(root)/\(metadataFile)") { return (try open(at: root, rootKey: source), false) }
             throw VaultError.corrupted("\(root) holds a store's signing key or access log but no store description: it is damaged or was not made by 'mikata init'; restore it from a backup")
         }
         // An init killed (or run twice at once) may have written the lookup key already: keep the one that exists.
