@@ -166,17 +166,30 @@ package final class AuditLog {
     /// Returns the entry's sequence number.
     @discardableResult
     package func append(_ event: Event, creating: Bool = false) throws -> UInt64 {
+        try append(contentsOf: [event], creating: creating)
+    }
+
+    /// Appends several events with one write and one fdatasync (all or none), e.g. a restore's per-vault baselines.
+    /// Returns the last entry's sequence number.
+    @discardableResult
+    package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
+        precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
         let file = try openLocked(creating: creating)
         defer { file.unlock() }
         let t = try tail(file)
-        var e = Entry(seq: t.nextSeq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
-                      action: event.action, outcome: event.outcome, detail: event.detail, prev: t.prev, hash: "")
-        e.hash = e.computeHash()
-        e.mac = mac(ofHash: e.hash)
-        var out = CanonicalJSON.serialize(e.value(withHash: true)) + [10]
-        // A signed checkpoint after every `checkpointInterval`-th entry.
-        if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
-            out += checkpointLine(seq: e.seq, head: e.hash) + [10]
+        var out: [UInt8] = []
+        var seq = t.nextSeq, prev = t.prev
+        for event in events {
+            var e = Entry(seq: seq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
+                          action: event.action, outcome: event.outcome, detail: event.detail, prev: prev, hash: "")
+            e.hash = e.computeHash()
+            e.mac = mac(ofHash: e.hash)
+            out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+            // A signed checkpoint after every `checkpointInterval`-th entry.
+            if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
+                out += checkpointLine(seq: e.seq, head: e.hash) + [10]
+            }
+            seq += 1; prev = e.hash
         }
         let end = try file.size()
         do {
@@ -187,8 +200,8 @@ package final class AuditLog {
             try? file.truncate(to: end)
             throw error
         }
-        cachedTail = (try file.identity(), end + out.count, e.seq + 1, e.hash)
-        return e.seq
+        cachedTail = (try file.identity(), end + out.count, seq, prev)
+        return seq - 1
     }
 
     /// Appends a signed checkpoint of the current head now (e.g. to publish it elsewhere). Returns the line.

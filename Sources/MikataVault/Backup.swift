@@ -481,10 +481,13 @@ package enum Backup {
         let restored = try Store.open(at: target, key: rootKey, location: source.location(storeId: storeId))
         // Each restored vault's tail, as the log's new baseline: the backup copied the log before the vaults, so a
         // vault may hold appends its copied log does not show.
+        var baselines: [AuditLog.Event] = []
         for e in parsed.entries where e.path.hasSuffix(".vault") && !pointsAtShredded(e) {
             guard let id = [UInt8](hex: String((e.path as NSString).lastPathComponent.dropLast(6))), id.count == 16 else { continue }
-            try restored.log("anchor-vault", vaultId: id, actor: "operator", role: "operator", detail: try restored.openVault(id: id).tailClaim())
+            baselines.append(AuditLog.Event(vaultId: id, actor: "operator", role: "operator", action: "anchor-vault", outcome: "ok",
+                                            detail: try restored.openVault(id: id).tailClaim()))
         }
+        if !baselines.isEmpty { try restored.auditLog().append(contentsOf: baselines) }  // one durable write
         // The merged list, signed with the restored store's key (the backup's), so later restores from it stay safe.
         var list = known
         list.merge(TombstoneList.events(in: try restored.auditLog().entries(), storeId: storeId))

@@ -87,12 +87,16 @@ enum StoreUpgrade {
         let store = try Store.open(at: root, key: rootKey, location: source.location(storeId: storeId))
         try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
         // Each vault's tail as the log's baseline: a log older than the audit log itself may not know them.
+        var baselines: [AuditLog.Event] = []
+        let gone = store.tombstones()
         for shard in Posix.list("\(root)/vaults") where !shard.hasPrefix(".") {
             for name in Posix.list("\(root)/vaults/\(shard)") where name.hasSuffix(".vault") {
-                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !store.tombstones().contains(id.hex) else { continue }
-                try store.log("anchor-vault", vaultId: id, actor: "operator", role: "operator", detail: try store.openVault(id: id).tailClaim())
+                guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !gone.contains(id.hex) else { continue }
+                baselines.append(AuditLog.Event(vaultId: id, actor: "operator", role: "operator", action: "anchor-vault", outcome: "ok",
+                                                detail: try store.openVault(id: id).tailClaim()))
             }
         }
+        if !baselines.isEmpty { try store.auditLog().append(contentsOf: baselines) }  // one durable write
     }
 
     /// Whether the store's log holds an entry written since root keys: one with a MAC, or a `store-init` or
