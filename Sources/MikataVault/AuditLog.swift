@@ -312,8 +312,9 @@ package final class AuditLog {
     }
 
     /// Checks the whole chain: any edited, dropped, inserted or reordered entry is reported with its line.
-    package func verify() throws -> VerifyReport {
-        let all = try lines()
+    /// `lines`: the log as the caller read it already (one read for a check that also needs the entries).
+    package func verify(_ lines: [Line]? = nil) throws -> VerifyReport {
+        let all = try lines ?? self.lines()
         var report = VerifyReport(entries: 0, checkpoints: 0)
         var expected: UInt64 = 0
         var prev = AuditLog.genesis(storeId: storeId)

@@ -143,10 +143,7 @@ package enum Backup {
             let name = (relative as NSString).lastPathComponent
             if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
             guard let bytes = try Posix.readFile(path) else { continue }
-            if relative.hasPrefix("index/"), let name = [UInt8](hex: (relative as NSString).lastPathComponent), name.count == 32 {
-                try store.checkIdentityEntry(name: name)  // MAC, and a supporter's account against the keys it pins
-            }
-            try add(relative, bytes)
+            try add(relative, bytes)  // identity entries were checked by `verifyAccessLog` above
         }
         let header = CanonicalJSON.serialize(.object([
             ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),

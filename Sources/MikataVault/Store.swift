@@ -328,11 +328,12 @@ package final class Store {
     /// - Throws: `VaultError.tampered` naming the first discrepancy; `.corrupted` for damaged lines.
     package func verifyAccessLog() throws -> AuditLog.VerifyReport {
         let log = try auditLog()
-        let report = try log.verify()
+        let lines = try log.lines()  // read once: verified, then compared with the vaults
+        let report = try log.verify(lines)
         guard report.entries > 0 || report.prunedBefore != nil else {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
         }
-        let entries = try log.entries()
+        let entries = lines.compactMap { line -> AuditLog.Entry? in if case .entry(let e) = line { return e } else { return nil } }
         let claims = LogClaims(entries)
         let list = try signedTombstoneList()
         try checkTombstoneList(list, entries: entries)
@@ -342,8 +343,7 @@ package final class Store {
         for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {
             for name in Posix.list("\(root)/index/\(shard)") where !name.hasPrefix(".") {
                 guard let n = [UInt8](hex: name), n.count == 32 else { continue }
-                try checkIdentityEntry(name: n)
-                if let e = try identityEntry(name: n), e.kind == .patient { reachable.insert(e.id.hex) }
+                if let e = try checkIdentityEntry(name: n), e.kind == .patient { reachable.insert(e.id.hex) }
             }
         }
         var present = Set<String>()
@@ -428,11 +428,13 @@ package final class Store {
     }
 
     /// Checks the identity entry at `name` as a lookup would (its MAC; for a supporter, the account's keys against
-    /// the digest it pins). Backups run it on every entry they copy.
+    /// the digest it pins), returning it (nil if there is none). `verifyAccessLog` runs it on every entry.
     /// - Throws: `VaultError.tampered`, `.corrupted`, `.notFound` (a supporter entry without its account).
-    func checkIdentityEntry(name: [UInt8]) throws {
-        guard let entry = try identityEntry(name: name) else { return }
+    @discardableResult
+    func checkIdentityEntry(name: [UInt8]) throws -> IdentityEntry? {
+        guard let entry = try identityEntry(name: name) else { return nil }
         if entry.kind == .supporter { _ = try account(entry) }
+        return entry
     }
 
     /// A supporter's public keys, for a patient's grant: no password needed. Authenticated through the identity
