@@ -11,14 +11,15 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "MikataVault",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mikata", targets: ["mikata"]),
-        .library(name: "MikataVault", targets: ["MikataVault"]),
+        .library(name: "MikataService", targets: ["MikataService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Layer 0: libsodium, found through pkg-config (apt: libsodium-dev).
@@ -33,11 +34,20 @@ let package = Package(
         .target(name: "MikataFormat", dependencies: ["MikataCrypto"], swiftSettings: strict),
         // Layer 3: vaults on disk, the store, locking and durability.
         .target(name: "MikataVault", dependencies: ["MikataCrypto", "MikataFormat"], swiftSettings: strict),
-        // Layer 4: the thin command line.
+        // Layer 4: the public, Sendable, async service layer every client uses (the CLI, the HTTP service).
+        .target(
+            name: "MikataService",
+            dependencies: [
+                "MikataVault", "MikataFormat", "MikataCrypto",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Layer 5: the thin command line.
         .executableTarget(
             name: "mikata",
             dependencies: [
-                "MikataVault", "MikataCrypto",
+                "MikataService", "MikataVault", "MikataCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -63,6 +73,11 @@ let package = Package(
                 "MikataVault", "MikataFormat", "MikataCrypto",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MikataServiceTests",
+            dependencies: ["MikataService", "MikataVault", "MikataCrypto"],
             swiftSettings: strict
         ),
         .testTarget(name: "MikataCLITests", dependencies: ["mikata", "mikata-torture"], swiftSettings: strict),

@@ -5,7 +5,9 @@ package import MikataFormat
 /// The store-wide access log (docs/AUDIT.md): one JSON object per line, RFC 8785 canonical, hash-chained, with
 /// checkpoints signed by the store's Ed25519 key. Entries hold ids, roles, actions and outcomes: never an e-mail,
 /// nickname, password or record content.
-package final class AuditLog {
+/// `@unchecked Sendable`: its one mutable field, `cachedTail`, is read and written only while this process holds the
+/// log file's exclusive flock, taken on a descriptor opened per call, which excludes other threads as well.
+package final class AuditLog: @unchecked Sendable {
     package static let checkpointInterval: UInt64 = 64
     package static let defaultRetentionDays = 30
     /// The shortest retention `prune` accepts without an explicit, logged override: the 30 days operators promise.

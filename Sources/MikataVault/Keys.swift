@@ -192,38 +192,136 @@ enum Wraps {
 }
 
 /// A process-wide cap on the memory that concurrent Argon2id computations may use, so a burst of unlocks (the HTTP
-/// service, many threads) queues instead of exhausting the machine. Default 1 GiB (16 INTERACTIVE unlocks at once),
-/// or `MIKATA_ARGON2_BUDGET_MIB`. A request that cannot be served within `wait` seconds is reported busy (exit 75).
+/// service, many tasks) is bounded instead of exhausting the machine. Default 1 GiB (16 INTERACTIVE unlocks at once),
+/// or `MIKATA_ARGON2_BUDGET_MIB`.
+///
+/// Two ways in, sharing one account of the memory in use:
+/// * `admit(_:)` (the service layer, async): a task waits without blocking a thread, first come first served, in a
+///   queue of at most `queueLimit` waiters; a request that finds the queue full is answered `.busy` at once (exit 75,
+///   HTTP 503), never an unbounded wait. The admission is then handed to the thread that runs the Argon2id
+///   (`withAdmission`), whose `reserve` uses it instead of reserving again.
+/// * `reserve(_:)` without an admission (the engine called directly, one thread per caller): waits on a condition
+///   for at most `wait` seconds, then `.busy`.
 package final class Argon2Budget: @unchecked Sendable {
     package static let shared = Argon2Budget(
         bytes: UInt64(ProcessInfo.processInfo.environment["MIKATA_ARGON2_BUDGET_MIB"].flatMap { UInt64($0) } ?? 1024) << 20)
 
+    /// Memory granted to one waiting or running Argon2id (bytes); release it exactly once.
+    package struct Admission: Sendable {
+        package let bytes: UInt64
+    }
+
+    private struct Waiter {
+        let bytes: UInt64
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
     private let condition = NSCondition()
     package let capacity: UInt64
     private var inUse: UInt64 = 0
+    private var waiters: [Waiter] = []
     /// The largest amount ever in use at once (tests assert it never exceeds the capacity).
-    package private(set) var peak: UInt64 = 0
-    package var wait: Double = 30
+    package var peak: UInt64 { condition.withLock { peakInUse } }
+    private var peakInUse: UInt64 = 0
+    /// Seconds a synchronous `reserve` waits before answering busy.
+    package var wait: Double {
+        get { condition.withLock { waitSeconds } }
+        set { condition.withLock { waitSeconds = newValue } }
+    }
+    private var waitSeconds: Double = 30
+    /// How many async requests may wait for memory at once; one more is answered busy.
+    package var queueLimit: Int {
+        get { condition.withLock { maxWaiters } }
+        set { condition.withLock { maxWaiters = newValue } }
+    }
+    private var maxWaiters = 64
 
     package init(bytes: UInt64) { capacity = bytes }
 
+    /// Requests currently waiting in `admit` (for tests and metrics).
+    package var waiting: Int { condition.withLock { waiters.count } }
+    /// Bytes currently granted.
+    package var bytesInUse: UInt64 { condition.withLock { inUse } }
+
+    private static func tooBig(_ bytes: UInt64) -> VaultError {
+        .busy("this unlock needs more Argon2id memory (\(bytes >> 20) MiB) than the configured budget")
+    }
+
+    /// Waits (suspending, not blocking a thread) until `bytes` fit in the budget, in arrival order.
+    /// - Throws: `VaultError.busy` when `bytes` exceed the whole budget or `queueLimit` requests are already waiting.
+    package func admit(_ bytes: UInt64) async throws -> Admission {
+        guard bytes <= capacity else { throw Self.tooBig(bytes) }
+        enum Outcome { case granted, queued, full }
+        let outcome: Outcome = condition.withLock {
+            if waiters.isEmpty && inUse + bytes <= capacity {
+                inUse += bytes
+                peakInUse = max(peakInUse, inUse)
+                return .granted
+            }
+            return waiters.count >= maxWaiters ? .full : .queued
+        }
+        switch outcome {
+        case .granted: return Admission(bytes: bytes)
+        case .full: throw VaultError.busy("too many password checks at once; try again")
+        case .queued:
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let grantedNow: Bool = condition.withLock {
+                    if waiters.isEmpty && inUse + bytes <= capacity {  // memory freed in between
+                        inUse += bytes
+                        peakInUse = max(peakInUse, inUse)
+                        return true
+                    }
+                    waiters.append(Waiter(bytes: bytes, continuation: c))
+                    return false
+                }
+                if grantedNow { c.resume() }
+            }
+            return Admission(bytes: bytes)
+        }
+    }
+
+    /// Gives an admission's memory back and admits the next waiters that fit.
+    package func release(_ admission: Admission) { release(admission.bytes) }
+
+    private static let heldKey = "mikata.argon2.admission"
+
+    /// Runs `body` on this thread with `admission` available to the `reserve` calls inside it.
+    package static func withAdmission<R>(_ admission: Admission, _ body: () throws -> R) rethrows -> R {
+        Thread.current.threadDictionary[heldKey] = admission.bytes
+        defer { Thread.current.threadDictionary.removeObject(forKey: heldKey) }
+        return try body()
+    }
+
+    /// Reserves `bytes` for one Argon2id on this thread: uses the thread's admission if it covers them (returns 0:
+    /// nothing more to release), else waits up to `wait` seconds.
+    /// - Throws: `VaultError.busy`.
     package func reserve(_ bytes: UInt64) throws -> UInt64 {
-        guard bytes <= capacity else { throw VaultError.busy("this unlock needs more Argon2id memory (\(bytes >> 20) MiB) than the configured budget") }
+        if let held = Thread.current.threadDictionary[Self.heldKey] as? UInt64, held >= bytes { return 0 }
+        guard bytes <= capacity else { throw Self.tooBig(bytes) }
         condition.lock()
         defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(wait)
+        let deadline = Date().addingTimeInterval(waitSeconds)
         while inUse + bytes > capacity {
             if !condition.wait(until: deadline) { throw VaultError.busy("too many password checks at once; try again") }
         }
         inUse += bytes
-        peak = max(peak, inUse)
+        peakInUse = max(peakInUse, inUse)
         return bytes
     }
 
     package func release(_ bytes: UInt64) {
+        guard bytes > 0 else { return }
+        var wake: [CheckedContinuation<Void, Never>] = []
         condition.lock()
         inUse -= bytes
+        while let first = waiters.first, inUse + first.bytes <= capacity {
+            waiters.removeFirst()
+            inUse += first.bytes
+            peakInUse = max(peakInUse, inUse)
+            wake.append(first.continuation)
+        }
         condition.broadcast()
         condition.unlock()
+        for c in wake { c.resume() }
     }
 }

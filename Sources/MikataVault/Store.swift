@@ -1,6 +1,7 @@
 import Foundation
 package import MikataCrypto
 import MikataFormat
+import Synchronization
 
 /// A store: one directory holding vault files, the key store (erasure secrets, lookup key, generation records),
 /// supporter accounts and keyed e-mail lookups (docs/FORMAT.md §7). Files are 0600, folders 0700.
@@ -12,7 +13,9 @@ import MikataFormat
 ///     STORE/supporters/ab/<supporterId>.account
 ///     STORE/index/ab/<keyed hash of e-mail>   lookup entry (patient or supporter id)
 ///     STORE/links/<supporterId>/<vaultId>     which vaults link a supporter (ids only)
-package final class Store {
+/// `Sendable`: one `Store` is shared by every task of a service. Its settings and caches are behind a lock; the files
+/// it reaches are coordinated by flock between processes and, for vaults, by the service layer's per-vault lanes.
+package final class Store: Sendable {
     package static let metadataFile = "mikata-store.json"
     package static let jurisdiction = "JP"
 
@@ -24,12 +27,36 @@ package final class Store {
     /// Where the root key was found (an operator path or descriptor; never personal data).
     package let rootKeyLocation: String
     /// Set by `initialize` when it gave a store made before root keys its first one (docs/OPERATIONS.md).
-    package private(set) var upgradedFromLegacy = false
+    package private(set) var upgradedFromLegacy: Bool {
+        get { settings.withLock { $0.upgradedFromLegacy } }
+        set { settings.withLock { $0.upgradedFromLegacy = newValue } }
+    }
     /// Argon2id cost for new passwords; tests lower it, the CLI never does.
-    package var kdf: KDFParameters = .interactive
+    package var kdf: KDFParameters {
+        get { settings.withLock { $0.kdf } }
+        set { settings.withLock { $0.kdf = newValue } }
+    }
     /// Header copy size for new vaults; tests use small copies to keep byte-flip matrices small.
-    package var headerCopyLength = VaultFormat.headerCopyLengthDefault
-    package var lockTimeout: Double = 10
+    package var headerCopyLength: Int {
+        get { settings.withLock { $0.headerCopyLength } }
+        set { settings.withLock { $0.headerCopyLength = newValue } }
+    }
+    /// Seconds a vault operation waits for another process's flock before answering busy.
+    package var lockTimeout: Double {
+        get { settings.withLock { $0.lockTimeout } }
+        set { settings.withLock { $0.lockTimeout = newValue } }
+    }
+
+    /// The mutable part of a store handle: settings and caches, behind one lock.
+    private struct Settings: ~Copyable {
+        var upgradedFromLegacy = false
+        var kdf: KDFParameters = .interactive
+        var headerCopyLength = VaultFormat.headerCopyLengthDefault
+        var lockTimeout: Double = 10
+        var signingKey: SigningKeyPair?
+        var auditLog: AuditLog?
+    }
+    private let settings = Mutex(Settings())
 
     /// The store description's version: 2 since store root keys (a version-1 store is upgraded by `initialize`).
     package static let storeVersion = 2
@@ -263,7 +290,7 @@ package final class Store {
     /// under the root key (FORMAT.md §7.6), so the store's disk alone cannot sign as the store.
     /// - Throws: `VaultError.erased` (missing), `.tampered` (does not open with the root key: replaced or foreign).
     package func signingKey() throws -> SigningKeyPair {
-        if let k = cachedSigningKey { return k }
+        if let k = settings.withLock({ $0.signingKey }) { return k }
         let path = "\(root)/keys/store-signing.key"
         if try Posix.readFile(path) == nil {
             // Made once, at the store's first log entry (an init interrupted before it, or a store opened by an older
@@ -278,13 +305,11 @@ package final class Store {
         }
         let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
         let pair = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed))
-        cachedSigningKey = pair
+        settings.withLock { $0.signingKey = pair }
         return pair
     }
 
     var auditLogPath: String { "\(root)/audit/log.jsonl" }
-
-    private var cachedSigningKey: SigningKeyPair?
 
     /// A short id for a public key: the first 8 bytes of BLAKE2b-256 of it, in hex.
     package static func keyId(_ publicKey: [UInt8]) -> String { Array(Blake2b.hash(publicKey).prefix(8)).hex }
@@ -312,14 +337,16 @@ package final class Store {
         return vault
     }
 
-    private var cachedAuditLog: AuditLog?
-
     /// The store's access log (audit/log.jsonl), signed with the store key.
     package func auditLog() throws -> AuditLog {
-        if let a = cachedAuditLog { return a }
-        let a = AuditLog(path: auditLogPath, storeId: storeId, signing: try signingKey(), macKey: rootKey.logKey)
-        cachedAuditLog = a
-        return a
+        if let a = settings.withLock({ $0.auditLog }) { return a }
+        let made = AuditLog(path: auditLogPath, storeId: storeId, signing: try signingKey(), macKey: rootKey.logKey)
+        // Two tasks may build one at once: both keep the first, so every vault of the process shares one log queue.
+        return settings.withLock { s in
+            if let a = s.auditLog { return a }
+            s.auditLog = made
+            return made
+        }
     }
 
     /// `mikata audit verify`: the log's chain and signed checkpoints, then every vault against what the log

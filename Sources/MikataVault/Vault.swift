@@ -1001,7 +1001,7 @@ package final class Vault {
         }
     }
 
-    static func actor(of session: VaultSession?) -> (actor: String, role: String) {
+    package static func actor(of session: VaultSession?) -> (actor: String, role: String) {
         switch session?.unlock {
         case .owner?: return ("patient", "patient")
         case .supporter(let s)?: return ("supporter:\(s.id.hex)", "supporter")
@@ -1031,7 +1031,7 @@ package final class Vault {
 
     /// Runs an operation and records it in the access log: success with `detail`, failure with its class.
     /// Reads are logged before their data is returned, so no access goes unrecorded.
-    func audited<R>(_ action: String, actor: (actor: String, role: String), logsSuccessItself: Bool = false,
+    package func audited<R>(_ action: String, actor: (actor: String, role: String), logsSuccessItself: Bool = false,
                     detail: (R) -> String = { _ in "" }, _ body: () throws -> R) throws -> R {
         let result: R
         do {

@@ -1,0 +1,162 @@
+import Foundation
+import MikataCrypto
+import MikataFormat
+import MikataVault
+
+// The patient's use cases (docs/SECURITY.md, "Who may do what"): only a credential of the patient unlocks them.
+
+extension VaultService {
+    /// Creates a patient's vault (docs/FORMAT.md §3–§7): a password slot (Argon2id at the service's cost), a
+    /// recovery slot, a profile record holding the nickname, and the keyed e-mail lookup.
+    /// - Parameters:
+    ///   - email: the patient's address (NFKC-normalised, case-folded; never stored in the clear).
+    ///   - nickname: shown to linked supporters; sealed inside the vault.
+    ///   - password: at least one byte (NFKC-normalised).
+    /// - Returns: the vault id and the one-time recovery code.
+    /// - Throws: `MikataError` `.alreadyExists` (the address has a vault), `.invalidInput`, `.busy`, `.io`.
+    public func createPatient(email: String, nickname: String, password: Secret) async throws -> CreatedPatient {
+        try await withPasswordHash { store in
+            let (id, code) = try store.createPatient(email: email, nickname: nickname, password: password.bytes)
+            return CreatedPatient(vaultId: VaultID(trusted: id), recoveryCode: Secret(code))
+        }
+    }
+
+    /// Unlocks the patient's vault with their password. Every outcome is in the access log; an unknown address is
+    /// answered exactly as a wrong password (same class, message and work).
+    /// - Throws: `MikataError` `.authenticationFailed`, `.busy` (Argon2id queue full), `.erased`, `.tampered`, `.io`.
+    public func unlockPatient(email: String, password: Secret) async throws -> PatientSession {
+        try await withPasswordHash { store in
+            let (vault, session) = try store.unlockPatient(email: email, password: password.bytes)
+            return try PatientSession(vaultId: VaultID(trusted: vault.vaultId), ownerKey: VaultService.ownerKey(session))
+        }
+    }
+
+    /// Unlocks the patient's vault with the recovery code (40 Crockford base-32 characters, groups and case free).
+    /// - Throws: `MikataError` `.invalidInput` (not a recovery code), `.authenticationFailed`, `.erased`, `.io`.
+    public func unlockPatient(email: String, recoveryCode: Secret) async throws -> PatientSession {
+        try await blocking { store in
+            let (vault, session) = try store.unlockPatient(email: email, recoveryCode: recoveryCode.bytes)
+            return try PatientSession(vaultId: VaultID(trusted: vault.vaultId), ownerKey: VaultService.ownerKey(session))
+        }
+    }
+
+    static func ownerKey(_ session: VaultSession) throws -> SecureBytes {
+        guard let k = session.ownerKey else { throw MikataError(.notPermitted, "not a patient's session") }
+        return k
+    }
+
+    /// Sets a new password (Argon2id at the service's cost). The recovery code stays valid.
+    /// - Throws: `MikataError` `.invalidInput` (empty), `.closed`, `.busy`, `.tampered`, `.io`.
+    public func changePassword(_ session: PatientSession, to newPassword: Secret) async throws {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        try await lanes.run(id.hex) {
+            try await withPasswordHash { store in
+                try store.openVault(id: id.bytes).changePassword(to: newPassword.bytes, kdf: store.kdf, session: VaultSession(ownerKey: key))
+            }
+        }
+    }
+
+    /// Sets a new password with the recovery code (`mikata recover`).
+    /// - Returns: the vault id.
+    /// - Throws: what `unlockPatient(email:recoveryCode:)` and `changePassword` throw.
+    public func recover(email: String, recoveryCode: Secret, newPassword: Secret) async throws -> VaultID {
+        let session = try await unlockPatient(email: email, recoveryCode: recoveryCode)
+        defer { session.close() }
+        try await changePassword(session, to: newPassword)
+        return session.vaultId
+    }
+
+    /// Links a supporter (docs/SECURITY.md, "Whom you link"): checks their key fingerprint when given, seals a
+    /// contact record naming them into the vault, writes the link hint, then wraps the epoch key to them.
+    /// - Parameters:
+    ///   - supporterName: how the patient knows them (`accessLog` shows it); sealed in the vault.
+    ///   - fingerprint: as the supporter gave it (`7KQ2-M9XD-4TZA-P1C8`); a mismatch is refused.
+    /// - Throws: `MikataError` `.notFound` (no such supporter), `.notPermitted` (fingerprint mismatch),
+    ///   `.invalidInput`, `.closed`, `.busy`, `.io`.
+    public func grant(_ session: PatientSession, supporterEmail: String, supporterName: String? = nil,
+                      fingerprint: String? = nil) async throws -> GrantOutcome {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        return try await inVault(id) { store in
+            let vault = try store.openVault(id: id.bytes)
+            let r = try store.grant(vault: vault, session: VaultSession(ownerKey: key), supporterEmail: supporterEmail,
+                                    supporterName: supporterName, fingerprint: fingerprint)
+            return GrantOutcome(vaultId: id, supporterId: SupporterID(trusted: r.supporter.id), added: r.added, fingerprint: r.fingerprint,
+                                fingerprintChecked: fingerprint != nil, contactRecorded: r.contactRecorded)
+        }
+    }
+
+    /// Unlinks a supporter: a new key epoch they cannot derive (one header write whatever the vault's size); with
+    /// `reencrypt`, every record is re-encrypted under it and older epoch keys are dropped.
+    /// - Throws: `MikataError` `.notFound` (no such supporter), `.closed`, `.busy`, `.io`.
+    public func revoke(_ session: PatientSession, supporterEmail: String, reencrypt: Bool = false) async throws -> RevokeOutcome {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        return try await inVault(id) { store in
+            let vault = try store.openVault(id: id.bytes)
+            let supporterId = try store.supporterId(email: supporterEmail)
+            // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
+            try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
+            try vault.revoke(supporterId, reencrypt: reencrypt, session: VaultSession(ownerKey: key))
+            return RevokeOutcome(vaultId: id, supporterId: SupporterID(trusted: supporterId), epoch: try vault.inspect().currentEpoch,
+                                 reencrypted: reencrypt)
+        }
+    }
+
+    /// Authorises a write-only service to append sealed records (it reads nothing). Idempotent.
+    /// - Parameters:
+    ///   - signPublicKey: the service's Ed25519 public key (32 bytes).
+    /// - Throws: `MikataError` `.invalidInput` (key length), `.closed`, `.busy`, `.io`.
+    public func authorizeService(_ session: PatientSession, serviceId: ServiceID, signPublicKey: [UInt8]) async throws {
+        guard signPublicKey.count == 32 else { throw MikataError(.invalidInput, "a service's public key is 32 bytes") }
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        try await inVault(id) { store in
+            try store.openVault(id: id.bytes).authorize(service: serviceId.bytes, signPublicKey: signPublicKey, session: VaultSession(ownerKey: key))
+        }
+    }
+
+    /// Checks both header copies and every record of the patient's vault.
+    /// - Throws: `MikataError` `.corrupted` / `.tampered` naming the first problem, `.closed`, `.busy`.
+    public func verify(_ session: PatientSession) async throws -> VaultVerification {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        return try await inVault(id) { store in
+            let r = try store.openVault(id: id.bytes).verify(VaultSession(ownerKey: key))
+            return VaultVerification(vaultId: id, recordCount: r.recordCount, tornTailBytes: r.tornTailBytes,
+                                     headerGeneration: r.headerGeneration, currentEpoch: r.currentEpoch)
+        }
+    }
+
+    /// Who accessed the patient's vault, when, and what they did (`audit mine`), supporters named as the patient
+    /// recorded them at grant time.
+    /// - Throws: `MikataError` `.closed`, `.tampered`, `.io`.
+    public func accessLog(_ session: PatientSession) async throws -> [PatientAccessLogEntry] {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        return try await inVault(id) { store in
+            let vault = try store.openVault(id: id.bytes)
+            return try store.patientAccessLog(vault: vault, session: VaultSession(ownerKey: key)).map {
+                PatientAccessLogEntry(entry: AccessLogEntry($0.entry), actorName: $0.actorName, detail: $0.detail)
+            }
+        }
+    }
+
+    /// The patient deletes their own vault: shredded as an operator's shred is (docs/OPERATIONS.md), with a signed
+    /// deletion certificate. Only the patient's password authorises it; an interrupted deletion (authorised when it
+    /// started) is completed without it.
+    /// - Throws: `MikataError` `.authenticationFailed`, `.busy`, `.io`.
+    public func deletePatient(email: String, password: Secret) async throws -> DeletionOutcome {
+        let request = ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
+                                   reference: "self-service", executedBy: "patient", approvedBy: nil)
+        let pending = try await blocking { store in (try? store.vaultId(email: email)).map { store.isShredPending($0) } ?? false }
+        if pending {
+            return try await blocking { store in DeletionOutcome(try store.shred(email: email, request: request)) }
+        }
+        return try await withPasswordHash { store in
+            _ = try store.unlockPatient(email: email, password: password.bytes)  // only the patient may delete their data
+            return DeletionOutcome(try store.shred(email: email, request: request))
+        }
+    }
+}

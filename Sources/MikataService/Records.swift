@@ -1,0 +1,193 @@
+import MikataFormat
+import MikataVault
+import Synchronization
+
+// Reading and appending records: the patient, a linked supporter, or (appending only) an authorised service.
+// There is no read overload for `ServiceSession`: a write-only service cannot ask.
+
+extension VaultService {
+    /// One page of records, read from the vault file frame by frame (docs/FORMAT.md §5.3): only the page is held.
+    /// Runs on a pool thread inside the vault's lane.
+    static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
+        var out: [VaultRecord] = []
+        var next: UInt64?
+        try vault.forEachRecordUnlogged(session, after: query.after) { r in
+            guard query.matches(type: r.type, timeMillis: r.timeMillis) else { return true }
+            if out.count == query.limit { next = out.last?.seq; return false }
+            out.append(VaultRecord(r))
+            return true
+        }
+        return RecordPage(records: out, nextAfter: next)
+    }
+
+    /// Appends a record as the patient.
+    /// - Parameters:
+    ///   - type: 1–64 of `a-z 0-9 . _ -` (not `mikata.*`), e.g. `dose`, `side-effect`, `message`.
+    ///   - data: the record's JSON (UTF-8, strict: no duplicate members; surrounding white space is trimmed), at
+    ///     most 1 MiB.
+    /// - Returns: the record's sequence number.
+    /// - Throws: `MikataError` `.invalidInput` (type or data), `.closed`, `.busy`, `.tampered`, `.erased`, `.io`.
+    public func append(_ session: PatientSession, type: String, data: [UInt8]) async throws -> UInt64 {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        let json = try checkedData(data)
+        return try await inVault(id) { store in
+            try store.openVault(id: id.bytes).append(type: type, data: json, session: VaultSession(ownerKey: key))
+        }
+    }
+
+    /// A page of the patient's records (`query.after`, `query.limit`, types, time window).
+    /// - Throws: `MikataError` `.invalidInput` (query bounds), `.closed`, `.busy`, `.tampered`, `.corrupted`, `.erased`.
+    public func records(_ session: PatientSession, _ query: RecordQuery = RecordQuery()) async throws -> RecordPage {
+        let key = try session.ownerKey()
+        let id = session.vaultId
+        let q = try query.validated()
+        return try await inVault(id) { store in
+            let vault = try store.openVault(id: id.bytes)
+            let s = VaultSession(ownerKey: key)
+            return try vault.audited("read", actor: Vault.actor(of: s), detail: { "\($0.records.count) records" }) {
+                try VaultService.readPage(vault, s, q)
+            }
+        }
+    }
+
+    /// Every matching record of the patient's vault as an async sequence, one page (`query.limit`) in memory at a
+    /// time; each page is one read (one lane turn, one access-log entry).
+    public func recordStream(_ session: PatientSession, _ query: RecordQuery = RecordQuery()) -> AsyncThrowingStream<VaultRecord, any Error> {
+        pages { q in try await self.records(session, q) }(query)
+    }
+
+    /// Appends a record as a supporter the patient linked.
+    /// - Parameters:
+    ///   - patient: by e-mail (checked against the supporter's pin: a vault other than the pinned one is refused
+    ///     unless `acceptNewVault`, which re-pins and is logged) or by vault id.
+    /// - Throws: `MikataError` `.notPermitted` (not linked, revoked, or not the pinned vault), and what the patient's
+    ///   `append` throws.
+    public func append(_ session: SupporterSession, to patient: PatientReference, type: String, data: [UInt8],
+                       acceptNewVault: Bool = false) async throws -> AppendOutcome {
+        let identity = try session.current()
+        let json = try checkedData(data)
+        let r = try await asSupporter(identity, patient, access: .write, acceptNewVault: acceptNewVault) { vault, s in
+            try vault.append(type: type, data: json, session: s)
+        }
+        return AppendOutcome(vaultId: r.vaultId, seq: r.value, pin: r.pin)
+    }
+
+    /// A page of a linked patient's records, as a supporter.
+    /// - Throws: `MikataError` `.notPermitted` (not linked or revoked), and what the patient's `records` throws.
+    public func records(_ session: SupporterSession, of patient: PatientReference, _ query: RecordQuery = RecordQuery(),
+                        acceptNewVault: Bool = false) async throws -> SupporterRead {
+        let identity = try session.current()
+        let q = try query.validated()
+        let r = try await asSupporter(identity, patient, access: .read, acceptNewVault: acceptNewVault) { vault, s in
+            try vault.audited("read", actor: Vault.actor(of: s), detail: { "\($0.records.count) records" }) {
+                try VaultService.readPage(vault, s, q)
+            }
+        }
+        return SupporterRead(vaultId: r.vaultId, page: r.value, pin: r.pin)
+    }
+
+    /// A linked patient's records as an async sequence, a page at a time.
+    public func recordStream(_ session: SupporterSession, of patient: PatientReference,
+                             _ query: RecordQuery = RecordQuery()) -> AsyncThrowingStream<VaultRecord, any Error> {
+        pages { q in try await self.records(session, of: patient, q).page }(query)
+    }
+
+    /// Appends a record as an authorised write-only service: sealed under the vault's current epoch, signed with
+    /// the service's key; the service cannot read it back.
+    /// - Throws: `MikataError` `.notPermitted` (not authorised, or revoked), `.notFound` (no such vault), and what
+    ///   the patient's `append` throws.
+    public func append(_ session: ServiceSession, to vaultId: VaultID, type: String, data: [UInt8]) async throws -> UInt64 {
+        let identity = try session.current()
+        let json = try checkedData(data)
+        return try await inVault(vaultId) { store in
+            let vault = try store.openVault(id: vaultId.bytes)
+            return try vault.append(type: type, data: json, session: try vault.session(service: identity))
+        }
+    }
+
+    /// The vault id an e-mail leads to, for a service that addresses patients by e-mail.
+    /// - Throws: `MikataError(.notFound)`.
+    public func vaultId(email: String) async throws -> VaultID {
+        try await blocking { store in VaultID(trusted: try store.vaultId(email: email)) }
+    }
+
+    // MARK: helpers
+
+    /// The one rule for record data (strict JSON, trimmed), shared by every entry point.
+    func checkedData(_ data: [UInt8]) throws -> [UInt8] {
+        do { return try HumanInput.recordData(data) } catch { throw MikataError.from(error) }
+    }
+
+    struct SupporterResult<T: Sendable>: Sendable {
+        let vaultId: VaultID
+        let value: T
+        let pin: VaultPinCheck
+    }
+
+    /// Opens the patient's vault as the supporter (by e-mail: with the pin check) inside its lane and runs `body`.
+    func asSupporter<T: Sendable>(_ identity: SupporterIdentity, _ patient: PatientReference, access: SupporterAccess,
+                                  acceptNewVault: Bool,
+                                  _ body: @escaping @Sendable (Vault, VaultSession) throws -> T) async throws -> SupporterResult<T> {
+        switch patient {
+        case .vault(let id):
+            return try await inVault(id) { store in
+                let vault = try store.openVault(id: id.bytes)
+                let s = try vault.unlock(supporter: identity)
+                return SupporterResult(vaultId: id, value: try body(vault, s), pin: .notApplicable)
+            }
+        case .email(let email):
+            let key = try await laneKey(email: email)
+            return try await lanes.run(key) {
+                try await blocking { store in
+                    let (vault, s, pin) = try store.openVault(email: email, supporter: identity, access: access, acceptNewVault: acceptNewVault)
+                    return SupporterResult(vaultId: VaultID(trusted: vault.vaultId), value: try body(vault, s), pin: VaultPinCheck(pin))
+                }
+            }
+        }
+    }
+
+    /// Turns a page reader into a stream that reads the next page only when the consumer has taken the last one.
+    func pages(_ read: @escaping @Sendable (RecordQuery) async throws -> RecordPage) -> @Sendable (RecordQuery) -> AsyncThrowingStream<VaultRecord, any Error> {
+        { start in
+            let cursor = PageCursor(start: start, read: read)
+            return AsyncThrowingStream(unfolding: { try await cursor.next() })
+        }
+    }
+}
+
+/// The state of a record stream: the current page (reversed, so taking one is O(1)) and where the next starts.
+final class PageCursor: Sendable {
+    private struct State {
+        var buffer: [VaultRecord] = []
+        var query: RecordQuery
+        var done = false
+    }
+    private let state: Mutex<State>
+    private let read: @Sendable (RecordQuery) async throws -> RecordPage
+
+    init(start: RecordQuery, read: @escaping @Sendable (RecordQuery) async throws -> RecordPage) {
+        state = Mutex(State(query: start))
+        self.read = read
+    }
+
+    func next() async throws -> VaultRecord? {
+        while true {
+            let (record, query, done): (VaultRecord?, RecordQuery, Bool) = state.withLock { s in (s.buffer.popLast(), s.query, s.done) }
+            if let record { return record }
+            if done { return nil }
+            let page = try await read(query)
+            state.withLock { s in
+                s.buffer = page.records.reversed()
+                if let n = page.nextAfter { s.query.after = n } else { s.done = true }
+            }
+        }
+    }
+}
+
+/// A supporter's read: the page, the vault it came from, and the pin check.
+public struct SupporterRead: Sendable {
+    public let vaultId: VaultID
+    public let page: RecordPage
+    public let pin: VaultPinCheck
+}

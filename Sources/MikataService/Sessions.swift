@@ -1,0 +1,100 @@
+import MikataCrypto
+import MikataFormat
+import MikataVault
+import Synchronization
+
+// Sessions are types: what a supporter or a write-only service may not do has no overload taking their session, so
+// it does not compile. Each holds its keys in guarded memory (`sodium_malloc`); `close()` drops them at once and the
+// last release zeroes them (`sodium_free`). A session holds credentials, not an open file: every operation rebuilds
+// its keyring from the vault's current header, so it sees changes made by other processes or nodes (a revocation
+// shuts a supporter out at their next operation).
+
+/// A patient's unlocked vault: everything the patient may do (read, append, grant, revoke, change the password,
+/// authorise services, verify, read their access log, delete the vault).
+public final class PatientSession: Sendable {
+    /// The patient's vault.
+    public let vaultId: VaultID
+    private let key: Mutex<SecureBytes?>
+
+    init(vaultId: VaultID, ownerKey: SecureBytes) {
+        self.vaultId = vaultId
+        key = Mutex(ownerKey)
+    }
+
+    /// Drops the session's keys (zeroed when no operation in flight still uses them). Later calls throw `.closed`.
+    public func close() { key.withLock { $0 = nil } }
+
+    /// Whether `close()` was called.
+    public var isClosed: Bool { key.withLock { $0 == nil } }
+
+    func ownerKey() throws -> SecureBytes {
+        guard let k = key.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
+        return k
+    }
+}
+
+/// A supporter's unlocked account: reads and appends to the vaults that link them; never grants, revokes or deletes.
+public final class SupporterSession: Sendable {
+    public let supporterId: SupporterID
+    private let identity: Mutex<SupporterIdentity?>
+
+    init(identity: SupporterIdentity) {
+        supporterId = SupporterID(trusted: identity.id)
+        self.identity = Mutex(identity)
+    }
+
+    /// Drops the session's keys. Later calls throw `.closed`.
+    public func close() { identity.withLock { $0 = nil } }
+
+    public var isClosed: Bool { identity.withLock { $0 == nil } }
+
+    func current() throws -> SupporterIdentity {
+        guard let i = identity.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
+        return i
+    }
+}
+
+/// A write-only service (an app's back end, a reminder job, a pill box): appends sealed records to vaults whose
+/// patient authorised it; it has no key that reads anything.
+public final class ServiceSession: Sendable {
+    public let serviceId: ServiceID
+    private let identity: Mutex<ServiceIdentity?>
+
+    init(identity: ServiceIdentity) {
+        serviceId = ServiceID(trusted: identity.id)
+        self.identity = Mutex(identity)
+    }
+
+    /// Drops the session's key. Later calls throw `.closed`.
+    public func close() { identity.withLock { $0 = nil } }
+
+    public var isClosed: Bool { identity.withLock { $0 == nil } }
+
+    func current() throws -> ServiceIdentity {
+        guard let i = identity.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
+        return i
+    }
+}
+
+/// A write-only service's key: its id and Ed25519 signing key. The patient authorises its public key; the service
+/// keeps the secret (a key file, 0600, outside the store).
+public struct ServiceKey: Sendable {
+    let identity: ServiceIdentity
+
+    /// A new random service key.
+    public static func generate() -> ServiceKey { ServiceKey(identity: ServiceIdentity.generate()) }
+
+    /// A service key from its id and 32-byte Ed25519 seed.
+    /// - Throws: `MikataError(.invalidInput)` for a seed that is not 32 bytes.
+    public init(id: ServiceID, seed: Secret) throws {
+        do { identity = try ServiceIdentity(id: id.bytes, seed: seed.bytes) } catch { throw MikataError.from(error) }
+    }
+
+    init(identity: ServiceIdentity) { self.identity = identity }
+
+    public var id: ServiceID { ServiceID(trusted: identity.id) }
+    /// The Ed25519 public key (32 bytes) the patient authorises.
+    public var signPublicKey: [UInt8] { identity.signPublicKey }
+    /// The 32-byte seed, for the service's key file.
+    public var seed: Secret { Secret(identity.seed) }
+}

@@ -1,0 +1,318 @@
+public import Foundation
+
+/// Who wrote a record.
+public enum RecordAuthor: Sendable, Hashable, CustomStringConvertible {
+    case patient
+    case supporter(SupporterID)
+    case service(ServiceID)
+
+    /// "patient", "supporter:<id>" or "service:<id>" (the CLI's `author` field).
+    public var description: String {
+        switch self {
+        case .patient: return "patient"
+        case .supporter(let id): return "supporter:\(id.hex)"
+        case .service(let id): return "service:\(id.hex)"
+        }
+    }
+}
+
+/// One decrypted, verified record (docs/FORMAT.md §5).
+public struct VaultRecord: Sendable, Hashable {
+    /// Position in the vault's record chain, from 0.
+    public let seq: UInt64
+    /// The record type: 1–64 of `a-z 0-9 . _ -`; `mikata.*` types are the vault's own.
+    public let type: String
+    public let author: RecordAuthor
+    /// When the author wrote it: milliseconds since the Unix epoch (UTC), as the author's clock said.
+    public let timeMillis: Int64
+    /// The record's JSON data (UTF-8), exactly as appended.
+    public let data: [UInt8]
+
+    /// `timeMillis` as a `Date`.
+    public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
+}
+
+/// Which records a read returns: those after `after` (a sequence number), at most `limit`, optionally only some
+/// types and a time window. The vault's own `mikata.*` records are left out unless `includeInternal`.
+public struct RecordQuery: Sendable, Hashable {
+    /// Return records with `seq > after`; nil starts at the first record.
+    public var after: UInt64?
+    /// At most this many records (1...10_000).
+    public var limit: Int
+    /// Only these types; nil for every type.
+    public var types: Set<String>?
+    /// Only records written at or after this time (milliseconds since the epoch).
+    public var fromMillis: Int64?
+    /// Only records written before this time (milliseconds since the epoch).
+    public var untilMillis: Int64?
+    /// Also return the vault's own `mikata.*` records (profile, contacts).
+    public var includeInternal: Bool
+
+    /// The largest page a read returns.
+    public static let maximumLimit = 10_000
+
+    public init(after: UInt64? = nil, limit: Int = 100, types: Set<String>? = nil, fromMillis: Int64? = nil,
+                untilMillis: Int64? = nil, includeInternal: Bool = false) {
+        self.after = after; self.limit = limit; self.types = types; self.fromMillis = fromMillis
+        self.untilMillis = untilMillis; self.includeInternal = includeInternal
+    }
+}
+
+/// One page of records and where the next one starts.
+public struct RecordPage: Sendable {
+    public let records: [VaultRecord]
+    /// Pass as `RecordQuery.after` for the next page; nil when the vault has no more records.
+    public let nextAfter: UInt64?
+}
+
+/// What a supporter's e-mail-addressed access found against their pin for that address (docs/SECURITY.md,
+/// "Whom you link").
+public enum VaultPinCheck: Sendable, Hashable {
+    /// First contact: the vault is pinned now.
+    case firstContact
+    /// The address leads to the pinned vault.
+    case unchanged
+    /// The address leads to another vault than the pinned one; reads go on, writes are refused.
+    case changed(pinned: VaultID)
+    /// As `changed`, accepted by the supporter: re-pinned and logged.
+    case accepted(previous: VaultID)
+    /// Reached by vault id (a linked patient), not by address: no pin involved.
+    case notApplicable
+
+    /// A stable name for JSON (`vaultPin`): first-contact, unchanged, changed, accepted; nil when not applicable.
+    public var name: String? {
+        switch self {
+        case .firstContact: return "first-contact"
+        case .unchanged: return "unchanged"
+        case .changed: return "changed"
+        case .accepted: return "accepted"
+        case .notApplicable: return nil
+        }
+    }
+
+    /// A warning to show the supporter, when the vault is not the one they pinned.
+    public func warning(vaultId: VaultID) -> String? {
+        switch self {
+        case .changed:
+            return "this patient's address now leads to another vault (\(vaultId.hex)) than when you first contacted them; check with the patient before relying on it"
+        case .accepted:
+            return "accepted vault \(vaultId.hex) as this address's new vault"
+        default: return nil
+        }
+    }
+}
+
+/// How a supporter names the patient whose vault they act on.
+public enum PatientReference: Sendable, Hashable {
+    /// By the patient's e-mail address: checked against the supporter's pin for it.
+    case email(String)
+    /// By vault id (as `linkedPatients` lists them): no address, no pin.
+    case vault(VaultID)
+}
+
+/// A patient's vault, just created.
+public struct CreatedPatient: Sendable {
+    public let vaultId: VaultID
+    /// The one-time recovery code (40 characters in groups of five): shown once, never stored in the clear.
+    public let recoveryCode: Secret
+}
+
+/// A supporter account's public part.
+public struct SupporterAccount: Sendable, Hashable {
+    public let id: SupporterID
+    /// X25519 public key (32 bytes) key shares are sealed to.
+    public let boxPublicKey: [UInt8]
+    /// Ed25519 public key (32 bytes) their records are signed with.
+    public let signPublicKey: [UInt8]
+    /// The key fingerprint patients compare before linking (e.g. `7KQ2-M9XD-4TZA-P1C8`).
+    public let fingerprint: String
+}
+
+/// A patient who linked a supporter, as the supporter sees them.
+public struct LinkedPatient: Sendable, Hashable {
+    public let vaultId: VaultID
+    /// The vault's fingerprint, to compare with what the patient says.
+    public let fingerprint: String
+    /// Whether the supporter has pinned this vault (contacted it by e-mail address).
+    public let pinned: Bool
+    /// The patient's nickname from their profile record, if they have one.
+    public let nickname: String?
+    /// How many of the patient's own records (not `mikata.*`) the vault holds.
+    public let recordCount: Int
+}
+
+/// The outcome of `grant`.
+public struct GrantOutcome: Sendable, Hashable {
+    public let vaultId: VaultID
+    public let supporterId: SupporterID
+    /// False when the supporter was linked already (nothing changed).
+    public let added: Bool
+    /// The supporter's key fingerprint, to show the patient.
+    public let fingerprint: String
+    /// Whether a given fingerprint was checked (a mismatch throws instead).
+    public let fingerprintChecked: Bool
+    /// Whether a contact record naming the supporter was sealed into the vault.
+    public let contactRecorded: Bool
+}
+
+/// The outcome of `revoke`.
+public struct RevokeOutcome: Sendable, Hashable {
+    public let vaultId: VaultID
+    public let supporterId: SupporterID
+    /// The vault's key epoch after the revocation.
+    public let epoch: UInt32
+    public let reencrypted: Bool
+}
+
+/// Where an append by a supporter landed.
+public struct AppendOutcome: Sendable, Hashable {
+    public let vaultId: VaultID
+    public let seq: UInt64
+    public let pin: VaultPinCheck
+}
+
+/// Non-secret facts about a vault (`vault inspect`).
+public struct VaultInspection: Sendable, Hashable {
+    public struct Slot: Sendable, Hashable {
+        /// "password", "recovery" or "supporter".
+        public let kind: String
+        public let supporterId: SupporterID?
+    }
+    public let vaultId: VaultID
+    public let formatVersion: UInt16
+    public let headerGeneration: UInt64
+    public let currentEpoch: UInt32
+    public let epochs: [UInt32]
+    public let slots: [Slot]
+    public let services: [ServiceID]
+    public let recordCount: Int
+    /// Bytes of an interrupted append at the end of the file, ignored.
+    public let tornTailBytes: Int
+    /// The file's size in bytes.
+    public let size: Int
+    /// The vault file's path (an operator path; no personal data).
+    public let path: String
+    public let headerCopiesAgree: Bool
+}
+
+/// The outcome of `verify`: every record checked (problems throw instead).
+public struct VaultVerification: Sendable, Hashable {
+    public let vaultId: VaultID
+    public let recordCount: Int
+    public let tornTailBytes: Int
+    public let headerGeneration: UInt64
+    public let currentEpoch: UInt32
+}
+
+/// A deletion request as the operator received it (docs/CERTIFICATE.md, "request").
+public struct DeletionRequest: Sendable, Hashable {
+    public var reason: String
+    public var requestedBy: String
+    public var reference: String
+    public var executedBy: String
+    public var approvedBy: String?
+
+    public init(reason: String, requestedBy: String, reference: String, executedBy: String, approvedBy: String? = nil) {
+        self.reason = reason; self.requestedBy = requestedBy; self.reference = reference; self.executedBy = executedBy; self.approvedBy = approvedBy
+    }
+}
+
+/// A signed deletion certificate (docs/CERTIFICATE.md) and how it came about.
+public struct DeletionOutcome: Sendable, Hashable {
+    /// The certificate: RFC 8785 canonical JSON, signed with the store's Ed25519 key.
+    public let certificate: [UInt8]
+    public let certificateId: String
+    public let vaultId: String
+    /// True when the vault was shredded earlier and this is that shred's certificate.
+    public let alreadyShredded: Bool
+}
+
+/// A checked deletion certificate.
+public struct CertificateVerification: Sendable, Hashable {
+    public let certificateId: String
+    public let vaultId: String
+    public let issuedAt: String
+    public let signingKeyId: String
+    /// Whether it was checked against the key given (else only against the key inside it).
+    public let checkedAgainstGivenKey: Bool
+}
+
+/// One access-log entry (docs/FORMAT.md §8): ids, roles, actions and outcomes only.
+public struct AccessLogEntry: Sendable, Hashable {
+    public let seq: UInt64
+    /// ISO 8601 UTC time with milliseconds.
+    public let time: String
+    /// The vault's id in hex, or "" for a store-level entry.
+    public let vaultId: String
+    public let actor: String
+    public let role: String
+    public let action: String
+    /// "ok", "denied" or "failed".
+    public let outcome: String
+    public let detail: String
+}
+
+/// An access-log entry as the patient sees it (`audit mine`): supporters named as the patient knows them.
+public struct PatientAccessLogEntry: Sendable, Hashable {
+    public let entry: AccessLogEntry
+    /// "Name <address>" for a supporter the patient has a contact record for, else the actor as logged.
+    public let actorName: String
+    /// The detail with supporter ids named the same way.
+    public let detail: String
+}
+
+/// The outcome of `verifyAccessLog`.
+public struct AccessLogVerification: Sendable, Hashable {
+    public let entries: Int
+    public let checkpoints: Int
+    public let firstSeq: UInt64?
+    public let lastSeq: UInt64?
+    public let lastCheckpointSeq: UInt64?
+    /// Entries before this sequence number were pruned under a signed anchor.
+    public let prunedBefore: UInt64?
+}
+
+/// The store's Ed25519 public key, which operators publish to verify certificates and backups.
+public struct StorePublicKey: Sendable, Hashable {
+    public let publicKey: [UInt8]
+    /// First 8 bytes of BLAKE2b-256 of the key, in hex.
+    public let keyId: String
+}
+
+/// What `initialize` did.
+public struct StoreInitialization: Sendable, Hashable {
+    public let created: Bool
+    /// A store made before root keys got its first one.
+    public let upgraded: Bool
+}
+
+/// A backup, written or checked (docs/OPERATIONS.md, "Backups").
+public struct BackupSummary: Sendable, Hashable {
+    public let vaults: Int
+    public let files: Int
+    public let bytes: Int
+    public let createdAt: String
+    public let storeId: String
+    public let backupKeyId: String
+    /// Restores only: shredded vaults left out.
+    public let skippedShredded: Int
+    /// When the backup key expires (ISO 8601), if it does.
+    public let expiresAt: String?
+    /// Restores only: revocations made after the backup, held until the patient's next write.
+    public let revocationsHeld: Int
+}
+
+/// A new backup key.
+public struct BackupKeyInfo: Sendable, Hashable {
+    public let backupKeyId: String
+    /// ISO 8601, or "" for a key without expiry.
+    public let validUntil: String
+}
+
+/// Where a restore takes the tombstones and revocations it must honour.
+public enum TombstoneSource: Sendable, Hashable {
+    /// The live store, a copy of its tombstones folder, or a copy of its signed list: one or more paths.
+    case paths([String])
+    /// No source exists: only the backup's own tombstones apply (logged in the restored store).
+    case noneExists
+}

@@ -1,0 +1,184 @@
+import Foundation
+import MikataCrypto
+import MikataFormat
+import MikataVault
+
+/// Where a store's root key comes from (docs/SECURITY.md, "The store root key"). It is never inside the store.
+public enum RootKeyLocation: Sendable, Hashable {
+    /// `MIKATA_ROOT_KEY_FILE`, a systemd credential `mikata-root-key`, `MIKATA_ROOT_KEY_FD`, else `<storeId>.key` in
+    /// `MIKATA_ROOT_KEY_DIR`, `$XDG_CONFIG_HOME/mikata/root-keys` or `~/.config/mikata/root-keys` (in that order).
+    case environment
+    /// A key file at this path (0600, owned by the process's user).
+    case file(String)
+    /// An inherited, readable file descriptor holding the key file's bytes.
+    case descriptor(Int32)
+    /// A folder holding `<storeId>.key` per store (created by `initialize` when absent).
+    case directory(String)
+
+    var source: RootKeySource {
+        switch self {
+        case .environment: return .fromEnvironment()
+        case .file(let p): return .file(p)
+        case .descriptor(let fd): return .descriptor(fd)
+        case .directory(let d): return .directory(d)
+        }
+    }
+}
+
+/// Argon2id cost of new passwords (docs/FORMAT.md §4.4). Existing slots keep the cost they were made with.
+public struct PasswordCost: Sendable, Equatable {
+    let parameters: KDFParameters
+
+    /// libsodium's INTERACTIVE profile (2 passes, 64 MiB): the default and the floor for real use.
+    public static let interactive = PasswordCost(parameters: .interactive)
+    /// libsodium's MODERATE profile (3 passes, 256 MiB).
+    public static let moderate = PasswordCost(parameters: .moderate)
+    /// The smallest cost libsodium accepts, for tests that create thousands of accounts. Never for real use.
+    @_spi(Testing) public static let minimumForTesting = PasswordCost(parameters: .minimumForTesting)
+
+    /// Memory one Argon2id at this cost takes, in bytes.
+    public var memoryBytes: UInt64 { parameters.memLimit }
+}
+
+/// How a `VaultService` runs.
+public struct VaultServiceConfiguration: Sendable {
+    /// Threads of the pool that runs blocking work (file I/O, fdatasync, flock waits, Argon2id). Durable writes
+    /// spend most of their time waiting for the disk: more threads than cores let them share group commits.
+    public var threads: Int = 64
+    /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once.
+    public var argon2QueueLimit: Int = 64
+    /// Cost of new passwords.
+    public var passwordCost: PasswordCost = .interactive
+    /// Seconds an operation waits for another process holding a vault before answering `.busy`.
+    public var lockTimeoutSeconds: Double = 10
+    /// The Argon2id memory budget password checks are admitted into (tests give a small one of their own).
+    @_spi(Testing) public var argon2Budget: Argon2BudgetHandle = .shared
+
+    public init() {}
+}
+
+/// The vault engine as a service: every use case of MikataVault, `Sendable` and async, over one store
+/// (docs/ARCHITECTURE.md). Share one instance across every task of a process.
+///
+/// Concurrency: operations on different vaults run in parallel; operations on the same vault run one at a time in
+/// this process (a lane per vault) and across processes (the vault file's flock). Nothing blocks the caller's
+/// thread: file I/O, fdatasync, flock waits and Argon2id run on the service's own thread pool. Password checks
+/// share a process-wide Argon2id memory budget (1 GiB by default, `MIKATA_ARGON2_BUDGET_MIB`) with a bounded
+/// queue: a check that finds the queue full fails with `.busy` at once.
+///
+/// Errors: every method throws `MikataError` only.
+public final class VaultService: Sendable {
+    let store: Store
+    let pool: BlockingPool
+    let lanes = VaultLanes()
+    let budget: Argon2Budget
+
+    private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {
+        self.store = store
+        self.pool = pool
+        budget = configuration.argon2Budget.budget
+        store.kdf = configuration.passwordCost.parameters
+        store.lockTimeout = configuration.lockTimeoutSeconds
+        budget.queueLimit = configuration.argon2QueueLimit
+    }
+
+    /// Where a client looks for the store when none is given: `explicit`, else `$MIKATA_STORE`, else `./mikata-data`.
+    public static func defaultStorePath(explicit: String? = nil) -> String { Store.defaultPath(explicit: explicit) }
+
+    /// Opens an existing store. O(1) in the number of vaults.
+    /// - Parameters:
+    ///   - path: the store directory.
+    ///   - rootKey: where its root key is (never inside the store).
+    /// - Throws: `MikataError` `.notFound` (no store, no root key), `.authenticationFailed` (another store's root
+    ///   key), `.unsupported` (a store made before root keys: `initialize` it once), `.corrupted`, `.tampered`.
+    public static func open(storePath path: String, rootKey: RootKeyLocation = .environment,
+                            configuration: VaultServiceConfiguration = VaultServiceConfiguration()) async throws -> VaultService {
+        let pool = BlockingPool(threads: configuration.threads)
+        do {
+            let source = rootKey.source
+            let store = try await pool.run { try Store.open(at: path, rootKey: source) }
+            return VaultService(store: store, pool: pool, configuration: configuration)
+        } catch {
+            try? await pool.shutdown()
+            throw error
+        }
+    }
+
+    /// Creates a store (or opens it: idempotent; a store made before root keys is upgraded once) and its root key
+    /// where `rootKey` says, when none exists (docs/OPERATIONS.md, "Creating a store").
+    /// - Throws: `MikataError` `.io` (a folder or key cannot be written), `.tampered`, and what `open` throws.
+    public static func initialize(storePath path: String, rootKey: RootKeyLocation = .environment,
+                                  configuration: VaultServiceConfiguration = VaultServiceConfiguration())
+        async throws -> (service: VaultService, initialization: StoreInitialization) {
+        let pool = BlockingPool(threads: configuration.threads)
+        do {
+            let source = rootKey.source
+            let (store, created) = try await pool.run { () -> (Store, Bool) in
+                let (s, c) = try Store.initialize(at: path, rootKey: source)
+                _ = try s.signingKey()  // made with the store's first log entry; checked here
+                return (s, c)
+            }
+            let service = VaultService(store: store, pool: pool, configuration: configuration)
+            return (service, StoreInitialization(created: created, upgraded: store.upgradedFromLegacy))
+        } catch {
+            try? await pool.shutdown()
+            throw error
+        }
+    }
+
+    /// Stops the thread pool after the work in flight; later calls throw `.closed`.
+    public func shutdown() async {
+        try? await pool.shutdown()
+    }
+
+    /// The store directory.
+    public var storePath: String { store.root }
+    /// The store's id (32 hexadecimal digits; not secret).
+    public var storeId: String { store.storeId }
+    /// Where the root key was found (an operator path or descriptor number).
+    public var rootKeyLocation: String { store.rootKeyLocation }
+
+    // MARK: running work
+
+    /// Runs blocking work on the pool.
+    func blocking<R: Sendable>(_ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
+        let store = self.store
+        return try await pool.run { try body(store) }
+    }
+
+    /// Runs blocking work on the pool inside the vault's lane.
+    func inVault<R: Sendable>(_ id: VaultID, _ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
+        try await lanes.run(id.hex) { try await blocking(body) }
+    }
+
+    /// The lane of the vault `email` leads to ("" when it leads nowhere: the engine answers that case itself).
+    func laneKey(email: String) async throws -> String {
+        try await blocking { store in (try? store.vaultId(email: email))?.hex ?? "" }
+    }
+
+    /// Runs work that computes one Argon2id at the store's cost: admitted into the memory budget first (suspending,
+    /// in a bounded queue), then run on the pool.
+    /// - Throws: `MikataError(.busy)` when the queue is full.
+    func withPasswordHash<R: Sendable>(_ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
+        let admission: Argon2Budget.Admission
+        do { admission = try await budget.admit(store.kdf.memLimit) } catch { throw MikataError.from(error) }
+        defer { budget.release(admission) }
+        return try await blocking { store in try Argon2Budget.withAdmission(admission) { try body(store) } }
+    }
+
+    /// Argon2id requests waiting for memory now (for metrics).
+    public var passwordChecksWaiting: Int { budget.waiting }
+}
+
+/// An Argon2id memory budget (tests make small ones; services share the process's).
+@_spi(Testing) public struct Argon2BudgetHandle: Sendable {
+    let budget: Argon2Budget
+    /// The process-wide budget (1 GiB, or `MIKATA_ARGON2_BUDGET_MIB`).
+    public static let shared = Argon2BudgetHandle(budget: .shared)
+    /// A budget of its own of `bytes`.
+    public init(bytes: UInt64) { budget = Argon2Budget(bytes: bytes) }
+    init(budget: Argon2Budget) { self.budget = budget }
+    /// The most memory ever granted at once.
+    public var peak: UInt64 { budget.peak }
+    public var capacity: UInt64 { budget.capacity }
+}
