@@ -4,7 +4,7 @@ BUILD_FLAGS ?=
 # Swift Testing runs tests in parallel by itself.
 TEST_FLAGS ?=
 
-.PHONY: all deps build test run demo bench clean torture fuzz fuzz-ci
+.PHONY: all deps build test run demo bench clean torture fuzz fuzz-ci examples
 
 all: build
 
@@ -34,6 +34,11 @@ test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) bash scripts/fuzz.sh run
 	MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) $(SWIFT) test --skip-build $(TEST_FLAGS)
+	$(MAKE) --no-print-directory examples
+
+# The DocC "Getting started" article's code: a package of its own that uses only the public API, built and run.
+examples: deps
+	$(SWIFT) run $(BUILD_FLAGS) --package-path Examples/GettingStarted GettingStarted
 
 # Until the HTTP service exists, `make run` is a guided demo on a throwaway store.
 run: build
