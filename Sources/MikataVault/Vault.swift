@@ -509,24 +509,29 @@ package final class Vault {
                                        recordKey: rk, sealedRecordKey: sealedKey)
             }
             let bytes = frame.serialize()
-            do {
-                try file.write(bytes, at: t.end)
-                try file.syncData()
-            } catch {
-                // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+            // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+            func takeBack() {
                 try? file.truncate(to: t.end)
                 try? file.syncData()
                 tail = nil
-                throw error
             }
-            // Logged under the lock, before the append counts as done: if the entry cannot be written, the record is
-            // taken back, so the log never misses an append and a retry never stores it twice.
+            do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
+            // The frame's fdatasync and its log entry (group commit) run at the same time, on a helper thread and
+            // this one; the append counts as done only when both are durable. A crash in between leaves either one
+            // alone, which the log cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
+            // If the entry cannot be written, the record is taken back, so the log never misses an append and a
+            // retry never stores it twice. If the frame's sync fails after its entry was logged, the record is
+            // taken back too, `append-undone` says so in the log, and the next append takes its number, as after
+            // a crash (FORMAT.md §8.1).
+            let claim = "seq \(seq) link \(frame.link.hex) at \(state.generation)"
+            let vaultSync: SideThread.Call? = audit == nil ? nil : SideThread.start { [file] in try file.syncData() }
+            let logged = Result { try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: claim) }
             do {
-                try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: "seq \(seq) link \(frame.link.hex) at \(state.generation)")
+                if let vaultSync { try vaultSync.wait() } else { try file.syncData() }
+                try logged.get()
             } catch {
-                try? file.truncate(to: t.end)
-                try? file.syncData()
-                tail = nil
+                takeBack()
+                if case .success = logged { try? log("append-undone", actor: Vault.actor(of: session), outcome: "ok", detail: claim) }
                 throw error
             }
             t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
