@@ -54,10 +54,13 @@ package final class AuditLog: Sendable {
         }
         let events: [Event]
         let creating: Bool
+        let whenWritten: (@Sendable () -> Void)?
         let answer = Mutex<Answer?>(nil)
         let woken = DispatchSemaphore(value: 0)
 
-        init(events: [Event], creating: Bool) { self.events = events; self.creating = creating }
+        init(events: [Event], creating: Bool, whenWritten: (@Sendable () -> Void)?) {
+            self.events = events; self.creating = creating; self.whenWritten = whenWritten
+        }
 
         func post(_ a: Answer) {
             answer.withLock { $0 = a }
@@ -225,6 +228,14 @@ package final class AuditLog: Sendable {
         try append(contentsOf: [event], creating: creating)
     }
 
+    /// `append`, calling `whenWritten` once its entry is written to the file and before its batch's fdatasync (not
+    /// at all if the batch fails before writing): a vault append starts its own fdatasync then, so that both files'
+    /// changes go to the disk in one journal commit.
+    @discardableResult
+    func append(_ event: Event, whenWritten: @escaping @Sendable () -> Void) throws -> UInt64 {
+        try append(contentsOf: [event], creating: false, whenWritten: whenWritten)
+    }
+
     /// Appends several events with one write and one fdatasync (all or none), e.g. a restore's per-vault baselines.
     /// Returns the last entry's sequence number.
     ///
@@ -235,8 +246,12 @@ package final class AuditLog: Sendable {
     /// are those the same events appended one by one would give.
     @discardableResult
     package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
+        try append(contentsOf: events, creating: creating, whenWritten: nil)
+    }
+
+    private func append(contentsOf events: [Event], creating: Bool, whenWritten: (@Sendable () -> Void)?) throws -> UInt64 {
         precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
-        let request = Request(events: events, creating: creating)
+        let request = Request(events: events, creating: creating, whenWritten: whenWritten)
         let leads = commits.withLock { s in
             s.pending.append(request)
             if s.leading { return false }
@@ -267,7 +282,9 @@ package final class AuditLog: Sendable {
             s.pending.removeFirst(n)
             return b
         }
-        let outcome = Result { try writeBatch(batch.map(\.events), creating: batch[0].creating) }
+        let outcome = Result {
+            try writeBatch(batch.map(\.events), creating: batch[0].creating) { for r in batch { r.whenWritten?() } }
+        }
         let next: Request? = commits.withLock { s in
             if let first = s.pending.first { return first }
             s.leading = false
@@ -288,7 +305,7 @@ package final class AuditLog: Sendable {
 
     /// One batch: lock, read the tail, chain every event, one write and one fdatasync (all or none). Returns each
     /// group's last sequence number.
-    private func writeBatch(_ groups: [[Event]], creating: Bool) throws -> [UInt64] {
+    private func writeBatch(_ groups: [[Event]], creating: Bool, written: () -> Void) throws -> [UInt64] {
         try writer.withLock { state in
             let file = try openLocked(creating: creating)
             defer { file.unlock() }
@@ -316,6 +333,7 @@ package final class AuditLog: Sendable {
             let end = try file.size()
             do {
                 try file.write(out, at: end)
+                written()
                 try beforeBatchSync.withLock { $0 }?(count)
                 try syncFile(file)
             } catch {

@@ -1,3 +1,4 @@
+import Dispatch
 package import MikataCrypto
 import MikataFormat
 
@@ -516,23 +517,38 @@ package final class Vault {
                 tail = nil
             }
             do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
-            // The frame's fdatasync and its log entry (group commit) run at the same time, on a helper thread and
-            // this one; the append counts as done only when both are durable. A crash in between leaves either one
-            // alone, which the log cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
+            // The frame's fdatasync and its log entry's (group commit) run at the same time, this thread and a
+            // helper; the frame's starts once the entry is written, so one journal commit can carry both. The append
+            // counts as done only when both are durable. A crash in between leaves either one alone, which the log
+            // cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
             // If the entry cannot be written, the record is taken back, so the log never misses an append and a
             // retry never stores it twice. If the frame's sync fails after its entry was logged, the record is
             // taken back too, `append-undone` says so in the log, and the next append takes its number, as after
             // a crash (FORMAT.md §8.1).
+            let actor = Vault.actor(of: session)
             let claim = "seq \(seq) link \(frame.link.hex) at \(state.generation)"
-            let vaultSync: SideThread.Call? = audit == nil ? nil : SideThread.start { [file] in try file.syncData() }
-            let logged = Result { try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: claim) }
-            do {
-                if let vaultSync { try vaultSync.wait() } else { try file.syncData() }
-                try logged.get()
-            } catch {
-                takeBack()
-                if case .success = logged { try? log("append-undone", actor: Vault.actor(of: session), outcome: "ok", detail: claim) }
-                throw error
+            if let audit {
+                let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
+                let written = DispatchSemaphore(value: 0)
+                let entry = SideThread.start {
+                    defer { written.signal() }  // also when the batch failed before writing
+                    try audit.append(event, whenWritten: { written.signal() })
+                }
+                written.wait()
+                let synced = Result { try file.syncData() }
+                let logged = Result {
+                    do { try entry.wait() } catch { throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done") }
+                }
+                do {
+                    try synced.get()
+                    try logged.get()
+                } catch {
+                    takeBack()
+                    if case .success = logged { try? log("append-undone", actor: actor, outcome: "ok", detail: claim) }
+                    throw error
+                }
+            } else {
+                do { try file.syncData() } catch { takeBack(); throw error }
             }
             t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
             tail = t
