@@ -47,6 +47,8 @@ package final class AuditLog: Sendable {
     /// One caller's events, and how the leader answers it.
     private final class Request: Sendable {
         enum Answer: Sendable {
+            /// The caller's entries are written (not yet synced): it runs its `alongside` now.
+            case written
             case committed(lastSeq: UInt64)
             case failed(any Error)
             /// The previous leader is done and this request heads the queue: it writes the next batch.
@@ -54,17 +56,23 @@ package final class AuditLog: Sendable {
         }
         let events: [Event]
         let creating: Bool
-        let whenWritten: (@Sendable () -> Void)?
-        let answer = Mutex<Answer?>(nil)
-        let woken = DispatchSemaphore(value: 0)
+        /// Work to run once the entries are written, beside the log's fdatasync (a vault's own fdatasync).
+        let alongside: (@Sendable () throws -> Void)?
+        private let answers = Mutex<[Answer]>([])
+        private let woken = DispatchSemaphore(value: 0)
 
-        init(events: [Event], creating: Bool, whenWritten: (@Sendable () -> Void)?) {
-            self.events = events; self.creating = creating; self.whenWritten = whenWritten
+        init(events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?) {
+            self.events = events; self.creating = creating; self.alongside = alongside
         }
 
         func post(_ a: Answer) {
-            answer.withLock { $0 = a }
+            answers.withLock { $0.append(a) }
             woken.signal()
+        }
+
+        func next() -> Answer {
+            woken.wait()
+            return answers.withLock { $0.removeFirst() }
         }
     }
 
@@ -228,12 +236,14 @@ package final class AuditLog: Sendable {
         try append(contentsOf: [event], creating: creating)
     }
 
-    /// `append`, calling `whenWritten` once its entry is written to the file and before its batch's fdatasync (not
-    /// at all if the batch fails before writing): a vault append starts its own fdatasync then, so that both files'
-    /// changes go to the disk in one journal commit.
-    @discardableResult
-    func append(_ event: Event, whenWritten: @escaping @Sendable () -> Void) throws -> UInt64 {
-        try append(contentsOf: [event], creating: false, whenWritten: whenWritten)
+    /// `append`, running `alongside` (a vault's fdatasync) once the entry is written to the file, at the same time as
+    /// the batch's fdatasync, so that both files' changes can reach the disk in one journal commit: on this thread
+    /// when another thread leads the batch, else on a helper thread. Returns `alongside`'s outcome (it does not run
+    /// if the batch fails before writing); throws the log's error.
+    func append(_ event: Event, alongside: @escaping @Sendable () throws -> Void) throws -> Result<Void, any Error> {
+        var result: Result<Void, any Error> = .success(())
+        _ = try append(contentsOf: [event], creating: false, alongside: alongside, alongsideResult: &result)
+        return result
     }
 
     /// Appends several events with one write and one fdatasync (all or none), e.g. a restore's per-vault baselines.
@@ -246,34 +256,39 @@ package final class AuditLog: Sendable {
     /// are those the same events appended one by one would give.
     @discardableResult
     package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
-        try append(contentsOf: events, creating: creating, whenWritten: nil)
+        var ignored: Result<Void, any Error> = .success(())
+        return try append(contentsOf: events, creating: creating, alongside: nil, alongsideResult: &ignored)
     }
 
-    private func append(contentsOf events: [Event], creating: Bool, whenWritten: (@Sendable () -> Void)?) throws -> UInt64 {
+    private func append(contentsOf events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?,
+                        alongsideResult: inout Result<Void, any Error>) throws -> UInt64 {
         precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
-        let request = Request(events: events, creating: creating, whenWritten: whenWritten)
+        let request = Request(events: events, creating: creating, alongside: alongside)
         let leads = commits.withLock { s in
             s.pending.append(request)
             if s.leading { return false }
             s.leading = true
             return true
         }
-        var answer: Request.Answer = .lead
-        if !leads {
-            request.woken.wait()
-            answer = request.answer.withLock { $0 } ?? .lead
-        }
-        if case .lead = answer { answer = leadOneBatch(including: request) }
-        switch answer {
-        case .committed(let seq): return seq
-        case .failed(let error): throw error
-        case .lead: preconditionFailure("a leader's own request is in its batch")
+        var answer: Request.Answer = leads ? .lead : request.next()
+        while true {
+            switch answer {
+            case .written:
+                if let alongside { alongsideResult = Result { try alongside() } }
+                answer = request.next()
+            case .lead:
+                let (own, side) = leadOneBatch(including: request)
+                if let side { alongsideResult = Result { try side.wait() } }
+                answer = own
+            case .committed(let seq): return seq
+            case .failed(let error): throw error
+            }
         }
     }
 
     /// Writes the batch at the head of the queue (which holds `own`), answers its callers, and hands the lead to
-    /// the next waiting request if any. Returns `own`'s answer.
-    private func leadOneBatch(including own: Request) -> Request.Answer {
+    /// the next waiting request if any. Returns `own`'s answer, and its `alongside` running on a helper thread.
+    private func leadOneBatch(including own: Request) -> (Request.Answer, SideThread.Call?) {
         // One batch shares one `creating`: only a store's first entry may create the log.
         let batch: [Request] = commits.withLock { s in
             let creating = s.pending[0].creating
@@ -282,8 +297,13 @@ package final class AuditLog: Sendable {
             s.pending.removeFirst(n)
             return b
         }
+        var side: SideThread.Call?
         let outcome = Result {
-            try writeBatch(batch.map(\.events), creating: batch[0].creating) { for r in batch { r.whenWritten?() } }
+            try writeBatch(batch.map(\.events), creating: batch[0].creating) {
+                for r in batch where r.alongside != nil {
+                    if r === own { side = r.alongside.map(SideThread.start) } else { r.post(.written) }
+                }
+            }
         }
         let next: Request? = commits.withLock { s in
             if let first = s.pending.first { return first }
@@ -300,7 +320,7 @@ package final class AuditLog: Sendable {
             if r === own { ownAnswer = answer } else { r.post(answer) }
         }
         next?.post(.lead)
-        return ownAnswer
+        return (ownAnswer, side)
     }
 
     /// One batch: lock, read the tail, chain every event, one write and one fdatasync (all or none). Returns each

@@ -1,4 +1,3 @@
-import Dispatch
 package import MikataCrypto
 import MikataFormat
 
@@ -517,9 +516,9 @@ package final class Vault {
                 tail = nil
             }
             do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
-            // The frame's fdatasync and its log entry's (group commit) run at the same time, this thread and a
-            // helper; the frame's starts once the entry is written, so one journal commit can carry both. The append
-            // counts as done only when both are durable. A crash in between leaves either one alone, which the log
+            // The frame's fdatasync and its log entry's (group commit) run at the same time on two threads; the
+            // frame's starts once the entry is written, so one journal commit can carry both. The append counts as
+            // done only when both are durable. A crash in between leaves either one alone, which the log
             // cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
             // If the entry cannot be written, the record is taken back, so the log never misses an append and a
             // retry never stores it twice. If the frame's sync fails after its entry was logged, the record is
@@ -529,22 +528,14 @@ package final class Vault {
             let claim = "seq \(seq) link \(frame.link.hex) at \(state.generation)"
             if let audit {
                 let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
-                let written = DispatchSemaphore(value: 0)
-                let entry = SideThread.start {
-                    defer { written.signal() }  // also when the batch failed before writing
-                    try audit.append(event, whenWritten: { written.signal() })
-                }
-                written.wait()
-                let synced = Result { try file.syncData() }
-                let logged = Result {
-                    do { try entry.wait() } catch { throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done") }
-                }
-                do {
-                    try synced.get()
-                    try logged.get()
-                } catch {
+                let synced: Result<Void, any Error>
+                do { synced = try audit.append(event, alongside: { [file] in try file.syncData() }) } catch {
                     takeBack()
-                    if case .success = logged { try? log("append-undone", actor: actor, outcome: "ok", detail: claim) }
+                    throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
+                }
+                do { try synced.get() } catch {
+                    takeBack()
+                    try? log("append-undone", actor: actor, outcome: "ok", detail: claim)
                     throw error
                 }
             } else {
