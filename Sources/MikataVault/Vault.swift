@@ -77,6 +77,9 @@ package final class Vault {
     /// Where every operation on this vault is recorded (set by the store; nil only in format-level tests and the
     /// vault-layer benchmark).
     package var audit: AuditLog?
+    /// Tests only: runs before an append's frame fdatasync beside its log entry; a throw stands for a failed sync
+    /// (strace cannot aim at it: its fault counters are per thread).
+    var frameSyncFault: (@Sendable () throws -> Void)?
     /// Whether a supporter still has an account (set by the store): dead key shares are dropped at the next owner write.
     var supporterExists: (([UInt8]) -> Bool)?
     /// Set by the store: records a revocation (parties, the generation it will reach) in the signed tombstone list
@@ -529,7 +532,7 @@ package final class Vault {
             if let audit {
                 let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
                 let synced: Result<Void, any Error>
-                do { synced = try audit.append(event, alongside: { [file] in try file.syncData() }) } catch {
+                do { synced = try audit.append(event, alongside: { [file, frameSyncFault] in try frameSyncFault?(); try file.syncData() }) } catch {
                     takeBack()
                     throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
                 }

@@ -230,6 +230,24 @@ struct GroupCommitTests {
         _ = try s.store.verifyAccessLog()
     }
 
+    @Test("the frame's fdatasync failing after its entry is durable: the record is taken back, append-undone says so, verify passes")
+    func frameSyncFailureAfterTheEntry() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        vault.frameSyncFault = { throw VaultError.io("fdatasync: injected failure") }
+        #expect(failureClass { _ = try vault.append(type: "dose", data: json("\"lost\""), session: owner) } == "io")
+        vault.frameSyncFault = nil
+        let tail = try s.store.auditLog().entries().suffix(3).map { "\($0.action) \($0.outcome)" }
+        #expect(tail == ["append ok", "append-undone ok", "append failed"], "\(tail)")
+        #expect(try vault.records(owner).count == 1)
+        #expect(try vault.verify(owner).recordCount == 1)
+        _ = try s.store.verifyAccessLog()
+        #expect(try vault.append(type: "dose", data: json("1"), session: owner) == 1)
+        #expect(try vault.verify(owner).recordCount == 2)
+        _ = try s.store.verifyAccessLog()
+    }
+
     // MARK: processes
 
     @Test("two processes appending to two vaults at once (flock between them, group commit within): one valid chain")
