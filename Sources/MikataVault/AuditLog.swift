@@ -1,13 +1,16 @@
+import Dispatch
 package import Foundation
 import MikataCrypto
 package import MikataFormat
+import Synchronization
 
 /// The store-wide access log (docs/AUDIT.md): one JSON object per line, RFC 8785 canonical, hash-chained, with
 /// checkpoints signed by the store's Ed25519 key. Entries hold ids, roles, actions and outcomes: never an e-mail,
 /// nickname, password or record content.
-/// `@unchecked Sendable`: its one mutable field, `cachedTail`, is read and written only while this process holds the
-/// log file's exclusive flock, taken on a descriptor opened per call, which excludes other threads as well.
-package final class AuditLog: @unchecked Sendable {
+///
+/// Shared by every thread of a process (the store keeps one per `Store`): appends commit in groups (`append`), and
+/// all mutable state sits behind locks.
+package final class AuditLog: Sendable {
     package static let checkpointInterval: UInt64 = 64
     package static let defaultRetentionDays = 30
     /// The shortest retention `prune` accepts without an explicit, logged override: the 30 days operators promise.
@@ -22,6 +25,72 @@ package final class AuditLog: @unchecked Sendable {
 
     init(path: String, storeId: String, signing: SigningKeyPair, macKey: SecureBytes? = nil) {
         self.path = path; self.storeId = storeId; self.signing = signing; self.macKey = macKey
+    }
+
+    /// What only the thread writing the file may touch: held from the flock to the unlock by a batch's leader,
+    /// `checkpoint` and `prune` (flock orders processes; this orders the threads of one without polling flock).
+    private struct WriterState {
+        /// The tail as of our last write, valid while the file still has the size we left it at (another
+        /// process's append changes the size, and we look again).
+        var cachedTail: (identity: FileIdentity, size: Int, nextSeq: UInt64, prev: String)?
+    }
+    private let writer = Mutex(WriterState())
+
+    /// The group commit queue: appends waiting for the next batch, and whether a leader is writing one.
+    /// Invariant: `leading == false` implies `pending` is empty.
+    private struct CommitState {
+        var pending: [Request] = []
+        var leading = false
+    }
+    private let commits = Mutex(CommitState())
+
+    /// One caller's events, and how the leader answers it.
+    private final class Request: Sendable {
+        enum Answer: Sendable {
+            /// The caller's entries are written (not yet synced): it runs its `alongside` now.
+            case written
+            case committed(lastSeq: UInt64)
+            case failed(any Error)
+            /// The previous leader is done and this request heads the queue: it writes the next batch.
+            case lead
+        }
+        let events: [Event]
+        let creating: Bool
+        /// Work to run once the entries are written, beside the log's fdatasync (a vault's own fdatasync).
+        let alongside: (@Sendable () throws -> Void)?
+        private let answers = Mutex<[Answer]>([])
+        private let woken = DispatchSemaphore(value: 0)
+
+        init(events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?) {
+            self.events = events; self.creating = creating; self.alongside = alongside
+        }
+
+        func post(_ a: Answer) {
+            answers.withLock { $0.append(a) }
+            woken.signal()
+        }
+
+        func next() -> Answer {
+            woken.wait()
+            return answers.withLock { $0.removeFirst() }
+        }
+    }
+
+    /// fdatasyncs of the log file by this handle (tests: group commit shares them).
+    private let syncs = Mutex(0)
+    package var syncCount: Int { syncs.withLock { $0 } }
+
+    /// Tests only: runs before each batch's fdatasync with the number of events in the batch; a throw stands for
+    /// a failed fdatasync.
+    private let beforeBatchSync = Mutex<(@Sendable (Int) throws -> Void)?>(nil)
+    package func setBeforeBatchSync(_ hook: (@Sendable (Int) throws -> Void)?) { beforeBatchSync.withLock { $0 = hook } }
+
+    /// Appends waiting in the queue (tests: to know a batch has formed without timing).
+    package var pendingCount: Int { commits.withLock { $0.pending.count } }
+
+    private func syncFile(_ file: PosixFile) throws {
+        try file.syncData()
+        syncs.withLock { $0 += 1 }
     }
 
     func mac(ofHash hash: String) -> String? { macKey.map { AuditLog.mac(ofHash: hash, key: $0) } }
@@ -125,25 +194,21 @@ package final class AuditLog: @unchecked Sendable {
         }
     }
 
-    /// The tail as of our last append, valid while the file still has the size we left it at (another process's
-    /// append changes the size, and we look again).
-    private var cachedTail: (identity: FileIdentity, size: Int, nextSeq: UInt64, prev: String)?
-
-    /// The next seq and the previous entry's hash; cuts off a torn last line (a crash mid-append). Lock held.
-    private func tail(_ file: PosixFile) throws -> (nextSeq: UInt64, prev: String) {
+    /// The next seq and the previous entry's hash; cuts off a torn last line (a crash mid-append). Locks held.
+    private func tail(_ file: PosixFile, _ state: inout WriterState) throws -> (nextSeq: UInt64, prev: String) {
         let size = try file.size()
-        if let c = cachedTail, c.size == size, c.identity == (try file.identity()) { return (c.nextSeq, c.prev) }
+        if let c = state.cachedTail, c.size == size, c.identity == (try file.identity()) { return (c.nextSeq, c.prev) }
         if size == 0 { return (0, AuditLog.genesis(storeId: storeId)) }
         let window = min(size, 256 << 10)
         let bytes = try file.read(at: size - window, count: window)
         var end = bytes.count
         if bytes.last != 10 {
             guard let nl = bytes.lastIndex(of: 10) else {
-                if window == size { try file.truncate(to: 0); try file.syncData(); return (0, AuditLog.genesis(storeId: storeId)) }
+                if window == size { try file.truncate(to: 0); try syncFile(file); return (0, AuditLog.genesis(storeId: storeId)) }
                 throw VaultError.corrupted("access log: last line longer than 256 KiB")
             }
             try file.truncate(to: size - window + nl + 1)
-            try file.syncData()
+            try syncFile(file)
             end = nl + 1
         }
         // Walk back to the last entry (past checkpoints), or to an anchor that starts a pruned log.
@@ -171,55 +236,152 @@ package final class AuditLog: @unchecked Sendable {
         try append(contentsOf: [event], creating: creating)
     }
 
+    /// `append`, running `alongside` (a vault's fdatasync) once the entry is written to the file, at the same time as
+    /// the batch's fdatasync, so that both files' changes can reach the disk in one journal commit: on this thread
+    /// when another thread leads the batch, else on a helper thread. Returns `alongside`'s outcome (it does not run
+    /// if the batch fails before writing); throws the log's error.
+    func append(_ event: Event, alongside: @escaping @Sendable () throws -> Void) throws -> Result<Void, any Error> {
+        var result: Result<Void, any Error> = .success(())
+        _ = try append(contentsOf: [event], creating: false, alongside: alongside, alongsideResult: &result)
+        return result
+    }
+
     /// Appends several events with one write and one fdatasync (all or none), e.g. a restore's per-vault baselines.
     /// Returns the last entry's sequence number.
+    ///
+    /// Group commit (docs/OPERATIONS.md, "The access log"): callers on other threads of this process that append meanwhile are written by
+    /// one of them, the leader, in one batch: one flock, one tail read, one write, one fdatasync. Each caller gets
+    /// its own entries' sequence numbers, or, if the batch failed, the batch's error (nothing unsynced is reported
+    /// durable). A caller waits at most for the batch being written when it arrived, then for its own. The bytes
+    /// are those the same events appended one by one would give.
     @discardableResult
     package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
+        var ignored: Result<Void, any Error> = .success(())
+        return try append(contentsOf: events, creating: creating, alongside: nil, alongsideResult: &ignored)
+    }
+
+    private func append(contentsOf events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?,
+                        alongsideResult: inout Result<Void, any Error>) throws -> UInt64 {
         precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
-        let file = try openLocked(creating: creating)
-        defer { file.unlock() }
-        let t = try tail(file)
-        var out: [UInt8] = []
-        var seq = t.nextSeq, prev = t.prev
-        for event in events {
-            var e = Entry(seq: seq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
-                          action: event.action, outcome: event.outcome, detail: event.detail, prev: prev, hash: "")
-            e.hash = e.computeHash()
-            e.mac = mac(ofHash: e.hash)
-            out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
-            // A signed checkpoint after every `checkpointInterval`-th entry.
-            if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
-                out += checkpointLine(seq: e.seq, head: e.hash) + [10]
+        let request = Request(events: events, creating: creating, alongside: alongside)
+        let leads = commits.withLock { s in
+            s.pending.append(request)
+            if s.leading { return false }
+            s.leading = true
+            return true
+        }
+        var answer: Request.Answer = leads ? .lead : request.next()
+        while true {
+            switch answer {
+            case .written:
+                if let alongside { alongsideResult = Result { try alongside() } }
+                answer = request.next()
+            case .lead:
+                let (own, side) = leadOneBatch(including: request)
+                if let side { alongsideResult = Result { try side.wait() } }
+                answer = own
+            case .committed(let seq): return seq
+            case .failed(let error): throw error
             }
-            seq += 1; prev = e.hash
         }
-        let end = try file.size()
-        do {
-            try file.write(out, at: end)
-            try file.syncData()
-        } catch {
-            cachedTail = nil
-            try? file.truncate(to: end)
-            throw error
+    }
+
+    /// Writes the batch at the head of the queue (which holds `own`), answers its callers, and hands the lead to
+    /// the next waiting request if any. Returns `own`'s answer, and its `alongside` running on a helper thread.
+    private func leadOneBatch(including own: Request) -> (Request.Answer, SideThread.Call?) {
+        // One batch shares one `creating`: only a store's first entry may create the log.
+        let batch: [Request] = commits.withLock { s in
+            let creating = s.pending[0].creating
+            let n = s.pending.firstIndex { $0.creating != creating } ?? s.pending.count
+            let b = Array(s.pending[..<n])
+            s.pending.removeFirst(n)
+            return b
         }
-        cachedTail = (try file.identity(), end + out.count, seq, prev)
-        return seq - 1
+        var side: SideThread.Call?
+        let outcome = Result {
+            try writeBatch(batch.map(\.events), creating: batch[0].creating) {
+                for r in batch where r.alongside != nil {
+                    if r === own { side = r.alongside.map(SideThread.start) } else { r.post(.written) }
+                }
+            }
+        }
+        let next: Request? = commits.withLock { s in
+            if let first = s.pending.first { return first }
+            s.leading = false
+            return nil
+        }
+        var ownAnswer: Request.Answer = .lead
+        for (i, r) in batch.enumerated() {
+            let answer: Request.Answer
+            switch outcome {
+            case .success(let seqs): answer = .committed(lastSeq: seqs[i])
+            case .failure(let error): answer = .failed(error)
+            }
+            if r === own { ownAnswer = answer } else { r.post(answer) }
+        }
+        next?.post(.lead)
+        return (ownAnswer, side)
+    }
+
+    /// One batch: lock, read the tail, chain every event, one write and one fdatasync (all or none). Returns each
+    /// group's last sequence number.
+    private func writeBatch(_ groups: [[Event]], creating: Bool, written: () -> Void) throws -> [UInt64] {
+        try writer.withLock { state in
+            let file = try openLocked(creating: creating)
+            defer { file.unlock() }
+            let t = try tail(file, &state)
+            var out: [UInt8] = []
+            var seq = t.nextSeq, prev = t.prev
+            var lastSeqs: [UInt64] = []
+            var count = 0
+            for events in groups {
+                for event in events {
+                    var e = Entry(seq: seq, time: AuditLog.isoNow(), vault: event.vaultId?.hex ?? "", actor: event.actor, role: event.role,
+                                  action: event.action, outcome: event.outcome, detail: event.detail, prev: prev, hash: "")
+                    e.hash = e.computeHash()
+                    e.mac = mac(ofHash: e.hash)
+                    out += CanonicalJSON.serialize(e.value(withHash: true)) + [10]
+                    // A signed checkpoint after every `checkpointInterval`-th entry.
+                    if e.seq % AuditLog.checkpointInterval == AuditLog.checkpointInterval - 1 {
+                        out += checkpointLine(seq: e.seq, head: e.hash) + [10]
+                    }
+                    seq += 1; prev = e.hash
+                }
+                lastSeqs.append(seq - 1)
+                count += events.count
+            }
+            let end = try file.size()
+            do {
+                try file.write(out, at: end)
+                written()
+                try beforeBatchSync.withLock { $0 }?(count)
+                try syncFile(file)
+            } catch {
+                state.cachedTail = nil
+                try? file.truncate(to: end)
+                throw error
+            }
+            state.cachedTail = (try file.identity(), end + out.count, seq, prev)
+            return lastSeqs
+        }
     }
 
     /// Appends a signed checkpoint of the current head now (e.g. to publish it elsewhere). Returns the line.
     @discardableResult
     package func checkpoint() throws -> String {
-        let file = try openLocked()
-        defer { file.unlock() }
-        let t = try tail(file)
-        guard t.nextSeq > 0 else { throw VaultError.notFound("the access log is empty") }
-        let line = checkpointLine(seq: t.nextSeq - 1, head: t.prev)
-        let end = try file.size()
-        cachedTail = nil
-        try file.write(line + [10], at: end)
-        try file.syncData()
-        cachedTail = (try file.identity(), end + line.count + 1, t.nextSeq, t.prev)
-        return String(decoding: line, as: UTF8.self)
+        try writer.withLock { state in
+            let file = try openLocked()
+            defer { file.unlock() }
+            let t = try tail(file, &state)
+            guard t.nextSeq > 0 else { throw VaultError.notFound("the access log is empty") }
+            let line = checkpointLine(seq: t.nextSeq - 1, head: t.prev)
+            let end = try file.size()
+            state.cachedTail = nil
+            try file.write(line + [10], at: end)
+            try syncFile(file)
+            state.cachedTail = (try file.identity(), end + line.count + 1, t.nextSeq, t.prev)
+            return String(decoding: line, as: UTF8.self)
+        }
     }
 
     private func signed(_ members: [(String, JSONValue)], label: StaticString) -> [UInt8] {
@@ -386,7 +548,7 @@ package final class AuditLog: @unchecked Sendable {
             keepFrom = try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-retention-override", outcome: "ok",
                                         detail: "retention \(retentionDays) days, under the \(floor)-day floor: \(reason)"))
         }
-        let dropped: Int = try {
+        let dropped: Int = try writer.withLock { state in
             let file = try openLocked()
             defer { file.unlock() }
             _ = try verify()
@@ -410,7 +572,7 @@ package final class AuditLog: @unchecked Sendable {
             }
             guard droppedCount > 0 else { return 0 }
             var out: [UInt8] = []
-            let end = try tail(file)
+            let end = try tail(file, &state)
             let anchorSeq = firstKept?.seq ?? end.nextSeq
             let anchorPrev = firstKept?.prev ?? end.prev
             out += signed([("type", .string("anchor")), ("seq", .number(Double(anchorSeq))), ("prev", .string(anchorPrev)),
@@ -424,9 +586,9 @@ package final class AuditLog: @unchecked Sendable {
                 }
             }
             try Posix.writeAtomically(path, out)
-            cachedTail = nil
+            state.cachedTail = nil
             return droppedCount
-        }()
+        }
         try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-prune", outcome: "ok",
                          detail: "dropped \(dropped) entries older than \(retentionDays) days"))
         try checkpoint()

@@ -9,7 +9,7 @@ import MikataFormat
 /// The storage layer's only contact with the operating system: open, pread/pwrite in full, fdatasync, flock,
 /// rename and directory fsync. Every failure becomes a `VaultError` naming the operation and errno, never a path
 /// that could hold personal data (store paths hold only random ids and keyed hashes).
-final class PosixFile {
+final class PosixFile: Sendable {
     let fd: Int32
     let path: String
 

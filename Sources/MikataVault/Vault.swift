@@ -77,6 +77,9 @@ package final class Vault {
     /// Where every operation on this vault is recorded (set by the store; nil only in format-level tests and the
     /// vault-layer benchmark).
     package var audit: AuditLog?
+    /// Tests only: runs before an append's frame fdatasync beside its log entry; a throw stands for a failed sync
+    /// (strace cannot aim at it: its fault counters are per thread).
+    var frameSyncFault: (@Sendable () throws -> Void)?
     /// Whether a supporter still has an account (set by the store): dead key shares are dropped at the next owner write.
     var supporterExists: (([UInt8]) -> Bool)?
     /// Set by the store: records a revocation (parties, the generation it will reach) in the signed tombstone list
@@ -509,25 +512,37 @@ package final class Vault {
                                        recordKey: rk, sealedRecordKey: sealedKey)
             }
             let bytes = frame.serialize()
-            do {
-                try file.write(bytes, at: t.end)
-                try file.syncData()
-            } catch {
-                // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+            // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+            func takeBack() {
                 try? file.truncate(to: t.end)
                 try? file.syncData()
                 tail = nil
-                throw error
             }
-            // Logged under the lock, before the append counts as done: if the entry cannot be written, the record is
-            // taken back, so the log never misses an append and a retry never stores it twice.
-            do {
-                try log("append", actor: Vault.actor(of: session), outcome: "ok", detail: "seq \(seq) link \(frame.link.hex) at \(state.generation)")
-            } catch {
-                try? file.truncate(to: t.end)
-                try? file.syncData()
-                tail = nil
-                throw error
+            do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
+            // The frame's fdatasync and its log entry's (group commit) run at the same time on two threads; the
+            // frame's starts once the entry is written, so one journal commit can carry both. The append counts as
+            // done only when both are durable. A crash in between leaves either one alone, which the log
+            // cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
+            // If the entry cannot be written, the record is taken back, so the log never misses an append and a
+            // retry never stores it twice. If the frame's sync fails after its entry was logged, the record is
+            // taken back too, `append-undone` says so in the log, and the next append takes its number, as after
+            // a crash (FORMAT.md §8.1).
+            let actor = Vault.actor(of: session)
+            let claim = "seq \(seq) link \(frame.link.hex) at \(state.generation)"
+            if let audit {
+                let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
+                let synced: Result<Void, any Error>
+                do { synced = try audit.append(event, alongside: { [file, frameSyncFault] in try frameSyncFault?(); try file.syncData() }) } catch {
+                    takeBack()
+                    throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
+                }
+                do { try synced.get() } catch {
+                    takeBack()
+                    try? log("append-undone", actor: actor, outcome: "ok", detail: claim)
+                    throw error
+                }
+            } else {
+                do { try file.syncData() } catch { takeBack(); throw error }
             }
             t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
             tail = t

@@ -1,0 +1,287 @@
+import Foundation
+import Testing
+@testable import MikataVault
+import MikataCrypto
+
+/// The access log's group commit (AuditLog.append) and the vault append that syncs its frame beside its entry
+/// (docs/AUDIT.md, docs/SECURITY.md "Truncation and rollback").
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// A value shared by the test's threads.
+    final class Shared<Value>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Value
+        init(_ value: Value) { self.value = value }
+        func update<R>(_ body: (inout Value) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&value) }
+        var current: Value { update { $0 } }
+    }
+
+    /// Runs `body(i)` on `n` threads at once and waits for all of them.
+    static func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        for i in 0..<n {
+            let t = Thread { body(i); done.signal() }
+            t.start()
+        }
+        for _ in 0..<n { done.wait() }
+    }
+
+    /// Waits (without timing anything) until `condition` holds; gives up after 30 s so a bug fails instead of hanging.
+    static func waitUntil(_ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(30)
+        while !condition() && Date() < deadline { usleep(500) }
+    }
+
+    static func event(_ detail: String) -> AuditLog.Event {
+        AuditLog.Event(vaultId: nil, actor: "test", role: "operator", action: "group-commit-test", outcome: "ok", detail: detail)
+    }
+
+    @Test("many threads appending at once: the log verifies, seqs run without gap or duplicate, each caller's seq is its own entry")
+    func concurrentAppends() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        let threads = 16, each = 25
+        let got = Shared<[(seq: UInt64, detail: String)]>([])
+        let failures = Shared<[String]>([])
+        Self.onThreads(threads) { t in
+            for k in 0..<each {
+                let detail = "thread \(t) append \(k)"
+                do {
+                    let seq = try log.append(Self.event(detail))
+                    got.update { $0.append((seq, detail)) }
+                } catch { failures.update { $0.append("\(error)") } }
+            }
+        }
+        #expect(failures.current.isEmpty, "\(failures.current)")
+        let report = try log.verify()
+        let entries = try log.entries()
+        #expect(report.entries == entries.count)
+        #expect(entries.map(\.seq) == Array(0..<UInt64(entries.count)))
+        let bySeq = Dictionary(uniqueKeysWithValues: entries.map { ($0.seq, $0) })
+        let answers = got.current
+        #expect(answers.count == threads * each)
+        #expect(Set(answers.map(\.seq)).count == answers.count, "a seq was given to two callers")
+        for a in answers { #expect(bySeq[a.seq]?.detail == a.detail, "seq \(a.seq) is not \(a.detail)") }
+        #expect(entries.filter { $0.action == "group-commit-test" }.count == threads * each)
+    }
+
+    /// Holds the first batch's fdatasync until every other caller is queued behind it, so they form one batch:
+    /// the batch sizes are decided by the queue, not by timing.
+    static func holdFirstBatch(_ log: AuditLog, callers: Int, failSecond: Bool) -> Shared<[Int]> {
+        let batches = Shared<[Int]>([])
+        log.setBeforeBatchSync { [log] count in
+            let n = batches.update { $0.append(count); return $0.count }
+            if n == 1 { Self.waitUntil { log.pendingCount == callers - count } }
+            if n == 2 && failSecond { throw VaultError.io("fdatasync: injected failure") }
+        }
+        return batches
+    }
+
+    @Test("concurrent callers share fdatasyncs: N appends queued behind one batch take 2 syncs, not N")
+    func fewerSyncsThanAppends() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        let callers = 12
+        let batches = Self.holdFirstBatch(log, callers: callers, failSecond: false)
+        defer { log.setBeforeBatchSync(nil) }
+        let syncsBefore = log.syncCount
+        let seqs = Shared<[UInt64]>([])
+        Self.onThreads(callers) { i in
+            if let seq = try? log.append(Self.event("caller \(i)")) { seqs.update { $0.append(seq) } }
+        }
+        #expect(seqs.current.count == callers)
+        #expect(Set(seqs.current).count == callers)
+        #expect(batches.current.count == 2 && batches.current.reduce(0, +) == callers, "batches \(batches.current)")
+        #expect(log.syncCount - syncsBefore == 2)
+        _ = try log.verify()
+    }
+
+    @Test("a failed batch sync fails every caller of that batch, reports none durable, and leaves a log that verifies and goes on")
+    func failedSyncFailsTheBatch() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        let entriesBefore = try log.entries().count
+        let callers = 8
+        let batches = Self.holdFirstBatch(log, callers: callers, failSecond: true)
+        let ok = Shared<[String]>([]), failed = Shared<[String]>([])
+        Self.onThreads(callers) { i in
+            do {
+                _ = try log.append(Self.event("caller \(i)"))
+                ok.update { $0.append("caller \(i)") }
+            } catch { failed.update { $0.append("caller \(i)") } }
+        }
+        log.setBeforeBatchSync(nil)
+        let sizes = batches.current
+        #expect(sizes.count == 2 && ok.current.count == sizes[0] && failed.current.count == sizes[1], "batches \(sizes)")
+        _ = try log.verify()
+        let details = Set(try log.entries().dropFirst(entriesBefore).map(\.detail))
+        #expect(details == Set(ok.current), "the log holds exactly the acknowledged entries")
+        try log.append(Self.event("after"))
+        #expect(try log.verify().entries == entriesBefore + ok.current.count + 1)
+    }
+
+    @Test("many threads appending to their own vaults: every record and entry once, the log and every vault verify")
+    func concurrentVaultAppends() throws {
+        let s = try Scratch()
+        let vaults = try (0..<8).map { i -> (Vault, VaultSession) in
+            let (v, _) = try s.patient("p\(i)@example.jp")
+            return (v, try v.unlock(password: pw("patient-pw")))
+        }
+        let box = Shared(vaults)
+        let failures = Shared<[String]>([])
+        Self.onThreads(vaults.count) { i in
+            let (vault, session) = box.update { $0[i] }
+            for k in 1...10 {
+                do {
+                    let seq = try vault.append(type: "dose", data: json("\(k)"), session: session)
+                    if seq != UInt64(k) { failures.update { $0.append("vault \(i): seq \(seq) for append \(k)") } }
+                } catch { failures.update { $0.append("vault \(i): \(error)") } }
+            }
+        }
+        #expect(failures.current.isEmpty, "\(failures.current)")
+        _ = try s.store.verifyAccessLog()
+        for (vault, session) in vaults { #expect(try vault.verify(session).recordCount == 11) }
+    }
+
+    // MARK: crash orders
+
+    static func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+    static func write(_ bytes: [UInt8], _ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+
+    @Test("crash with the entry durable and the frame lost (log ahead by one): verify passes, the next append retakes the number")
+    func crashLogAhead() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        try vault.append(type: "dose", data: json("1"), session: owner)
+        let beforeSecond = try Self.read(vault.path)
+        try vault.append(type: "dose", data: json("2"), session: owner)
+        // The state a crash leaves when the log's batch synced and the vault's fdatasync did not.
+        try Self.write(beforeSecond, vault.path)
+        let reopened = try s.store.openVault(id: vault.vaultId)
+        let session = try reopened.unlock(password: pw("patient-pw"))
+        #expect(try reopened.verify(session).recordCount == 2)
+        _ = try s.store.verifyAccessLog()
+        // The next append takes record 2's number again; the log then holds it twice in a row, which is that crash.
+        #expect(try reopened.append(type: "dose", data: json("\"2 again\""), session: session) == 2)
+        #expect(try reopened.verify(session).recordCount == 3)
+        _ = try s.store.verifyAccessLog()
+        // Two logged appends missing are more than one in-flight append: a cut.
+        let beforeThird = try Self.read(vault.path)
+        try reopened.append(type: "dose", data: json("3"), session: session)
+        try reopened.append(type: "dose", data: json("4"), session: session)
+        try Self.write(beforeThird, vault.path)
+        let cut = try s.store.openVault(id: vault.vaultId)
+        #expect(failureClass { _ = try cut.verify(try cut.unlock(password: pw("patient-pw"))) } == "tampered")
+        #expect(failureClass { _ = try s.store.verifyAccessLog() } == "tampered")
+    }
+
+    @Test("crash with the frame durable and the entry lost (vault ahead by one): verify passes, the next append is logged")
+    func crashVaultAhead() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        try vault.append(type: "dose", data: json("1"), session: owner)
+        let logBefore = try Self.read(s.store.auditLogPath)
+        try vault.append(type: "dose", data: json("2"), session: owner)
+        // The state a crash leaves when the vault's fdatasync finished and the log's batch did not.
+        try Self.write(logBefore, s.store.auditLogPath)
+        let reopened = try Store.open(at: s.dir).openVault(id: vault.vaultId)
+        let session = try reopened.unlock(password: pw("patient-pw"))
+        #expect(try reopened.verify(session).recordCount == 3)
+        _ = try s.store.verifyAccessLog()
+        #expect(try reopened.append(type: "dose", data: json("3"), session: session) == 3)
+        _ = try s.store.verifyAccessLog()
+    }
+
+    @Test("a record appended after a cut of an older logged append still counts as written twice")
+    func retakeOnlyTheLastNumber() {
+        func entry(_ seq: UInt64, _ action: String, _ detail: String) -> AuditLog.Entry {
+            AuditLog.Entry(seq: seq, time: "", vault: "00", actor: "patient", role: "patient", action: action, outcome: "ok",
+                           detail: detail, prev: "", hash: "")
+        }
+        let base = [entry(0, "create-vault", ""), entry(1, "append", "seq 1 link aa at 0"), entry(2, "append", "seq 2 link bb at 0")]
+        // Record 2 retaken (its frame lost in a crash): tolerated.
+        let retaken = LogClaims(base + [entry(3, "append", "seq 2 link cc at 0")])
+        #expect(failureClass { try retaken.check(vaultId: [0], generation: 0, recordCount: 3, lastLink: [0xcc]) } == "ok")
+        // Record 1 written again after record 2 was logged: a cut, whatever came before.
+        let cut = LogClaims(base + [entry(3, "append", "seq 1 link cc at 0")])
+        #expect(failureClass { try cut.check(vaultId: [0], generation: 0, recordCount: 2, lastLink: [0xcc]) } == "tampered")
+        // Log ahead by one append: tolerated; by two, or behind a baseline that is no append: a cut.
+        let ahead = LogClaims(base)
+        #expect(failureClass { try ahead.check(vaultId: [0], generation: 0, recordCount: 2, lastLink: [0xaa]) } == "ok")
+        #expect(failureClass { try ahead.check(vaultId: [0], generation: 0, recordCount: 1, lastLink: [0xaa]) } == "tampered")
+        let baseline = LogClaims([entry(0, "anchor-vault", "seq 5 link aa at 0 generation 0")])
+        #expect(failureClass { try baseline.check(vaultId: [0], generation: 0, recordCount: 5, lastLink: [0xaa]) } == "tampered")
+    }
+
+    @Test("the log entry failing: the record is taken back (not reported, not stored), the next append takes its number")
+    func logFailureTakesTheRecordBack() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        let log = try s.store.auditLog()
+        log.setBeforeBatchSync { _ in throw VaultError.io("fdatasync: injected failure") }
+        #expect(failureClass { _ = try vault.append(type: "dose", data: json("\"lost\""), session: owner) } == "io")
+        log.setBeforeBatchSync(nil)
+        #expect(try vault.records(owner).count == 1)
+        #expect(try vault.append(type: "dose", data: json("1"), session: owner) == 1)
+        #expect(try vault.verify(owner).recordCount == 2)
+        _ = try s.store.verifyAccessLog()
+    }
+
+    @Test("the frame's fdatasync failing after its entry is durable: the record is taken back, append-undone says so, verify passes")
+    func frameSyncFailureAfterTheEntry() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        vault.frameSyncFault = { throw VaultError.io("fdatasync: injected failure") }
+        #expect(failureClass { _ = try vault.append(type: "dose", data: json("\"lost\""), session: owner) } == "io")
+        vault.frameSyncFault = nil
+        let tail = try s.store.auditLog().entries().suffix(3).map { "\($0.action) \($0.outcome)" }
+        #expect(tail == ["append ok", "append-undone ok", "append failed"], "\(tail)")
+        #expect(try vault.records(owner).count == 1)
+        #expect(try vault.verify(owner).recordCount == 1)
+        _ = try s.store.verifyAccessLog()
+        #expect(try vault.append(type: "dose", data: json("1"), session: owner) == 1)
+        #expect(try vault.verify(owner).recordCount == 2)
+        _ = try s.store.verifyAccessLog()
+    }
+
+    // MARK: processes
+
+    @Test("two processes appending to two vaults at once (flock between them, group commit within): one valid chain")
+    func twoProcesses() throws {
+        let s = try Scratch()
+        _ = try s.patient("a@example.jp")
+        _ = try s.patient("b@example.jp")
+        let pwFile = s.dir + "/pw"
+        try Data("patient-pw\n".utf8).write(to: URL(fileURLWithPath: pwFile))
+        let binary = try #require(CLIBinary.path)
+        let before = try s.store.auditLog().entries().count
+        let script = """
+            for who in a b; do
+              ( for i in 1 2 3 4 5 6; do
+                  "$0" record add --store "$1" --email "$who@example.jp" --type dose --data "{\\"n\\":$i}" --password-file "$2" >/dev/null || exit 1
+                done ) &
+              pids="$pids $!"
+            done
+            for p in $pids; do wait $p || exit 1; done
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", script, binary, s.dir, pwFile]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0, "stderr: \(stderr)")
+        let log = try s.store.auditLog()
+        _ = try log.verify()
+        let entries = try log.entries()
+        #expect(entries.map(\.seq) == Array(0..<UInt64(entries.count)))
+        #expect(entries.dropFirst(before).filter { $0.action == "append" && $0.outcome == "ok" }.count == 12)
+        _ = try s.store.verifyAccessLog()
+    }
+}
