@@ -18,7 +18,7 @@ package final class SecretPool: @unchecked Sendable {
     static let slotSizes = [32, 64, 128, 256]
     package static var largestSlot: Int { slotSizes[slotSizes.count - 1] }
     /// 16 pages once libsodium's 16-byte canary is added (so no 17th page), a multiple of every slot size's alignment.
-    static let slabBytes = (64 << 10) - 64
+    package static let slabBytes = (64 << 10) - 64
 
     /// A slot handed out: where it is, and which slab to give it back to.
     struct Slot {
@@ -129,6 +129,8 @@ package final class SecretPool: @unchecked Sendable {
         /// Slabs mapped, the spares included.
         package var slabs: Int
         package var slotsInUse: Int
+        /// The sizes of the slots in use, added up.
+        package var bytesInUse: Int
         /// Slots that are free and not all zero: always 0 (a released slot is zeroed before it is free).
         package var dirtyFreeSlots: Int
         /// Guarded bytes mapped for slabs (each slab also has its guard pages and libsodium's header page).
@@ -137,7 +139,7 @@ package final class SecretPool: @unchecked Sendable {
 
     /// Counts slabs and slots; with `checkingFreeSlots`, also reads every free slot back (each size's lock held in turn).
     package func statistics(checkingFreeSlots: Bool = false) -> Statistics {
-        var out = Statistics(slabs: 0, slotsInUse: 0, dirtyFreeSlots: 0, slabBytes: 0)
+        var out = Statistics(slabs: 0, slotsInUse: 0, bytesInUse: 0, dirtyFreeSlots: 0, slabBytes: 0)
         for sizeClass in classes {
             sizeClass.lock.withLock {
                 let all = sizeClass.slabs + (sizeClass.spare.map { [$0] } ?? [])
@@ -145,6 +147,7 @@ package final class SecretPool: @unchecked Sendable {
                 out.slabBytes += all.count * SecretPool.slabBytes
                 for slab in all {
                     out.slotsInUse += slab.slotCount - slab.free.count
+                    out.bytesInUse += (slab.slotCount - slab.free.count) * slab.slotSize
                     guard checkingFreeSlots else { continue }
                     for index in slab.free where !Self.isZero(Slot(slab: slab, index: index)) { out.dirtyFreeSlots += 1 }
                 }
