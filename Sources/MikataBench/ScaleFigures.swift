@@ -51,13 +51,14 @@ extension BenchRun {
         }
         let maxMaps = Int((try? String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 65_530
-        progress("sessions: unlocking and holding \(n - 1) vaults in this process")
+        progress("sessions: unlocking and holding all \(n) vaults in this process")
         let mapsBefore = mappingCount(), rssBefore = residentBytes(), poolBefore = SecretPool.shared.statistics()
         var held: [(Vault, VaultSession)] = []
         held.reserveCapacity(n)
         let unlockAll = try timed {
-            for i in 0..<(n - 1) {
-                let v = try store.openVault(email: "p\(i)@scale.invalid")
+            for i in 0..<n {
+                // The last one is the measured patient (its INTERACTIVE slot adds one full Argon2id).
+                let v = try store.openVault(email: i < n - 1 ? "p\(i)@scale.invalid" : "measured@scale.invalid")
                 v.audit = nil  // building the figure, not measuring the access log
                 held.append((v, try v.unlock(password: password)))
             }
@@ -66,7 +67,8 @@ extension BenchRun {
         let pool = SecretPool.shared.statistics()
         let count = held.count
         let mapsPerSession = Double(maps) / Double(count)
-        let fit = mapsPerSession > 0.01 ? String(format: "%.0f", Double(maxMaps - mapsBefore) / mapsPerSession) : "not bounded by mappings"
+        let byMappings = mapsPerSession > 0 ? Double(maxMaps - mapsBefore) / mapsPerSession : .infinity
+        let fit = byMappings > 1e6 ? "over a million (memory is the limit)" : String(format: "%.0f", byMappings)
         report.goals.append(Row(
             figure: "Unlocked patient sessions held in one process (`openVault` + `unlock`, handle and session kept)",
             measured: "\(count) sessions", baseline: "vm.max_map_count \(maxMaps), \(mapsBefore) mappings before",
@@ -78,7 +80,7 @@ extension BenchRun {
                              Double(pool.bytesInUse - poolBefore.bytesInUse) / Double(count),
                              Double(pool.slotsInUse - poolBefore.slotsInUse) / Double(count), pool.slabs, (SecretPool.slabBytes + 64) >> 10),
             ratio: "", goal: "", pass: nil, samples: "\(count)", verdict: "fit by mappings: \(fit)"))
-        report.notes.append("Sessions: \(count) patients' vaults opened and unlocked (minimum-cost Argon2id, access log detached) "
+        report.notes.append("Sessions: \(count) patients' vaults opened and unlocked (minimum-cost Argon2id but the measured patient's, access log detached) "
             + "in \(String(format: "%.1f", unlockAll.seconds)) s and all held at once: each `Vault` keeps its file open and its "
             + "erasure secret, each owner session its owner key, signing key and keyring. Mappings are lines of /proc/self/maps, "
             + "resident memory is VmRSS, both before and after; \"fit by mappings\" divides what vm.max_map_count leaves by "
