@@ -46,6 +46,8 @@ run: build
 
 bench: deps
 	$(SWIFT) build -c release --product MikataBench
+	$(SWIFT) build -c release --product mikata
+	@! grep -qa MIKATA_CRASH_AT "$$($(SWIFT) build -c release --show-bin-path)/mikata" || { echo "release mikata contains a crash point (docs/RELIABILITY.md)"; exit 1; }
 	"$$($(SWIFT) build -c release --show-bin-path)/MikataBench" --out docs/BENCHMARKS.md
 
 # The long crash loop (docs/RELIABILITY.md): more seeded SIGKILL runs than `make test` does.

@@ -38,6 +38,7 @@ final class BenchRun {
         if options.only.contains("revoke") { try revokeFigure(store) }
         if options.only.contains("restore") { try restoreFigure(dir) }
         if options.only.contains("concurrency") { try concurrencyFigure(store) }
+        if !options.only.isDisjoint(with: ["sessions", "scale"]) { try scaleFigures(dir) }
 
         report.totalSeconds = monotonicSeconds() - started
         let markdown = report.markdown()

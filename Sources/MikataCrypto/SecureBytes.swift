@@ -3,26 +3,45 @@ internal import CSodium
 /// A secret held in guarded memory (`sodium_malloc`: guard pages, `mlock`ed, never swapped or dumped where the
 /// OS honours it), zeroed when released, compared in constant time, and never printed.
 ///
+/// Secrets of up to `SecretPool.largestSlot` bytes share slabs of guarded memory (`SecretPool`: one mapping for
+/// thousands of keys, so 10,000 unlocked sessions fit in one process); larger ones get their own `sodium_malloc`.
 /// Modeled on swift-crypto's `SecureBytes`: the bytes are only reachable inside `withUnsafeBytes`.
 package final class SecureBytes: @unchecked Sendable {
     // Immutable after init: the buffer is written only inside the initialisers below, so sharing is safe.
     private let pointer: UnsafeMutableRawPointer
+    /// The pooled slot holding the bytes, or nil for a secret with its own `sodium_malloc`.
+    private let slot: SecretPool.Slot?
     package let count: Int
 
     /// Allocates `count` guarded bytes and lets `initializer` fill them.
     package init(count: Int, _ initializer: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
         Sodium.ready()
         precondition(count >= 0, "negative SecureBytes size")
-        guard let p = sodium_malloc(max(count, 1)) else { throw CryptoError.outOfMemory }
-        pointer = p
-        self.count = count
-        do {
-            try initializer(UnsafeMutableRawBufferPointer(start: p, count: count))
-        } catch {
-            sodium_free(p)
-            throw error
+        if let s = try SecretPool.shared.allocate(count: max(count, 1)) {
+            // The slab is writable until endWrite; a failed initializer's bytes are zeroed by release.
+            do {
+                try initializer(UnsafeMutableRawBufferPointer(start: s.pointer, count: count))
+            } catch {
+                SecretPool.shared.endWrite(s)
+                SecretPool.shared.release(s)
+                throw error
+            }
+            SecretPool.shared.endWrite(s)
+            pointer = s.pointer
+            slot = s
+        } else {
+            guard let p = sodium_malloc(count) else { throw CryptoError.outOfMemory }
+            do {
+                try initializer(UnsafeMutableRawBufferPointer(start: p, count: count))
+            } catch {
+                sodium_free(p)
+                throw error
+            }
+            sodium_mprotect_readonly(p)
+            pointer = p
+            slot = nil
         }
-        sodium_mprotect_readonly(p)
+        self.count = count
     }
 
     /// Fresh random secret bytes.
@@ -48,10 +67,23 @@ package final class SecureBytes: @unchecked Sendable {
     }
 
     deinit {
-        // sodium_free zeroes the region before unmapping it.
-        sodium_mprotect_readwrite(pointer)
-        sodium_free(pointer)
+        if let slot {
+            SecretPool.shared.release(slot)  // zeroes the slot
+        } else {
+            // sodium_free zeroes the region before unmapping it.
+            sodium_mprotect_readwrite(pointer)
+            sodium_free(pointer)
+        }
     }
+
+    /// Where a pooled secret lives (slab and slot), for tests that read a released slot back through
+    /// `SecretPool.contents(ofSlot:)`; nil for a secret with its own allocation.
+    package struct SlotLocation: Sendable, Equatable {
+        package let slab: ObjectIdentifier
+        package let index: Int
+    }
+
+    package var slotLocation: SlotLocation? { slot.map { SlotLocation(slab: ObjectIdentifier($0.slab), index: $0.index) } }
 
     package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))

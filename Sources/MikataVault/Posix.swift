@@ -124,7 +124,9 @@ final class PosixFile: Sendable {
     }
 
     func write(_ bytes: [UInt8], at offset: Int) throws {
+        #if DEBUG
         if let sim = PowerLossSimulator.active(for: path) { try sim.willWrite(self, bytes: bytes, at: offset) }
+        #endif
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { raw in pwrite(fd, raw.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
@@ -139,17 +141,23 @@ final class PosixFile: Sendable {
     /// fdatasync: the data and the size reach the disk. A failure is reported, never retried as success
     /// (after a failed fsync the page cache state is unknown).
     func syncData() throws {
+        #if DEBUG
         if let sim = PowerLossSimulator.active(for: path) { try sim.willSync(path) }
+        #endif
         guard fdatasync(fd) == 0 else { throw Posix.error("fdatasync", errno, path) }
     }
 
     func sync() throws {
+        #if DEBUG
         if let sim = PowerLossSimulator.active(for: path) { try sim.willSync(path) }
+        #endif
         guard fsync(fd) == 0 else { throw Posix.error("fsync", errno, path) }
     }
 
     func truncate(to length: Int) throws {
+        #if DEBUG
         if let sim = PowerLossSimulator.active(for: path) { try sim.willTruncate(self, to: length) }
+        #endif
         guard ftruncate(fd, off_t(length)) == 0 else { throw Posix.error("ftruncate", errno, path) }
     }
 
@@ -441,7 +449,9 @@ enum Posix {
             try file.setMode(0o600)
             try file.write(bytes, at: 0)
             try file.sync()
+            #if DEBUG
             if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
+            #endif
             guard renamePath(temp, path) == 0 else { throw error("rename", errno, path) }
         } catch {
             unlinkPath(temp)
@@ -476,7 +486,9 @@ enum Posix {
             try file.setMode(0o600)
             try file.write(bytes, at: 0)
             try file.sync()
+            #if DEBUG
             if let sim = PowerLossSimulator.active(for: path) { try sim.willStep() }
+            #endif
             if PathBytes.withCString(temp, { t in PathBytes.withCString(path) { link(t, $0) } }) != 0 {
                 if errno == EEXIST { throw VaultError.alreadyExists("\(path) exists already") }
                 throw error("link", errno, path)

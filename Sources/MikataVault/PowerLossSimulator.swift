@@ -1,5 +1,6 @@
 import Foundation
 
+#if DEBUG
 /// In-process model of a power loss, for crash tests (docs/RELIABILITY.md). SIGKILL loses nothing the kernel
 /// already has; a power cut also loses every write not yet made durable by fsync/fdatasync, and may tear the
 /// last one. Armed on a folder, it counts the storage layer's I/O steps (writes, syncs, truncations, renames,
@@ -7,7 +8,8 @@ import Foundation
 /// recent one), then fails that step and every later one with `VaultError.io("simulated power loss")`.
 ///
 /// Only `PosixFile` and `Posix` call it, so everything the vault and the store write goes through it. Unarmed (always,
-/// outside tests) each hook is one lock-free read of a nil global.
+/// outside tests) each hook is one lock-free read of a nil global. Debug builds only: in a release build the class and
+/// its hooks do not exist (docs/RELIABILITY.md, "Test-only machinery").
 package final class PowerLossSimulator: @unchecked Sendable {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var armed: PowerLossSimulator?
@@ -104,6 +106,8 @@ package final class PowerLossSimulator: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { pwrite(f.fd, $0.baseAddress, $0.count, off_t(offset)) }
     }
 }
+
+#endif
 
 /// SplitMix64: a small, fully specified seeded generator, so a failing power cut or torture run replays exactly.
 package struct SplitMix: RandomNumberGenerator {

@@ -83,10 +83,12 @@ package final class Store: Sendable {
             if meta.version == 1 {
                 try StoreUpgrade.run(root: root, storeId: meta.storeId, source: source)
                 let store = try open(at: root, rootKey: source)
+                store.removeStaleTemporaries()
                 store.upgradedFromLegacy = true
                 return (store, false)
             }
             let store = try open(at: root, rootKey: source)
+            store.removeStaleTemporaries()  // init on an existing store is its maintenance sweep
             // An init interrupted between the description and the first entry: finish it.
             if (try Posix.readFile(store.auditLogPath))?.isEmpty ?? true {
                 try store.log("store-init", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(store.rootKey.keyId)", creating: true)
@@ -180,9 +182,9 @@ package final class Store: Sendable {
         guard let lookup = try readStoreSecret("\(root)/keys/lookup.key", as: .lookupKey, what: "lookup key") else {
             throw VaultError.erased("the store's lookup key is missing")
         }
-        let store = Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey, rootKeyLocation: location)
-        store.removeStaleTemporaries()
-        return store
+        // No sweep of the whole store here: opening is O(1) in the number of vaults. Temporaries are swept where they
+        // are made and read (writers sweep their folder, openVault its shards) and in full by init (docs/OPERATIONS.md).
+        return Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey, rootKeyLocation: location)
     }
 
     // MARK: paths
@@ -326,7 +328,10 @@ package final class Store: Sendable {
             throw VaultError.erased("the vault's erasure secret is gone (shredded, or the key store is incomplete): it cannot be opened")
         }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
+        // A killed writer's temporary in this vault's shards may hold a copy of a secret (an erasure secret, a
+        // re-encrypted vault): gone before the vault is read.
         Posix.removeStaleTemporaries(in: Posix.parent(of: path))
+        Posix.removeStaleTemporaries(in: Posix.parent(of: erasureSecretPath(id)))
         // The file at this vault's path must be this vault (its id is self-certifying): a substituted file is tampering.
         let vault = try Vault(path: path, erasureSecret: file.secret, anchor: anchor(id), lockTimeout: lockTimeout,
                               expectedVaultId: id)
@@ -526,7 +531,8 @@ package final class Store: Sendable {
     }
 
     /// Removes every temporary a killed writer left anywhere in the store (they may hold a copy of a secret).
-    /// One readdir per folder: a few milliseconds for a store of 10,000 vaults.
+    /// One readdir per folder: a few milliseconds for a store of 10,000 vaults. Run by `initialize` on an existing
+    /// store (`mikata init`, the maintenance sweep), never by `open`.
     @discardableResult
     package func removeStaleTemporaries() -> Int {
         StoreLayout.removeStaleTemporaries(root: root)

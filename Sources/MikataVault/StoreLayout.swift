@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// The store's folders as the code knows them (docs/FORMAT.md §7), and the rules that keep other local users out
 /// (docs/SECURITY.md, "Local users"): the root and the fixed folders are checked on `init` and on every open, and
@@ -99,8 +100,18 @@ enum StoreLayout {
         if fd >= 0 { go(fd, root, []) }
     }
 
+    #if DEBUG
+    /// Whole-store sweeps per store root, for tests that check an operation does not walk the store.
+    nonisolated(unsafe) private static var sweepCounts: [String: Int] = [:]
+    private static let sweepCountLock = NSLock()
+    static func sweepCount(root: String) -> Int { sweepCountLock.withLock { sweepCounts[root, default: 0] } }
+    #endif
+
     /// Removes every stale temporary in the store's folders. Returns how many.
     static func removeStaleTemporaries(root: String) -> Int {
+        #if DEBUG
+        sweepCountLock.withLock { sweepCounts[root, default: 0] += 1 }
+        #endif
         var removed = 0
         walk(root: root) { fd, path, names in
             if names.contains(where: { $0.hasPrefix(Posix.temporaryPrefix) }) { removed += Posix.removeStaleTemporaries(dirfd: fd, path: path) }

@@ -166,12 +166,10 @@ enum KnownBugs {
             open when the exclusive lock is free (Store.openVault).
             """,
         "stale-temporary": """
-            a temporary of Posix.writeNew/writeAtomically (Sources/MikataVault/Posix.swift) whose writer was killed before its \
-            link/rename is collected only when a later writer writes into the same folder (removeStaleTemporaries in \
-            writeNew/replaceAtomically) or a vault of that folder is opened. Folders named after one vault or one shard that is not \
-            written again keep them for good: keys/vaults/<ab> (a copy of a new vault's erasure secret or generation record), \
-            index/<ab>, supporters/<ab>, vaults/<ab> of a vault that was never created, shred/, tombstones/, certificates/, links/<id>. \
-            Fix: sweep every store folder for stale temporaries once per Store.open (cheap: a few readdir) or at 'mikata init'.
+            a stale temporary that the maintenance sweep (Store.removeStaleTemporaries, run by 'mikata init' on an existing \
+            store; Sources/MikataVault/StoreLayout.swift) does not collect: it should remove every regular .tmp-* of this user \
+            whose flock is free in every store folder. (Store.open no longer sweeps: opening is O(1) in the number of vaults; \
+            openVault sweeps the vault's shards vaults/<ab> and keys/vaults/<ab>, writers sweep the folder they write.)
             """,
         // Found by the I/O-error tests (IOErrorTests.swift).
         "fault-reported-as-success:shred": """

@@ -260,7 +260,7 @@ struct FileSafetyTests {
             try p.write(Array("stale".utf8), "\(folder)/.tmp-stale\(i)")
             if Self.canChown { try p.write(Array("theirs".utf8), "\(folder)/.tmp-theirs\(i)", owner: Self.stranger) }
         }
-        let store = try Store.open(at: s.store.root)  // sweeps the whole store
+        let store = try Store.open(at: s.store.root)  // O(1): no sweep (StoreOpenTests)
         _ = store.removeStaleTemporaries()
         #expect(p.canaryIntact)
         for (i, folder) in folders.enumerated() {
