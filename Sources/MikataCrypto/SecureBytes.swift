@@ -14,14 +14,15 @@ package final class SecureBytes: @unchecked Sendable {
         Sodium.ready()
         precondition(count >= 0, "negative SecureBytes size")
         guard let p = sodium_malloc(max(count, 1)) else { throw CryptoError.outOfMemory }
-        pointer = p
-        self.count = count
+        // Filled before the properties are set: a throw then leaves no object whose deinit would free `p` again.
         do {
             try initializer(UnsafeMutableRawBufferPointer(start: p, count: count))
         } catch {
             sodium_free(p)
             throw error
         }
+        pointer = p
+        self.count = count
         sodium_mprotect_readonly(p)
     }
 
