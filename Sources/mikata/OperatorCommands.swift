@@ -49,13 +49,13 @@ func writeCertificate(_ outcome: DeletionOutcome, out: String?, json: Bool) thro
 struct CertificateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "certificate", abstract: "Deletion certificates.", subcommands: [Verify.self])
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Verify a deletion certificate offline: exit 0 if valid, 65 if not.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The certificate file.") var file: String
         @Option(help: "The issuing store's public key (hex, as 'mikata store public-key' prints it) or a file holding it.") var publicKey: String?
 
-        func run() throws {
+        func run() async throws {
             guard let bytes = ClientFiles.contents(ofFile: file) else { throw CLIError.notFound("cannot read the certificate file") }
             let key = try publicKey.map(parsePublicKey)
             var raw = bytes
