@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "mikata",
             dependencies: [
-                "MikataService", "MikataVault", "MikataCrypto",
+                "MikataService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

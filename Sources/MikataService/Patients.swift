@@ -145,18 +145,29 @@ extension VaultService {
 
     /// The patient deletes their own vault: shredded as an operator's shred is (docs/OPERATIONS.md), with a signed
     /// deletion certificate. Only the patient's password authorises it; an interrupted deletion (authorised when it
-    /// started) is completed without it.
-    /// - Throws: `MikataError` `.authenticationFailed`, `.busy`, `.io`.
+    /// started) is completed without checking it (`completeInterruptedDeletion`).
+    /// - Throws: `MikataError` `.authenticationFailed`, `.invalidInput` (not an e-mail address), `.busy`, `.io`.
     public func deletePatient(email: String, password: Secret) async throws -> DeletionOutcome {
+        if let done = try await completeInterruptedDeletion(email: email) { return done }
         let request = ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
                                    reference: "self-service", executedBy: "patient", approvedBy: nil)
-        let pending = try await blocking { store in (try? store.vaultId(email: email)).map { store.isShredPending($0) } ?? false }
-        if pending {
-            return try await blocking { store in DeletionOutcome(try store.shred(email: email, request: request)) }
+        let key = try await laneKey(email: email)
+        return try await lanes.run(key) {
+            try await withPasswordHash { store in
+                _ = try store.unlockPatient(email: email, password: password.bytes)  // only the patient may delete their data
+                return DeletionOutcome(try store.shred(email: email, request: request))
+            }
         }
-        return try await withPasswordHash { store in
-            _ = try store.unlockPatient(email: email, password: password.bytes)  // only the patient may delete their data
-            return DeletionOutcome(try store.shred(email: email, request: request))
+    }
+
+    /// Completes an interrupted deletion or shred of the vault `email` leads to, or led to before the interruption
+    /// (it was authorised when it started, so no credential is asked); nil when none is pending. Clients call it
+    /// before asking the patient for a password they would not need.
+    /// - Throws: `MikataError` `.invalidInput` (not an e-mail address), `.corrupted` (a damaged intent record), `.io`.
+    public func completeInterruptedDeletion(email: String) async throws -> DeletionOutcome? {
+        let key = try await laneKey(email: email)
+        return try await lanes.run(key) {
+            try await blocking { store in try store.completePendingShred(email: email).map { DeletionOutcome($0) } }
         }
     }
 }

@@ -66,6 +66,21 @@ extension Store {
         throw VaultError.notFound("no patient with that e-mail address in this store, and no earlier deletion of one")
     }
 
+    /// Completes an interrupted shred of `email`'s vault, before or after its lookup was removed; nil when none is
+    /// pending (a new shred is never started, an earlier certificate never returned).
+    package func completePendingShred(email: String) throws -> ShredOutcome? {
+        if let id = try? vaultId(email: email) {
+            return try readIntent(path: intentPath(id)).map(execute)
+        }
+        let normalised = try Store.normalise(email: email)
+        for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
+            if let intent = try readIntent(path: "\(shredDirectory)/\(name)"), try matches(intent, email: normalised) {
+                return try execute(intent)
+            }
+        }
+        return nil
+    }
+
     /// Completes every interrupted shred (their vaults refuse to open meanwhile). Returns how many.
     @discardableResult
     package func completePendingShreds() throws -> Int {

@@ -3,13 +3,11 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import MikataCrypto
-import MikataFormat
-import MikataVault
+import MikataService
 
 @main
-struct Mikata: ParsableCommand {
-    static let version = DeletionCertificate.toolVersion  // one version for --version and certificates
+struct Mikata: AsyncParsableCommand {
+    static let version = VaultService.toolVersion  // one version for --version and certificates
 
     static let configuration = CommandConfiguration(
         commandName: "mikata",
@@ -19,23 +17,29 @@ struct Mikata: ParsableCommand {
             InitCommand.self, PatientCommand.self, SupporterCommand.self, GrantCommand.self, RevokeCommand.self,
             RecordCommand.self, PasswordCommand.self, RecoverCommand.self, VaultCommand.self,
             ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
+            ServiceCommand.self,
         ]
     )
 
-    /// Parses, runs, and maps every failure to one `mikata: error:` line and the contract's exit code.
-    static func main() {
+    /// Parses, runs, and maps every failure to one `mikata: error:` line and the contract's exit code (a service
+    /// error's is its code's `exitCode`).
+    static func main() async {
         ensureStandardStreams()  // before anything opens a file
         hardenProcess()
-        let arguments = Array(PathBytes.arguments.dropFirst())  // copied before argv is wiped; as bytes: a path is never re-encoded
+        let arguments = Array(ClientFiles.arguments.dropFirst())  // copied before argv is wiped; as bytes: a path is never re-encoded
         wipePersonalArguments()
         let code: Int32
         do {
             var command = try parseAsRoot(hoistGlobalOptions(arguments))
-            try command.run()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
             code = Exit.ok
-        } catch let e as VaultError {
-            reportError(e.description, hint: e.hint)
-            code = Exit.code(for: e)
+        } catch let e as MikataError {
+            reportError(e.message, hint: hint(for: e.code))
+            code = e.code.exitCode
         } catch let e as CLIError {
             switch e {
             case .usage(let m): reportError(m); code = Exit.usage
@@ -142,23 +146,28 @@ struct Mikata: ParsableCommand {
     /// SIGPIPE is ignored: a closed pipe is reported (EPIPE, exit 1) like every other failed write.
     static func hardenProcess() {
         signal(SIGPIPE, SIG_IGN)
-        ProcessHardening.apply()
+        VaultService.hardenProcess()
     }
 }
 
-struct InitCommand: ParsableCommand {
+struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a store (idempotent).")
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        let (store, created) = try Store.initialize(at: global.storePath, rootKey: global.rootKeySource)
-        let publicKey = try store.signingKey().publicKey.hex
-        try emit(json: global.json, ["store": store.root, "storeId": store.storeId, "created": created, "upgraded": store.upgradedFromLegacy,
-                                     "rootKey": store.rootKeyLocation, "publicKey": publicKey]) {
-            let head = created ? "created store \(store.root) (id \(store.storeId))"
-                : store.upgradedFromLegacy ? "upgraded store \(store.root) (id \(store.storeId)): it now has a root key"
-                : "store \(store.root) exists already (id \(store.storeId))"
-            return head + "\nroot key: \(store.rootKeyLocation) (keep it outside the store and back it up apart from the store's backups)"
+    func run() async throws {
+        let (service, initialization) = try await VaultService.initialize(storePath: global.storePath, rootKey: global.rootKey,
+                                                                         configuration: GlobalOptions.serviceConfiguration)
+        let publicKey: String
+        do { publicKey = try await service.storePublicKey().publicKey.hexText } catch { await service.shutdown(); throw error }
+        await service.shutdown()
+        let (root, id, location) = (service.storePath, service.storeId, service.rootKeyLocation)
+        let (created, upgraded) = (initialization.created, initialization.upgraded)
+        try emit(json: global.json, ["store": root, "storeId": id, "created": created, "upgraded": upgraded,
+                                     "rootKey": location, "publicKey": publicKey]) {
+            let head = created ? "created store \(root) (id \(id))"
+                : upgraded ? "upgraded store \(root) (id \(id)): it now has a root key"
+                : "store \(root) exists already (id \(id))"
+            return head + "\nroot key: \(location) (keep it outside the store and back it up apart from the store's backups)"
                 + "\nstore public key: \(publicKey)"
         }
     }

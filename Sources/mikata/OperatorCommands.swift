@@ -1,13 +1,8 @@
 import ArgumentParser
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-import MikataCrypto
-import MikataFormat
-import MikataVault
+import MikataService
 
-struct ShredCommand: ParsableCommand {
+struct ShredCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shred",
         abstract: "Destroy a patient's vault on a health centre's request and issue a signed deletion certificate.",
@@ -24,23 +19,24 @@ struct ShredCommand: ParsableCommand {
     @Option(help: "Who approved it (operator id).") var approver: String?
     @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
 
-    func run() throws {
+    func run() async throws {
         let email = try account.resolve()
-        let store = try global.openStore()
-        let reason = try PersonalInput.required(reason, file: reasonFile, option: "reason")
-        let requestedBy = try PersonalInput.required(requestedBy, file: requestedByFile, option: "requested-by")
-        let requestRef = try PersonalInput.required(requestRef, file: requestRefFile, option: "request-ref")
-        let outcome = try store.shred(email: email, request: ShredRequest(reason: reason, requestedBy: requestedBy, reference: requestRef,
-                                                                          executedBy: operatorId, approvedBy: approver))
+        let outcome = try await global.withService { service in
+            let request = DeletionRequest(reason: try PersonalInput.required(reason, file: reasonFile, option: "reason"),
+                                          requestedBy: try PersonalInput.required(requestedBy, file: requestedByFile, option: "requested-by"),
+                                          reference: try PersonalInput.required(requestRef, file: requestRefFile, option: "request-ref"),
+                                          executedBy: operatorId, approvedBy: approver)
+            return try await service.shred(email: email, request: request)
+        }
         try writeCertificate(outcome, out: out, json: global.json)
     }
 }
 
-func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws {
+func writeCertificate(_ outcome: DeletionOutcome, out: String?, json: Bool) throws {
     if let out {
         // A shred run again prints the same certificate: the same bytes already at --out are not an error.
-        do { try OutputFile.write(outcome.certificate + [10], to: out, identicalIsDone: true) } catch let e as VaultError {
-            throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(e.description); run the same command again to print it")
+        do { try ClientFiles.writeNew(outcome.certificate + [10], to: out, identicalIsDone: true) } catch let e as MikataError {
+            throw CLIError.io("the shred is complete and its certificate is kept in the store (certificates/\(outcome.certificateId).json), but --out could not be written: \(e.message); run the same command again to print it")
         }
         try emit(json: json, ["certificateId": outcome.certificateId, "vaultId": outcome.vaultId, "alreadyShredded": outcome.alreadyShredded, "certificate": out]) {
             (outcome.alreadyShredded ? "already shredded earlier; " : "shredded vault \(outcome.vaultId); ") + "certificate \(outcome.certificateId) written to \(out)"
@@ -50,63 +46,21 @@ func writeCertificate(_ outcome: ShredOutcome, out: String?, json: Bool) throws 
     }
 }
 
-extension PatientCommand {
-    struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The patient deletes their own vault (patient's password); prints a deletion certificate.")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var account: EmailOptions
-        @Option(help: "Write the certificate to this file (default: stdout).") var out: String?
-        @OptionGroup var password: PasswordOptions
-
-        func run() throws {
-            let email = try account.resolve()
-            let store = try global.openStore()
-            let request = ShredRequest(reason: "deletion requested by the patient", requestedBy: "patient",
-                                       reference: "self-service", executedBy: "patient", approvedBy: nil)
-            // An interrupted deletion (already authorised by the password when it started) is completed as it is.
-            if let id = try? store.vaultId(email: email), store.isShredPending(id) {
-                try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
-                return
-            }
-            _ = try store.unlockPatient(email: email, password: try password.read())  // only the patient may delete their data
-            try writeCertificate(try store.shred(email: email, request: request), out: out, json: global.json)
-        }
-    }
-}
-
-extension SupporterCommand {
-    struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The supporter deletes their own registration and keys (supporter's password).")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var account: EmailOptions
-        @OptionGroup var password: PasswordOptions
-
-        func run() throws {
-            let email = try account.resolve()
-            let store = try global.openStore()
-            let id = try store.deleteSupporter(email: email, password: try password.read())
-            try emit(json: global.json, ["supporterId": id.hex, "deleted": true]) {
-                "deleted supporter \(id.hex); their key shares are dropped at each patient's next write"
-            }
-        }
-    }
-}
-
 struct CertificateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "certificate", abstract: "Deletion certificates.", subcommands: [Verify.self])
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Verify a deletion certificate offline: exit 0 if valid, 65 if not.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The certificate file.") var file: String
         @Option(help: "The issuing store's public key (hex, as 'mikata store public-key' prints it) or a file holding it.") var publicKey: String?
 
-        func run() throws {
-            guard let bytes = PathBytes.contents(ofFile: file) else { throw CLIError.notFound("cannot read the certificate file") }
+        func run() async throws {
+            guard let bytes = ClientFiles.contents(ofFile: file) else { throw CLIError.notFound("cannot read the certificate file") }
             let key = try publicKey.map(parsePublicKey)
-            var raw = Array(bytes)
+            var raw = bytes
             while let last = raw.last, last == 10 || last == 13 || last == 32 { raw.removeLast() }
-            let v = try DeletionCertificate.verify(raw, publicKey: key)
+            let v = try VaultService.verifyCertificate(raw, publicKey: key)  // bytes in memory: no store, no blocking call
             try emit(json: global.json, ["valid": true, "certificateId": v.certificateId, "vaultId": v.vaultId, "issuedAt": v.issuedAt,
                                          "signingKeyId": v.signingKeyId, "checkedAgainstGivenKey": v.checkedAgainstGivenKey]) {
                 "valid: certificate \(v.certificateId) for vault \(v.vaultId), issued \(v.issuedAt) by key \(v.signingKeyId)"
@@ -119,13 +73,13 @@ struct CertificateCommand: ParsableCommand {
 struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "store", abstract: "The store itself.", subcommands: [PublicKey.self])
 
-    struct PublicKey: ParsableCommand {
+    struct PublicKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "public-key", abstract: "Print the store's Ed25519 public key, which operators publish to verify certificates.")
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            let key = try global.openStore().signingKey()
-            try emit(json: global.json, ["publicKey": key.publicKey.hex, "keyId": Store.keyId(key.publicKey), "algorithm": "Ed25519"]) { key.publicKey.hex }
+        func run() async throws {
+            let key = try await global.withService { service in try await service.storePublicKey() }
+            try emit(json: global.json, ["publicKey": key.publicKey.hexText, "keyId": key.keyId, "algorithm": "Ed25519"]) { key.publicKey.hexText }
         }
     }
 }
@@ -134,13 +88,13 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "audit", abstract: "The tamper-evident access log.",
                                                     subcommands: [Verify.self, Prune.self, Show.self, Mine.self, Checkpoint.self])
 
-    static func rows(_ entries: [AuditLog.Entry]) -> [[String: Any]] {
-        entries.map { ["seq": $0.seq, "time": $0.time, "vaultId": $0.vault, "actor": $0.actor, "role": $0.role, "action": $0.action,
-                       "outcome": $0.outcome, "detail": $0.detail] }
+    static func row(_ e: AccessLogEntry) -> [String: Any] {
+        ["seq": e.seq, "time": e.time, "vaultId": e.vaultId, "actor": e.actor, "role": e.role, "action": e.action,
+         "outcome": e.outcome, "detail": e.detail]
     }
 
-    static func text(_ entries: [AuditLog.Entry]) -> String {
-        entries.map { "\($0.seq)\t\($0.time)\t\($0.vault.isEmpty ? "-" : $0.vault)\t\($0.actor)\t\($0.action)\t\($0.outcome)\($0.detail.isEmpty ? "" : "\t\($0.detail)")" }
+    static func text(_ entries: [AccessLogEntry]) -> String {
+        entries.map { "\($0.seq)\t\($0.time)\t\($0.vaultId.isEmpty ? "-" : $0.vaultId)\t\($0.actor)\t\($0.action)\t\($0.outcome)\($0.detail.isEmpty ? "" : "\t\($0.detail)")" }
             .joined(separator: "\n")
     }
 
@@ -153,12 +107,12 @@ struct AuditCommand: ParsableCommand {
         throw CLIError.usage("--since takes an ISO 8601 date or time (2026-11-01, 2026-11-01T09:00:00Z) or a number of days like 7d")
     }
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the whole chain and every signed checkpoint; exit 65 naming the first bad line.")
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            let r = try global.openStore().verifyAccessLog()
+        func run() async throws {
+            let r = try await global.withService { service in try await service.verifyAccessLog() }
             try emit(json: global.json, ["ok": true, "entries": r.entries, "checkpoints": r.checkpoints, "firstSeq": r.firstSeq as Any? ?? NSNull(),
                                          "lastSeq": r.lastSeq as Any? ?? NSNull(), "lastCheckpointSeq": r.lastCheckpointSeq as Any? ?? NSNull()]) {
                 "ok: \(r.entries) entries (\(r.firstSeq.map(String.init) ?? "-")…\(r.lastSeq.map(String.init) ?? "-")), \(r.checkpoints) signed checkpoints"
@@ -167,67 +121,66 @@ struct AuditCommand: ParsableCommand {
         }
     }
 
-    struct Prune: ParsableCommand {
+    struct Prune: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop entries older than the retention period; the rest still verifies.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Keep this many days (at least \(AuditLog.minimumRetentionDays) unless overridden).") var retentionDays: Int = AuditLog.defaultRetentionDays
-        @Option(help: ArgumentHelp("Allow a retention under \(AuditLog.minimumRetentionDays) days, for this reason (logged before the prune).", valueName: "reason"))
+        @Option(help: "Keep this many days (at least \(VaultService.minimumRetentionDays) unless overridden).") var retentionDays: Int = VaultService.defaultRetentionDays
+        @Option(help: ArgumentHelp("Allow a retention under \(VaultService.minimumRetentionDays) days, for this reason (logged before the prune).", valueName: "reason"))
         var allowShortRetention: String?
 
-        func run() throws {
-            let dropped = try global.openStore().auditLog().prune(retentionDays: retentionDays, actor: "operator", shortRetentionReason: allowShortRetention)
+        func run() async throws {
+            let dropped = try await global.withService { service in
+                try await service.pruneAccessLog(retentionDays: retentionDays, operatorId: "operator", shortRetentionReason: allowShortRetention)
+            }
             try emit(json: global.json, ["dropped": dropped, "retentionDays": retentionDays]) { "dropped \(dropped) entries older than \(retentionDays) days" }
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show log entries (operators, for investigations).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @Option(help: "Only entries at or after this time (ISO 8601, or e.g. 7d).") var since: String?
 
-        func run() throws {
-            let store = try global.openStore()
-            var entries = try store.auditLog().entries()
-            if let email = try account.resolveIfGiven() { let id = try store.vaultId(email: email).hex; entries = entries.filter { $0.vault == id } }
-            if let since {
-                let cutoff = try AuditCommand.parseSince(since)
-                entries = entries.filter { (AuditLog.parseTime($0.time) ?? .distantPast) >= cutoff }
+        func run() async throws {
+            let entries = try await global.withService { service in
+                let email = try account.resolveIfGiven()
+                return try await service.accessLog(email: email, since: try since.map(AuditCommand.parseSince))
             }
-            try emit(json: global.json, ["entries": AuditCommand.rows(entries)]) { AuditCommand.text(entries) }
+            try emit(json: global.json, ["entries": entries.map(AuditCommand.row)]) { AuditCommand.text(entries) }
         }
     }
 
-    struct Mine: ParsableCommand {
+    struct Mine: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A patient sees who accessed their vault, when, and what they did (patient's password).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
-        func run() throws {
+        func run() async throws {
             let email = try account.resolve()
-            let store = try global.openStore()
-            let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
             // Supporters named by the contact records sealed in the vault at grant time, where there is one.
-            let named = try store.patientAccessLog(vault: vault, session: session)
-            let rows = zip(AuditCommand.rows(named.map(\.entry)), named).map { row, n in
-                row.merging(["actorName": n.actorName, "detailNamed": n.detail]) { a, _ in a }
+            let named = try await global.withService { service in
+                let session = try await service.unlockPatient(email: email, password: try password.read())
+                defer { session.close() }
+                return try await service.accessLog(session)
             }
+            let rows = named.map { n in AuditCommand.row(n.entry).merging(["actorName": n.actorName, "detailNamed": n.detail]) { a, _ in a } }
             try emit(json: global.json, ["entries": rows]) {
                 named.map { n in
                     let e = n.entry
-                    return "\(e.seq)\t\(e.time)\t\(e.vault)\t\(n.actorName)\t\(e.action)\t\(e.outcome)\(n.detail.isEmpty ? "" : "\t\(n.detail)")"
+                    return "\(e.seq)\t\(e.time)\t\(e.vaultId)\t\(n.actorName)\t\(e.action)\t\(e.outcome)\(n.detail.isEmpty ? "" : "\t\(n.detail)")"
                 }.joined(separator: "\n")
             }
         }
     }
 
-    struct Checkpoint: ParsableCommand {
+    struct Checkpoint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append a signed checkpoint of the current head and print it, to publish elsewhere.")
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            try StandardOutput.line(try global.openStore().auditLog().checkpoint())
+        func run() async throws {
+            try StandardOutput.line(try await global.withService { service in try await service.checkpointAccessLog() })
         }
     }
 }
@@ -238,31 +191,35 @@ struct BackupCommand: ParsableCommand {
 
     struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Backup keys, one per period.", subcommands: [CreateKey.self, DestroyKey.self])
-        struct CreateKey: ParsableCommand {
+        struct CreateKey: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "create", abstract: "Create the next period's backup key: the secret goes to --out (keep it offline) with the store's public key and the key's expiry; the public half stays in the store.")
             @OptionGroup var global: GlobalOptions
             @Option(help: "Where to write the secret backup key (a new file).") var out: String
             @Option(help: ArgumentHelp("When the key expires and backups sealed to it can no longer be restored (ISO 8601 date, midnight UTC, or time); more than 30 days away (default: 60 days from now).", valueName: "date"))
             var validUntil: String?
 
-            func run() throws {
+            func run() async throws {
                 let until = try validUntil.map(parseDate)
-                let id = try Backup.createKey(store: try global.openStore(), secretKeyOut: out, validUntil: until)
-                let key = try Backup.readSecretKey(path: out)
-                let expiry = key.validUntil.map { ISO8601DateFormatter().string(from: $0) } ?? ""
-                try emit(json: global.json, ["backupKeyId": id, "secretKeyFile": out, "validUntil": expiry]) {
-                    "backup key \(id) created, valid until \(expiry); keep \(out) offline: restores need it, and it pins the store's key"
+                let key = try await global.withService { service in try await service.createBackupKey(secretKeyOut: out, validUntil: until) }
+                try emit(json: global.json, ["backupKeyId": key.backupKeyId, "secretKeyFile": out, "validUntil": key.validUntil]) {
+                    "backup key \(key.backupKeyId) created, valid until \(key.validUntil); keep \(out) offline: restores need it, and it pins the store's key"
                 }
             }
         }
 
-        struct DestroyKey: ParsableCommand {
+        struct DestroyKey: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Destroy a backup key at the end of its period: its secret half is overwritten in place, so backups sealed to it can no longer be restored. Destroy every offline copy too.")
             @OptionGroup var global: GlobalOptions
             @Option(help: "The secret backup key file to destroy.") var backupKeyFile: String
 
-            func run() throws {
-                let id = try Backup.destroyKey(path: backupKeyFile, store: try? global.openStore())
+            func run() async throws {
+                let service = try? await global.openService()  // logged in the store when there is one
+                let id: String?
+                do { id = try await VaultService.destroyBackupKey(path: backupKeyFile, service: service) } catch {
+                    await service?.shutdown()
+                    throw error
+                }
+                await service?.shutdown()
                 try emit(json: global.json, ["backupKeyId": id ?? NSNull(), "destroyed": true, "alreadyDestroyed": id == nil]) {
                     id.map { "backup key \($0) destroyed in \(backupKeyFile); destroy every other copy of it as well" } ?? "that backup key was destroyed already"
                 }
@@ -270,13 +227,13 @@ struct BackupCommand: ParsableCommand {
         }
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a consistent backup while writers keep going, sealed to the current period's backup key.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The backup file to write (must not exist).") var out: String
 
-        func run() throws {
-            let s = try Backup.create(store: try global.openStore(), out: out)
+        func run() async throws {
+            let s = try await global.withService { service in try await service.createBackup(out: out) }
             try emit(json: global.json, ["file": out, "vaults": s.vaults, "files": s.files, "bytes": s.bytes, "createdAt": s.createdAt, "backupKeyId": s.backupKeyId,
                                          "expiresAt": s.expiresAt ?? NSNull()]) {
                 "backup \(out): \(s.vaults) vaults, \(s.files) files, \(s.bytes) bytes, secrets sealed to backup key \(s.backupKeyId)"
@@ -285,26 +242,25 @@ struct BackupCommand: ParsableCommand {
         }
     }
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a backup's integrity and that the pinned store key signed it (and, with the key, that every secret opens).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The backup file.") var file: String
         @Option(help: "The secret backup key file (it also pins the store's public key).") var backupKeyFile: String?
         @Option(help: "The store's public key (hex or a file) the backup must be signed with; needed without --backup-key-file.") var publicKey: String?
 
-        func run() throws {
-            let key = try backupKeyFile.map { try Backup.readSecretKey(path: $0) }
-            let s = try Backup.verify(path: file, backupKey: key, publicKey: try publicKey.map(parsePublicKey))
-            try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": key != nil,
+        func run() async throws {
+            let s = try await VaultService.verifyBackup(path: file, backupKeyFile: backupKeyFile, publicKey: try publicKey.map(parsePublicKey))
+            try emit(json: global.json, ["ok": true, "vaults": s.vaults, "files": s.files, "createdAt": s.createdAt, "storeId": s.storeId, "secretsChecked": backupKeyFile != nil,
                                          "expiresAt": s.expiresAt ?? NSNull()]) {
                 "ok: backup of store \(s.storeId) from \(s.createdAt), \(s.vaults) vaults, \(s.files) files, signed by the pinned store key"
                     + (s.expiresAt.map { ", restorable until \($0)" } ?? "")
-                    + (key == nil ? " (pass --backup-key-file to check the secrets too)" : "")
+                    + (backupKeyFile == nil ? " (pass --backup-key-file to check the secrets too)" : "")
             }
         }
     }
 
-    struct Restore: ParsableCommand {
+    struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Restore a backup into a new store directory (--store NEWDIR), skipping every shredded vault and holding every later revocation.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The backup file.") var file: String
@@ -322,11 +278,11 @@ struct BackupCommand: ParsableCommand {
             }
         }
 
-        func run() throws {
+        func run() async throws {
             let started = Date()
-            let s = try Backup.restore(path: file, into: global.storePath, backupKey: try Backup.readSecretKey(path: backupKeyFile),
-                                       tombstones: noTombstoneSource ? .noneExists : .from(tombstonesFrom),
-                                       publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKeySource)
+            let s = try await VaultService.restoreBackup(path: file, into: global.storePath, backupKeyFile: backupKeyFile,
+                                                         tombstones: noTombstoneSource ? .noneExists : .paths(tombstonesFrom),
+                                                         publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKey)
             let seconds = Date().timeIntervalSince(started)
             try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "revocationsHeld": s.revocationsHeld,
                                          "seconds": seconds]) {
@@ -350,8 +306,8 @@ func parseDate(_ s: String) throws -> Date {
 
 /// `--public-key`: 64 hexadecimal characters, or a file holding them.
 func parsePublicKey(_ k: String) throws -> [UInt8] {
-    let text = PathBytes.contents(ofFile: k).map { String(decoding: $0, as: UTF8.self) } ?? k
-    guard let parsed = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
+    let text = ClientFiles.contents(ofFile: k).map { String(decoding: $0, as: UTF8.self) } ?? k
+    guard let parsed = [UInt8](hexText: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
         throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")
     }
     return parsed

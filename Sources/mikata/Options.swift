@@ -1,6 +1,5 @@
 import ArgumentParser
-import MikataCrypto
-import MikataVault
+import MikataService
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
@@ -13,11 +12,34 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store root key file, kept outside the store (default: $MIKATA_ROOT_KEY_FILE, a systemd credential 'mikata-root-key', $MIKATA_ROOT_KEY_FD, else <storeId>.key in $MIKATA_ROOT_KEY_DIR or ~/.config/mikata/root-keys).", valueName: "file"))
     var rootKeyFile: String?
 
-    var storePath: String { Store.defaultPath(explicit: store) }
+    var storePath: String { VaultService.defaultStorePath(explicit: store) }
 
-    var rootKeySource: RootKeySource { rootKeyFile.map { .file($0) } ?? .fromEnvironment() }
+    var rootKey: RootKeyLocation { rootKeyFile.map { .file($0) } ?? .environment }
 
-    func openStore() throws -> Store { try Store.open(at: storePath, rootKey: rootKeySource) }
+    /// One command is one operation at a time: a small pool is plenty.
+    static var serviceConfiguration: VaultServiceConfiguration {
+        var c = VaultServiceConfiguration()
+        c.threads = 2
+        return c
+    }
+
+    /// Opens the store; the caller shuts the service down (`withService` does).
+    func openService() async throws -> VaultService {
+        try await VaultService.open(storePath: storePath, rootKey: rootKey, configuration: Self.serviceConfiguration)
+    }
+
+    /// Opens the store, runs `body`, and shuts the service down whatever happens.
+    func withService<R>(_ body: (VaultService) async throws -> R) async throws -> R {
+        let service = try await openService()
+        do {
+            let result = try await body(service)
+            await service.shutdown()
+            return result
+        } catch {
+            await service.shutdown()
+            throw error
+        }
+    }
 }
 
 /// Where the acting user's password comes from. Never argv.
@@ -32,14 +54,14 @@ struct PasswordOptions: ParsableArguments {
         if passwordFile != nil && passwordStdin { throw ValidationError("use either --password-file or --password-stdin, not both") }
     }
 
-    func read(prompt: String = "Password: ") throws -> SecureBytes {
+    func read(prompt: String = "Password: ") throws -> Secret {
         if let f = passwordFile { return try SecretInput.firstLine(ofFile: f, what: "password") }
         if passwordStdin { return try SecretInput.firstLine(fd: try StandardInput.claim("password"), what: "password") }
         return try SecretInput.prompt(prompt, what: "password")
     }
 
     /// Reads the password twice at a prompt; once from a file or stdin.
-    func readNew(prompt: String = "New password: ") throws -> SecureBytes {
+    func readNew(prompt: String = "New password: ") throws -> Secret {
         if passwordFile != nil || passwordStdin { return try read() }
         let first = try SecretInput.prompt(prompt, what: "password")
         let again = try SecretInput.prompt("Repeat: ", what: "password")
@@ -53,7 +75,7 @@ struct NewPasswordOptions: ParsableArguments {
     @Option(name: .long, help: "Read the new password from the first line of this file.")
     var newPasswordFile: String?
 
-    func read() throws -> SecureBytes {
+    func read() throws -> Secret {
         if let f = newPasswordFile { return try SecretInput.firstLine(ofFile: f, what: "new password") }
         let first = try SecretInput.prompt("New password: ", what: "new password")
         let again = try SecretInput.prompt("Repeat: ", what: "new password")

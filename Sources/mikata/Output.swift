@@ -2,27 +2,26 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import MikataVault
+import MikataService
 
-/// Exit codes of the CLI contract (sysexits.h values).
+/// Exit codes of the CLI contract (sysexits.h values); a service error's code is `MikataError.Code.exitCode`.
 enum Exit {
     static let ok: Int32 = 0
     static let failure: Int32 = 1
     static let usage: Int32 = 64
-    static let dataError: Int32 = 65
     static let notFound: Int32 = 66
-    static let busy: Int32 = 75
-    static let denied: Int32 = 77
+}
 
-    static func code(for error: VaultError) -> Int32 {
-        switch error {
-        case .notFound, .erased: return notFound
-        case .authenticationFailed, .notPermitted: return denied
-        case .corrupted, .tampered, .unsupported: return dataError
-        case .busy: return busy
-        case .invalidInput: return usage
-        case .alreadyExists, .io: return failure
-        }
+/// What a user should try next after a failure of class `code`, where there is something useful to say. CLI words
+/// (command names), so they live here and not in the service's messages.
+func hint(for code: MikataError.Code) -> String? {
+    switch code {
+    case .corrupted: return "the file may be damaged; restore it from a backup or run 'mikata vault verify' for details"
+    case .tampered: return "the file may have been altered; keep a copy for investigation and restore from a backup"
+    case .busy: return "another process is using the vault or the machine is short of memory; try again"
+    case .unsupported: return "upgrade mikata to a version that reads this file"
+    case .authenticationFailed: return "check the password (or use 'mikata recover' with the recovery code)"
+    default: return nil
     }
 }
 
@@ -58,19 +57,62 @@ func reportWarning(_ message: String) {
     FileHandle.standardError.write(Data("mikata: warning: \(message)\n".utf8))
 }
 
+/// The one JSON writer of `--json` output: sorted keys, slashes unescaped.
+func jsonBytes(_ object: Any) throws -> [UInt8] {
+    Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+}
+
 /// Prints a result: JSON on stdout with `--json`, else the human lines.
 func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     if json {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        try StandardOutput.write(Array(data) + [10])
+        try StandardOutput.write(try jsonBytes(object) + [10])
     } else {
         let text = human()
         if !text.isEmpty { try StandardOutput.line(text) }
     }
 }
 
-func isoTime(millis: Int64) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+/// ISO 8601 UTC times with milliseconds; one formatter for a whole listing (making one costs more than using it).
+struct RecordTimeFormatter {
+    private let formatter: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    func string(millis: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000)) }
+}
+
+extension Array where Element == UInt8 {
+    /// Lower-case hexadecimal (public keys; never secrets).
+    var hexText: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 2)
+        for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses hexadecimal digits (either case); nil for anything else.
+    init?(hexText: String) {
+        let chars = Array(hexText.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        var i = 0
+        while i < chars.count {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        self = out
+    }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import MikataCrypto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,7 +22,7 @@ enum PersonalInput {
         let what = option.replacingOccurrences(of: "-", with: " ")
         let line = file == "-" ? try SecretInput.firstLine(fd: try StandardInput.claim(what), what: what)
                                : try SecretInput.firstLine(ofFile: file, what: what)
-        return line.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        return line.text
     }
 
     /// As `value`, for an option the command needs.

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import MikataCrypto
-import MikataFormat
-import MikataVault
+import MikataService
 
 /// Who acts on a vault: the patient (their password), or `--as-supporter S` (S's password).
 struct ActorOptions: ParsableArguments {
@@ -13,54 +11,85 @@ struct ActorOptions: ParsableArguments {
     @OptionGroup var password: PasswordOptions
 
     func validate() throws {
-        if acceptNewVault && asSupporter == nil && asSupporterFile == nil { throw ValidationError("--accept-new-vault applies only with --as-supporter") }
+        if acceptNewVault && !isSupporter { throw ValidationError("--accept-new-vault applies only with --as-supporter") }
     }
 
-    /// Opens the patient's vault and unlocks it (unknown e-mails are answered as the library decides). A supporter's
-    /// contact is checked against their pin for the address: a change is a `mikata: warning:` line (reads) or refused
-    /// (writes) unless `--accept-new-vault`.
-    func open(store: Store, email: String, access: SupporterAccess) throws -> (vault: Vault, session: VaultSession, pin: VaultPin?) {
-        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
-            let identity = try store.unlockSupporter(email: s, password: try password.read())
-            let opened = try store.openVault(email: email, supporter: identity, access: access, acceptNewVault: acceptNewVault)
-            if let w = opened.pin.warning(vaultId: opened.vault.vaultId) { reportWarning(w) }
-            return (opened.vault, opened.session, opened.pin)
+    var isSupporter: Bool { asSupporter != nil || asSupporterFile != nil }
+
+    enum Session {
+        case patient(PatientSession)
+        case supporter(SupporterSession)
+
+        func close() {
+            switch self {
+            case .patient(let s): s.close()
+            case .supporter(let s): s.close()
+            }
         }
-        let (vault, session) = try store.unlockPatient(email: email, password: try password.read())
-        return (vault, session, nil)
+    }
+
+    /// Unlocks the patient's vault, or the supporter's account (unknown e-mails are answered as the service decides).
+    func unlock(_ service: VaultService, patientEmail: String) async throws -> Session {
+        if let s = try PersonalInput.value(asSupporter, file: asSupporterFile, option: "as-supporter") {
+            return .supporter(try await service.unlockSupporter(email: s, password: try password.read()))
+        }
+        return .patient(try await service.unlockPatient(email: patientEmail, password: try password.read()))
     }
 }
 
-/// The `--json` fields of a supporter's pin check: `vaultPin` and, on a change, `warning`.
-func pinFields(_ pin: VaultPin?, vaultId: [UInt8]) -> [String: Any] {
-    guard let pin else { return [:] }
-    var out: [String: Any] = ["vaultPin": pin.name]
-    if let w = pin.warning(vaultId: vaultId) { out["warning"] = w }
-    return out
+/// A supporter's pin check, as the CLI shows it: a `mikata: warning:` line, and the `--json` fields `vaultPin` and,
+/// on a change, `warning`.
+struct PinReport {
+    let pin: VaultPinCheck
+    let vaultId: VaultID
+
+    var warning: String? {
+        switch pin {
+        case .changed(let pinned):
+            return "this patient's address now leads to another vault (fingerprint \(vaultId.fingerprint)) than when you first contacted them (\(pinned.fingerprint)): the patient may have registered again, or the store was altered; check with the patient, then repeat with --accept-new-vault"
+        case .accepted(let previous):
+            return "accepted the patient's new vault (fingerprint \(vaultId.fingerprint)) in place of the one pinned before (\(previous.fingerprint))"
+        default: return nil
+        }
+    }
+
+    var fields: [String: Any] {
+        guard let name = pin.name else { return [:] }
+        var out: [String: Any] = ["vaultPin": name]
+        if let w = warning { out["warning"] = w }
+        return out
+    }
+
+    static func fields(_ report: PinReport?) -> [String: Any] { report?.fields ?? [:] }
 }
 
 struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "record", abstract: "Records in a vault.", subcommands: [Add.self, List.self])
 
-    struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Append a record (the actor's password); prints its sequence number.")
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append a record (the actor's password, or a write-only service's key file); prints its sequence number.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @Option(help: "Record type: 1-64 of a-z 0-9 . _ - (e.g. dose, side-effect, message).") var type: String
         @Option(help: "The record's JSON data, or - to read it from standard input.") var data: String?
         @Option(help: "Read the record's JSON data from this file (- for standard input).") var dataFile: String?
+        @Option(help: ArgumentHelp("Append as this write-only service, authorised by the patient ('mikata service authorize'): its key file; no password.", valueName: "file"))
+        var asService: String?
         @OptionGroup var actor: ActorOptions
 
         func validate() throws {
             if (data == nil) == (dataFile == nil) { throw ValidationError("give exactly one of --data or --data-file") }
             if (data == "-" || dataFile == "-") && actor.password.passwordStdin { throw ValidationError("--data - and --password-stdin cannot both read standard input") }
+            if asService != nil && (actor.isSupporter || actor.password.passwordFile != nil || actor.password.passwordStdin) {
+                throw ValidationError("--as-service takes no password and no --as-supporter: the service's key file is its credential")
+            }
         }
 
-        func run() throws {
+        func run() async throws {
             let email = try account.resolve()
             let bytes: [UInt8]
             if let f = dataFile, f != "-" {
-                guard let d = PathBytes.contents(ofFile: f) else { throw CLIError.notFound("cannot read the data file") }
+                guard let d = ClientFiles.contents(ofFile: f) else { throw CLIError.notFound("cannot read the data file") }
                 bytes = d
             } else if data == "-" || dataFile == "-" {
                 _ = try StandardInput.claim("record data")
@@ -68,87 +97,181 @@ struct RecordCommand: ParsableCommand {
             } else {
                 bytes = Array((data ?? "").utf8)
             }
-            let trimmed = try HumanInput.recordData(bytes)  // strict JSON, checked before any password is asked
-            let store = try global.openStore()
-            let (vault, session, pin) = try actor.open(store: store, email: email, access: .write)
-            let seq = try vault.append(type: type, data: trimmed, session: session)
-            try emit(json: global.json, ["seq": seq].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) { "appended record \(seq)" }
+            let trimmed = try VaultService.checkedRecordData(bytes)  // checked before any password is asked
+            let (seq, pin) = try await global.withService { service -> (UInt64, PinReport?) in
+                if let keyFile = asService {
+                    let key = try await ServiceKey.read(path: keyFile)
+                    let session = service.serviceSession(key)
+                    defer { session.close() }
+                    let vaultId = try await service.vaultId(email: email)
+                    return (try await service.append(session, to: vaultId, type: type, data: trimmed), nil)
+                }
+                let session = try await actor.unlock(service, patientEmail: email)
+                defer { session.close() }
+                switch session {
+                case .patient(let s):
+                    return (try await service.append(s, type: type, data: trimmed), nil)
+                case .supporter(let s):
+                    let r = try await service.append(s, to: .email(email), type: type, data: trimmed, acceptNewVault: actor.acceptNewVault)
+                    return (r.seq, PinReport(pin: r.pin, vaultId: r.vaultId))
+                }
+            }
+            if let w = pin?.warning { reportWarning(w) }
+            try emit(json: global.json, ["seq": seq].merging(PinReport.fields(pin)) { a, _ in a }) { "appended record \(seq)" }
         }
     }
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Decrypt, verify and list every record (the actor's password).")
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Decrypt, verify and list every record (the actor's password).",
+                                                        discussion: "Records are printed as they are read, a page at a time: a failure part way leaves the lines (or the unfinished JSON document) printed so far, and the exit code says it failed.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @OptionGroup var actor: ActorOptions
 
-        func run() throws {
+        /// Records read per page: the most a listing holds in memory at once.
+        static let pageSize = 256
+
+        func run() async throws {
             let email = try account.resolve()
-            let store = try global.openStore()
-            let (vault, session, pin) = try actor.open(store: store, email: email, access: .read)
-            let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
-            let rows: [[String: Any]] = records.map { r in
-                ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
-                 "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull()]
-            }
-            try emit(json: global.json, ["records": rows].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) {
-                records.map { "\($0.seq)\t\(isoTime(millis: $0.timeMillis))\t\($0.author)\t\($0.type)\t\(String(decoding: $0.data, as: UTF8.self))" }
-                    .joined(separator: "\n")
+            try await global.withService { service in
+                let session = try await actor.unlock(service, patientEmail: email)
+                defer { session.close() }
+                var writer = RecordListWriter(json: global.json)
+                switch session {
+                case .patient(let s):
+                    for try await r in service.recordStream(s, RecordQuery(limit: Self.pageSize)) { try writer.add(r) }
+                case .supporter(let s):
+                    // The first page checks the supporter's pin for the address; the rest follow by vault id.
+                    let first = try await service.records(s, of: .email(email), RecordQuery(limit: Self.pageSize), acceptNewVault: actor.acceptNewVault)
+                    let report = PinReport(pin: first.pin, vaultId: first.vaultId)
+                    if let w = report.warning { reportWarning(w) }
+                    writer.pin = report
+                    for r in first.page.records { try writer.add(r) }
+                    if let next = first.page.nextAfter {
+                        for try await r in service.recordStream(s, of: .vault(first.vaultId), RecordQuery(after: next, limit: Self.pageSize)) {
+                            try writer.add(r)
+                        }
+                    }
+                }
+                try writer.finish()
             }
         }
+    }
+}
+
+/// `record list`'s output, written as the records arrive: text lines, or the same JSON document a single
+/// `JSONSerialization` of `{"records": [...], "vaultPin": ..., "warning": ...}` with sorted keys gives, built row by
+/// row. Output is buffered up to `flushBytes`; what is still buffered when a read fails is never printed.
+struct RecordListWriter {
+    let json: Bool
+    var pin: PinReport?
+    private var buffer: [UInt8] = []
+    private var rows = 0
+    private let time = RecordTimeFormatter()
+    static let flushBytes = 64 * 1024
+
+    init(json: Bool) {
+        self.json = json
+        if json { buffer = Array(#"{"records":["#.utf8) }
+    }
+
+    mutating func add(_ r: VaultRecord) throws {
+        let stamp = time.string(millis: r.timeMillis)
+        if json {
+            let row: [String: Any] = [
+                "seq": r.seq, "type": r.type, "author": r.author.description, "time": stamp,
+                "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
+            ]
+            if rows > 0 { buffer.append(UInt8(ascii: ",")) }
+            buffer += try jsonBytes(row)
+        } else {
+            buffer += Array("\(r.seq)\t\(stamp)\t\(r.author)\t\(r.type)\t".utf8)
+            buffer += Array(String(decoding: r.data, as: UTF8.self).utf8)  // as text: invalid UTF-8 shown as U+FFFD
+            buffer.append(10)
+        }
+        rows += 1
+        if buffer.count >= Self.flushBytes { try flush() }
+    }
+
+    mutating func finish() throws {
+        if json {
+            buffer.append(UInt8(ascii: "]"))
+            let tail = PinReport.fields(pin)
+            if tail.isEmpty {
+                buffer.append(UInt8(ascii: "}"))
+            } else {  // the pin's members follow "records" in sorted order: `,"vaultPin":…,"warning":…}`
+                buffer.append(UInt8(ascii: ","))
+                buffer += try jsonBytes(tail).dropFirst()
+            }
+            buffer.append(10)
+        }
+        try flush()
+    }
+
+    private mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try StandardOutput.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 
 struct PasswordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "password", abstract: "Passwords.", subcommands: [Change.self])
 
-    struct Change: ParsableCommand {
+    struct Change: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the patient's password (current via --password-file/--password-stdin, new via --new-password-file).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
         @OptionGroup var newPassword: NewPasswordOptions
 
-        func run() throws {
+        func run() async throws {
             let email = try account.resolve()
-            let store = try global.openStore()
-            let (vault, session) = try store.unlockPatient(email: email, password: try password.read(prompt: "Current password: "))
-            try vault.changePassword(to: try newPassword.read(), session: session)
-            try emit(json: global.json, ["vaultId": vault.vaultId.hex, "changed": true]) { "password changed" }
+            let id = try await global.withService { service in
+                let session = try await service.unlockPatient(email: email, password: try password.read(prompt: "Current password: "))
+                defer { session.close() }
+                try await service.changePassword(session, to: try newPassword.read())
+                return session.vaultId
+            }
+            try emit(json: global.json, ["vaultId": id.hex, "changed": true]) { "password changed" }
         }
     }
 }
 
-struct RecoverCommand: ParsableCommand {
+struct RecoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "recover", abstract: "Set a new password with the recovery code.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var account: EmailOptions
     @Option(help: "Read the recovery code from the first line of this file (- for standard input).") var recoveryCodeFile: String?
     @OptionGroup var newPassword: NewPasswordOptions
 
-    func run() throws {
+    func run() async throws {
         let email = try account.resolve()
-        let store = try global.openStore()
-        let code = try recoveryCodeFile.map { $0 == "-" ? try SecretInput.firstLine(fd: try StandardInput.claim("recovery code"), what: "recovery code")
-                                                        : try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
-            ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
-        let (vault, session) = try store.unlockPatient(email: email, recoveryCode: code)
-        try vault.changePassword(to: try newPassword.read(), session: session)
-        try emit(json: global.json, ["vaultId": vault.vaultId.hex, "recovered": true]) { "new password set; the recovery code stays valid" }
+        let id = try await global.withService { service in
+            let code = try recoveryCodeFile.map { $0 == "-" ? try SecretInput.firstLine(fd: try StandardInput.claim("recovery code"), what: "recovery code")
+                                                            : try SecretInput.firstLine(ofFile: $0, what: "recovery code") }
+                ?? SecretInput.prompt("Recovery code: ", what: "recovery code")
+            // Unlocked first, so a wrong code is answered before a new password is asked for.
+            let session = try await service.unlockPatient(email: email, recoveryCode: code)
+            defer { session.close() }
+            try await service.changePassword(session, to: try newPassword.read())
+            return session.vaultId
+        }
+        try emit(json: global.json, ["vaultId": id.hex, "recovered": true]) { "new password set; the recovery code stays valid" }
     }
 }
 
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "vault", abstract: "Inspect and verify vault files.", subcommands: [Inspect.self, Verify.self])
 
-    struct Inspect: ParsableCommand {
+    struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Non-secret metadata, without any password.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
 
-        func run() throws {
+        func run() async throws {
             let email = try account.resolve()
-            let info = try global.openStore().inspectVault(email: email)  // an operator action, logged
+            let info = try await global.withService { service in try await service.inspect(email: email) }  // an operator action, logged
             let slots: [[String: Any]] = info.slots.map { s in
                 var d: [String: Any] = ["kind": s.kind]
                 if let id = s.supporterId { d["supporterId"] = id.hex }
@@ -174,17 +297,20 @@ struct VaultCommand: ParsableCommand {
         }
     }
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check both header copies and every record (patient's password); exit 65 on any problem.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
 
-        func run() throws {
+        func run() async throws {
             let email = try account.resolve()
-            let (vault, session) = try global.openStore().unlockPatient(email: email, password: try password.read())
-            let report = try vault.verify(session)
-            try emit(json: global.json, ["vaultId": vault.vaultId.hex, "ok": true, "recordCount": report.recordCount,
+            let report = try await global.withService { service in
+                let session = try await service.unlockPatient(email: email, password: try password.read())
+                defer { session.close() }
+                return try await service.verify(session)
+            }
+            try emit(json: global.json, ["vaultId": report.vaultId.hex, "ok": true, "recordCount": report.recordCount,
                                          "tornTailBytes": report.tornTailBytes, "headerGeneration": report.headerGeneration,
                                          "currentEpoch": report.currentEpoch]) {
                 "ok: \(report.recordCount) records verified, header generation \(report.headerGeneration), key epoch \(report.currentEpoch)"

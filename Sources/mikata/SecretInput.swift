@@ -1,15 +1,18 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import MikataCrypto
-import MikataVault
+import MikataService
 
 /// Reading passwords and recovery codes: from a file's first line, from standard input, or from a prompt on the
-/// terminal with echo off. Never from argv. Bytes go straight into guarded memory; scratch buffers are wiped.
+/// terminal with echo off. Never from argv. Bytes go straight into guarded memory (`Secret`); scratch buffers are
+/// wiped.
 enum SecretInput {
+    /// The longest line taken, in bytes.
+    static let maximumLength = 4096
+
     /// The first line of a file: everything after the first LF is ignored, and trailing CRs are not part of it.
-    static func firstLine(ofFile path: String, what: String) throws -> SecureBytes {
-        let fd = PathBytes.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }  // paths are bytes, never re-encoded
+    static func firstLine(ofFile path: String, what: String) throws -> Secret {
+        let fd = ClientFiles.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }  // paths are bytes, never re-encoded
         guard fd >= 0 else {
             throw CLIError.notFound("cannot read the \(what) file: \(String(cString: strerror(errno)))")
         }
@@ -17,27 +20,28 @@ enum SecretInput {
         return try firstLine(fd: fd, what: what)
     }
 
-    static func firstLine(fd: Int32, what: String) throws -> SecureBytes {
+    static func firstLine(fd: Int32, what: String) throws -> Secret {
         var line: [UInt8] = []
-        defer { Sodium.wipe(&line) }
+        line.reserveCapacity(maximumLength + 2)  // never reallocated: no unwiped copy left behind by growth
+        defer { Secret.wipe(&line) }
         var byte: UInt8 = 0
         while true {
             let n = read(fd, &byte, 1)
             if n < 0 { if errno == EINTR { continue }; throw CLIError.io("cannot read the \(what): \(String(cString: strerror(errno)))") }
             if n == 0 || byte == 10 { break }
             line.append(byte)
-            if line.count > 4096 { throw CLIError.usage("the \(what) is longer than 4096 bytes") }
+            if line.count > maximumLength { throw CLIError.usage("the \(what) is longer than \(maximumLength) bytes") }
         }
         byte = 0
         while line.last == 13 { line.removeLast() }
         guard !line.isEmpty else { throw CLIError.usage("the \(what) is empty") }
-        return SecureBytes(wiping: &line)
+        return Secret(wiping: &line)
     }
 
     static var canPrompt: Bool { isatty(0) == 1 }
 
     /// Prompts on the terminal with echo off.
-    static func prompt(_ text: String, what: String) throws -> SecureBytes {
+    static func prompt(_ text: String, what: String) throws -> Secret {
         guard canPrompt else { throw CLIError.usage("no \(what) given: use a file option or --password-stdin (passwords are never taken from arguments)") }
         var old = termios()
         tcgetattr(0, &old)
@@ -60,4 +64,9 @@ enum CLIError: Error {
     case usage(String)
     case notFound(String)
     case io(String)
+}
+
+extension Secret {
+    /// The secret as text (a name or address read like a password: from a file or standard input).
+    var text: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
 }

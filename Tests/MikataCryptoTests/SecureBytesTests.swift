@@ -3,6 +3,16 @@ import Testing
 
 @Suite("SecureBytes and constant-time equality")
 struct SecureBytesTests {
+    struct FillFailed: Error {}
+
+    @Test("an initializer that throws frees the guarded memory once (it crashed in a double sodium_free)")
+    func throwingInitializer() {
+        for _ in 0..<3 {
+            #expect(throws: FillFailed.self) { _ = try SecureBytes(count: 32) { buffer in buffer[0] = 1; throw FillFailed() } }
+        }
+        #expect(SecureBytes(copying: [7]) == SecureBytes(copying: [7]))
+    }
+
     @Test("equality is by value, not identity")
     func equalityByValue() {
         let a = SecureBytes(copying: [1, 2, 3, 4])

@@ -68,6 +68,11 @@ final class Ledger: Sendable {
                         let v = (t + i * 3) % Self.vaults
                         let tag = "t\(t)-o\(i)"
                         let data = json("{\"tag\":\"\(tag)\"}")
+                        if t % 8 == 0 && i == Self.opsPerTask / 2 {  // four revocations, racing nurse 1's appends
+                            revoked.insert(v)  // marked before: a refusal may race the revoke's end
+                            _ = try await s.revoke(sharedPatients[v], supporterEmail: "n1@example.jp")
+                            continue
+                        }
                         switch Int.random(in: 0..<5, using: &rng) {
                         case 0:
                             ledger.record(vault: v, tag: tag, seq: try await s.append(sharedPatients[v], type: "dose", data: data))
@@ -84,12 +89,7 @@ final class Ledger: Sendable {
                         case 3:
                             ledger.record(vault: v, tag: tag, seq: try await s.append(pillBox, to: sharedPatients[v].vaultId, type: "dose", data: data))
                         default:
-                            if t % 8 == 0 && i == Self.opsPerTask / 2 {
-                                revoked.insert(v)  // marked before: a refusal may race the revoke's end
-                                _ = try await s.revoke(sharedPatients[v], supporterEmail: "n1@example.jp")
-                            } else {
-                                _ = try await s.records(sharedPatients[v], RecordQuery(limit: 50))
-                            }
+                            _ = try await s.records(sharedPatients[v], RecordQuery(limit: 50))
                         }
                     }
                 }
