@@ -69,8 +69,31 @@ func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     }
 }
 
-func isoTime(millis: Int64) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+func isoTime(millis: Int64) -> String { ISOTime().string(millis: millis) }
+
+/// ISO 8601 UTC with milliseconds. Making a formatter costs more than formatting: a listing makes one for all rows.
+final class ISOTime {
+    private let formatter = ISO8601DateFormatter()
+
+    init() { formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds] }
+
+    func string(millis: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000)) }
+}
+
+/// Output gathered into writes of about 256 KiB (a streamed listing: one write(2) per row would dominate small
+/// rows). Failures are `StandardOutput.write`'s.
+struct OutputBuffer {
+    static let flushSize = 256 << 10
+    private var bytes: [UInt8] = []
+
+    mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    mutating func append<S: Sequence>(_ data: S) where S.Element == UInt8 { bytes.append(contentsOf: data) }
+
+    mutating func flushIfFull() throws { if bytes.count >= OutputBuffer.flushSize { try flush() } }
+
+    mutating func flush() throws {
+        guard !bytes.isEmpty else { return }
+        try StandardOutput.write(bytes)
+        bytes.removeAll(keepingCapacity: true)
+    }
 }

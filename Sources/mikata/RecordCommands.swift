@@ -86,15 +86,34 @@ struct RecordCommand: ParsableCommand {
             let email = try account.resolve()
             let store = try global.openStore()
             let (vault, session, pin) = try actor.open(store: store, email: email, access: .read)
-            let records = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
-            let rows: [[String: Any]] = records.map { r in
-                ["seq": r.seq, "type": r.type, "author": r.author.description, "time": isoTime(millis: r.timeMillis),
-                 "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull()]
+            // Streams: each row is printed as it is read, so memory stays O(batch) whatever the vault's size. The JSON
+            // document is the one `emit` would write: {"records":[...] then the pin fields (sorted after it)}.
+            let time = ISOTime()
+            var out = OutputBuffer()
+            var first = true
+            if global.json { out.append("{\"records\":[") }
+            try vault.forEachRecord(session) { r in
+                if global.json {
+                    let row: [String: Any] = [
+                        "seq": r.seq, "type": r.type, "author": r.author.description, "time": time.string(millis: r.timeMillis),
+                        "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
+                    ]
+                    if !first { out.append(",") }
+                    out.append(try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes]))
+                } else {
+                    out.append("\(r.seq)\t\(time.string(millis: r.timeMillis))\t\(r.author)\t\(r.type)\t\(String(decoding: r.data, as: UTF8.self))\n")
+                }
+                first = false
+                try out.flushIfFull()
+                return true
             }
-            try emit(json: global.json, ["records": rows].merging(pinFields(pin, vaultId: vault.vaultId)) { a, _ in a }) {
-                records.map { "\($0.seq)\t\(isoTime(millis: $0.timeMillis))\t\($0.author)\t\($0.type)\t\(String(decoding: $0.data, as: UTF8.self))" }
-                    .joined(separator: "\n")
+            if global.json {
+                let rest = try JSONSerialization.data(withJSONObject: pinFields(pin, vaultId: vault.vaultId), options: [.sortedKeys, .withoutEscapingSlashes])
+                out.append("]")
+                if rest.count > 2 { out.append(","); out.append(rest.dropFirst()) } else { out.append("}") }
+                out.append("\n")
             }
+            try out.flush()
         }
     }
 }
