@@ -93,6 +93,9 @@ package final class Vault {
     private var tail: Tail?
     /// Frame offsets learnt by reads, so a page starts by seeking (VaultReading.swift).
     var frameIndex: FrameIndex?
+    /// Bytes per read of the records region, and whether batches are decrypted on every core (tests vary both).
+    var readChunkSize = FrameReader.defaultChunkSize
+    var parallelReads = true
 
     struct Tail {
         var end: Int

@@ -150,7 +150,7 @@ extension Vault {
                 guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
                 var page: [Record] = []
                 var last: UInt64?
-                let result = try walkFile(from: after, keyring: keyring, decryptFrom: after.map { $0 &+ 1 } ?? 0,
+                let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after),
                                           batch: { filter.isSelective ? 64 : max(limit - page.count, 8) }) { r, _ in
                     last = r.seq
                     guard filter.matches(r) else { return true }
@@ -176,7 +176,7 @@ extension Vault {
             try locked(exclusive: false) {
                 try prepare(session)
                 guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
-                _ = try walkFile(from: after, keyring: keyring, decryptFrom: after.map { $0 &+ 1 } ?? 0, visit: { r, _ in
+                _ = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), visit: { r, _ in
                     guard filter.matches(r) else { return true }
                     if !logged {
                         // No record leaves before its read is in the access log.
@@ -193,6 +193,9 @@ extension Vault {
         if !logged { try log("read", actor: actor, outcome: "ok", detail: "0 records") }
     }
 
+    /// The first sequence number a read after `after` wants (none can be UInt64.max: appends stop before it).
+    static func firstSeq(after: UInt64?) -> UInt64 { after.map { $0 == UInt64.max ? $0 : $0 + 1 } ?? 0 }
+
     // MARK: walks
 
     /// Walks this vault's file from the checkpoint before record `after + 1` (from record 0 if `after` is nil),
@@ -207,7 +210,7 @@ extension Vault {
         var start = genesis
         var floorLink: [UInt8]?
         if let after {
-            var target = after == UInt64.max ? after : after + 1
+            var target = Vault.firstSeq(after: after)
             let floorCount = state.recordFloorCount
             if target > floorCount {
                 // A page past the floor compares the floor's link seen by an earlier walk, or walks through it.
@@ -218,9 +221,9 @@ extension Vault {
         }
         let size = try file.size()
         guard size >= preamble.recordsOffset else { throw VaultError.corrupted("vault file is truncated inside its header area") }
-        var reader = FrameReader(file: file, from: start.offset, end: size)
+        var reader = FrameReader(file: file, from: start.offset, end: size, chunkSize: readChunkSize)
         return try Vault.walk(&reader, state: state, vaultId: vaultId, from: start, floorLink: floorLink, keyring: keyring,
-                              decryptFrom: decryptFrom, index: &frameIndex, batch: batch, visit: visit)
+                              decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, batch: batch, visit: visit)
     }
 
     struct ReadResult {
@@ -253,7 +256,7 @@ extension Vault {
     /// as a frame-by-frame walk would find it: a later frame's structural error waits until the frames before it
     /// are decrypted.
     static func walk(_ reader: inout FrameReader, state: KeyState, vaultId: [UInt8], from start: FrameCheckpoint, floorLink: [UInt8]?,
-                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, batch: () -> Int = { Vault.batchFramesMax },
+                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, batch: () -> Int = { Vault.batchFramesMax },
                      visit: (Record, [UInt8]) throws -> Bool) throws -> WalkResult {
         var chain = ChainCheck(state: state, start: start, floorLink: floorLink)
         var pending: [RecordFrame] = []
@@ -267,7 +270,7 @@ extension Vault {
         /// Decrypts the pending frames and hands them over in order; false once the visitor stopped.
         func flush() throws -> Bool {
             guard !pending.isEmpty, let keyring else { return true }
-            let opened = Vault.openRecords(pending, vaultId: vaultId, state: state, keyring: keyring)
+            let opened = Vault.openRecords(pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel)
             let count = pending.count
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
@@ -346,8 +349,9 @@ extension Vault {
 
     /// Decrypts and checks frames, in parallel over every core when there are several (the chain was checked by the
     /// walk). One result per frame, in order.
-    static func openRecords(_ frames: [RecordFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring) -> [Result<(Record, [UInt8]), any Error>] {
-        guard frames.count > 1, Vault.cores > 1 else {
+    static func openRecords(_ frames: [RecordFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring,
+                            parallel: Bool = true) -> [Result<(Record, [UInt8]), any Error>] {
+        guard parallel, frames.count > 1, Vault.cores > 1 else {
             return frames.map { f in Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring) } }
         }
         var results = [Result<(Record, [UInt8]), any Error>?](repeating: nil, count: frames.count)
