@@ -37,6 +37,7 @@ final class BenchRun {
         if options.only.contains("unlock") { try unlockFigure(store) }
         if options.only.contains("revoke") { try revokeFigure(store) }
         if options.only.contains("restore") { try restoreFigure(dir) }
+        if options.only.contains("reads") { try readsFigures(store) }
 
         report.totalSeconds = monotonicSeconds() - started
         let markdown = report.markdown()

@@ -6,7 +6,7 @@ struct BenchOptions {
           --dir DIR    scratch folder for the bench vaults, on the filesystem to measure (default: bench-out);
                        a run-specific subfolder is created there and removed at the end
           --quick      smaller sample counts, for checking that the bench runs (figures are then rough)
-          --only LIST  run only these figures, comma-separated: append, read, unlock, revoke, restore (the report is then partial)
+          --only LIST  run only these figures, comma-separated: append, read, unlock, revoke, restore, reads (the report is then partial)
         """
 
     var outPath: String?
@@ -15,7 +15,7 @@ struct BenchOptions {
     var showHelp = false
     var only: Set<String> = BenchOptions.figures
 
-    static let figures: Set<String> = ["append", "read", "unlock", "revoke", "restore"]
+    static let figures: Set<String> = ["append", "read", "unlock", "revoke", "restore", "reads"]
 
     static func parse(_ arguments: [String]) throws -> BenchOptions {
         var o = BenchOptions()
@@ -32,7 +32,7 @@ struct BenchOptions {
             case "--quick": o.quick = true
             case "--only":
                 o.only = Set(try value("--only").split(separator: ",").map { String($0) })
-                guard o.only.isSubset(of: figures), !o.only.isEmpty else { throw BenchError.usage("--only takes a list of: append, read, unlock, revoke, restore") }
+                guard o.only.isSubset(of: figures), !o.only.isEmpty else { throw BenchError.usage("--only takes a list of: append, read, unlock, revoke, restore, reads") }
             case "-h", "--help": o.showHelp = true
             default: throw BenchError.usage("unknown argument \(arguments[i])\n\(usage)")
             }

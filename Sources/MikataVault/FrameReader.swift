@@ -1,13 +1,20 @@
 import MikataCrypto
 import MikataFormat
 
-/// One frame met by a walk of the records region: where it lies, its checked header, the link its successor must
-/// carry and, when the walk reads bodies, the frame itself.
+/// One frame met by a walk of the records region: where it lies, its checked header and trailer, the link its
+/// successor must carry and, when the walk reads bodies, the bytes that hold it (a chunk shared with the frames
+/// beside it, not a copy), so that splitting and decrypting it can run on another thread.
 struct WalkedFrame {
     let offset: Int
     let header: RecordFrame.Header
     let link: [UInt8]
-    let frame: RecordFrame?
+    let body: (bytes: [UInt8], index: Int)?
+
+    /// The frame itself (its trailer was checked by the walk, so only the split into fields remains).
+    func frame() throws -> RecordFrame? {
+        guard let body else { return nil }
+        return try RecordFrame.parseFrame(body.bytes, at: body.index, header: header, position: offset)
+    }
 }
 
 /// Reads the records region of a vault frame by frame through one bounded buffer (FORMAT.md §5.2): memory is
@@ -62,23 +69,18 @@ struct FrameReader {
         if body || length <= chunkSize {
             i = try window(offset, length)
             let tagAt = i + length - RecordFrame.trailerLength - RecordFrame.tagLength
-            if body {
-                let frame = try RecordFrame.parseFrame(buffer, at: i, header: header, position: offset)
-                walked = WalkedFrame(offset: offset, header: header, link: frame.link, frame: frame)
-            } else {
-                try RecordFrame.checkTrailer(buffer, at: i + length - RecordFrame.trailerLength, length: length, end: offset + length)
-                walked = WalkedFrame(offset: offset, header: header,
-                                     link: VaultFormat.link(fixedHeader: buffer[i..<(i + RecordFrame.fixedHeaderLength)],
-                                                            tag: buffer[tagAt..<(tagAt + RecordFrame.tagLength)]),
-                                     frame: nil)
-            }
+            try RecordFrame.checkTrailer(buffer, at: i + length - RecordFrame.trailerLength, length: length, end: offset + length)
+            walked = WalkedFrame(offset: offset, header: header,
+                                 link: VaultFormat.link(fixedHeader: buffer[i..<(i + RecordFrame.fixedHeaderLength)],
+                                                        tag: buffer[tagAt..<(tagAt + RecordFrame.tagLength)]),
+                                 body: body ? (buffer, i) : nil)
         } else {
             let fixed = Array(buffer[i..<(i + RecordFrame.fixedHeaderLength)])
             let tail = try read(at: offset + length - RecordFrame.trailerLength - RecordFrame.tagLength,
                                 count: RecordFrame.tagLength + RecordFrame.trailerLength)
             try RecordFrame.checkTrailer(tail, at: RecordFrame.tagLength, length: length, end: offset + length)
             walked = WalkedFrame(offset: offset, header: header, link: VaultFormat.link(fixedHeader: fixed[...], tag: tail[0..<RecordFrame.tagLength]),
-                                 frame: nil)
+                                 body: nil)
         }
         offset += length
         return .frame(walked)
@@ -102,8 +104,7 @@ struct FrameReader {
         if position >= bufferStart && position + count <= bufferStart + buffer.count { return position - bufferStart }
         guard let file else { preconditionFailure("an in-memory walk holds every byte") }
         let size = min(max(chunkSize, count), end - position)
-        buffer = []  // let the old chunk go before the new one is allocated
-        buffer = try file.read(at: position, count: size)
+        buffer = try file.read(at: position, count: size)  // frames still waiting in a batch keep the old chunk alive
         guard buffer.count == size else { throw VaultError.corrupted("the vault file shrank while it was read") }
         bufferStart = position
         return 0

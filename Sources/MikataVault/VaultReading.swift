@@ -115,7 +115,7 @@ extension Vault {
     package static let pageLimitMax = 10_000
     /// Frames decrypted together (in parallel): bounded in count and bytes, so a read holds O(batch), not O(vault).
     static let batchFramesMax = 256
-    static let batchBytesMax = 8 << 20
+    static let batchBytesMax = 4 << 20
 
     // MARK: the public reads
 
@@ -243,7 +243,7 @@ extension Vault {
         var records: [Record] = [], payloads: [[UInt8]] = []
         var unused: FrameIndex?
         let result = try walk(&reader, state: state, vaultId: preamble.vaultId, from: genesis, floorLink: nil, keyring: keyring, decryptFrom: 0,
-                              index: &unused) { record, payload in
+                              index: &unused, keepPayloads: keepPayloads) { record, payload in
             records.append(record)
             if keepPayloads { payloads.append(payload) }
             return true
@@ -256,10 +256,10 @@ extension Vault {
     /// as a frame-by-frame walk would find it: a later frame's structural error waits until the frames before it
     /// are decrypted.
     static func walk(_ reader: inout FrameReader, state: KeyState, vaultId: [UInt8], from start: FrameCheckpoint, floorLink: [UInt8]?,
-                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, batch: () -> Int = { Vault.batchFramesMax },
+                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, keepPayloads: Bool = false, batch: () -> Int = { Vault.batchFramesMax },
                      visit: (Record, [UInt8]) throws -> Bool) throws -> WalkResult {
         var chain = ChainCheck(state: state, start: start, floorLink: floorLink)
-        var pending: [RecordFrame] = []
+        var pending: [WalkedFrame] = []
         var pendingBytes = 0
         var lastEnd = start.offset
         var torn = 0
@@ -270,7 +270,7 @@ extension Vault {
         /// Decrypts the pending frames and hands them over in order; false once the visitor stopped.
         func flush() throws -> Bool {
             guard !pending.isEmpty, let keyring else { return true }
-            let opened = Vault.openRecords(pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel)
+            let opened = Vault.openRecords(pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
             let count = pending.count
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
@@ -308,8 +308,8 @@ extension Vault {
                 break
             }
             guard case .frame(let f) = step else { break }
-            if let frame = f.frame, keyring != nil, f.header.seq >= decryptFrom {
-                pending.append(frame)
+            if f.body != nil, keyring != nil, f.header.seq >= decryptFrom {
+                pending.append(f)
                 pendingBytes += f.header.length
                 if pending.count >= max(1, min(batch(), Vault.batchFramesMax)) || pendingBytes >= Vault.batchBytesMax {
                     if try !flush() { stopped = true; break }
@@ -349,14 +349,14 @@ extension Vault {
 
     /// Decrypts and checks frames, in parallel over every core when there are several (the chain was checked by the
     /// walk). One result per frame, in order.
-    static func openRecords(_ frames: [RecordFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring,
-                            parallel: Bool = true) -> [Result<(Record, [UInt8]), any Error>] {
+    static func openRecords(_ frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring,
+                            parallel: Bool = true, keepPayloads: Bool = false) -> [Result<(Record, [UInt8]), any Error>] {
         guard parallel, frames.count > 1, Vault.cores > 1 else {
-            return frames.map { f in Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring) } }
+            return frames.map { f in Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads) } }
         }
         var results = [Result<(Record, [UInt8]), any Error>?](repeating: nil, count: frames.count)
         results.withUnsafeMutableBufferPointer { out in
-            let job = ParallelOpen(frames: frames, vaultId: vaultId, state: state, keyring: keyring, out: out)
+            let job = ParallelOpen(frames: frames, vaultId: vaultId, state: state, keyring: keyring, keepPayloads: keepPayloads, out: out)
             DispatchQueue.concurrentPerform(iterations: frames.count) { i in job.run(i) }
         }
         return results.map { $0! }
@@ -365,21 +365,26 @@ extension Vault {
     /// One batch shared by the worker threads. Safe to share: everything it reads is immutable for the batch's life
     /// (keys are read-only guarded memory), and iteration i writes slot i of `out` alone.
     private struct ParallelOpen: @unchecked Sendable {
-        let frames: [RecordFrame]
+        let frames: [WalkedFrame]
         let vaultId: [UInt8]
         let state: KeyState
         let keyring: Keyring
+        let keepPayloads: Bool
         let out: UnsafeMutableBufferPointer<Result<(Record, [UInt8]), any Error>?>
 
         func run(_ i: Int) {
-            out[i] = Result { try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring) }
+            out[i] = Result { try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads) }
         }
     }
 
     static let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
-    /// FORMAT.md §5.5–5.6 for one frame: decrypt, parse the payload, check the author's right and signature.
-    static func openRecord(_ frame: RecordFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring) throws -> (Record, [UInt8]) {
+    /// FORMAT.md §5.5–5.6 for one frame: decrypt, parse the payload, check the author's right and signature. The
+    /// payload's bytes come back only if asked (a re-encryption); else they are let go at once.
+    static func openRecord(_ walked: WalkedFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring, keepPayload: Bool) throws -> (Record, [UInt8]) {
+        guard let frame = try VaultError.parsing("record \(walked.header.seq)", { try walked.frame() }) else {
+            preconditionFailure("a frame to decrypt was walked without its body")
+        }
         let n = frame.seq
         let payloadBytes = try decrypt(frame, vaultId: vaultId, keyring: keyring)
         let payload: RecordPayload
@@ -394,7 +399,7 @@ extension Vault {
             throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
         }
         return (Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id),
-                       timeMillis: payload.timeMillis, data: payload.data), payloadBytes)
+                       timeMillis: payload.timeMillis, data: payload.data), keepPayload ? payloadBytes : [])
     }
 
     static func decrypt(_ frame: RecordFrame, vaultId: [UInt8], keyring: Keyring) throws -> [UInt8] {
