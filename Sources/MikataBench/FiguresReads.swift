@@ -182,7 +182,7 @@ extension BenchRun {
             guard count == n else { throw BenchError.unexpected("streamed \(count) records, expected \(n)") }
             dataBytes = bytes
         }
-        func cli() throws {
+        func cli(_ email: String) throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["record", "list", "--store", store.root, "--email", email, "--password-file", passwordFile, "--json"]
@@ -197,6 +197,12 @@ extension BenchRun {
                 throw BenchError.unexpected("mikata record list exited \(process.terminationStatus): \(text)")
             }
         }
+        // The children's peak so far is the small vault's: what the command needs whatever the vault's size.
+        try cli("pages@bench.invalid")
+        var small = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &small)
+        let smallPeakMiB = Double(small.ru_maxrss) / 1024
+        func cli() throws { try cli(email) }
         try library()
         var lib = Samples(), cmd = Samples()
         for p in 0..<passes {
@@ -217,7 +223,8 @@ extension BenchRun {
             ratio: ratio(cliMBs / libMBs), goal: "≥ 0.8×", pass: cliMBs / libMBs >= 0.8, samples: "\(cmd.count) + \(lib.count) runs"))
         report.goals.append(Row(
             figure: "Same command, peak resident memory (getrusage, children's maxrss)",
-            measured: String(format: "%.1f MiB", peakMiB), baseline: "vault file \(mib(Double(fileBytes)))",
+            measured: String(format: "%.1f MiB", peakMiB),
+            baseline: String(format: "%.1f MiB on the 1,000-record vault of 200 B records; vault file ", smallPeakMiB) + mib(Double(fileBytes)),
             ratio: String(format: "%.3f× of the vault", peakMiB * 1048576 / Double(fileBytes)), goal: "≤ 64 MiB", pass: peakMiB <= 64,
             samples: "\(cmd.count) runs"))
         let buildTime = String(format: "%.1f", built)

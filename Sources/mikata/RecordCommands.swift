@@ -94,12 +94,20 @@ struct RecordCommand: ParsableCommand {
             if global.json { out.append("{\"records\":[") }
             try vault.forEachRecord(session) { r in
                 if global.json {
-                    let row: [String: Any] = [
-                        "seq": r.seq, "type": r.type, "author": r.author.description, "time": time.string(millis: r.timeMillis),
-                        "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
-                    ]
                     if !first { out.append(",") }
-                    out.append(try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes]))
+                    if PlainJSON.isPlain(r.data) {
+                        // Data JSONSerialization would print back unchanged: copied as stored, in the row it would write
+                        // (sorted keys; author, time and type hold no character that needs escaping).
+                        out.append("{\"author\":\"\(r.author)\",\"data\":")
+                        out.append(r.data)
+                        out.append(",\"seq\":\(r.seq),\"time\":\"\(time.string(millis: r.timeMillis))\",\"type\":\"\(r.type)\"}")
+                    } else {
+                        let row: [String: Any] = [
+                            "seq": r.seq, "type": r.type, "author": r.author.description, "time": time.string(millis: r.timeMillis),
+                            "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
+                        ]
+                        out.append(try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes]))
+                    }
                 } else {
                     out.append("\(r.seq)\t\(time.string(millis: r.timeMillis))\t\(r.author)\t\(r.type)\t\(String(decoding: r.data, as: UTF8.self))\n")
                 }
