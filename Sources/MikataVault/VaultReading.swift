@@ -150,7 +150,8 @@ extension Vault {
                 guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
                 var page: [Record] = []
                 var last: UInt64?
-                let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after),
+                // Not pipelined: a page decrypts about as many records as it returns, not a batch ahead.
+                let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
                                           batch: { filter.isSelective ? 64 : max(limit - page.count, 8) }) { r, _ in
                     last = r.seq
                     guard filter.matches(r) else { return true }
@@ -201,7 +202,7 @@ extension Vault {
     /// Walks this vault's file from the checkpoint before record `after + 1` (from record 0 if `after` is nil),
     /// checking the chain; records from `decryptFrom` on are decrypted (with a keyring) and handed to `visit`.
     /// Lock held. Uses and extends the frame index.
-    func walkFile(from after: UInt64?, keyring: Keyring?, decryptFrom: UInt64, batch: () -> Int = { Vault.batchFramesMax },
+    func walkFile(from after: UInt64?, keyring: Keyring?, decryptFrom: UInt64, pipelined: Bool = true, batch: () -> Int = { Vault.batchFramesMax },
                   visit: (Record, [UInt8]) throws -> Bool = { _, _ in true }) throws -> WalkResult {
         let identity = try file.identity()
         if frameIndex?.identity != identity { frameIndex = FrameIndex(identity: identity) }
@@ -223,7 +224,8 @@ extension Vault {
         guard size >= preamble.recordsOffset else { throw VaultError.corrupted("vault file is truncated inside its header area") }
         var reader = FrameReader(file: file, from: start.offset, end: size, chunkSize: readChunkSize)
         return try Vault.walk(&reader, state: state, vaultId: vaultId, from: start, floorLink: floorLink, keyring: keyring,
-                              decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, batch: batch, visit: visit)
+                              decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, pipelined: pipelined,
+                              batch: batch, visit: visit)
     }
 
     struct ReadResult {
@@ -256,7 +258,8 @@ extension Vault {
     /// as a frame-by-frame walk would find it: a later frame's structural error waits until the frames before it
     /// are decrypted.
     static func walk(_ reader: inout FrameReader, state: KeyState, vaultId: [UInt8], from start: FrameCheckpoint, floorLink: [UInt8]?,
-                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, keepPayloads: Bool = false, batch: () -> Int = { Vault.batchFramesMax },
+                     keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, pipelined: Bool = false,
+                     keepPayloads: Bool = false, batch: () -> Int = { Vault.batchFramesMax },
                      visit: (Record, [UInt8]) throws -> Bool) throws -> WalkResult {
         var chain = ChainCheck(state: state, start: start, floorLink: floorLink)
         var pending: [WalkedFrame] = []
@@ -267,21 +270,40 @@ extension Vault {
         var stopped = false
         var stoppedAtLast = false
 
-        /// Decrypts the pending frames and hands them over in order; false once the visitor stopped.
-        func flush() throws -> Bool {
-            guard !pending.isEmpty, let keyring else { return true }
-            let opened = Vault.openRecords(pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
-            let count = pending.count
-            pending.removeAll(keepingCapacity: true)
-            pendingBytes = 0
+        var inFlight: DecodeJob?
+
+        /// Hands decoded records over in order; false once the visitor stopped.
+        func deliver(_ opened: [Result<(Record, [UInt8]), any Error>]) throws -> Bool {
             for (i, result) in opened.enumerated() {
                 let (record, payload) = try result.get()
                 if try !visit(record, payload) {
-                    stoppedAtLast = i == count - 1
+                    stoppedAtLast = i == opened.count - 1 && pending.isEmpty && inFlight == nil
                     return false
                 }
             }
             return true
+        }
+
+        /// Decrypts the pending frames and hands them over in order; false once the visitor stopped. Pipelined, the
+        /// batch is decrypted in the background while the walk reads the next one, and the batch before it is
+        /// handed over now (two batches in memory at most).
+        func flush() throws -> Bool {
+            guard let keyring else { return true }
+            var job: DecodeJob?
+            if !pending.isEmpty {
+                let next = DecodeJob(frames: pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
+                pending = []
+                pendingBytes = 0
+                guard pipelined else { return try deliver(next.run()) }
+                next.start()
+                job = next
+            }
+            guard let previous = inFlight else { inFlight = job; return true }
+            inFlight = job
+            let more: Bool
+            do { more = try deliver(previous.wait()) } catch { _ = job?.wait(); inFlight = nil; throw error }
+            if !more { _ = job?.wait(); inFlight = nil }
+            return more
         }
 
         while true {
@@ -317,7 +339,7 @@ extension Vault {
             }
         }
         // Frames before a problem come first (and may hold an earlier one).
-        if !stopped { stopped = try !flush() }
+        while !stopped && (!pending.isEmpty || inFlight != nil) { stopped = try !flush() }
         let tail = Tail(end: lastEnd, nextSeq: chain.expected, link: chain.prevLink)
         if stopped {
             // The visitor stopped on the last frame read and nothing follows it: that is the end of the file too.
@@ -329,6 +351,38 @@ extension Vault {
         }
         try chain.checkFloor(atEnd: true)
         return WalkResult(tornTailBytes: torn, tail: tail, reachedEnd: true)
+    }
+
+    /// One batch of frames to decrypt, on this thread or in the background. `results` is written before the group is
+    /// left and read only after waiting on it.
+    private final class DecodeJob: @unchecked Sendable {
+        let frames: [WalkedFrame]
+        let vaultId: [UInt8]
+        let state: KeyState
+        let keyring: Keyring
+        let parallel: Bool
+        let keepPayloads: Bool
+        private var results: [Result<(Record, [UInt8]), any Error>] = []
+        private let done = DispatchGroup()
+
+        init(frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring, parallel: Bool, keepPayloads: Bool) {
+            self.frames = frames; self.vaultId = vaultId; self.state = state; self.keyring = keyring
+            self.parallel = parallel; self.keepPayloads = keepPayloads
+        }
+
+        func run() -> [Result<(Record, [UInt8]), any Error>] {
+            Vault.openRecords(frames, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
+        }
+
+        func start() {
+            done.enter()
+            DispatchQueue.global().async { self.results = self.run(); self.done.leave() }
+        }
+
+        func wait() -> [Result<(Record, [UInt8]), any Error>] {
+            done.wait()
+            return results
+        }
     }
 
     /// An interrupted append leaves a prefix of one frame. If the file instead ends in a complete, well-formed frame
