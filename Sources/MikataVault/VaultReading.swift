@@ -152,7 +152,7 @@ extension Vault {
                 var last: UInt64?
                 // Not pipelined: a page decrypts about as many records as it returns, not a batch ahead.
                 let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
-                                          batch: { filter.isSelective ? 64 : max(limit - page.count, 8) }) { r, _ in
+                                          batch: { filter.isSelective ? 64 : max(limit - page.count, 1) }) { r, _ in
                     last = r.seq
                     guard filter.matches(r) else { return true }
                     page.append(r)
