@@ -39,6 +39,7 @@ final class BenchRun {
         if options.only.contains("restore") { try restoreFigure(dir) }
         if options.only.contains("concurrency") { try concurrencyFigure(store) }
         if !options.only.isDisjoint(with: ["sessions", "scale"]) { try scaleFigures(dir) }
+        if options.only.contains("reads") { try readsFigures(store) }
 
         report.totalSeconds = monotonicSeconds() - started
         let markdown = report.markdown()

@@ -94,40 +94,80 @@ package struct RecordFrame: Equatable, Sendable {
 
     /// Reads the frame at `offset` of `bytes`, which end where the file ends. Distinguishes a torn tail (the file
     /// ends inside a frame whose header is intact, or inside a header, or in zeros) from damage (FORMAT.md §5.2).
+    /// A reader that does not hold the whole file applies the same steps to a window of it: `startsWithMagic`,
+    /// `parseHeader`, then `parseFrame` (or `checkTrailer` alone for a walk that skips the body).
     package static func scan(_ bytes: [UInt8], at offset: Int) throws -> Scan {
         let remaining = bytes.count - offset
         precondition(remaining > 0, "scan past the end")
         if remaining < headerLength { return .tornTail }
-        if bytes[offset...].allSatisfy({ $0 == 0 }) { return .tornTail }
-        let fixed = bytes[offset..<(offset + fixedHeaderLength)]
-        guard Array(fixed.prefix(4)) == magic else { throw FormatError.badMagic("record frame at byte \(offset)") }
-        guard VaultFormat.checksum(fixed, length: 16) == Array(bytes[(offset + fixedHeaderLength)..<(offset + headerLength)]) else {
-            throw FormatError.checksumMismatch("record frame header at byte \(offset)")
+        // A zero run to the end of the file is a torn tail; magic bytes are not zero, so only a frame without its
+        // magic needs the look at the rest.
+        guard startsWithMagic(bytes, at: offset) else {
+            if bytes[offset...].allSatisfy({ $0 == 0 }) { return .tornTail }
+            throw FormatError.badMagic("record frame at byte \(offset)")
         }
-        var r = ByteReader(bytes, range: (offset + 4)..<(offset + fixedHeaderLength), context: "record frame at byte \(offset)")
+        let header = try parseHeader(bytes, at: offset, position: offset)
+        if header.length > remaining { return .tornTail }
+        return .frame(try parseFrame(bytes, at: offset, header: header, position: offset), length: header.length)
+    }
+
+    /// The checked fields of a frame's 72-byte header: all a reader needs before it holds the rest of the frame.
+    package struct Header: Equatable, Sendable {
+        package var length: Int
+        package var seq: UInt64
+        package var epoch: UInt32
+        package var kind: Kind
+        package var prevLink: [UInt8]
+    }
+
+    /// Whether the bytes at `index` begin with the frame magic (`bytes` holds at least 4 bytes from there).
+    package static func startsWithMagic(_ bytes: [UInt8], at index: Int) -> Bool {
+        bytes[index] == magic[0] && bytes[index + 1] == magic[1] && bytes[index + 2] == magic[2] && bytes[index + 3] == magic[3]
+    }
+
+    /// FORMAT.md §5.2 for the 72 header bytes at `index` of `bytes`: magic, header check, reserved bytes, kind and
+    /// the length's range. `position` is the frame's offset in the file, for messages.
+    package static func parseHeader(_ bytes: [UInt8], at index: Int, position: Int) throws -> Header {
+        precondition(bytes.count - index >= headerLength, "parseHeader needs the whole header")
+        guard startsWithMagic(bytes, at: index) else { throw FormatError.badMagic("record frame at byte \(position)") }
+        guard VaultFormat.checksum(bytes[index..<(index + fixedHeaderLength)], length: 16) == Array(bytes[(index + fixedHeaderLength)..<(index + headerLength)]) else {
+            throw FormatError.checksumMismatch("record frame header at byte \(position)")
+        }
+        var r = ByteReader(bytes, range: (index + 4)..<(index + fixedHeaderLength), context: "record frame at byte \(position)")
         let length = Int(try r.readU32())
         let seq = try r.readU64()
         let epoch = try r.readU32()
         let kindCode = try r.readU8()
         let reserved = try r.read(3)
         let prevLink = try r.read(32)
-        guard reserved == [0, 0, 0] else { throw FormatError.invalidField("record frame at byte \(offset): reserved bytes set") }
+        guard reserved == [0, 0, 0] else { throw FormatError.invalidField("record frame at byte \(position): reserved bytes set") }
         guard let kind = Kind(rawValue: kindCode) else { throw FormatError.unsupportedType("record kind \(kindCode)") }
         let minimum = minimumLength + (kind == .sealed ? sealedKeyLength : 0)
         guard length >= minimum, length <= maximumLength else {
-            throw FormatError.invalidField("record frame at byte \(offset): length \(length) out of range")
+            throw FormatError.invalidField("record frame at byte \(position): length \(length) out of range")
         }
-        if length > remaining { return .tornTail }
-        let end = offset + length
-        var t = ByteReader(bytes, range: (end - trailerLength)..<end, context: "record frame trailer at byte \(end - trailerLength)")
+        return Header(length: length, seq: seq, epoch: epoch, kind: kind, prevLink: prevLink)
+    }
+
+    /// The trailer of a frame of `length` bytes whose last 8 bytes are at `index` of `bytes` (FORMAT.md §5.2);
+    /// `end` is the frame's end in the file, for messages.
+    package static func checkTrailer(_ bytes: [UInt8], at index: Int, length: Int, end: Int) throws {
+        var t = ByteReader(bytes, range: index..<(index + trailerLength), context: "record frame trailer at byte \(end - trailerLength)")
         guard Int(try t.readU32()) == length else { throw FormatError.invalidField("record frame trailer at byte \(end - trailerLength): length mismatch") }
         try t.expectMagic(trailerMagic)
-        var b = ByteReader(bytes, range: (offset + headerLength)..<(end - trailerLength), context: "record frame body")
-        let sealedKey = kind == .sealed ? try b.read(sealedKeyLength) : nil
+    }
+
+    /// The whole frame at `index` of `bytes` (which hold at least `header.length` bytes from there), its header
+    /// already checked: the trailer, then the body split into sealed key, nonce and ciphertext.
+    package static func parseFrame(_ bytes: [UInt8], at index: Int, header: Header, position: Int) throws -> RecordFrame {
+        let end = index + header.length
+        try checkTrailer(bytes, at: end - trailerLength, length: header.length, end: position + header.length)
+        var b = ByteReader(bytes, range: (index + headerLength)..<(end - trailerLength), context: "record frame body")
+        let sealedKey = header.kind == .sealed ? try b.read(sealedKeyLength) : nil
         let nonce = try b.read(nonceLength)
         let ciphertext = try b.read(b.remaining)
-        let frame = RecordFrame(seq: seq, epoch: epoch, kind: kind, prevLink: prevLink, sealedRecordKey: sealedKey, nonce: nonce, ciphertext: ciphertext)
-        return .frame(frame, length: length)
+        return RecordFrame(seq: header.seq, epoch: header.epoch, kind: header.kind, prevLink: header.prevLink, sealedRecordKey: sealedKey,
+                           nonce: nonce, ciphertext: ciphertext)
     }
 
     /// The sequence number in a 72-byte frame header, if its magic, checksum and length field are right.

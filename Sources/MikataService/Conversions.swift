@@ -65,13 +65,4 @@ extension RecordQuery {
         if let f = fromMillis, let u = untilMillis, f > u { throw MikataError(.invalidInput, "the time window ends before it starts") }
         return self
     }
-
-    /// Whether `r` belongs in the answer (the position bound `after` is applied by the reader).
-    func matches(type: String, timeMillis: Int64) -> Bool {
-        if !includeInternal && type.hasPrefix("mikata.") { return false }
-        if let types, !types.contains(type) { return false }
-        if let fromMillis, timeMillis < fromMillis { return false }
-        if let untilMillis, timeMillis >= untilMillis { return false }
-        return true
-    }
 }

@@ -6,18 +6,13 @@ import Synchronization
 // There is no read overload for `ServiceSession`: a write-only service cannot ask.
 
 extension VaultService {
-    /// One page of records, read from the vault file frame by frame (docs/FORMAT.md §5.3): only the page is held.
-    /// Runs on a pool thread inside the vault's lane.
+    /// One page of records, read from the vault file frame by frame from the nearest indexed checkpoint
+    /// (docs/FORMAT.md §5.6): only the page is decrypted and held. Logged as one read. Runs on a pool thread inside
+    /// the vault's lane.
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
-        var out: [VaultRecord] = []
-        var next: UInt64?
-        try vault.forEachRecordUnlogged(session, after: query.after) { r in
-            guard query.matches(type: r.type, timeMillis: r.timeMillis) else { return true }
-            if out.count == query.limit { next = out.last?.seq; return false }
-            out.append(VaultRecord(r))
-            return true
-        }
-        return RecordPage(records: out, nextAfter: next)
+        let page = try vault.records(session, after: query.after, limit: query.limit, types: query.types, from: query.fromMillis,
+                                     until: query.untilMillis, includeInternal: query.includeInternal)
+        return RecordPage(records: page.records.map(VaultRecord.init), nextAfter: page.nextAfter)
     }
 
     /// Appends a record as the patient.
@@ -43,11 +38,7 @@ extension VaultService {
         let id = session.vaultId
         let q = try query.validated()
         return try await inVault(id) { store in
-            let vault = try store.openVault(id: id.bytes)
-            let s = VaultSession(ownerKey: key)
-            return try vault.audited("read", actor: Vault.actor(of: s), detail: { "\($0.records.count) records" }) {
-                try VaultService.readPage(vault, s, q)
-            }
+            try VaultService.readPage(try store.openVault(id: id.bytes), VaultSession(ownerKey: key), q)
         }
     }
 
@@ -80,9 +71,7 @@ extension VaultService {
         let identity = try session.current()
         let q = try query.validated()
         let r = try await asSupporter(identity, patient, access: .read, acceptNewVault: acceptNewVault) { vault, s in
-            try vault.audited("read", actor: Vault.actor(of: s), detail: { "\($0.records.count) records" }) {
-                try VaultService.readPage(vault, s, q)
-            }
+            try VaultService.readPage(vault, s, q)
         }
         return SupporterRead(vaultId: r.vaultId, page: r.value, pin: r.pin)
     }

@@ -54,18 +54,13 @@ extension VaultService {
                 let s = try vault.unlock(supporter: identity)
                 var nickname: String?
                 var count = 0
-                _ = try vault.audited("read", actor: Vault.actor(of: s), detail: { (n: Int) in "\(n) records" }) { () -> Int in
-                    var seen = 0
-                    try vault.forEachRecordUnlogged(s, after: nil) { r in
-                        seen += 1
-                        if r.type == Vault.profileRecordType, nickname == nil,
-                           let obj = try? JSONSerialization.jsonObject(with: Data(r.data)) as? [String: Any] {
-                            nickname = obj["nickname"] as? String
-                        }
-                        if !r.type.hasPrefix("mikata.") { count += 1 }
-                        return true
+                try vault.forEachRecord(s, includeInternal: true) { r in  // streamed, logged as one read
+                    if r.type == Vault.profileRecordType, nickname == nil,
+                       let obj = try? JSONSerialization.jsonObject(with: Data(r.data)) as? [String: Any] {
+                        nickname = obj["nickname"] as? String
                     }
-                    return seen
+                    if !r.type.hasPrefix("mikata.") { count += 1 }
+                    return true
                 }
                 return LinkedPatient(vaultId: id, fingerprint: Fingerprint.vault(raw), pinned: pinned.contains(raw.hex),
                                      nickname: nickname, recordCount: count)

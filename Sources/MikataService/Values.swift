@@ -61,7 +61,8 @@ public struct RecordQuery: Sendable, Hashable {
 /// One page of records and where the next one starts.
 public struct RecordPage: Sendable {
     public let records: [VaultRecord]
-    /// Pass as `RecordQuery.after` for the next page; nil when the vault has no more records.
+    /// Pass as `RecordQuery.after` for the next page; nil once the page reached the end of the vault (a full page may
+    /// be followed by an empty one when the filters match nothing further).
     public let nextAfter: UInt64?
 }
 

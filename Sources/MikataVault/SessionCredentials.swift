@@ -33,13 +33,3 @@ extension ServiceIdentity {
     package var seed: SecureBytes { signing.seed }
 }
 
-extension Vault {
-    /// Streams the session's records in order from seq `after + 1` (all when nil); `body` returns false to stop.
-    /// Not logged (the caller logs the read it makes of them).
-    /// - Throws: what reading the vault throws.
-    package func forEachRecordUnlogged(_ session: VaultSession, after: UInt64?, _ body: (Record) throws -> Bool) throws {
-        for r in try readRecords(session) where after.map({ r.seq > $0 }) ?? true {
-            if try !body(r) { return }
-        }
-    }
-}

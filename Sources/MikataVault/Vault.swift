@@ -88,12 +88,17 @@ package final class Vault {
     /// Set by the store: whether a restore holds this party out of the vault at this header generation.
     var isHeldOut: (([UInt8], UInt64) throws -> Bool)?
 
-    private var file: PosixFile
-    private var preamble: Preamble
-    private var state: KeyState
+    private(set) var file: PosixFile
+    private(set) var preamble: Preamble
+    private(set) var state: KeyState
     private var copyGenerations: [UInt64?]
     private var headerCopiesAgree: Bool
     private var tail: Tail?
+    /// Frame offsets learnt by reads, so a page starts by seeking (VaultReading.swift).
+    var frameIndex: FrameIndex?
+    /// Bytes per read of the records region, and whether batches are decrypted on every core (tests vary both).
+    var readChunkSize = FrameReader.defaultChunkSize
+    var parallelReads = true
 
     struct Tail {
         var end: Int
@@ -191,7 +196,7 @@ package final class Vault {
 
     /// Runs `body` under the vault's flock. A writer that replaced the file by rename while we waited is noticed
     /// (the path's inode changed) and the new file is opened instead.
-    private func locked<R>(exclusive: Bool, _ body: () throws -> R) throws -> R {
+    func locked<R>(exclusive: Bool, _ body: () throws -> R) throws -> R {
         while true {
             try file.lock(exclusive: exclusive, timeout: lockTimeout)
             let onDisk: FileIdentity
@@ -320,7 +325,7 @@ package final class Vault {
     }
 
     /// Builds (or rebuilds, after a header change) a session's keyring from the current key state.
-    private func prepare(_ session: VaultSession) throws {
+    func prepare(_ session: VaultSession) throws {
         if let k = session.keyring, k.generation == state.generation { return }
         switch session.unlock {
         case .owner(let ownerKey):
@@ -348,122 +353,7 @@ package final class Vault {
 
     // MARK: reading
 
-    /// Reads and verifies every record (FORMAT.md §5.6). Internal records (type "mikata.*") are included.
-    package func records(_ session: VaultSession) throws -> [Record] {
-        try audited("read", actor: Vault.actor(of: session), detail: { "\($0.count) records" }) { try readRecords(session) }
-    }
-
-    /// `records` without its access-log entry, for callers that log the read themselves (contact records).
-    func readRecords(_ session: VaultSession) throws -> [Record] {
-        try locked(exclusive: false) {
-            try prepare(session)
-            guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
-            return try readAll(keyring: keyring).records
-        }
-    }
-
-    struct ReadResult {
-        var records: [Record]
-        var payloads: [[UInt8]]
-        var tornTailBytes: Int
-        var tail: Tail
-    }
-
-    private func readAll(keyring: Keyring?, keepPayloads: Bool = false) throws -> ReadResult {
-        let bytes = try file.readAll()
-        return try Vault.scanRecords(bytes, preamble: preamble, state: state, keyring: keyring, keepPayloads: keepPayloads)
-    }
-
-    /// Walks the records region. With a keyring, decrypts and verifies each record; without, checks structure,
-    /// order and chain only (what `vault inspect` can do without a password).
-    static func scanRecords(_ bytes: [UInt8], preamble: Preamble, state: KeyState, keyring: Keyring?, keepPayloads: Bool) throws -> ReadResult {
-        var offset = preamble.recordsOffset
-        guard bytes.count >= offset else { throw VaultError.corrupted("vault file is truncated inside its header area") }
-        let vaultId = preamble.vaultId
-        var expected: UInt64 = 0
-        var prevLink = VaultFormat.genesisLink(vaultId: vaultId)
-        var prevEpoch = state.epochs[0].epoch
-        var floorLinkSeen: [UInt8]? = state.recordFloorCount == 0 ? prevLink : nil
-        var records: [Record] = []
-        var payloads: [[UInt8]] = []
-        var torn = 0
-        while offset < bytes.count {
-            let scan = try VaultError.parsing("record \(expected)") { try RecordFrame.scan(bytes, at: offset) }
-            guard case .frame(let frame, let length) = scan else {
-                // An interrupted append leaves a prefix of one frame. If the file instead ends in a complete,
-                // well-formed frame that the walk does not reach, the tail was crafted: refuse it (FORMAT.md §5.2),
-                // so that writers, which find the end from the trailer, and readers agree on where the log ends.
-                let remaining = bytes.count - offset
-                if remaining >= RecordFrame.minimumLength,
-                   let l = RecordFrame.lengthFromTrailer(Array(bytes[(bytes.count - RecordFrame.trailerLength)...])), l <= remaining,
-                   RecordFrame.seqIfValidHeader(Array(bytes[(bytes.count - l)..<(bytes.count - l + RecordFrame.headerLength)]), length: l) != nil {
-                    throw VaultError.corrupted("the file ends in a record frame that the record walk does not reach (at byte \(offset) it finds an incomplete frame): the file was altered")
-                }
-                torn = remaining
-                break
-            }
-            let n = frame.seq
-            guard n == expected else {
-                throw VaultError.tampered("record at byte \(offset) has sequence number \(n) where \(expected) was expected: records were removed, reordered or duplicated")
-            }
-            guard frame.prevLink == prevLink else {
-                throw VaultError.tampered("record \(n) does not follow its predecessor (chain link mismatch): a record was replaced or spliced in")
-            }
-            guard state.epochEntry(frame.epoch) != nil else {
-                throw VaultError.tampered("record \(n) uses key epoch \(frame.epoch), which the header does not hold: the header may have been rolled back")
-            }
-            guard frame.epoch >= prevEpoch, frame.epoch >= state.minimumEpoch(forSeq: n) else {
-                throw VaultError.tampered("record \(n) uses key epoch \(frame.epoch), older than allowed at its position")
-            }
-            if let keyring {
-                let payloadBytes = try decrypt(frame, vaultId: vaultId, keyring: keyring)
-                let payload: RecordPayload
-                do { payload = try RecordPayload.parse(payloadBytes) }
-                catch FormatError.unsupportedType(let what) { throw VaultError.unsupported("record \(n): \(what) is not supported by this build") }
-                catch { throw VaultError.tampered("record \(n) decrypts to a malformed payload") }
-                guard let author = state.author(id: payload.authorId, seq: n) else {
-                    throw VaultError.tampered("record \(n) names an author who was not allowed to write at that position")
-                }
-                let message = RecordPayload.signatureMessage(vaultId: vaultId, seq: n, unsignedPayload: payloadBytes.dropLast(64))
-                guard Ed25519.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey) else {
-                    throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
-                }
-                records.append(Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id),
-                                      timeMillis: payload.timeMillis, data: payload.data))
-                if keepPayloads { payloads.append(payloadBytes) }
-            }
-            prevLink = frame.link
-            prevEpoch = frame.epoch
-            expected += 1
-            offset += length
-            if expected == state.recordFloorCount { floorLinkSeen = prevLink }
-        }
-        guard expected >= state.recordFloorCount else {
-            throw VaultError.tampered("the vault holds \(expected) records but its header vouches for \(state.recordFloorCount): records were removed (truncated file?)")
-        }
-        guard floorLinkSeen == state.recordFloorLink else {
-            throw VaultError.tampered("record \(state.recordFloorCount == 0 ? 0 : state.recordFloorCount - 1) is not the one the header vouches for: records were replaced")
-        }
-        return ReadResult(records: records, payloads: payloads, tornTailBytes: torn, tail: Tail(end: offset, nextSeq: expected, link: prevLink))
-    }
-
-    private static func decrypt(_ frame: RecordFrame, vaultId: [UInt8], keyring: Keyring) throws -> [UInt8] {
-        guard let keys = keyring.derived[frame.epoch] else {
-            throw VaultError.notPermitted("record \(frame.seq) is under key epoch \(frame.epoch), which this reader does not hold")
-        }
-        let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: frame.fixedHeader, sealedRecordKey: frame.sealedRecordKey)
-        do {
-            switch frame.kind {
-            case .vaultKey:
-                return try XChaCha20Poly1305.open(frame.ciphertext, key: keys.recordKey, nonce: frame.nonce, ad: ad)
-            case .sealed:
-                let rk = try SealedBox.open(frame.sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
-                return try XChaCha20Poly1305.open(frame.ciphertext, key: rk, nonce: frame.nonce, ad: ad)
-            }
-        } catch {
-            throw VaultError.tampered("record \(frame.seq) failed authentication: it was altered, or belongs to another vault")
-        }
-    }
+    // Records are read by streaming walks of the file: VaultReading.swift, FrameReader.swift.
 
     // MARK: appending
 
@@ -599,8 +489,7 @@ package final class Vault {
         }
         // Slow path: structural scan from the first record; a torn tail is cut off so the append lands after the
         // last complete frame.
-        let all = try file.readAll()
-        let result = try Vault.scanRecords(all, preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+        let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
         if result.tornTailBytes > 0 {
             try file.truncate(to: result.tail.end)
             try file.syncData()
@@ -949,11 +838,12 @@ package final class Vault {
 
     // MARK: inspection
 
-    /// Non-secret metadata; needs no password. Checks structure, order and chain of every record, not their content.
+    /// Non-secret metadata; needs no password. Checks structure, order and chain of every record, not their content:
+    /// a walk of frame headers, tags and trailers (bodies of frames larger than a read chunk are not read).
     package func inspect() throws -> VaultInfo {
         try locked(exclusive: false) {
-            let bytes = try file.readAll()
-            let result = try Vault.scanRecords(bytes, preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
+            let size = try file.size()
             return VaultInfo(
                 vaultId: vaultId, formatVersion: preamble.version, headerGeneration: state.generation,
                 currentEpoch: state.currentEpoch.epoch, epochs: state.epochs.map(\.epoch),
@@ -962,7 +852,7 @@ package final class Vault {
                     return (kind: slot.kindName, supporterId: nil)
                 },
                 services: state.authors.filter { $0.role == .service && $0.isActive }.map(\.id),
-                recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes, size: bytes.count, path: path,
+                recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes, size: size, path: path,
                 headerCopiesAgree: headerCopiesAgree)
         }
     }
@@ -983,7 +873,7 @@ package final class Vault {
             // in force, the next write repairs the other): not a fault. An invalid copy is.
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot verify the vault") }
-            let result = try readAll(keyring: keyring)
+            let result = try walkFile(from: nil, keyring: keyring, decryptFrom: 0)
             try checkAgainstLog(recordCount: result.tail.nextSeq, lastLink: result.tail.link)
             return VerifyReport(recordCount: Int(result.tail.nextSeq), tornTailBytes: result.tornTailBytes,
                                 headerGeneration: state.generation, currentEpoch: state.currentEpoch.epoch)
@@ -1002,7 +892,7 @@ package final class Vault {
     /// record's sequence number and link, the header generation, in the append and key-change forms `LogClaims` reads.
     func tailClaim() throws -> String {
         try locked(exclusive: false) {
-            let result = try Vault.scanRecords(try file.readAll(), preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
             let last = result.tail.nextSeq == 0 ? 0 : result.tail.nextSeq - 1
             return "seq \(last) link \(result.tail.link.hex) at \(state.generation) generation \(state.generation)"
         }
@@ -1011,7 +901,7 @@ package final class Vault {
     /// The structural check of `inspect` plus the log comparison, without any key (`mikata audit verify`).
     func checkStructureAgainstLog(_ claims: LogClaims) throws {
         try locked(exclusive: false) {
-            let result = try Vault.scanRecords(try file.readAll(), preamble: preamble, state: state, keyring: nil, keepPayloads: false)
+            let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
             try checkAgainstLog(recordCount: result.tail.nextSeq, lastLink: result.tail.link, claims: claims)
         }
     }

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import MikataFormat
+
+/// Foundation's output for `text` as `record list --json` prints record data: parsed, then serialized with sorted
+/// keys and unescaped slashes (inside an object, as in a row).
+private func foundationOutput(_ text: [UInt8]) throws -> [UInt8] {
+    let object = try JSONSerialization.jsonObject(with: Data(text), options: [.fragmentsAllowed])
+    let row = try JSONSerialization.data(withJSONObject: ["data": object], options: [.sortedKeys, .withoutEscapingSlashes])
+    return Array(row.dropFirst(8).dropLast())  // {"data": ... }
+}
+
+/// A random JSON value, mostly plain, sometimes with a feature outside the subset (a key, number or string).
+private func randomJSON<G: RandomNumberGenerator>(_ g: inout G, depth: Int = 0) -> String {
+    let pick = Int.random(in: 0..<(depth > 4 ? 5 : 7), using: &g)
+    let keyAlphabet = Array("abcz") + (Int.random(in: 0..<8, using: &g) == 0 ? Array("AZ_-09 é") : [])
+    let stringAlphabet = Array("ab Z/09-~!") + (Int.random(in: 0..<8, using: &g) == 0 ? Array("\\\té\u{7f}") : [])
+    switch pick {
+    case 0: return ["true", "false", "null"].randomElement(using: &g)!
+    case 1:
+        let digits = Int.random(in: 1...17, using: &g)
+        let n = (0..<digits).map { _ in String(Int.random(in: 0...9, using: &g)) }.joined()
+        return (Bool.random(using: &g) ? "-" : "") + n + (Int.random(in: 0..<10, using: &g) == 0 ? ".5" : "")
+    case 2, 3:
+        let s = String((0..<Int.random(in: 0...6, using: &g)).map { _ in stringAlphabet.randomElement(using: &g)! })
+        return String(decoding: try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes]), as: UTF8.self)
+    case 4: return "[" + (0..<Int.random(in: 0...3, using: &g)).map { _ in randomJSON(&g, depth: depth + 1) }.joined(separator: ",") + "]"
+    default:
+        var keys = Set<String>()
+        for _ in 0..<Int.random(in: 0...4, using: &g) {
+            keys.insert(String((0..<Int.random(in: 0...3, using: &g)).map { _ in keyAlphabet.randomElement(using: &g)! }))
+        }
+        let ordered = Bool.random(using: &g) ? keys.sorted() : Array(keys)
+        return "{" + ordered.map { "\"\($0)\":" + randomJSON(&g, depth: depth + 1) }.joined(separator: ",") + "}"
+    }
+}
+
+@Suite("Plain JSON: data a sorted-key serializer prints back unchanged")
+struct PlainJSONTests {
+    @Test("boundaries", arguments: [
+        ("0", true), ("-5", true), ("123456789012345", true), ("1234567890123456", false), ("-0", false), ("01", false),
+        ("1.0", false), ("1e2", false), ("-", false), ("", false), (" 1", false), ("1 ", false), ("true", true), ("tru", false),
+        (#""a/b~ Z""#, true), (#""a\/b""#, false), (#""é""#, false), ("\"\u{7f}\"", false), ("\"a\tb\"", false), (#""abc"#, false),
+        (#"{"a":1,"b":[true,null,"x"]}"#, true), (#"{"b":1,"a":2}"#, false), (#"{"a":1,"a":2}"#, false), (#"{"a":1,"ab":2}"#, true),
+        (#"{"":1,"a":2}"#, true), (#"{"A":1}"#, false), (#"{"a9":1}"#, false), (#"{"a_b":1}"#, false), (#"{"a" :1}"#, false),
+        ("{}", true), ("[]", true), ("[1,]", false), ("{,}", false), (#"[1]]"#, false),
+        (String(repeating: "[", count: 31) + "1" + String(repeating: "]", count: 31), true),
+        (String(repeating: "[", count: 32) + "1" + String(repeating: "]", count: 32), false),
+    ])
+    func boundaries(_ text: String, _ plain: Bool) throws {
+        #expect(PlainJSON.isPlain(Array(text.utf8)) == plain, "\(text)")
+        if plain { #expect(try foundationOutput(Array(text.utf8)) == Array(text.utf8), "\(text)") }
+    }
+
+    @Test("whatever it accepts, Foundation prints back byte for byte (5,000 random values)")
+    func agreesWithFoundation() throws {
+        var g = SystemRandomNumberGenerator()
+        var accepted = 0
+        for _ in 0..<5000 {
+            let text = Array(randomJSON(&g).utf8)
+            guard PlainJSON.isPlain(text) else { continue }
+            accepted += 1
+            #expect(try foundationOutput(text) == text, "\(String(decoding: text, as: UTF8.self))")
+        }
+        #expect(accepted > 500)
+    }
+}
