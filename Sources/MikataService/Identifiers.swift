@@ -55,8 +55,10 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The hex form.
     public var description: String { hex }
 
+    /// Decodes the hex form. Throws `DecodingError.dataCorrupted` for anything else.
     public init(from decoder: any Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let v = Self(hex: s) else {
@@ -65,6 +67,7 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
         self = v
     }
 
+    /// Encodes the hex form.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(hex)

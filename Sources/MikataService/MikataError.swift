@@ -71,6 +71,7 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Makes an error of class `code`.
     public init(_ code: Code, _ message: String) { self.code = code; self.message = message }
 
+    /// The message.
     public var description: String { message }
 
     /// The engine's error as the public class of the same name.

@@ -176,7 +176,10 @@ final class PageCursor: Sendable {
 
 /// A supporter's read: the page, the vault it came from, and the pin check.
 public struct SupporterRead: Sendable {
+    /// The vault read.
     public let vaultId: VaultID
+    /// The records.
     public let page: RecordPage
+    /// What the supporter's pin for the address said.
     public let pin: VaultPinCheck
 }

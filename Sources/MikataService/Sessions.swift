@@ -35,6 +35,7 @@ public final class PatientSession: Sendable {
 
 /// A supporter's unlocked account: reads and appends to the vaults that link them; never grants, revokes or deletes.
 public final class SupporterSession: Sendable {
+    /// The supporter's account id.
     public let supporterId: SupporterID
     private let identity: Mutex<SupporterIdentity?>
 
@@ -46,6 +47,7 @@ public final class SupporterSession: Sendable {
     /// Drops the session's keys. Later calls throw `.closed`.
     public func close() { identity.withLock { $0 = nil } }
 
+    /// Whether `close()` was called.
     public var isClosed: Bool { identity.withLock { $0 == nil } }
 
     func current() throws -> SupporterIdentity {
@@ -57,6 +59,7 @@ public final class SupporterSession: Sendable {
 /// A write-only service (an app's back end, a reminder job, a pill box): appends sealed records to vaults whose
 /// patient authorised it; it has no key that reads anything.
 public final class ServiceSession: Sendable {
+    /// The service's id.
     public let serviceId: ServiceID
     private let identity: Mutex<ServiceIdentity?>
 
@@ -68,6 +71,7 @@ public final class ServiceSession: Sendable {
     /// Drops the session's key. Later calls throw `.closed`.
     public func close() { identity.withLock { $0 = nil } }
 
+    /// Whether `close()` was called.
     public var isClosed: Bool { identity.withLock { $0 == nil } }
 
     func current() throws -> ServiceIdentity {
@@ -92,6 +96,7 @@ public struct ServiceKey: Sendable {
 
     init(identity: ServiceIdentity) { self.identity = identity }
 
+    /// The service's id (16 random bytes).
     public var id: ServiceID { ServiceID(trusted: identity.id) }
     /// The Ed25519 public key (32 bytes) the patient authorises.
     public var signPublicKey: [UInt8] { identity.signPublicKey }

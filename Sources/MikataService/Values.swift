@@ -22,6 +22,7 @@ public struct VaultRecord: Sendable, Hashable {
     public let seq: UInt64
     /// The record type: 1–64 of `a-z 0-9 . _ -`; `mikata.*` types are the vault's own.
     public let type: String
+    /// Who wrote it (their signature was checked).
     public let author: RecordAuthor
     /// When the author wrote it: milliseconds since the Unix epoch (UTC), as the author's clock said.
     public let timeMillis: Int64
@@ -51,6 +52,7 @@ public struct RecordQuery: Sendable, Hashable {
     /// The largest page a read returns.
     public static let maximumLimit = 10_000
 
+    /// A query; see the properties. Checked when used (`.invalidInput` for a limit outside 1...`maximumLimit`).
     public init(after: UInt64? = nil, limit: Int = 100, types: Set<String>? = nil, fromMillis: Int64? = nil,
                 untilMillis: Int64? = nil, includeInternal: Bool = false) {
         self.after = after; self.limit = limit; self.types = types; self.fromMillis = fromMillis
@@ -60,6 +62,7 @@ public struct RecordQuery: Sendable, Hashable {
 
 /// One page of records and where the next one starts.
 public struct RecordPage: Sendable {
+    /// The page's records in sequence order (at most `RecordQuery.limit`).
     public let records: [VaultRecord]
     /// Pass as `RecordQuery.after` for the next page; nil once the page reached the end of the vault (a full page may
     /// be followed by an empty one when the filters match nothing further).
@@ -120,6 +123,7 @@ public struct CreatedPatient: Sendable {
 
 /// A supporter account's public part.
 public struct SupporterAccount: Sendable, Hashable {
+    /// The supporter's account id.
     public let id: SupporterID
     /// X25519 public key (32 bytes) key shares are sealed to.
     public let boxPublicKey: [UInt8]
@@ -162,30 +166,42 @@ public struct RevokeOutcome: Sendable, Hashable {
     public let supporterId: SupporterID
     /// The vault's key epoch after the revocation.
     public let epoch: UInt32
+    /// Whether every record was re-encrypted under the new epoch.
     public let reencrypted: Bool
 }
 
 /// Where an append by a supporter landed.
 public struct AppendOutcome: Sendable, Hashable {
     public let vaultId: VaultID
+    /// The sequence number (from 0 for the first record or entry).
     public let seq: UInt64
+    /// What the supporter's pin for the address said.
     public let pin: VaultPinCheck
 }
 
 /// Non-secret facts about a vault (`vault inspect`).
 public struct VaultInspection: Sendable, Hashable {
+    /// One key slot of the header (docs/FORMAT.md §4).
     public struct Slot: Sendable, Hashable {
         /// "password", "recovery" or "supporter".
         public let kind: String
+        /// The supporter a `supporter` slot is sealed to; nil for other kinds.
         public let supporterId: SupporterID?
     }
     public let vaultId: VaultID
+    /// The vault format version (docs/FORMAT.md §2), 1 today.
     public let formatVersion: UInt16
+    /// The signed key state's generation: grows by one with every header write.
     public let headerGeneration: UInt64
+    /// The key epoch new records are sealed under (from 1; a revocation adds one).
     public let currentEpoch: UInt32
+    /// The key epochs whose keys the header still holds.
     public let epochs: [UInt32]
+    /// The key slots: password, recovery, and one per linked supporter.
     public let slots: [Slot]
+    /// The write-only services authorised to append.
     public let services: [ServiceID]
+    /// Records in the vault, its own `mikata.*` records included.
     public let recordCount: Int
     /// Bytes of an interrupted append at the end of the file, ignored.
     public let tornTailBytes: Int
@@ -193,26 +209,37 @@ public struct VaultInspection: Sendable, Hashable {
     public let size: Int
     /// The vault file's path (an operator path; no personal data).
     public let path: String
+    /// Whether both header copies hold the same generation (false after an interrupted header write; repaired at the next write).
     public let headerCopiesAgree: Bool
 }
 
 /// The outcome of `verify`: every record checked (problems throw instead).
 public struct VaultVerification: Sendable, Hashable {
     public let vaultId: VaultID
+    /// Records in the vault, its own `mikata.*` records included.
     public let recordCount: Int
+    /// Bytes of an interrupted append at the end of the file, ignored.
     public let tornTailBytes: Int
+    /// The signed key state's generation: grows by one with every header write.
     public let headerGeneration: UInt64
+    /// The key epoch new records are sealed under (from 1; a revocation adds one).
     public let currentEpoch: UInt32
 }
 
 /// A deletion request as the operator received it (docs/CERTIFICATE.md, "request").
 public struct DeletionRequest: Sendable, Hashable {
+    /// Why (e.g. "patient deceased"); in the certificate.
     public var reason: String
+    /// The requesting organisation (e.g. the health centre).
     public var requestedBy: String
+    /// The request's reference number.
     public var reference: String
+    /// The operator who executes the shred.
     public var executedBy: String
+    /// The operator who approved it, if a second one did.
     public var approvedBy: String?
 
+    /// A request as received; the fields are written into the signed certificate as given.
     public init(reason: String, requestedBy: String, reference: String, executedBy: String, approvedBy: String? = nil) {
         self.reason = reason; self.requestedBy = requestedBy; self.reference = reference; self.executedBy = executedBy; self.approvedBy = approvedBy
     }
@@ -222,7 +249,9 @@ public struct DeletionRequest: Sendable, Hashable {
 public struct DeletionOutcome: Sendable, Hashable {
     /// The certificate: RFC 8785 canonical JSON, signed with the store's Ed25519 key.
     public let certificate: [UInt8]
+    /// The certificate's id (docs/CERTIFICATE.md, `certificateId`).
     public let certificateId: String
+    /// The shredded vault's id in hex.
     public let vaultId: String
     /// True when the vault was shredded earlier and this is that shred's certificate.
     public let alreadyShredded: Bool
@@ -230,9 +259,13 @@ public struct DeletionOutcome: Sendable, Hashable {
 
 /// A checked deletion certificate.
 public struct CertificateVerification: Sendable, Hashable {
+    /// The certificate's id (docs/CERTIFICATE.md, `certificateId`).
     public let certificateId: String
+    /// The shredded vault's id in hex.
     public let vaultId: String
+    /// When it was issued (ISO 8601, UTC).
     public let issuedAt: String
+    /// The id of the store key that signed it (first 8 bytes of BLAKE2b-256 of the key, hex).
     public let signingKeyId: String
     /// Whether it was checked against the key given (else only against the key inside it).
     public let checkedAgainstGivenKey: Bool
@@ -240,21 +273,27 @@ public struct CertificateVerification: Sendable, Hashable {
 
 /// One access-log entry (docs/FORMAT.md §8): ids, roles, actions and outcomes only.
 public struct AccessLogEntry: Sendable, Hashable {
+    /// The sequence number (from 0 for the first record or entry).
     public let seq: UInt64
     /// ISO 8601 UTC time with milliseconds.
     public let time: String
     /// The vault's id in hex, or "" for a store-level entry.
     public let vaultId: String
+    /// Who acted: "patient", "supporter:<id>", "service:<id>", an operator id, or "unknown".
     public let actor: String
+    /// The actor's role: patient, supporter, service, operator, store or unknown.
     public let role: String
+    /// What was done (e.g. unlock, read, append, grant, revoke, shred; docs/FORMAT.md §8).
     public let action: String
     /// "ok", "denied" or "failed".
     public let outcome: String
+    /// Ids and counts that qualify the action; never personal data.
     public let detail: String
 }
 
 /// An access-log entry as the patient sees it (`audit mine`): supporters named as the patient knows them.
 public struct PatientAccessLogEntry: Sendable, Hashable {
+    /// The entry as logged.
     public let entry: AccessLogEntry
     /// "Name <address>" for a supporter the patient has a contact record for, else the actor as logged.
     public let actorName: String
@@ -264,10 +303,15 @@ public struct PatientAccessLogEntry: Sendable, Hashable {
 
 /// The outcome of `verifyAccessLog`.
 public struct AccessLogVerification: Sendable, Hashable {
+    /// Entries checked.
     public let entries: Int
+    /// Signed checkpoints checked.
     public let checkpoints: Int
+    /// The first entry's sequence number (nil for an empty log).
     public let firstSeq: UInt64?
+    /// The last entry's sequence number.
     public let lastSeq: UInt64?
+    /// The sequence number the last signed checkpoint covers.
     public let lastCheckpointSeq: UInt64?
     /// Entries before this sequence number were pruned under a signed anchor.
     public let prunedBefore: UInt64?
@@ -275,6 +319,7 @@ public struct AccessLogVerification: Sendable, Hashable {
 
 /// The store's Ed25519 public key, which operators publish to verify certificates and backups.
 public struct StorePublicKey: Sendable, Hashable {
+    /// The Ed25519 public key (32 bytes).
     public let publicKey: [UInt8]
     /// First 8 bytes of BLAKE2b-256 of the key, in hex.
     public let keyId: String
@@ -282,6 +327,7 @@ public struct StorePublicKey: Sendable, Hashable {
 
 /// What `initialize` did.
 public struct StoreInitialization: Sendable, Hashable {
+    /// Whether the store was created now (false: it existed).
     public let created: Bool
     /// A store made before root keys got its first one.
     public let upgraded: Bool
@@ -289,11 +335,17 @@ public struct StoreInitialization: Sendable, Hashable {
 
 /// A backup, written or checked (docs/OPERATIONS.md, "Backups").
 public struct BackupSummary: Sendable, Hashable {
+    /// Vaults in the backup (restored, for a restore).
     public let vaults: Int
+    /// Files in the backup.
     public let files: Int
+    /// The backup file's size in bytes.
     public let bytes: Int
+    /// When the backup was taken (ISO 8601, UTC).
     public let createdAt: String
+    /// The backed-up store's id.
     public let storeId: String
+    /// The backup key's id.
     public let backupKeyId: String
     /// Restores only: shredded vaults left out.
     public let skippedShredded: Int
@@ -305,6 +357,7 @@ public struct BackupSummary: Sendable, Hashable {
 
 /// A new backup key.
 public struct BackupKeyInfo: Sendable, Hashable {
+    /// The backup key's id.
     public let backupKeyId: String
     /// ISO 8601, or "" for a key without expiry.
     public let validUntil: String

@@ -54,6 +54,7 @@ public struct VaultServiceConfiguration: Sendable {
     /// The Argon2id memory budget password checks are admitted into (tests give a small one of their own).
     @_spi(Testing) public var argon2Budget: Argon2BudgetHandle = .shared
 
+    /// The defaults: 64 threads, a queue of 64 password checks, INTERACTIVE cost, 10 s lock wait.
     public init() {}
 }
 
@@ -180,5 +181,6 @@ public final class VaultService: Sendable {
     init(budget: Argon2Budget) { self.budget = budget }
     /// The most memory ever granted at once.
     public var peak: UInt64 { budget.peak }
+    /// The budget in bytes.
     public var capacity: UInt64 { budget.capacity }
 }
