@@ -16,9 +16,6 @@ struct LogClaims {
         /// the next write took their numbers (the cut is laundered if only the last append is compared).
         var reusedSeq: UInt64?
         var maxAppendSeq: UInt64?
-        /// Whether the last claim is a logged `append` (not a creation or baseline): only an append can be in flight
-        /// when a crash keeps its entry and loses its frame (`loggedAheadAllowance`).
-        var lastIsAppend = false
     }
 
     private(set) var byVault: [String: Claim] = [:]
@@ -39,19 +36,15 @@ struct LogClaims {
             }
             // A vault's creation logs its record 0 (the profile); a restore or an upgrade logs each vault's tail as
             // a new baseline (`anchor-vault`).
-            if e.action == "create-vault" { c.lastAppendSeq = 0; c.maxAppendSeq = 0; c.lastIsAppend = false }
+            if e.action == "create-vault" { c.lastAppendSeq = 0; c.maxAppendSeq = 0 }
             if e.action == "anchor-vault", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
-                c.lastAppendSeq = seq; c.maxAppendSeq = seq; c.lastIsAppend = false
+                c.lastAppendSeq = seq; c.maxAppendSeq = seq
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
             }
             if e.action == "append", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
-                // The same number as the last logged append is that append's frame lost in a crash (logged ahead)
-                // and the number taken again by the next append; any earlier number is a cut.
-                let retaken = c.lastIsAppend && c.lastAppendSeq == seq && c.maxAppendSeq == seq
-                if let m = c.maxAppendSeq, seq <= m, !retaken, c.reusedSeq == nil { c.reusedSeq = seq }
+                if let m = c.maxAppendSeq, seq <= m, c.reusedSeq == nil { c.reusedSeq = seq }
                 c.maxAppendSeq = max(c.maxAppendSeq ?? 0, seq)
-                c.lastIsAppend = true
                 c.lastAppendSeq = seq
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
@@ -62,13 +55,9 @@ struct LogClaims {
         }
     }
 
-    /// Records a vault may hold beyond its last logged append: an append syncs its record and its log entry at the
-    /// same time, so a crash may leave the record without its entry (docs/SECURITY.md).
+    /// Records a vault may hold beyond its last logged append: an append syncs its record before its log entry,
+    /// so a process killed between the two leaves one record the log does not show (docs/SECURITY.md).
     static let unloggedTailAllowance: UInt64 = 1
-
-    /// Logged appends a vault may lack at its tail: the same crash may leave the entry without its record. Appends
-    /// to one vault are serialized (a lock in the process, flock across), so at most one is ever in flight.
-    static let loggedAheadAllowance: UInt64 = 1
 
     /// Checks a vault's header generation and record tail against the log. With `logComplete`, also that the log
     /// shows the vault's appends up to its last record but `unloggedTailAllowance` (dropped log entries).
@@ -82,8 +71,7 @@ struct LogClaims {
             throw VaultError.tampered("vault \(vaultId.hex) is at header generation \(generation) but the access log records a key change to generation \(c.generation): it was rolled back (a revocation may have been undone)")
         }
         if let seq = c.lastAppendSeq {
-            let lostInFlight = c.lastIsAppend ? Self.loggedAheadAllowance : 0
-            guard recordCount + lostInFlight > seq else {
+            guard recordCount > seq else {
                 throw VaultError.tampered("vault \(vaultId.hex) ends at record \(Int64(recordCount) - 1) but the access log records the append of record \(seq): records were cut off")
             }
             if logComplete, recordCount > seq + 1 + Self.unloggedTailAllowance {

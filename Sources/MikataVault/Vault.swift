@@ -409,30 +409,22 @@ package final class Vault {
                 tail = nil
             }
             do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
-            // The frame's fdatasync and its log entry's (group commit) run at the same time on two threads; the
-            // frame's starts once the entry is written, so one journal commit can carry both. The append counts as
-            // done only when both are durable. A crash in between leaves either one alone, which the log
-            // cross-check tolerates for a vault's newest record (LogClaims, SECURITY.md).
-            // If the entry cannot be written, the record is taken back, so the log never misses an append and a
-            // retry never stores it twice. If the frame's sync fails after its entry was logged, the record is
-            // taken back too, `append-undone` says so in the log, and the next append takes its number, as after
-            // a crash (FORMAT.md §8.1).
-            let actor = Vault.actor(of: session)
-            let claim = "seq \(seq) link \(frame.link.hex) at \(state.generation)"
+            // The frame is durable before its log entry is written (then committed with other appends' entries in
+            // one fdatasync: group commit). A crash in between leaves one record the log does not show, which the
+            // log cross-check tolerates (`unloggedTailAllowance`); the log never claims a record the vault may lack,
+            // so cutting records off a vault is always caught (docs/SECURITY.md). Syncing the two at once would let
+            // a crash leave the entry without its frame, indistinguishable from a cut, and an attacker could then
+            // cut the newest record after every append unseen. If the entry cannot be written, the record is taken
+            // back, so the log never misses an acknowledged append and a retry never stores it twice.
+            do { try frameSyncFault?(); try file.syncData() } catch { takeBack(); throw error }
             if let audit {
-                let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
-                let synced: Result<Void, any Error>
-                do { synced = try audit.append(event, alongside: { [file, frameSyncFault] in try frameSyncFault?(); try file.syncData() }) } catch {
+                let actor = Vault.actor(of: session)
+                let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok",
+                                           detail: "seq \(seq) link \(frame.link.hex) at \(state.generation)")
+                do { try audit.append(event) } catch {
                     takeBack()
                     throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
                 }
-                do { try synced.get() } catch {
-                    takeBack()
-                    try? log("append-undone", actor: actor, outcome: "ok", detail: claim)
-                    throw error
-                }
-            } else {
-                do { try file.syncData() } catch { takeBack(); throw error }
             }
             t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
             tail = t
