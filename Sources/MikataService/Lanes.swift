@@ -1,3 +1,6 @@
+import Foundation
+import MikataFormat
+import MikataVault
 import NIOPosix
 import Synchronization
 
@@ -76,4 +79,49 @@ final class VaultLanes: Sendable {
         defer { release(key) }
         return try await body()
     }
+}
+
+/// Open vault handles kept between operations, so a vault's frame index (where its pages start) and header survive
+/// from one page to the next instead of being rebuilt by walking the file from record 0 for every page.
+/// A handle is only used inside its vault's lane, one operation at a time, and a `Vault` handle re-checks its file
+/// at every lock (replaced file, new header generation, erasure secret re-read after a rewrite), so a kept handle
+/// sees other processes' changes as a fresh one would. At most `capacity` are kept (each holds a descriptor), the
+/// least recently used dropped first; a handle whose operation failed is dropped.
+final class VaultHandles: @unchecked Sendable {
+    // @unchecked: `entries` is behind `lock`; the `Vault` objects are used only inside their vault's lane.
+    private let lock = NSLock()
+    private var entries: [String: (vault: Vault, lastUse: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// The kept handle of vault `id`, or a newly opened one (kept). A vault with an interrupted shred is never
+    /// served from the cache.
+    /// - Throws: what `Store.openVault(id:)` throws.
+    func open(_ id: [UInt8], _ store: Store) throws -> Vault {
+        let key = id.hex
+        if store.isShredPending(id) { drop(key); return try store.openVault(id: id) }
+        if let v = lock.withLock({ () -> Vault? in
+            guard let e = entries[key] else { return nil }
+            clock += 1
+            entries[key] = (e.vault, clock)
+            return e.vault
+        }) { return v }
+        let vault = try store.openVault(id: id)
+        lock.withLock {
+            if entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+                entries[oldest] = nil
+            }
+            clock += 1
+            entries[key] = (vault, clock)
+        }
+        return vault
+    }
+
+    /// Forgets the handle of the vault with this hex id.
+    func drop(_ key: String) { lock.withLock { entries[key] = nil } }
+
+    /// Handles kept now (for tests).
+    var count: Int { lock.withLock { entries.count } }
 }

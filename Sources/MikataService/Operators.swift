@@ -25,9 +25,11 @@ extension VaultService {
         let key = try await laneKey(email: email)
         return try await lanes.run(key) {
             try await blocking { store in
-                DeletionOutcome(try store.shred(email: email, request: ShredRequest(
+                let outcome = DeletionOutcome(try store.shred(email: email, request: ShredRequest(
                     reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
                     executedBy: request.executedBy, approvedBy: request.approvedBy)))
+                self.handles.drop(outcome.vaultId)
+                return outcome
             }
         }
     }

@@ -52,7 +52,7 @@ extension VaultService {
         let id = session.vaultId
         try await lanes.run(id.hex) {
             try await withPasswordHash { store in
-                try store.openVault(id: id.bytes).changePassword(to: newPassword.bytes, kdf: store.kdf, session: VaultSession(ownerKey: key))
+                try self.handles.open(id.bytes, store).changePassword(to: newPassword.bytes, kdf: store.kdf, session: VaultSession(ownerKey: key))
             }
         }
     }
@@ -79,7 +79,7 @@ extension VaultService {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
-            let vault = try store.openVault(id: id.bytes)
+            let vault = try self.handles.open(id.bytes, store)
             let r = try store.grant(vault: vault, session: VaultSession(ownerKey: key), supporterEmail: supporterEmail,
                                     supporterName: supporterName, fingerprint: fingerprint)
             return GrantOutcome(vaultId: id, supporterId: SupporterID(trusted: r.supporter.id), added: r.added, fingerprint: r.fingerprint,
@@ -94,7 +94,7 @@ extension VaultService {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
-            let vault = try store.openVault(id: id.bytes)
+            let vault = try self.handles.open(id.bytes, store)
             let supporterId = try store.supporterId(email: supporterEmail)
             // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
             try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
@@ -113,7 +113,7 @@ extension VaultService {
         let key = try session.ownerKey()
         let id = session.vaultId
         try await inVault(id) { store in
-            try store.openVault(id: id.bytes).authorize(service: serviceId.bytes, signPublicKey: signPublicKey, session: VaultSession(ownerKey: key))
+            try self.handles.open(id.bytes, store).authorize(service: serviceId.bytes, signPublicKey: signPublicKey, session: VaultSession(ownerKey: key))
         }
     }
 
@@ -123,7 +123,7 @@ extension VaultService {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
-            let r = try store.openVault(id: id.bytes).verify(VaultSession(ownerKey: key))
+            let r = try self.handles.open(id.bytes, store).verify(VaultSession(ownerKey: key))
             return VaultVerification(vaultId: id, recordCount: r.recordCount, tornTailBytes: r.tornTailBytes,
                                      headerGeneration: r.headerGeneration, currentEpoch: r.currentEpoch)
         }
@@ -136,7 +136,7 @@ extension VaultService {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
-            let vault = try store.openVault(id: id.bytes)
+            let vault = try self.handles.open(id.bytes, store)
             return try store.patientAccessLog(vault: vault, session: VaultSession(ownerKey: key)).map {
                 PatientAccessLogEntry(entry: AccessLogEntry($0.entry), actorName: $0.actorName, detail: $0.detail)
             }
@@ -155,7 +155,9 @@ extension VaultService {
         return try await lanes.run(key) {
             try await withPasswordHash { store in
                 _ = try store.unlockPatient(email: email, password: password.bytes)  // only the patient may delete their data
-                return DeletionOutcome(try store.shred(email: email, request: request))
+                let outcome = DeletionOutcome(try store.shred(email: email, request: request))
+                self.handles.drop(outcome.vaultId)
+                return outcome
             }
         }
     }

@@ -27,7 +27,7 @@ extension VaultService {
         let id = session.vaultId
         let json = try checkedData(data)
         return try await inVault(id) { store in
-            try store.openVault(id: id.bytes).append(type: type, data: json, session: VaultSession(ownerKey: key))
+            try self.handles.open(id.bytes, store).append(type: type, data: json, session: VaultSession(ownerKey: key))
         }
     }
 
@@ -38,7 +38,7 @@ extension VaultService {
         let id = session.vaultId
         let q = try query.validated()
         return try await inVault(id) { store in
-            try VaultService.readPage(try store.openVault(id: id.bytes), VaultSession(ownerKey: key), q)
+            try VaultService.readPage(try self.handles.open(id.bytes, store), VaultSession(ownerKey: key), q)
         }
     }
 
@@ -90,7 +90,7 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(data)
         return try await inVault(vaultId) { store in
-            let vault = try store.openVault(id: vaultId.bytes)
+            let vault = try self.handles.open(vaultId.bytes, store)
             return try vault.append(type: type, data: json, session: try vault.session(service: identity))
         }
     }
@@ -121,7 +121,7 @@ extension VaultService {
         switch patient {
         case .vault(let id):
             return try await inVault(id) { store in
-                let vault = try store.openVault(id: id.bytes)
+                let vault = try self.handles.open(id.bytes, store)
                 let s = try vault.unlock(supporter: identity)
                 return SupporterResult(vaultId: id, value: try body(vault, s), pin: .notApplicable)
             }

@@ -50,7 +50,7 @@ extension VaultService {
         for raw in ids {
             let id = VaultID(trusted: raw)
             let entry: LinkedPatient? = try? await inVault(id) { store in
-                let vault = try store.openVault(id: raw)
+                let vault = try self.handles.open(raw, store)
                 let s = try vault.unlock(supporter: identity)
                 var nickname: String?
                 var count = 0

@@ -72,6 +72,7 @@ public final class VaultService: Sendable {
     let store: Store
     let pool: BlockingPool
     let lanes = VaultLanes()
+    let handles = VaultHandles(capacity: 256)
     let budget: Argon2Budget
 
     private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {
@@ -149,7 +150,12 @@ public final class VaultService: Sendable {
 
     /// Runs blocking work on the pool inside the vault's lane.
     func inVault<R: Sendable>(_ id: VaultID, _ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
-        try await lanes.run(id.hex) { try await blocking(body) }
+        try await lanes.run(id.hex) {
+            do { return try await blocking(body) } catch {
+                handles.drop(id.hex)  // a failed operation's handle is not reused
+                throw error
+            }
+        }
     }
 
     /// The lane of the vault `email` leads to ("" when it leads nowhere: the engine answers that case itself).

@@ -85,6 +85,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
             query.after = next
         }
         #expect(seen == Array(1...23))
+        #expect(s.handles.count == 1)  // every page used the vault's kept handle (its frame index), none reopened it
         var streamed: [UInt64] = []
         for try await r in s.recordStream(session, RecordQuery(limit: 4, types: ["message"])) { streamed.append(r.seq) }
         #expect(streamed == stride(from: 1, through: 23, by: 3).map { UInt64($0) })
