@@ -95,9 +95,37 @@ extension VaultService {
         }
     }
 
-    /// The vault id an e-mail leads to, for a service that addresses patients by e-mail.
-    /// - Throws: `MikataError(.notFound)`.
-    public func vaultId(email: String) async throws -> VaultID {
+    /// Appends as an authorised write-only service to the vault `patientEmail` leads to. An address with no vault is
+    /// answered exactly as a vault that has not authorised the service (same class, same message), so a service key
+    /// (which anyone can make) does not tell which addresses are patients; both refusals are logged.
+    /// - Throws: `MikataError` `.notPermitted` (no such patient, not authorised, or revoked), and what the patient's
+    ///   `append` throws.
+    public func append(_ session: ServiceSession, toPatientEmail email: String, type: String, data: [UInt8]) async throws -> UInt64 {
+        let identity = try session.current()
+        let json = try checkedData(data)
+        let key = try await laneKey(email: email)
+        return try await lanes.run(key) {
+            try await blocking { store in
+                let actor = "service:\(identity.id.hex)"
+                let refusal = VaultError.notPermitted("this service is not authorised to write to the vault")
+                guard let id = try? store.vaultId(email: email) else {
+                    try? store.log("append", vaultId: nil, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
+                    throw refusal
+                }
+                let vault = try self.handles.open(id, store)
+                let s: VaultSession
+                do { s = try vault.session(service: identity) } catch VaultError.notPermitted(let m) {
+                    try? store.log("append", vaultId: id, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
+                    throw VaultError.notPermitted(m)
+                }
+                return try vault.append(type: type, data: json, session: s)
+            }
+        }
+    }
+
+    /// The vault id an e-mail leads to (internal: an unauthenticated answer to "is this address a patient?" must not
+    /// be public).
+    func vaultId(email: String) async throws -> VaultID {
         try await blocking { store in VaultID(trusted: try store.vaultId(email: email)) }
     }
 

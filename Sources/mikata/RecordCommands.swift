@@ -103,8 +103,7 @@ struct RecordCommand: ParsableCommand {
                     let key = try await ServiceKey.read(path: keyFile)
                     let session = service.serviceSession(key)
                     defer { session.close() }
-                    let vaultId = try await service.vaultId(email: email)
-                    return (try await service.append(session, to: vaultId, type: type, data: trimmed), nil)
+                    return (try await service.append(session, toPatientEmail: email, type: type, data: trimmed), nil)
                 }
                 let session = try await actor.unlock(service, patientEmail: email)
                 defer { session.close() }

@@ -90,6 +90,14 @@ struct ServiceCommandTests {
         }
         let wrong = try fx.run(["service", "authorize", "--email", Self.patient, "--service-key-file", keyFile, "--password-file", fx.wrongPasswordFile])
         #expect(wrong.status == 77)
+        // A service key anyone can make must not tell which addresses are patients: an unknown address is answered
+        // as the real patient's unauthorised vault is (77, the same line), and both refusals are logged.
+        let real = try fx.run(add + ["--as-service", keyFile])
+        let unknown = try fx.run(["record", "add", "--email", "nobody@example.jp", "--type", "dose", "--data", "{}", "--as-service", keyFile])
+        #expect(real.status == 77 && unknown.status == 77, "\(real.stderr) / \(unknown.stderr)")
+        #expect(real.stderr == unknown.stderr)
+        let denied = try fx.run(["--json", "audit", "show"]).stdout
+        #expect(denied.components(separatedBy: "\"outcome\":\"denied\"").count - 1 >= 3, "wrong password + two service refusals logged")
     }
 
     @Test("record list streams pages: 270 records in order, the --json document byte-identical to one serialisation of the whole")
