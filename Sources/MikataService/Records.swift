@@ -18,8 +18,8 @@ extension VaultService {
     /// Appends a record as the patient.
     /// - Parameters:
     ///   - type: 1–64 of `a-z 0-9 . _ -` (not `mikata.*`), e.g. `dose`, `side-effect`, `message`.
-    ///   - data: the record's JSON (UTF-8, strict: no duplicate members; surrounding white space is trimmed), at
-    ///     most 1 MiB.
+    ///   - data: the record's JSON (UTF-8, strict: no duplicate members; a trailing line ending is trimmed), at
+    ///     most 16 MiB (`VaultFormat.recordDataMax`, docs/FORMAT.md §5).
     /// - Returns: the record's sequence number.
     /// - Throws: `MikataError` `.invalidInput` (type or data), `.closed`, `.busy`, `.tampered`, `.erased`, `.io`.
     public func append(_ session: PatientSession, type: String, data: [UInt8]) async throws -> UInt64 {

@@ -213,7 +213,7 @@ package final class Argon2Budget: @unchecked Sendable {
 
     private struct Waiter {
         let bytes: UInt64
-        let continuation: CheckedContinuation<Void, Never>
+        let continuation: CheckedContinuation<Bool, Never>
     }
 
     private let condition = NSCondition()
@@ -264,18 +264,21 @@ package final class Argon2Budget: @unchecked Sendable {
         case .granted: return Admission(bytes: bytes)
         case .full: throw VaultError.busy("too many password checks at once; try again")
         case .queued:
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let grantedNow: Bool = condition.withLock {
+            let admitted: Bool = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                enum Now { case granted, queued, full }
+                let now: Now = condition.withLock {
                     if waiters.isEmpty && inUse + bytes <= capacity {  // memory freed in between
                         inUse += bytes
                         peakInUse = max(peakInUse, inUse)
-                        return true
+                        return .granted
                     }
+                    if waiters.count >= maxWaiters { return .full }  // the queue filled in between: checked again
                     waiters.append(Waiter(bytes: bytes, continuation: c))
-                    return false
+                    return .queued
                 }
-                if grantedNow { c.resume() }
+                if now != .queued { c.resume(returning: now == .granted) }
             }
+            guard admitted else { throw VaultError.busy("too many password checks at once; try again") }
             return Admission(bytes: bytes)
         }
     }
@@ -311,7 +314,7 @@ package final class Argon2Budget: @unchecked Sendable {
 
     package func release(_ bytes: UInt64) {
         guard bytes > 0 else { return }
-        var wake: [CheckedContinuation<Void, Never>] = []
+        var wake: [CheckedContinuation<Bool, Never>] = []
         condition.lock()
         inUse -= bytes
         while let first = waiters.first, inUse + first.bytes <= capacity {
@@ -322,6 +325,6 @@ package final class Argon2Budget: @unchecked Sendable {
         }
         condition.broadcast()
         condition.unlock()
-        for c in wake { c.resume() }
+        for c in wake { c.resume(returning: true) }
     }
 }

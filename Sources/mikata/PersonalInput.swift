@@ -11,7 +11,7 @@ enum PersonalInput {
     /// The options whose values `Mikata.wipePersonalArguments` overwrites in argv.
     static let argvOptions: Set<String> = [
         "--email", "--supporter", "--as-supporter", "--nickname", "--name", "--data", "--reason", "--requested-by",
-        "--request-ref", "--operator", "--approver",
+        "--request-ref", "--operator", "--approver", "--supporter-name",
     ]
 
     /// The value of `--X` or of `--X-file F` (first line; `-` reads standard input); nil when neither is given.

@@ -185,7 +185,16 @@ struct RecordListWriter {
             buffer += try jsonBytes(row)
         } else {
             buffer += Array("\(r.seq)\t\(stamp)\t\(r.author)\t\(r.type)\t".utf8)
-            buffer += Array(String(decoding: r.data, as: UTF8.self).utf8)  // as text: invalid UTF-8 shown as U+FFFD
+            // One line per record: JSON may hold line breaks between tokens, and a crafted record could hold terminal
+            // escapes, so control characters (C0, DEL, C1) are shown as \u escapes; invalid UTF-8 as U+FFFD.
+            for scalar in String(decoding: r.data, as: UTF8.self).unicodeScalars {
+                let v = scalar.value
+                if v < 0x20 || (0x7f...0x9f).contains(v) {
+                    buffer += Array(String(format: "\\u%04x", v).utf8)
+                } else {
+                    buffer += Array(String(scalar).utf8)
+                }
+            }
             buffer.append(10)
         }
         rows += 1

@@ -50,4 +50,20 @@ struct RecordListCLITests {
         }
         #expect(lines[1].hasSuffix("\t\"plain\""))
     }
+
+    @Test("text output: one line per record whatever the data holds; line breaks and escapes in it are shown as \\u escapes")
+    func controlCharactersEscaped() throws {
+        let fx = try CLIFixture()
+        try fx.setUp(patient: Self.patient)
+        let pw = ["--password-file", fx.patientPasswordFile]
+        let dataFile = "\(fx.root)/multi-line.json"
+        // Strict JSON may put line breaks between tokens; a string may hold an escaped ESC (U+001B) and C1 control.
+        try "{\"a\":\n1,\r\n\"b\":\"\\u001b[31m\\u0085\"}".write(toFile: dataFile, atomically: true, encoding: .utf8)
+        try fx.ok(["record", "add", "--email", Self.patient, "--type", "message", "--data-file", dataFile] + pw)
+        let text = try fx.ok(["record", "list", "--email", Self.patient] + pw).stdout
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines.last == "", "\(text)")
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" })
+        #expect(lines.first?.contains("\\u000a") == true)
+    }
 }
