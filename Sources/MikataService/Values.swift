@@ -1,4 +1,5 @@
 public import Foundation
+import MikataFormat
 
 /// Who wrote a record.
 public enum RecordAuthor: Sendable, Hashable, CustomStringConvertible {
@@ -31,6 +32,12 @@ public struct VaultRecord: Sendable, Hashable {
 
     /// `timeMillis` as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
+
+    /// Whether `data` is in the plain JSON subset a key-sorting serializer prints back byte for byte (no white space,
+    /// printable-ASCII strings without escapes, integers of at most 15 digits, lower-case keys in increasing order;
+    /// `PlainJSON` in MikataFormat): a client writing JSON with sorted keys may then copy `data` as stored instead of
+    /// parsing and re-serializing it.
+    public var dataIsPlainJSON: Bool { PlainJSON.isPlain(data) }
 }
 
 /// Which records a read returns: those after `after` (a sequence number), at most `limit`, optionally only some

@@ -177,12 +177,20 @@ struct RecordListWriter {
     mutating func add(_ r: VaultRecord) throws {
         let stamp = time.string(millis: r.timeMillis)
         if json {
-            let row: [String: Any] = [
-                "seq": r.seq, "type": r.type, "author": r.author.description, "time": stamp,
-                "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
-            ]
             if rows > 0 { buffer.append(UInt8(ascii: ",")) }
-            buffer += try jsonBytes(row)
+            if r.dataIsPlainJSON {
+                // Data JSONSerialization would print back unchanged: copied as stored, in the row it would write (sorted
+                // keys; author, time and type hold no character that needs escaping).
+                buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
+                buffer += r.data
+                buffer += Array(#","seq":\#(r.seq),"time":"\#(stamp)","type":"\#(r.type)"}"#.utf8)
+            } else {
+                let row: [String: Any] = [
+                    "seq": r.seq, "type": r.type, "author": r.author.description, "time": stamp,
+                    "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
+                ]
+                buffer += try jsonBytes(row)
+            }
         } else {
             buffer += Array("\(r.seq)\t\(stamp)\t\(r.author)\t\(r.type)\t".utf8)
             // One line per record: JSON may hold line breaks between tokens, and a crafted record could hold terminal
