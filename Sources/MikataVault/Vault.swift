@@ -88,7 +88,8 @@ package final class Vault {
     /// Set by the store: whether a restore holds this party out of the vault at this header generation.
     var isHeldOut: (([UInt8], UInt64) throws -> Bool)?
 
-    private(set) var file: PosixFile
+    /// The vault's bytes (docs/ARCHITECTURE.md, "Storage protocols"): a file today, rows of a database next.
+    private(set) var medium: any VaultMedium
     private(set) var preamble: Preamble
     private(set) var state: KeyState
     private var copyGenerations: [UInt64?]
@@ -108,19 +109,18 @@ package final class Vault {
 
     // MARK: opening
 
-    /// Opens a vault file. `erasureSecret` comes from the store's key store; `anchor` holds the lowest header
-    /// generation this vault may present, with its epoch and record floor (rollback protection).
-    init(path: String, erasureSecret: SecureBytes, anchor: VaultAnchor, lockTimeout: Double = 10, expectedVaultId: [UInt8]? = nil) throws {
-        self.path = path
+    /// Opens a vault on its medium. `erasureSecret` comes from the store's key store; `anchor` holds the lowest
+    /// header generation this vault may present, with its epoch and record floor (rollback protection).
+    init(medium opened: any VaultMedium, erasureSecret: SecureBytes, anchor: VaultAnchor, lockTimeout: Double = 10,
+         expectedVaultId: [UInt8]? = nil) throws {
+        self.path = opened.name
         self.erasureSecret = erasureSecret
         self.anchor = anchor
         self.lockTimeout = lockTimeout
-        let opened: PosixFile
-        do { opened = try PosixFile.open(path) } catch VaultError.notFound { throw VaultError.notFound("vault file not found") }
         try opened.lock(exclusive: false, timeout: lockTimeout)
         defer { opened.unlock() }
-        file = opened
-        let loaded = try Vault.loadHeader(file: opened)
+        medium = opened
+        let loaded = try Vault.loadHeader(medium: opened)
         preamble = loaded.preamble
         state = loaded.state
         copyGenerations = loaded.copyGenerations
@@ -141,10 +141,10 @@ package final class Vault {
     }
 
     /// Reads the preamble and both header copies; picks the highest valid generation (FORMAT.md §3.2).
-    static func loadHeader(file: PosixFile) throws -> LoadedHeader {
-        let head = try file.read(at: 0, count: VaultFormat.preambleLength)
+    static func loadHeader(medium: any VaultMedium) throws -> LoadedHeader {
+        let head = try medium.read(at: 0, count: VaultFormat.preambleLength)
         let preamble = try VaultError.parsing("vault file") { try Preamble.parse(head) }
-        let copies = try file.read(at: VaultFormat.preambleLength, count: 2 * preamble.headerCopyLength)
+        let copies = try medium.read(at: VaultFormat.preambleLength, count: 2 * preamble.headerCopyLength)
         guard copies.count == 2 * preamble.headerCopyLength else { throw VaultError.corrupted("vault file is truncated inside its header area") }
         var states: [KeyState?] = [nil, nil]
         var errors: [VaultError?] = [nil, nil]
@@ -198,15 +198,15 @@ package final class Vault {
     /// (the path's inode changed) and the new file is opened instead.
     func locked<R>(exclusive: Bool, _ body: () throws -> R) throws -> R {
         while true {
-            try file.lock(exclusive: exclusive, timeout: lockTimeout)
-            let onDisk: FileIdentity
-            do { onDisk = try Posix.identity(of: path) } catch {
-                file.unlock()
+            try medium.lock(exclusive: exclusive, timeout: lockTimeout)
+            let current: Bool
+            do { current = try medium.isCurrent() } catch {
+                medium.unlock()
                 if case VaultError.notFound = error { throw VaultError.notFound("vault file not found (shredded or moved?)") }
                 throw error
             }
-            if try onDisk == file.identity() { break }
-            file.unlock()
+            if current { break }
+            medium.unlock()
             // A new file at the path: check the erasure secret first, adopt the file only then.
             if let secretPath = erasureSecretPath {
                 guard let f = try Store.readErasureSecret(secretPath) else {
@@ -215,11 +215,11 @@ package final class Vault {
                 guard f.vaultId == vaultId else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
                 if !(f.secret == erasureSecret) { erasureSecret = f.secret }
             }
-            file = try PosixFile.open(path)
+            medium = try medium.reopened()
             tail = nil
             copyGenerations = [nil, nil]
         }
-        defer { file.unlock() }
+        defer { medium.unlock() }
         try refreshHeader()
         if exclusive && !headerCopiesAgree { try repairHeaderCopies() }
         return try body()
@@ -232,8 +232,8 @@ package final class Vault {
             try HeaderCopy(generation: state.generation, body: state.serialize()).serialize(copyLength: preamble.headerCopyLength)
         }
         for i in [1, 0] {
-            try file.write(copy, at: preamble.headerCopyOffset(i))
-            try file.syncData()
+            try medium.writeHeaderCopy(copy, at: preamble.headerCopyOffset(i))
+            try medium.syncData()
         }
         copyGenerations = [state.generation, state.generation]
         headerCopiesAgree = true
@@ -243,7 +243,7 @@ package final class Vault {
     private func refreshHeader() throws {
         var current: [UInt64?] = []
         for i in 0..<2 {
-            let b = try file.read(at: preamble.headerCopyOffset(i), count: 12)
+            let b = try medium.read(at: preamble.headerCopyOffset(i), count: 12)
             if b.count == 12, Array(b[0..<4]) == HeaderCopy.magic {
                 current.append(b[4..<12].reduce(0) { $0 << 8 | UInt64($1) })
             } else {
@@ -252,7 +252,7 @@ package final class Vault {
         }
         if current == copyGenerations && current[0] != nil { return }
         // Check before adopting: a refused (rolled-back) header must never become this handle's state.
-        let loaded = try Vault.loadHeader(file: file)
+        let loaded = try Vault.loadHeader(medium: medium)
         guard loaded.preamble.vaultId == vaultId else { throw VaultError.tampered("the vault file now belongs to another vault") }
         try checkGeneration(of: loaded.state)
         preamble = loaded.preamble
@@ -404,11 +404,14 @@ package final class Vault {
             let bytes = frame.serialize()
             // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
             func takeBack() {
-                try? file.truncate(to: t.end)
-                try? file.syncData()
+                try? medium.truncate(to: t.end)
+                try? medium.syncData()
                 tail = nil
             }
-            do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
+            do { try medium.append(bytes, atExpectedEnd: t.end) } catch VaultError.busy(let why) {
+                tail = nil  // another writer moved the end: nothing of ours is there to take back
+                throw VaultError.busy(why)
+            } catch { takeBack(); throw error }
             // The frame's fdatasync and its log entry's (group commit) run at the same time on two threads; the
             // frame's starts once the entry is written, so one journal commit can carry both. The append counts as
             // done only when both are durable. A crash in between leaves either one alone, which the log
@@ -422,7 +425,7 @@ package final class Vault {
             if let audit {
                 let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok", detail: claim)
                 let synced: Result<Void, any Error>
-                do { synced = try audit.append(event, alongside: { [file, frameSyncFault] in try frameSyncFault?(); try file.syncData() }) } catch {
+                do { synced = try audit.append(event, alongside: { [medium, frameSyncFault] in try frameSyncFault?(); try medium.syncData() }) } catch {
                     takeBack()
                     throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
                 }
@@ -432,7 +435,7 @@ package final class Vault {
                     throw error
                 }
             } else {
-                do { try file.syncData() } catch { takeBack(); throw error }
+                do { try medium.syncData() } catch { takeBack(); throw error }
             }
             t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
             tail = t
@@ -463,7 +466,7 @@ package final class Vault {
     /// The end of the last complete frame (FORMAT.md §5.4): from the trailer at the end of the file when it is
     /// intact, else by a scan that also cuts off a torn tail. Needs the exclusive lock.
     private func currentTail() throws -> Tail {
-        let size = try file.size()
+        let size = try medium.size()
         if let t = tail, t.end == size { return t }
         let start = preamble.recordsOffset
         guard size >= start else { throw VaultError.corrupted("vault file is truncated inside its header area") }
@@ -473,13 +476,13 @@ package final class Vault {
             return t
         }
         if size - start >= RecordFrame.minimumLength,
-           let length = RecordFrame.lengthFromTrailer(try file.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
+           let length = RecordFrame.lengthFromTrailer(try medium.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
            length <= size - start {
             // Only the last frame's header and its tag are needed for the link: 96 bytes, whatever the record's size.
             // The frame must also follow the one before it (or the genesis), so a frame-shaped run of bytes inside a
             // torn tail is not taken for the end of the log (FORMAT.md §5.4).
-            let head = try file.read(at: size - length, count: RecordFrame.headerLength)
-            let end = try file.read(at: size - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
+            let head = try medium.read(at: size - length, count: RecordFrame.headerLength)
+            let end = try medium.read(at: size - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
             if let seq = RecordFrame.seqIfValidHeader(head, length: length), seq < UInt64.max, seq + 1 >= state.recordFloorCount,
                try frameFollowsItsPredecessor(head: head, seq: seq, at: size - length) {
                 let t = Tail(end: size, nextSeq: seq + 1, link: VaultFormat.link(fixedHeader: head[0..<RecordFrame.fixedHeaderLength], tag: end[...]))
@@ -491,8 +494,8 @@ package final class Vault {
         // last complete frame.
         let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
         if result.tornTailBytes > 0 {
-            try file.truncate(to: result.tail.end)
-            try file.syncData()
+            try medium.truncate(to: result.tail.end)
+            try medium.syncData()
         }
         tail = result.tail
         return result.tail
@@ -505,11 +508,11 @@ package final class Vault {
         let start = preamble.recordsOffset
         if offset == start { return seq == 0 && prevLink == VaultFormat.genesisLink(vaultId: vaultId) }
         guard seq > 0, offset - start >= RecordFrame.minimumLength,
-              let length = RecordFrame.lengthFromTrailer(try file.read(at: offset - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
+              let length = RecordFrame.lengthFromTrailer(try medium.read(at: offset - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
               length <= offset - start
         else { return false }
-        let prevHead = try file.read(at: offset - length, count: RecordFrame.headerLength)
-        let prevTag = try file.read(at: offset - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
+        let prevHead = try medium.read(at: offset - length, count: RecordFrame.headerLength)
+        let prevTag = try medium.read(at: offset - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
         guard let prevSeq = RecordFrame.seqIfValidHeader(prevHead, length: length), prevSeq == seq - 1 else { return false }
         return VaultFormat.link(fixedHeader: prevHead[0..<RecordFrame.fixedHeaderLength], tag: prevTag[...]) == prevLink
     }
@@ -544,7 +547,7 @@ package final class Vault {
                 throw VaultError.invalidInput("the key state exceeds the largest header area; revoke unused supporters with --reencrypt")
             }
             let t = try currentTail()
-            let frames = try file.read(at: preamble.recordsOffset, count: t.end - preamble.recordsOffset)
+            let frames = try medium.read(at: preamble.recordsOffset, count: t.end - preamble.recordsOffset)
             try replaceFile(state: s, copyLength: length, frames: frames)
             return {}
         }
@@ -560,14 +563,14 @@ package final class Vault {
         let undo: () -> Bool = { [self] in
             defer { copyGenerations = [nil, nil]; tail = nil; state = oldState }
             guard (try? Posix.writeAtomically(anchor.path, oldGeneration)) != nil else { return false }
-            for i in [1, 0] { try? file.write(oldCopy, at: preamble.headerCopyOffset(i)) }
-            return (try? file.syncData()) != nil
+            for i in [1, 0] { try? medium.writeHeaderCopy(oldCopy, at: preamble.headerCopyOffset(i)) }
+            return (try? medium.syncData()) != nil
         }
         do {
-            try file.write(copy, at: preamble.headerCopyOffset(1))
-            try file.syncData()
-            try file.write(copy, at: preamble.headerCopyOffset(0))
-            try file.syncData()
+            try medium.writeHeaderCopy(copy, at: preamble.headerCopyOffset(1))
+            try medium.syncData()
+            try medium.writeHeaderCopy(copy, at: preamble.headerCopyOffset(0))
+            try medium.syncData()
             try anchor.write(s)
         } catch {
             if undo() { throw error }
@@ -778,7 +781,7 @@ package final class Vault {
     /// older epoch keys dropped from the file. Returns an undo (the old file and generation record back).
     private func revokeAndReencrypt(_ revoked: [[UInt8]], session: VaultSession) throws -> () -> Void {
         let (_, signing, keyring) = try requireOwner(session)
-        let oldBytes = try file.readAll()
+        let oldBytes = try medium.readAll()
         let result = try Vault.scanRecords(oldBytes, preamble: preamble, state: state, keyring: keyring, keepPayloads: true)
         var (next, newKey) = try nextEpochState(revoking: revoked, session: session)
         let epoch = next.currentEpoch
@@ -796,21 +799,20 @@ package final class Vault {
         next.generation = state.generation + 1
         next.signature = signing.sign(next.signedMessage())
         _ = try VaultError.parsing("new key state") { try KeyState.parse(next.serialize()) }
-        let oldState = state, oldPreamble = preamble
+        let oldState = state, oldPreamble = preamble, original = medium
         let undo: () -> Void = { [self] in
             guard (try? anchor.write(oldState)) != nil,
-                  let restored = try? Posix.replaceAtomically(path, oldBytes) else { return }
-            file = restored
+                  let restored = try? original.replacing(with: oldBytes) else { return }
+            medium = restored
             state = oldState; preamble = oldPreamble
             copyGenerations = [nil, nil]; tail = nil
         }
-        let oldIdentity = try file.identity()
         do {
             try replaceFile(state: next, copyLength: preamble.headerCopyLength, frames: frames)
         } catch {
             // The rename may have happened before the failure (the folder's fsync, the generation record): put the
             // old file back.
-            if (try? Posix.identity(of: path)) != oldIdentity { undo() }
+            if (try? original.isCurrent()) != true { undo() }
             throw error
         }
         try prepare(session)
@@ -827,7 +829,7 @@ package final class Vault {
         }
         // The new file is locked before it gets its name, so the rest of this operation (e.g. a re-encryption after
         // a header growth) still runs under the lock, and no other writer slips in between.
-        file = try Posix.replaceAtomically(path, newPreamble.serialize() + copy + copy + frames)
+        medium = try medium.replacing(with: newPreamble.serialize() + copy + copy + frames)
         preamble = newPreamble
         state = next
         copyGenerations = [next.generation, next.generation]
@@ -843,7 +845,7 @@ package final class Vault {
     package func inspect() throws -> VaultInfo {
         try locked(exclusive: false) {
             let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
-            let size = try file.size()
+            let size = try medium.size()
             return VaultInfo(
                 vaultId: vaultId, formatVersion: preamble.version, headerGeneration: state.generation,
                 currentEpoch: state.currentEpoch.epoch, epochs: state.epochs.map(\.epoch),
@@ -865,7 +867,7 @@ package final class Vault {
 
     private func verifyLocked(_ session: VaultSession) throws -> VerifyReport {
         try locked(exclusive: false) {
-            let loaded = try Vault.loadHeader(file: file)
+            let loaded = try Vault.loadHeader(medium: medium)
             for (i, e) in loaded.copyErrors.enumerated() {
                 if let e { throw e.prefixed("header copy \(i == 0 ? "A" : "B") is damaged (the other copy still opens the vault)") }
             }

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import MikataVault
+import MikataFormat
+import MikataCrypto
+
+/// A vault on the in-memory medium: no store, no vault file (only the rollback anchor sits in a temporary folder).
+final class MemoryVault {
+    let dir: String
+    let slot = MemoryVaultSlot(name: "memory-test")
+    let erasureSecret = SecureBytes.random(count: 32)
+    let anchor: VaultAnchor
+    let vault: Vault
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-memory-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let draft = VaultDraft.new()
+        anchor = VaultAnchor(path: "\(dir)/anchor", vaultId: draft.vaultId, rootKey: nil)
+        vault = try Vault.create(draft: draft, anchor: anchor, erasureSecret: erasureSecret, password: pw("patient-pw"),
+                                 kdf: .minimumForTesting, headerCopyLength: 1024, profile: json(#"{"nickname":"Nick"}"#),
+                                 nowMillis: 1_700_000_000_000) { [slot] in try slot.create($0) }.0
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Another handle on the same vault, as a second process would open it.
+    func reopen() throws -> Vault { try Vault(medium: slot.open(), erasureSecret: erasureSecret, anchor: anchor) }
+}
+
+private func supporterIdentity() -> (SupporterPublicKeys, SupporterIdentity) {
+    let box = BoxKeyPair.generate(), signing = SigningKeyPair.generate(), id = Random.bytes(16)
+    return (SupporterPublicKeys(id: id, boxPublicKey: box.publicKey, signPublicKey: signing.publicKey),
+            SupporterIdentity(id: id, box: box, signing: signing, name: "Nurse"))
+}
+
+@Suite("Memory backend")
+struct MemoryBackendTests {
+    @Test("create, unlock, append and paginated reads run on the in-memory medium")
+    func appendAndPages() throws {
+        let m = try MemoryVault()
+        let session = try m.vault.unlock(password: pw("patient-pw"))
+        for i in 1...9 { #expect(try m.vault.append(type: "dose", data: json(#"{"n":\#(i)}"#), session: session) == UInt64(i)) }
+        let first = try m.vault.records(session, after: 0, limit: 4)
+        #expect(first.records.map(\.seq) == [1, 2, 3, 4])
+        let rest = try m.vault.records(session, after: first.nextAfter, limit: 100)
+        #expect(rest.records.map(\.seq) == [5, 6, 7, 8, 9])
+        #expect(rest.records.last?.data == json(#"{"n":9}"#))
+        let again = try m.reopen()
+        #expect(try again.records(again.unlock(password: pw("patient-pw"))).count == 10)
+        #expect(try m.vault.verify(session).recordCount == 10)
+    }
+
+    @Test("grant, revoke and revoke with re-encryption on the in-memory medium")
+    func grantAndRevoke() throws {
+        let m = try MemoryVault()
+        let owner = try m.vault.unlock(password: pw("patient-pw"))
+        let (keys, nurse) = supporterIdentity()
+        #expect(try m.vault.grant(keys, session: owner))
+        try m.vault.append(type: "dose", data: json("1"), session: owner)
+        let theirs = try m.reopen()
+        let nurseSession = try theirs.unlock(supporter: nurse)
+        #expect(try theirs.records(nurseSession).map(\.seq) == [0, 1])
+        try m.vault.revoke(keys.id, session: owner)
+        #expect(failureClass { _ = try m.reopen().unlock(supporter: nurse) } != "ok")
+
+        let (keys2, nurse2) = supporterIdentity()
+        try m.vault.grant(keys2, session: owner)
+        let before = try m.slot.open().identity()
+        try m.vault.revoke(keys2.id, reencrypt: true, session: owner)
+        #expect(try m.slot.open().identity() != before, "a re-encryption replaces the content")
+        #expect(m.vault.keyState.epochs.count == 1)
+        #expect(failureClass { _ = try m.reopen().unlock(supporter: nurse2) } != "ok")
+        // A handle opened before the replacement notices it and reads the new content.
+        #expect(try theirs.records(theirs.unlock(password: pw("patient-pw"))).map(\.seq) == [0, 1])
+        #expect(try m.vault.verify(owner).recordCount == 2)
+    }
+
+    @Test("an append at a stale end fails as busy and writes nothing")
+    func raceFailingAppend() throws {
+        let m = try MemoryVault()
+        let medium = try m.slot.open()
+        let end = try medium.size()
+        #expect(failureClass { try medium.append([1, 2, 3], atExpectedEnd: end - 1) } == VaultError.busy("").failureClass)
+        #expect(try medium.size() == end)
+        try medium.append([1, 2, 3], atExpectedEnd: end)
+        #expect(try medium.size() == end + 3)
+    }
+
+    @Test("the file medium refuses an append at a stale end too")
+    func raceFailingFileAppend() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let medium = try FileVaultMedium.open(vault.path)
+        let end = try medium.size()
+        #expect(failureClass { try medium.append([1], atExpectedEnd: end + 1) } == VaultError.busy("").failureClass)
+        #expect(try medium.size() == end)
+    }
+
+    @Test("a torn tail is cut off by the next append; a crash keeps only synced bytes")
+    func tornTailAndCrash() throws {
+        let m = try MemoryVault()
+        let session = try m.vault.unlock(password: pw("patient-pw"))
+        try m.vault.append(type: "dose", data: json("1"), session: session)
+        let synced = try m.slot.bytes()
+        // An append that never reached its sync, then a power loss.
+        let raw = try m.slot.open()
+        try raw.append(Array(synced.suffix(40)), atExpectedEnd: synced.count)
+        m.slot.crash()
+        #expect(try m.slot.bytes() == synced)
+        // A torn frame that was synced: the next writer cuts it off and appends after the last complete frame.
+        try raw.append(Array(synced.suffix(40)), atExpectedEnd: synced.count)
+        try raw.syncData()
+        let other = try m.reopen()
+        #expect(try other.inspect().tornTailBytes == 40)
+        #expect(try other.append(type: "dose", data: json("2"), session: other.unlock(password: pw("patient-pw"))) == 2)
+        #expect(try m.vault.verify(session).recordCount == 3)
+    }
+
+    @Test("two handles exclude each other like flock; a dropped handle lets go")
+    func locks() throws {
+        let m = try MemoryVault()
+        var a: MemoryVaultMedium? = try m.slot.open()
+        let b = try m.slot.open()
+        try a?.lock(exclusive: true, timeout: 0)
+        #expect(failureClass { try b.lock(exclusive: false, timeout: 0) } == VaultError.busy("").failureClass)
+        a = nil
+        try b.lock(exclusive: true, timeout: 0)
+        b.unlock()
+    }
+
+    @Test("a vault written by the file backend opens from memory with the same bytes, and back")
+    func sameBytesBothWays() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let session = try vault.unlock(password: pw("patient-pw"))
+        try vault.append(type: "dose", data: json(#"{"mg":300}"#), session: session)
+        let expected = try vault.records(session)
+        let secret = try #require(try Store.readErasureSecret(s.store.erasureSecretPath(vault.vaultId))).secret
+        let fileBytes = Array(try Data(contentsOf: URL(fileURLWithPath: vault.path)))
+
+        // File → memory: the same bytes open and read the same records.
+        let slot = MemoryVaultSlot(bytes: fileBytes)
+        let inMemory = try Vault(medium: slot.open(), erasureSecret: secret, anchor: s.store.anchor(vault.vaultId))
+        let memorySession = try inMemory.unlock(password: pw("patient-pw"))
+        #expect(try inMemory.records(memorySession) == expected)
+
+        // Memory → file: a write on the memory medium, then its bytes put in the vault file, open through the file.
+        _ = try inMemory.append(type: "dose", data: json(#"{"mg":100}"#), session: memorySession)
+        let memoryBytes = try slot.bytes()
+        #expect(Array(memoryBytes.prefix(fileBytes.count)) == fileBytes, "an append only adds bytes after the old end")
+        try Data(memoryBytes).write(to: URL(fileURLWithPath: vault.path))
+        let fromFile = try Vault(path: vault.path, erasureSecret: secret, anchor: s.store.anchor(vault.vaultId))
+        let all = try fromFile.records(fromFile.unlock(password: pw("patient-pw")))
+        #expect(all.map(\.seq) == [0, 1, 2])
+        #expect(Array(all.prefix(2)) == expected)
+    }
+}
