@@ -156,3 +156,91 @@ struct MemoryBackendTests {
         #expect(Array(all.prefix(2)) == expected)
     }
 }
+
+/// The three other storage boundaries: each in-memory twin against the file implementation, through the protocol.
+@Suite("Storage protocols")
+struct StorageProtocolTests {
+    /// A file-backed and a memory-backed instance of each boundary, and the folder that holds the files.
+    final class Backends {
+        let dir: String
+        init() throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-protocols-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+        var secretStores: [any ErasureSecretStore] { [FileErasureSecretStore(root: dir), MemoryErasureSecretStore()] }
+        var directories: [any IdentityDirectory] { [FileIdentityDirectory(root: dir), MemoryIdentityDirectory()] }
+        var sinks: [any AccessLogSink] { [FileAccessLogSink(path: "\(dir)/audit/log.jsonl"), MemoryAccessLogSink()] }
+    }
+
+    @Test("an erasure secret is created once, read back, and gone after destroy")
+    func erasureSecrets() throws {
+        let b = try Backends()
+        for store in b.secretStores {
+            let id = Random.bytes(16), secret = SecureBytes.random(count: 32)
+            #expect(try store.secret(of: id) == nil)
+            try store.create(ErasureSecretFile(vaultId: id, secret: secret))
+            #expect(try store.secret(of: id)?.secret == secret)
+            #expect(failureClass { try store.create(ErasureSecretFile(vaultId: id, secret: secret)) } == VaultError.alreadyExists("").failureClass)
+            #expect(try store.destroy(vaultId: id, lockTimeout: 1) > 0)
+            #expect(try store.secret(of: id) == nil)
+            #expect(try store.destroy(vaultId: id, lockTimeout: 1) == 0)
+        }
+    }
+
+    @Test("a vault handle whose erasure secret was destroyed cannot adopt a replaced vault")
+    func destroyedSecretOnMemory() throws {
+        let m = try MemoryVault()
+        let secrets = MemoryErasureSecretStore()
+        try secrets.create(ErasureSecretFile(vaultId: m.vault.vaultId, secret: m.erasureSecret))
+        let owner = try m.vault.unlock(password: pw("patient-pw"))
+        let other = try m.reopen()
+        other.erasureSecrets = secrets
+        let (keys, _) = supporterIdentity()
+        try m.vault.grant(keys, session: owner)
+        try m.vault.revoke(keys.id, reencrypt: true, session: owner)  // a new object: `other` must re-read the secret
+        _ = try secrets.destroy(vaultId: m.vault.vaultId, lockTimeout: 1)
+        #expect(failureClass { _ = try other.inspect() } == VaultError.erased("").failureClass)
+    }
+
+    @Test("identity entries: create once, read, remove")
+    func identities() throws {
+        let b = try Backends()
+        for directory in b.directories {
+            let name = Random.bytes(32)
+            #expect(!directory.contains(name))
+            #expect(try directory.entry(named: name) == nil)
+            try directory.create(named: name, [1, 2, 3])
+            #expect(directory.contains(name))
+            #expect(try directory.entry(named: name) == [1, 2, 3])
+            #expect(failureClass { try directory.create(named: name, [4]) } == VaultError.alreadyExists("").failureClass)
+            try directory.remove(named: name)
+            #expect(!directory.contains(name))
+            try directory.remove(named: name)
+        }
+    }
+
+    @Test("the access log on either sink: created once, group-committed appends from many threads, a chain that verifies")
+    func accessLogSinks() throws {
+        let b = try Backends()
+        let signing = SigningKeyPair.generate()
+        for sink in b.sinks {
+            let log = AuditLog(sink: sink, name: "log", storeId: "store", signing: signing, macKey: SecureBytes.random(count: 32))
+            #expect(failureClass { try log.append(AuditLog.Event(vaultId: nil, actor: "a", role: "operator", action: "x", outcome: "ok", detail: "")) }
+                    == VaultError.tampered("").failureClass, "a missing log is never made by a later entry")
+            try log.append(AuditLog.Event(vaultId: nil, actor: "a", role: "operator", action: "store-init", outcome: "ok", detail: ""), creating: true)
+            DispatchQueue.concurrentPerform(iterations: 16) { i in
+                _ = try? log.append(AuditLog.Event(vaultId: Random.bytes(16), actor: "patient", role: "patient", action: "append", outcome: "ok", detail: "\(i)"))
+            }
+            #expect(try log.entries().map(\.seq) == Array(0...16))
+            #expect(try log.verify().entries == 17)
+            #expect(log.syncCount <= 17)
+            // A torn last line (a crash mid-write) is cut off by the next writer.
+            let writer = try sink.openLocked(creating: false)
+            try writer.append(Array(#"{"torn"#.utf8), atExpectedEnd: try writer.size())
+            writer.unlock()
+            try log.checkpoint()
+            #expect(try log.verify().entries == 17)
+        }
+    }
+}
