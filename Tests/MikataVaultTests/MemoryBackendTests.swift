@@ -4,25 +4,20 @@ import Testing
 import MikataFormat
 import MikataCrypto
 
-/// A vault on the in-memory medium: no store, no vault file (only the rollback anchor sits in a temporary folder).
+/// A vault on the in-memory backend: no store, no file (the medium and the rollback anchor are both in memory).
 final class MemoryVault {
-    let dir: String
     let slot = MemoryVaultSlot(name: "memory-test")
     let erasureSecret = SecureBytes.random(count: 32)
     let anchor: VaultAnchor
     let vault: Vault
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-memory-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let draft = VaultDraft.new()
-        anchor = VaultAnchor(path: "\(dir)/anchor", vaultId: draft.vaultId, rootKey: nil)
+        anchor = VaultAnchor(record: MemoryAnchorRecord(), vaultId: draft.vaultId, rootKey: nil)
         vault = try Vault.create(draft: draft, anchor: anchor, erasureSecret: erasureSecret, password: pw("patient-pw"),
                                  kdf: .minimumForTesting, headerCopyLength: 1024, profile: json(#"{"nickname":"Nick"}"#),
                                  nowMillis: 1_700_000_000_000) { [slot] in try slot.create($0) }.0
     }
-
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Another handle on the same vault, as a second process would open it.
     func reopen() throws -> Vault { try Vault(medium: slot.open(), erasureSecret: erasureSecret, anchor: anchor) }
@@ -115,6 +110,19 @@ struct MemoryBackendTests {
         #expect(try other.inspect().tornTailBytes == 40)
         #expect(try other.append(type: "dose", data: json("2"), session: other.unlock(password: pw("patient-pw"))) == 2)
         #expect(try m.vault.verify(session).recordCount == 3)
+    }
+
+    @Test("the rollback anchor in memory refuses an older vault content put back after a revocation")
+    func rollbackOnMemory() throws {
+        let m = try MemoryVault()
+        let owner = try m.vault.unlock(password: pw("patient-pw"))
+        let (keys, nurse) = supporterIdentity()
+        try m.vault.grant(keys, session: owner)
+        let beforeRevoke = try m.slot.bytes()
+        try m.vault.revoke(keys.id, session: owner)
+        m.slot.install(MemoryVaultObject(serial: MemoryVaultSlot.nextSerial(), bytes: beforeRevoke))
+        #expect(failureClass { _ = try m.reopen().unlock(supporter: nurse) } == VaultError.tampered("").failureClass)
+        #expect(failureClass { try m.anchor.writeNew(m.vault.keyState) } == VaultError.alreadyExists("").failureClass)
     }
 
     @Test("two handles exclude each other like flock; a dropped handle lets go")

@@ -203,7 +203,7 @@ extension Vault {
         // cannot be put back, the new state stays in force (consistent either way) and the error says so.
         let undo: () -> Bool = { [self] in
             defer { copyGenerations = [nil, nil]; tail = nil; state = oldState }
-            guard (try? Posix.writeAtomically(anchor.path, oldGeneration)) != nil else { return false }
+            guard (try? anchor.record.replace(with: oldGeneration)) != nil else { return false }
             for i in [1, 0] { try? medium.writeHeaderCopy(oldCopy, at: preamble.headerCopyOffset(i)) }
             return (try? medium.syncData()) != nil
         }
