@@ -80,6 +80,7 @@ struct MemoryBackendTests {
         #expect(try medium.size() == end)
         try medium.append([1, 2, 3], atExpectedEnd: end)
         #expect(try medium.size() == end + 3)
+        #expect(failureClass { _ = try m.slot.create([]) } == VaultError.alreadyExists("").failureClass, "a vault is created once")
     }
 
     @Test("the file medium refuses an append at a stale end too")

@@ -28,7 +28,7 @@ final class MemoryVaultSlot: Sendable {
     /// Creates the vault's first content; fails if it exists (like link(2) for a new vault file).
     func create(_ bytes: [UInt8]) throws -> MemoryVaultMedium {
         try current.withLock { c in
-            guard c == nil else { throw VaultError.io("a vault already exists in this memory slot") }
+            guard c == nil else { throw VaultError.alreadyExists("a vault already exists in this memory slot") }
             let object = MemoryVaultObject(serial: MemoryVaultSlot.nextSerial(), bytes: bytes)
             c = object
             return MemoryVaultMedium(slot: self, object: object)
