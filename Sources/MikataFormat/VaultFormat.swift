@@ -166,6 +166,17 @@ package struct HeaderCopy: Equatable, Sendable {
 
     package static func capacity(copyLength: Int) -> Int { copyLength - fixedOverhead }
 
+    /// Bytes at the start of a copy that name its generation (magic, generation): enough to tell whether a copy
+    /// changed since it was last read, without parsing or checking it (FORMAT.md §3.2).
+    package static let generationPrefixLength = 12
+
+    /// The generation a copy claims in its first `generationPrefixLength` bytes; nil if they are not a copy's.
+    /// Unverified: a changed value only tells the reader to load and check the copy again.
+    package static func claimedGeneration(_ prefix: [UInt8]) -> UInt64? {
+        guard prefix.count == generationPrefixLength, Array(prefix[0..<4]) == magic else { return nil }
+        return prefix[4..<12].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     package func serialize(copyLength: Int) throws -> [UInt8] {
         guard body.count <= Self.capacity(copyLength: copyLength) else {
             throw FormatError.limitExceeded("key state of \(body.count) bytes does not fit a header copy of \(copyLength) bytes")

@@ -28,7 +28,8 @@ struct TestOnlyMachineryTests {
         var checked = 0, outside: [String] = []
         for target in ["MikataCrypto", "MikataFormat", "MikataVault", "mikata"] {
             let dir = sources.appendingPathComponent(target)
-            for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) where name.hasSuffix(".swift") {
+            // Every file of the target, in its layer folders too (Engine/, FileBackend/, Testing/, …).
+            for name in try FileManager.default.subpathsOfDirectory(atPath: dir.path) where name.hasSuffix(".swift") {
                 let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
                 // The open #if conditions, innermost last; a branch counts as debug-only under "#if DEBUG" or the
                 // "#else" of "#if !DEBUG".

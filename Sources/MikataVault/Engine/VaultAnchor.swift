@@ -9,9 +9,20 @@ import MikataFormat
 /// Without a root key (format-level tests and the fuzzers only; a store always has one) the anchor is the
 /// unauthenticated version-1 `GenerationFile`.
 struct VaultAnchor {
+    /// Where the anchor is kept (`AnchorRecord`, docs/ARCHITECTURE.md "Storage protocols"), and its name in messages.
+    let record: any AnchorRecord
     let path: String
     let vaultId: [UInt8]
     let rootKey: StoreRootKey?
+
+    /// The anchor file at `path` (the local-directory backend).
+    init(path: String, vaultId: [UInt8], rootKey: StoreRootKey?) {
+        self.init(record: FileAnchorRecord(path: path), vaultId: vaultId, rootKey: rootKey)
+    }
+
+    init(record: any AnchorRecord, vaultId: [UInt8], rootKey: StoreRootKey?) {
+        self.record = record; self.path = record.name; self.vaultId = vaultId; self.rootKey = rootKey
+    }
 
     /// The anchor's bytes for a key state that is about to be, or has just been, written.
     func serialize(_ s: KeyState) -> [UInt8] {
@@ -20,14 +31,14 @@ struct VaultAnchor {
                                        recordFloorCount: s.recordFloorCount, recordFloorLink: s.recordFloorLink)).serialize()
     }
 
-    func write(_ s: KeyState) throws { try Posix.writeAtomically(path, serialize(s)) }
+    func write(_ s: KeyState) throws { try record.replace(with: serialize(s)) }
 
-    func writeNew(_ s: KeyState) throws { try Posix.writeNew(path, serialize(s)) }
+    func writeNew(_ s: KeyState) throws { try record.create(serialize(s)) }
 
     /// Checks a loaded key state against the anchor before anything adopts it.
     /// - Throws: `VaultError.erased` (no anchor), `.tampered` (rolled back, forged, foreign, or disagreeing).
     func check(_ candidate: KeyState) throws {
-        guard let bytes = try Posix.readFile(path) else {
+        guard let bytes = try record.read() else {
             // A shredded vault loses its anchor with its erasure secret, and is refused before this (erased); a vault
             // that is still here without one had it removed.
             throw VaultError.tampered("the vault's anchor (generation record) is missing from the key store: it was removed")

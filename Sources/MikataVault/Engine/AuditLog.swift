@@ -17,14 +17,21 @@ package final class AuditLog: Sendable {
     package static let minimumRetentionDays = 30
 
     let path: String
+    /// Where the lines are kept (docs/ARCHITECTURE.md, "Storage protocols").
+    let sink: any AccessLogSink
     let storeId: String
     let signing: SigningKeyPair
     /// The root key's log subkey (a store since root keys): every new entry carries `mac` = KH32(key, label || hash),
     /// so nobody without the root key can edit, insert or re-chain entries, not even after the last checkpoint.
     let macKey: SecureBytes?
 
-    init(path: String, storeId: String, signing: SigningKeyPair, macKey: SecureBytes? = nil) {
-        self.path = path; self.storeId = storeId; self.signing = signing; self.macKey = macKey
+    convenience init(path: String, storeId: String, signing: SigningKeyPair, macKey: SecureBytes? = nil) {
+        self.init(sink: FileAccessLogSink(path: path), name: path, storeId: storeId, signing: signing, macKey: macKey)
+    }
+
+    /// A log on any sink (`MemoryAccessLogSink` in fast tests); `name` stands for the path in messages.
+    init(sink: any AccessLogSink, name: String, storeId: String, signing: SigningKeyPair, macKey: SecureBytes? = nil) {
+        self.sink = sink; self.path = name; self.storeId = storeId; self.signing = signing; self.macKey = macKey
     }
 
     /// What only the thread writing the file may touch: held from the flock to the unlock by a batch's leader,
@@ -32,7 +39,7 @@ package final class AuditLog: Sendable {
     private struct WriterState {
         /// The tail as of our last write, valid while the file still has the size we left it at (another
         /// process's append changes the size, and we look again).
-        var cachedTail: (identity: FileIdentity, size: Int, nextSeq: UInt64, prev: String)?
+        var cachedTail: (identity: MediumIdentity, size: Int, nextSeq: UInt64, prev: String)?
     }
     private let writer = Mutex(WriterState())
 
@@ -88,7 +95,7 @@ package final class AuditLog: Sendable {
     /// Appends waiting in the queue (tests: to know a batch has formed without timing).
     package var pendingCount: Int { commits.withLock { $0.pending.count } }
 
-    private func syncFile(_ file: PosixFile) throws {
+    private func syncFile(_ file: any AccessLogWriter) throws {
         try file.syncData()
         syncs.withLock { $0 += 1 }
     }
@@ -174,28 +181,13 @@ package final class AuditLog: Sendable {
 
     // MARK: writing
 
-    /// Opens and locks the log. A prune replaces the file by rename: a writer that got the lock on the old inode
-    /// notices and reopens, so no entry lands in a file that is no longer the log.
+    /// Opens and locks the log (`AccessLogSink.openLocked`: a log replaced by a prune meanwhile is reopened).
     /// The log of a store is made once, by the store's first entry (`creating`); after that a missing or empty log
     /// is never made anew by a later entry, so deleting it cannot be covered up by the next operation.
-    private func openLocked(creating: Bool = false) throws -> PosixFile {
-        if creating { try Posix.makeDirectories(Posix.parent(of: path)) }
-        while true {
-            let file: PosixFile
-            do { file = try PosixFile.open(path, create: creating) } catch VaultError.notFound {
-                throw VaultError.tampered("the access log is missing: every store's log starts with its creation, so it was deleted")
-            }
-            if !creating, try file.size() == 0 {
-                throw VaultError.tampered("the access log is empty: every store's log starts with its creation, so it was emptied")
-            }
-            try file.lock(exclusive: true, timeout: 10)
-            if let current = try? PosixFile.open(path, readOnly: true).identity(), current == (try file.identity()) { return file }
-            file.unlock()
-        }
-    }
+    private func openLocked(creating: Bool = false) throws -> any AccessLogWriter { try sink.openLocked(creating: creating) }
 
     /// The next seq and the previous entry's hash; cuts off a torn last line (a crash mid-append). Locks held.
-    private func tail(_ file: PosixFile, _ state: inout WriterState) throws -> (nextSeq: UInt64, prev: String) {
+    private func tail(_ file: any AccessLogWriter, _ state: inout WriterState) throws -> (nextSeq: UInt64, prev: String) {
         let size = try file.size()
         if let c = state.cachedTail, c.size == size, c.identity == (try file.identity()) { return (c.nextSeq, c.prev) }
         if size == 0 { return (0, AuditLog.genesis(storeId: storeId)) }
@@ -352,7 +344,7 @@ package final class AuditLog: Sendable {
             }
             let end = try file.size()
             do {
-                try file.write(out, at: end)
+                try file.append(out, atExpectedEnd: end)
                 written()
                 try beforeBatchSync.withLock { $0 }?(count)
                 try syncFile(file)
@@ -377,7 +369,7 @@ package final class AuditLog: Sendable {
             let line = checkpointLine(seq: t.nextSeq - 1, head: t.prev)
             let end = try file.size()
             state.cachedTail = nil
-            try file.write(line + [10], at: end)
+            try file.append(line + [10], atExpectedEnd: end)
             try syncFile(file)
             state.cachedTail = (try file.identity(), end + line.count + 1, t.nextSeq, t.prev)
             return String(decoding: line, as: UTF8.self)
@@ -420,7 +412,7 @@ package final class AuditLog: Sendable {
     }
 
     package func lines() throws -> [Line] {
-        guard let bytes = try Posix.readFile(path) else { return [] }
+        guard let bytes = try sink.readAll() else { return [] }
         var out: [Line] = []
         var start = 0
         var number = 1
@@ -585,7 +577,7 @@ package final class AuditLog: Sendable {
                 case .checkpoint(_, _, _, let v), .anchor(_, _, _, let v): out += CanonicalJSON.serialize(v) + [10]
                 }
             }
-            try Posix.writeAtomically(path, out)
+            try sink.replace(with: out)
             state.cachedTail = nil
             return droppedCount
         }

@@ -25,7 +25,7 @@ struct FrameReader {
     /// 1 MiB: a few thousand small frames per read, and a buffer that stays small beside a frame of 16 MiB.
     static let defaultChunkSize = 1 << 20
 
-    private let file: PosixFile?
+    private let file: (any VaultMedium)?
     let end: Int
     let chunkSize: Int
     private var buffer: [UInt8]
@@ -33,7 +33,7 @@ struct FrameReader {
     /// Where the next frame starts.
     private(set) var offset: Int
 
-    init(file: PosixFile, from offset: Int, end: Int, chunkSize: Int = FrameReader.defaultChunkSize) {
+    init(medium file: any VaultMedium, from offset: Int, end: Int, chunkSize: Int = FrameReader.defaultChunkSize) {
         self.file = file; self.end = end; self.chunkSize = max(chunkSize, RecordFrame.headerLength)
         buffer = []; bufferStart = offset; self.offset = offset
     }

@@ -144,11 +144,11 @@ extension Store {
     /// key (only for addresses whose two keys differ, i.e. not ASCII), so entries made before the rule keep resolving.
     func existingLookupName(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8]? {
         let name = try lookupName(kind, email: email)
-        if Posix.exists(lookupPath(name: name)) { return name }
+        if identities.contains(name) { return name }
         let legacy = HumanInput.legacyEmail(email)
         guard legacy != (try HumanInput.email(email)) else { return nil }
         let legacyName = lookupName(kind, normalised: legacy)
-        return Posix.exists(lookupPath(name: legacyName)) ? legacyName : nil
+        return identities.contains(legacyName) ? legacyName : nil
     }
 
     /// The path of an address's existing identity entry (`existingLookupName`).

@@ -169,7 +169,7 @@ extension Store {
               case .string(let certId)? = intent["certificateId"], case .string(let lookupFile)? = intent["lookupFile"]
         else { throw VaultError.corrupted("a shred intent is incomplete; finish the shred by hand (see docs/OPERATIONS.md)") }
         // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
-        let secretBytes = try Store.overwriteAndRemove(erasureSecretPath(id), lockTimeout: lockTimeout)
+        let secretBytes = try erasureSecrets.destroy(vaultId: id, lockTimeout: lockTimeout)
         try Posix.remove(generationPath(id))
         CrashPoint.hit("shred:secret-destroyed")
         // 2. Overwrite the vault file.

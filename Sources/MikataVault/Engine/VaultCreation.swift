@@ -24,6 +24,18 @@ extension Vault {
     static func create(draft: VaultDraft, path: String, anchor: VaultAnchor, erasureSecret: SecureBytes,
                        password: SecureBytes, kdf: KDFParameters, headerCopyLength: Int, profile: [UInt8],
                        nowMillis: Int64) throws -> (Vault, recoveryCode: SecureBytes) {
+        try create(draft: draft, anchor: anchor, erasureSecret: erasureSecret, password: password, kdf: kdf,
+                   headerCopyLength: headerCopyLength, profile: profile, nowMillis: nowMillis) { bytes in
+            try Posix.writeNew(path, bytes)
+            return try FileVaultMedium.open(path)
+        }
+    }
+
+    /// `create` on any medium: `store` makes the vault's first content durable (failing if the vault exists) and
+    /// returns a handle on it.
+    static func create(draft: VaultDraft, anchor: VaultAnchor, erasureSecret: SecureBytes,
+                       password: SecureBytes, kdf: KDFParameters, headerCopyLength: Int, profile: [UInt8],
+                       nowMillis: Int64, store: ([UInt8]) throws -> any VaultMedium) throws -> (Vault, recoveryCode: SecureBytes) {
         let vaultId = draft.vaultId
         let ownerKey = SecureBytes.random(count: 32)
         let epochKey = SecureBytes.random(count: 32)
@@ -55,8 +67,8 @@ extension Vault {
         let preamble = Preamble(headerCopyLength: headerCopyLength, vaultId: vaultId, vaultSalt: draft.salt)
         let copy = try VaultError.parsing("new vault") { try HeaderCopy(generation: 1, body: state.serialize()).serialize(copyLength: headerCopyLength) }
         try anchor.writeNew(state)
-        try Posix.writeNew(path, preamble.serialize() + copy + copy + frame.serialize())
-        let vault = try Vault(path: path, erasureSecret: erasureSecret, anchor: anchor)
+        let medium = try store(preamble.serialize() + copy + copy + frame.serialize())
+        let vault = try Vault(medium: medium, erasureSecret: erasureSecret, anchor: anchor)
         return (vault, codeText)
     }
 }

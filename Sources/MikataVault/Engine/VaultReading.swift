@@ -29,7 +29,7 @@ struct FrameCheckpoint {
 struct FrameIndex {
     static let stride: UInt64 = 64
 
-    var identity: FileIdentity?
+    var identity: MediumIdentity?
     /// checkpoints[i] is record i × stride.
     var checkpoints: [FrameCheckpoint] = []
     /// The link after `count` records, seen by a walk that passed the header's floor there (FORMAT.md §5.4): a page
@@ -204,7 +204,7 @@ extension Vault {
     /// Lock held. Uses and extends the frame index.
     func walkFile(from after: UInt64?, keyring: Keyring?, decryptFrom: UInt64, pipelined: Bool = true, batch: () -> Int = { Vault.batchFramesMax },
                   visit: (Record, [UInt8]) throws -> Bool = { _, _ in true }) throws -> WalkResult {
-        let identity = try file.identity()
+        let identity = try medium.identity()
         if frameIndex?.identity != identity { frameIndex = FrameIndex(identity: identity) }
         let genesis = FrameCheckpoint(seq: 0, offset: preamble.recordsOffset, prevLink: VaultFormat.genesisLink(vaultId: vaultId),
                                       prevEpoch: state.epochs[0].epoch)
@@ -220,9 +220,9 @@ extension Vault {
             start = frameIndex?.checkpoint(atOrBefore: target) ?? genesis
             if start.seq > floorCount, floorLink == nil { start = genesis }
         }
-        let size = try file.size()
+        let size = try medium.size()
         guard size >= preamble.recordsOffset else { throw VaultError.corrupted("vault file is truncated inside its header area") }
-        var reader = FrameReader(file: file, from: start.offset, end: size, chunkSize: readChunkSize)
+        var reader = FrameReader(medium: medium, from: start.offset, end: size, chunkSize: readChunkSize)
         return try Vault.walk(&reader, state: state, vaultId: vaultId, from: start, floorLink: floorLink, keyring: keyring,
                               decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, pipelined: pipelined,
                               batch: batch, visit: visit)

@@ -189,9 +189,12 @@ package final class Store: Sendable {
 
     // MARK: paths
 
-    private static func shard(_ id: [UInt8]) -> String { String(id.hex.prefix(2)) }
+    static func shard(_ id: [UInt8]) -> String { String(id.hex.prefix(2)) }
     func vaultPath(_ id: [UInt8]) -> String { "\(root)/vaults/\(Store.shard(id))/\(id.hex).vault" }
-    func erasureSecretPath(_ id: [UInt8]) -> String { "\(root)/keys/vaults/\(Store.shard(id))/\(id.hex).key" }
+    func erasureSecretPath(_ id: [UInt8]) -> String { FileErasureSecretStore(root: root).path(id) }
+
+    /// The key store's erasure secrets (docs/ARCHITECTURE.md, "Storage protocols").
+    var erasureSecrets: any ErasureSecretStore { FileErasureSecretStore(root: root) }
     func generationPath(_ id: [UInt8]) -> String { "\(root)/keys/vaults/\(Store.shard(id))/\(id.hex).gen" }
     /// A vault's rollback anchor (FORMAT.md §7.2), authenticated under the root key.
     func anchor(_ id: [UInt8]) -> VaultAnchor { VaultAnchor(path: generationPath(id), vaultId: id, rootKey: rootKey) }
@@ -203,7 +206,10 @@ package final class Store: Sendable {
         lookupPath(name: try lookupName(kind, email: email))
     }
 
-    func lookupPath(name: [UInt8]) -> String { "\(root)/index/\(Store.shard(name))/\(name.hex)" }
+    func lookupPath(name: [UInt8]) -> String { FileIdentityDirectory(root: root).path(name) }
+
+    /// The e-mail lookup's entries (docs/ARCHITECTURE.md, "Storage protocols").
+    var identities: any IdentityDirectory { FileIdentityDirectory(root: root) }
 
     func lookupName(_ kind: LookupEntry.Kind, email: String) throws -> [UInt8] {
         lookupName(kind, normalised: try Store.normalise(email: email))
@@ -222,7 +228,7 @@ package final class Store: Sendable {
     /// root key did not vouch for at this name (copied from another entry, forged, or a pre-root-key leftover) is
     /// tampering (exit 65), never followed.
     func identityEntry(name: [UInt8]) throws -> IdentityEntry? {
-        guard let bytes = try Posix.readFile(lookupPath(name: name)) else { return nil }
+        guard let bytes = try identities.entry(named: name) else { return nil }
         let entry = try VaultError.parsing("identity entry") { try IdentityEntry.parse(bytes) }
         guard rootKey.isAuthentic(entry, name: name) else {
             throw VaultError.tampered("the identity entry for that e-mail address was altered, forged or moved from another entry")
@@ -232,9 +238,7 @@ package final class Store: Sendable {
 
     /// Writes a new identity entry (fails if one exists), authenticated under the root key.
     func writeIdentityEntry(name: [UInt8], kind: LookupEntry.Kind, id: [UInt8], keysDigest: [UInt8]) throws {
-        let path = lookupPath(name: name)
-        try Posix.makeDirectories(Posix.parent(of: path))
-        try Posix.writeNew(path, rootKey.sign(IdentityEntry(kind: kind, id: id, keysDigest: keysDigest), name: name).serialize())
+        try identities.create(named: name, rootKey.sign(IdentityEntry(kind: kind, id: id, keysDigest: keysDigest), name: name).serialize())
     }
 
     func resolveEntry(_ kind: LookupEntry.Kind, email: String) throws -> IdentityEntry {
@@ -263,9 +267,7 @@ package final class Store: Sendable {
         for dir in [Posix.parent(of: erasureSecretPath(id)), Posix.parent(of: vaultPath(id)), Posix.parent(of: lookup)] {
             try Posix.makeDirectories(dir)
         }
-        var secretFile = ErasureSecretFile(vaultId: id, secret: secret).serialize()
-        defer { Sodium.wipe(&secretFile) }
-        try Posix.writeNew(erasureSecretPath(id), secretFile)
+        try erasureSecrets.create(ErasureSecretFile(vaultId: id, secret: secret))
         let profile = try JSONSerialization.data(withJSONObject: ["nickname": nickname], options: [.sortedKeys])
         do {
             let (_, code) = try Vault.create(draft: draft, path: vaultPath(id), anchor: anchor(id), erasureSecret: secret,
@@ -281,7 +283,7 @@ package final class Store: Sendable {
             return (id, code)
         } catch {
             // Nothing points at the new vault yet: remove its pieces so a retry starts clean.
-            try? Posix.remove(vaultPath(id)); try? Posix.remove(generationPath(id)); try? Posix.remove(erasureSecretPath(id))
+            try? Posix.remove(vaultPath(id)); try? Posix.remove(generationPath(id)); erasureSecrets.discard(vaultId: id)
             throw error
         }
     }
@@ -324,7 +326,7 @@ package final class Store: Sendable {
         }
         let path = vaultPath(id)
         guard Posix.exists(path) else { throw VaultError.notFound("the vault file is missing from the store") }
-        guard let file = try Store.readErasureSecret(erasureSecretPath(id)) else {
+        guard let file = try erasureSecrets.secret(of: id) else {
             throw VaultError.erased("the vault's erasure secret is gone (shredded, or the key store is incomplete): it cannot be opened")
         }
         guard file.vaultId == id else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
@@ -336,7 +338,7 @@ package final class Store: Sendable {
         let vault = try Vault(path: path, erasureSecret: file.secret, anchor: anchor(id), lockTimeout: lockTimeout,
                               expectedVaultId: id)
         vault.audit = try auditLog()
-        vault.erasureSecretPath = erasureSecretPath(id)
+        vault.erasureSecrets = erasureSecrets
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
         installTombstoneHooks(on: vault)
         return vault

@@ -61,15 +61,16 @@ package final class VaultSession {
     init(unlock: Unlock) { self.unlock = unlock }
 }
 
-/// One patient's vault file: the append-only record log behind A/B header copies (docs/FORMAT.md).
-/// Not thread-safe: one `Vault` per task; processes coordinate through flock.
+/// One patient's vault: the append-only record log behind A/B header copies (docs/FORMAT.md), on a `VaultMedium`
+/// (a file of the store, or memory in tests). Not thread-safe: one `Vault` per task; processes coordinate through
+/// the medium's lock (flock).
 package final class Vault {
     package let path: String
     package let vaultId: [UInt8]
-    private(set) var erasureSecret: SecureBytes
+    var erasureSecret: SecureBytes
     /// Where the erasure secret lives (set by the store): re-read whenever the vault file is replaced, so a
     /// long-lived handle never opens a file put back after a shred with a secret it still remembers.
-    var erasureSecretPath: String?
+    var erasureSecrets: (any ErasureSecretStore)?
     /// The rollback anchor in the key store (generation, epoch, record floor under the root key).
     let anchor: VaultAnchor
     let lockTimeout: Double
@@ -88,12 +89,13 @@ package final class Vault {
     /// Set by the store: whether a restore holds this party out of the vault at this header generation.
     var isHeldOut: (([UInt8], UInt64) throws -> Bool)?
 
-    private(set) var file: PosixFile
-    private(set) var preamble: Preamble
-    private(set) var state: KeyState
-    private var copyGenerations: [UInt64?]
-    private var headerCopiesAgree: Bool
-    private var tail: Tail?
+    /// The vault's bytes (docs/ARCHITECTURE.md, "Storage protocols"): a file today, rows of a database next.
+    var medium: any VaultMedium
+    var preamble: Preamble
+    var state: KeyState
+    var copyGenerations: [UInt64?]
+    var headerCopiesAgree: Bool
+    var tail: Tail?
     /// Frame offsets learnt by reads, so a page starts by seeking (VaultReading.swift).
     var frameIndex: FrameIndex?
     /// Bytes per read of the records region, and whether batches are decrypted on every core (tests vary both).
@@ -108,19 +110,18 @@ package final class Vault {
 
     // MARK: opening
 
-    /// Opens a vault file. `erasureSecret` comes from the store's key store; `anchor` holds the lowest header
-    /// generation this vault may present, with its epoch and record floor (rollback protection).
-    init(path: String, erasureSecret: SecureBytes, anchor: VaultAnchor, lockTimeout: Double = 10, expectedVaultId: [UInt8]? = nil) throws {
-        self.path = path
+    /// Opens a vault on its medium. `erasureSecret` comes from the store's key store; `anchor` holds the lowest
+    /// header generation this vault may present, with its epoch and record floor (rollback protection).
+    init(medium opened: any VaultMedium, erasureSecret: SecureBytes, anchor: VaultAnchor, lockTimeout: Double = 10,
+         expectedVaultId: [UInt8]? = nil) throws {
+        self.path = opened.name
         self.erasureSecret = erasureSecret
         self.anchor = anchor
         self.lockTimeout = lockTimeout
-        let opened: PosixFile
-        do { opened = try PosixFile.open(path) } catch VaultError.notFound { throw VaultError.notFound("vault file not found") }
         try opened.lock(exclusive: false, timeout: lockTimeout)
         defer { opened.unlock() }
-        file = opened
-        let loaded = try Vault.loadHeader(file: opened)
+        medium = opened
+        let loaded = try Vault.loadHeader(medium: opened)
         preamble = loaded.preamble
         state = loaded.state
         copyGenerations = loaded.copyGenerations
@@ -130,51 +131,6 @@ package final class Vault {
             throw VaultError.tampered("the file at this vault's path belongs to another vault")
         }
         try checkGeneration()
-    }
-
-    struct LoadedHeader {
-        var preamble: Preamble
-        var state: KeyState
-        var copyGenerations: [UInt64?]
-        var agree: Bool
-        var copyErrors: [VaultError?]
-    }
-
-    /// Reads the preamble and both header copies; picks the highest valid generation (FORMAT.md §3.2).
-    static func loadHeader(file: PosixFile) throws -> LoadedHeader {
-        let head = try file.read(at: 0, count: VaultFormat.preambleLength)
-        let preamble = try VaultError.parsing("vault file") { try Preamble.parse(head) }
-        let copies = try file.read(at: VaultFormat.preambleLength, count: 2 * preamble.headerCopyLength)
-        guard copies.count == 2 * preamble.headerCopyLength else { throw VaultError.corrupted("vault file is truncated inside its header area") }
-        var states: [KeyState?] = [nil, nil]
-        var errors: [VaultError?] = [nil, nil]
-        var generations: [UInt64?] = [nil, nil]
-        let identical = copies[0..<preamble.headerCopyLength] == copies[preamble.headerCopyLength...]
-        for i in 0..<2 {
-            if i == 1 && identical && states[0] != nil {
-                // Byte-identical copies (the normal case): one parse and one signature check serve both.
-                states[1] = states[0]; generations[1] = generations[0]
-                continue
-            }
-            let slice = copies[(i * preamble.headerCopyLength)..<((i + 1) * preamble.headerCopyLength)]
-            do {
-                let copy = try VaultError.parsing("header copy \(i == 0 ? "A" : "B")") { try HeaderCopy.parse(slice) }
-                generations[i] = copy.generation
-                let s = try VaultError.parsing("header copy \(i == 0 ? "A" : "B")") { try KeyState.parse(copy.body) }
-                try verifyKeyState(s, preamble: preamble, generation: copy.generation, name: i == 0 ? "A" : "B")
-                states[i] = s
-            } catch let e as VaultError {
-                errors[i] = e
-            }
-        }
-        let candidates = [0, 1].compactMap { i in states[i].map { (i, $0) } }
-        guard let best = candidates.max(by: { $0.1.generation < $1.1.generation }) else {
-            // Prefer the cryptographic failure: it is the more serious and more precise finding.
-            if let t = errors.first(where: { if case .tampered = $0 { return true } else { return false } }) { throw t! }
-            throw errors[0] ?? errors[1] ?? VaultError.corrupted("no valid header copy")
-        }
-        let agree = candidates.count == 2 && states[0] == states[1]
-        return LoadedHeader(preamble: preamble, state: best.1, copyGenerations: generations, agree: agree, copyErrors: errors)
     }
 
     /// FORMAT.md §4.5: a key state belongs to this vault and is signed by the key the vault id certifies.
@@ -192,75 +148,7 @@ package final class Vault {
     private func checkGeneration() throws { try checkGeneration(of: state) }
 
     /// Checks a loaded key state against the store's anchor before anything adopts it.
-    private func checkGeneration(of candidate: KeyState) throws { try anchor.check(candidate) }
-
-    /// Runs `body` under the vault's flock. A writer that replaced the file by rename while we waited is noticed
-    /// (the path's inode changed) and the new file is opened instead.
-    func locked<R>(exclusive: Bool, _ body: () throws -> R) throws -> R {
-        while true {
-            try file.lock(exclusive: exclusive, timeout: lockTimeout)
-            let onDisk: FileIdentity
-            do { onDisk = try Posix.identity(of: path) } catch {
-                file.unlock()
-                if case VaultError.notFound = error { throw VaultError.notFound("vault file not found (shredded or moved?)") }
-                throw error
-            }
-            if try onDisk == file.identity() { break }
-            file.unlock()
-            // A new file at the path: check the erasure secret first, adopt the file only then.
-            if let secretPath = erasureSecretPath {
-                guard let f = try Store.readErasureSecret(secretPath) else {
-                    throw VaultError.erased("the vault's erasure secret is gone (shredded): it cannot be opened")
-                }
-                guard f.vaultId == vaultId else { throw VaultError.corrupted("the erasure secret file belongs to another vault") }
-                if !(f.secret == erasureSecret) { erasureSecret = f.secret }
-            }
-            file = try PosixFile.open(path)
-            tail = nil
-            copyGenerations = [nil, nil]
-        }
-        defer { file.unlock() }
-        try refreshHeader()
-        if exclusive && !headerCopiesAgree { try repairHeaderCopies() }
-        return try body()
-    }
-
-    /// After an interrupted key change or a damaged copy, the first writer rewrites both copies from the state in
-    /// force (same generation), so a single copy is never all that stands between the patient and their vault.
-    private func repairHeaderCopies() throws {
-        let copy = try VaultError.parsing("header repair") {
-            try HeaderCopy(generation: state.generation, body: state.serialize()).serialize(copyLength: preamble.headerCopyLength)
-        }
-        for i in [1, 0] {
-            try file.write(copy, at: preamble.headerCopyOffset(i))
-            try file.syncData()
-        }
-        copyGenerations = [state.generation, state.generation]
-        headerCopiesAgree = true
-    }
-
-    /// Re-reads the header only if a copy's generation changed (12 bytes per copy): appends stay cheap.
-    private func refreshHeader() throws {
-        var current: [UInt64?] = []
-        for i in 0..<2 {
-            let b = try file.read(at: preamble.headerCopyOffset(i), count: 12)
-            if b.count == 12, Array(b[0..<4]) == HeaderCopy.magic {
-                current.append(b[4..<12].reduce(0) { $0 << 8 | UInt64($1) })
-            } else {
-                current.append(nil)
-            }
-        }
-        if current == copyGenerations && current[0] != nil { return }
-        // Check before adopting: a refused (rolled-back) header must never become this handle's state.
-        let loaded = try Vault.loadHeader(file: file)
-        guard loaded.preamble.vaultId == vaultId else { throw VaultError.tampered("the vault file now belongs to another vault") }
-        try checkGeneration(of: loaded.state)
-        preamble = loaded.preamble
-        state = loaded.state
-        copyGenerations = loaded.copyGenerations
-        headerCopiesAgree = loaded.agree
-        tail = nil
-    }
+    func checkGeneration(of candidate: KeyState) throws { try anchor.check(candidate) }
 
     // MARK: unlocking
 
@@ -353,7 +241,8 @@ package final class Vault {
 
     // MARK: reading
 
-    // Records are read by streaming walks of the file: VaultReading.swift, FrameReader.swift.
+    // Records are read by streaming walks of the medium: VaultReading.swift, FrameReader.swift. How key states and
+    // frames reach the medium (locking, header copies, the tail): VaultStorage.swift.
 
     // MARK: appending
 
@@ -404,11 +293,14 @@ package final class Vault {
             let bytes = frame.serialize()
             // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
             func takeBack() {
-                try? file.truncate(to: t.end)
-                try? file.syncData()
+                try? medium.truncate(to: t.end)
+                try? medium.syncData()
                 tail = nil
             }
-            do { try file.write(bytes, at: t.end) } catch { takeBack(); throw error }
+            do { try medium.append(bytes, atExpectedEnd: t.end) } catch VaultError.busy(let why) {
+                tail = nil  // another writer moved the end: nothing of ours is there to take back
+                throw VaultError.busy(why)
+            } catch { takeBack(); throw error }
             // The frame is durable before its log entry is written (then committed with other appends' entries in
             // one fdatasync: group commit). A crash in between leaves one record the log does not show, which the
             // log cross-check tolerates (`unloggedTailAllowance`); the log never claims a record the vault may lack,
@@ -416,7 +308,7 @@ package final class Vault {
             // a crash leave the entry without its frame, indistinguishable from a cut, and an attacker could then
             // cut the newest record after every append unseen. If the entry cannot be written, the record is taken
             // back, so the log never misses an acknowledged append and a retry never stores it twice.
-            do { try frameSyncFault?(); try file.syncData() } catch { takeBack(); throw error }
+            do { try frameSyncFault?(); try medium.syncData() } catch { takeBack(); throw error }
             if let audit {
                 let actor = Vault.actor(of: session)
                 let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok",
@@ -452,60 +344,6 @@ package final class Vault {
         }
     }
 
-    /// The end of the last complete frame (FORMAT.md §5.4): from the trailer at the end of the file when it is
-    /// intact, else by a scan that also cuts off a torn tail. Needs the exclusive lock.
-    private func currentTail() throws -> Tail {
-        let size = try file.size()
-        if let t = tail, t.end == size { return t }
-        let start = preamble.recordsOffset
-        guard size >= start else { throw VaultError.corrupted("vault file is truncated inside its header area") }
-        if size == start {
-            let t = Tail(end: size, nextSeq: 0, link: VaultFormat.genesisLink(vaultId: vaultId))
-            tail = t
-            return t
-        }
-        if size - start >= RecordFrame.minimumLength,
-           let length = RecordFrame.lengthFromTrailer(try file.read(at: size - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
-           length <= size - start {
-            // Only the last frame's header and its tag are needed for the link: 96 bytes, whatever the record's size.
-            // The frame must also follow the one before it (or the genesis), so a frame-shaped run of bytes inside a
-            // torn tail is not taken for the end of the log (FORMAT.md §5.4).
-            let head = try file.read(at: size - length, count: RecordFrame.headerLength)
-            let end = try file.read(at: size - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
-            if let seq = RecordFrame.seqIfValidHeader(head, length: length), seq < UInt64.max, seq + 1 >= state.recordFloorCount,
-               try frameFollowsItsPredecessor(head: head, seq: seq, at: size - length) {
-                let t = Tail(end: size, nextSeq: seq + 1, link: VaultFormat.link(fixedHeader: head[0..<RecordFrame.fixedHeaderLength], tag: end[...]))
-                tail = t
-                return t
-            }
-        }
-        // Slow path: structural scan from the first record; a torn tail is cut off so the append lands after the
-        // last complete frame.
-        let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
-        if result.tornTailBytes > 0 {
-            try file.truncate(to: result.tail.end)
-            try file.syncData()
-        }
-        tail = result.tail
-        return result.tail
-    }
-
-    /// Whether the frame at `offset` (header `head`, sequence `seq`) chains to the frame that ends where it starts,
-    /// or to the genesis if it is the first: two more small reads.
-    private func frameFollowsItsPredecessor(head: [UInt8], seq: UInt64, at offset: Int) throws -> Bool {
-        let prevLink = Array(head[24..<56])
-        let start = preamble.recordsOffset
-        if offset == start { return seq == 0 && prevLink == VaultFormat.genesisLink(vaultId: vaultId) }
-        guard seq > 0, offset - start >= RecordFrame.minimumLength,
-              let length = RecordFrame.lengthFromTrailer(try file.read(at: offset - RecordFrame.trailerLength, count: RecordFrame.trailerLength)),
-              length <= offset - start
-        else { return false }
-        let prevHead = try file.read(at: offset - length, count: RecordFrame.headerLength)
-        let prevTag = try file.read(at: offset - RecordFrame.trailerLength - RecordFrame.tagLength, count: RecordFrame.tagLength)
-        guard let prevSeq = RecordFrame.seqIfValidHeader(prevHead, length: length), prevSeq == seq - 1 else { return false }
-        return VaultFormat.link(fixedHeader: prevHead[0..<RecordFrame.fixedHeaderLength], tag: prevTag[...]) == prevLink
-    }
-
     // MARK: the patient's key operations
 
     private func requireOwner(_ session: VaultSession) throws -> (SecureBytes, SigningKeyPair, Keyring) {
@@ -513,62 +351,6 @@ package final class Vault {
             throw VaultError.notPermitted("only the patient can change who has access to the vault")
         }
         return (ownerKey, signing, keyring)
-    }
-
-    /// Signs and writes a new key state: copy B, fsync, copy A, fsync, then the store's generation record.
-    /// A crash leaves the old state or the new one (the highest valid generation wins).
-    /// Returns an undo for the caller's last step (its access-log entry): if that fails, the change is taken back,
-    /// so no command reports failure for a change that stays in force.
-    @discardableResult
-    private func commit(_ next: KeyState, signing: SigningKeyPair) throws -> () -> Void {
-        var s = next
-        s.generation = state.generation + 1
-        s.signature = signing.sign(s.signedMessage())
-        let body = s.serialize()
-        // Never write a key state that readers would refuse: parse what is about to be written.
-        _ = try VaultError.parsing("new key state") { try KeyState.parse(body) }
-        if body.count > HeaderCopy.capacity(copyLength: preamble.headerCopyLength) {
-            // Rare: the header area is full (many supporters or epochs). Rewrite the file once with copies twice
-            // as large; records are copied as they are, so this stays a copy, not a re-encryption.
-            var length = preamble.headerCopyLength
-            while body.count > HeaderCopy.capacity(copyLength: length) { length *= 2 }
-            guard length <= VaultFormat.headerCopyLengthMax else {
-                throw VaultError.invalidInput("the key state exceeds the largest header area; revoke unused supporters with --reencrypt")
-            }
-            let t = try currentTail()
-            let frames = try file.read(at: preamble.recordsOffset, count: t.end - preamble.recordsOffset)
-            try replaceFile(state: s, copyLength: length, frames: frames)
-            return {}
-        }
-        let copy = try HeaderCopy(generation: s.generation, body: body).serialize(copyLength: preamble.headerCopyLength)
-        // Exclusive operations start from agreeing copies (see `locked`), so the old copy is the old state.
-        let oldState = state
-        let oldCopy = try VaultError.parsing("old header") {
-            try HeaderCopy(generation: oldState.generation, body: oldState.serialize()).serialize(copyLength: preamble.headerCopyLength)
-        }
-        let oldGeneration = anchor.serialize(oldState)
-        // Undo: the old generation record first; only once that is durable, the old header copies. If the record
-        // cannot be put back, the new state stays in force (consistent either way) and the error says so.
-        let undo: () -> Bool = { [self] in
-            defer { copyGenerations = [nil, nil]; tail = nil; state = oldState }
-            guard (try? Posix.writeAtomically(anchor.path, oldGeneration)) != nil else { return false }
-            for i in [1, 0] { try? file.write(oldCopy, at: preamble.headerCopyOffset(i)) }
-            return (try? file.syncData()) != nil
-        }
-        do {
-            try file.write(copy, at: preamble.headerCopyOffset(1))
-            try file.syncData()
-            try file.write(copy, at: preamble.headerCopyOffset(0))
-            try file.syncData()
-            try anchor.write(s)
-        } catch {
-            if undo() { throw error }
-            throw VaultError.io("\(error); the key change may have taken effect: check with 'mikata vault inspect'")
-        }
-        state = s
-        copyGenerations = [s.generation, s.generation]
-        headerCopiesAgree = true
-        return { _ = undo() }
     }
 
     /// The floor a new key state vouches for: every record durable so far.
@@ -770,7 +552,7 @@ package final class Vault {
     /// older epoch keys dropped from the file. Returns an undo (the old file and generation record back).
     private func revokeAndReencrypt(_ revoked: [[UInt8]], session: VaultSession) throws -> () -> Void {
         let (_, signing, keyring) = try requireOwner(session)
-        let oldBytes = try file.readAll()
+        let oldBytes = try medium.readAll()
         let result = try Vault.scanRecords(oldBytes, preamble: preamble, state: state, keyring: keyring, keepPayloads: true)
         var (next, newKey) = try nextEpochState(revoking: revoked, session: session)
         let epoch = next.currentEpoch
@@ -788,44 +570,24 @@ package final class Vault {
         next.generation = state.generation + 1
         next.signature = signing.sign(next.signedMessage())
         _ = try VaultError.parsing("new key state") { try KeyState.parse(next.serialize()) }
-        let oldState = state, oldPreamble = preamble
+        let oldState = state, oldPreamble = preamble, original = medium
         let undo: () -> Void = { [self] in
             guard (try? anchor.write(oldState)) != nil,
-                  let restored = try? Posix.replaceAtomically(path, oldBytes) else { return }
-            file = restored
+                  let restored = try? original.replacing(with: oldBytes) else { return }
+            medium = restored
             state = oldState; preamble = oldPreamble
             copyGenerations = [nil, nil]; tail = nil
         }
-        let oldIdentity = try file.identity()
         do {
             try replaceFile(state: next, copyLength: preamble.headerCopyLength, frames: frames)
         } catch {
             // The rename may have happened before the failure (the folder's fsync, the generation record): put the
             // old file back.
-            if (try? Posix.identity(of: path)) != oldIdentity { undo() }
+            if (try? original.isCurrent()) != true { undo() }
             throw error
         }
         try prepare(session)
         return undo
-    }
-
-    /// Writes preamble, both header copies of a signed `next` state, and `frames` to a temporary, then renames it
-    /// over the vault: a crash leaves the old file or the new one. Processes waiting for the lock on the old inode
-    /// notice the new one (see `locked`).
-    private func replaceFile(state next: KeyState, copyLength: Int, frames: [UInt8]) throws {
-        let newPreamble = Preamble(headerCopyLength: copyLength, vaultId: vaultId, vaultSalt: preamble.vaultSalt)
-        let copy = try VaultError.parsing("new header") {
-            try HeaderCopy(generation: next.generation, body: next.serialize()).serialize(copyLength: copyLength)
-        }
-        // The new file is locked before it gets its name, so the rest of this operation (e.g. a re-encryption after
-        // a header growth) still runs under the lock, and no other writer slips in between.
-        file = try Posix.replaceAtomically(path, newPreamble.serialize() + copy + copy + frames)
-        preamble = newPreamble
-        state = next
-        copyGenerations = [next.generation, next.generation]
-        headerCopiesAgree = true
-        tail = nil
-        try anchor.write(next)
     }
 
     // MARK: inspection
@@ -835,7 +597,7 @@ package final class Vault {
     package func inspect() throws -> VaultInfo {
         try locked(exclusive: false) {
             let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
-            let size = try file.size()
+            let size = try medium.size()
             return VaultInfo(
                 vaultId: vaultId, formatVersion: preamble.version, headerGeneration: state.generation,
                 currentEpoch: state.currentEpoch.epoch, epochs: state.epochs.map(\.epoch),
@@ -857,7 +619,7 @@ package final class Vault {
 
     private func verifyLocked(_ session: VaultSession) throws -> VerifyReport {
         try locked(exclusive: false) {
-            let loaded = try Vault.loadHeader(file: file)
+            let loaded = try Vault.loadHeader(medium: medium)
             for (i, e) in loaded.copyErrors.enumerated() {
                 if let e { throw e.prefixed("header copy \(i == 0 ? "A" : "B") is damaged (the other copy still opens the vault)") }
             }

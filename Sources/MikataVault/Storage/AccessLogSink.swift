@@ -1,0 +1,34 @@
+/// The store's access log as bytes (docs/OPERATIONS.md, "The access log"): a file of lines, one writer at a time.
+/// `AuditLog` decides every line (hash chain, MACs, signed checkpoints) and batches concurrent appends (group
+/// commit: one lock, one write and one sync per batch); the sink stores, fences and syncs.
+///
+/// Files: audit/log.jsonl, flock for the writer, pwrite + fdatasync, rename for a prune. PostgreSQL: a table of
+/// lines keyed by (store, line number) with a unique constraint; a batch is one INSERT of many rows in one
+/// transaction under an advisory lock; a prune deletes and inserts in one transaction.
+protocol AccessLogSink: Sendable {
+    /// Opens the log and takes its writer lock, reattaching if a prune replaced it meanwhile. `creating` makes the
+    /// log (the store's first entry); without it a missing or empty log is `VaultError.tampered`: every store's
+    /// log starts with its creation, so it was deleted or emptied.
+    func openLocked(creating: Bool) throws -> any AccessLogWriter
+
+    /// Every byte of the log; nil if there is none.
+    func readAll() throws -> [UInt8]?
+
+    /// Replaces the whole log at once (a prune), the writer lock held.
+    func replace(with bytes: [UInt8]) throws
+}
+
+/// The log under its writer lock, for one batch. The same requirements as a vault medium's (`VaultMedium`):
+/// `append` at the end the writer read, failing on a race; `truncate` takes back a failed batch or a torn line.
+protocol AccessLogWriter: Sendable {
+    func identity() throws -> MediumIdentity
+    func size() throws -> Int
+    func read(at offset: Int, count: Int) throws -> [UInt8]
+    func append(_ bytes: [UInt8], atExpectedEnd end: Int) throws
+    func truncate(to end: Int) throws
+    func syncData() throws
+    func unlock()
+}
+
+extension FileVaultMedium: AccessLogWriter {}
+extension MemoryVaultMedium: AccessLogWriter {}
