@@ -54,8 +54,6 @@ package final class AuditLog: Sendable {
     /// One caller's events, and how the leader answers it.
     private final class Request: Sendable {
         enum Answer: Sendable {
-            /// The caller's entries are written (not yet synced): it runs its `alongside` now.
-            case written
             case committed(lastSeq: UInt64)
             case failed(any Error)
             /// The previous leader is done and this request heads the queue: it writes the next batch.
@@ -63,13 +61,11 @@ package final class AuditLog: Sendable {
         }
         let events: [Event]
         let creating: Bool
-        /// Work to run once the entries are written, beside the log's fdatasync (a vault's own fdatasync).
-        let alongside: (@Sendable () throws -> Void)?
         private let answers = Mutex<[Answer]>([])
         private let woken = DispatchSemaphore(value: 0)
 
-        init(events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?) {
-            self.events = events; self.creating = creating; self.alongside = alongside
+        init(events: [Event], creating: Bool) {
+            self.events = events; self.creating = creating
         }
 
         func post(_ a: Answer) {
@@ -228,16 +224,6 @@ package final class AuditLog: Sendable {
         try append(contentsOf: [event], creating: creating)
     }
 
-    /// `append`, running `alongside` (a vault's fdatasync) once the entry is written to the file, at the same time as
-    /// the batch's fdatasync, so that both files' changes can reach the disk in one journal commit: on this thread
-    /// when another thread leads the batch, else on a helper thread. Returns `alongside`'s outcome (it does not run
-    /// if the batch fails before writing); throws the log's error.
-    func append(_ event: Event, alongside: @escaping @Sendable () throws -> Void) throws -> Result<Void, any Error> {
-        var result: Result<Void, any Error> = .success(())
-        _ = try append(contentsOf: [event], creating: false, alongside: alongside, alongsideResult: &result)
-        return result
-    }
-
     /// Appends several events with one write and one fdatasync (all or none), e.g. a restore's per-vault baselines.
     /// Returns the last entry's sequence number.
     ///
@@ -248,14 +234,8 @@ package final class AuditLog: Sendable {
     /// are those the same events appended one by one would give.
     @discardableResult
     package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
-        var ignored: Result<Void, any Error> = .success(())
-        return try append(contentsOf: events, creating: creating, alongside: nil, alongsideResult: &ignored)
-    }
-
-    private func append(contentsOf events: [Event], creating: Bool, alongside: (@Sendable () throws -> Void)?,
-                        alongsideResult: inout Result<Void, any Error>) throws -> UInt64 {
         precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
-        let request = Request(events: events, creating: creating, alongside: alongside)
+        let request = Request(events: events, creating: creating)
         let leads = commits.withLock { s in
             s.pending.append(request)
             if s.leading { return false }
@@ -265,13 +245,8 @@ package final class AuditLog: Sendable {
         var answer: Request.Answer = leads ? .lead : request.next()
         while true {
             switch answer {
-            case .written:
-                if let alongside { alongsideResult = Result { try alongside() } }
-                answer = request.next()
             case .lead:
-                let (own, side) = leadOneBatch(including: request)
-                if let side { alongsideResult = Result { try side.wait() } }
-                answer = own
+                answer = leadOneBatch(including: request)
             case .committed(let seq): return seq
             case .failed(let error): throw error
             }
@@ -279,8 +254,8 @@ package final class AuditLog: Sendable {
     }
 
     /// Writes the batch at the head of the queue (which holds `own`), answers its callers, and hands the lead to
-    /// the next waiting request if any. Returns `own`'s answer, and its `alongside` running on a helper thread.
-    private func leadOneBatch(including own: Request) -> (Request.Answer, SideThread.Call?) {
+    /// the next waiting request if any. Returns `own`'s answer.
+    private func leadOneBatch(including own: Request) -> Request.Answer {
         // One batch shares one `creating`: only a store's first entry may create the log.
         let batch: [Request] = commits.withLock { s in
             let creating = s.pending[0].creating
@@ -289,14 +264,7 @@ package final class AuditLog: Sendable {
             s.pending.removeFirst(n)
             return b
         }
-        var side: SideThread.Call?
-        let outcome = Result {
-            try writeBatch(batch.map(\.events), creating: batch[0].creating) {
-                for r in batch where r.alongside != nil {
-                    if r === own { side = r.alongside.map(SideThread.start) } else { r.post(.written) }
-                }
-            }
-        }
+        let outcome = Result { try writeBatch(batch.map(\.events), creating: batch[0].creating) }
         let next: Request? = commits.withLock { s in
             if let first = s.pending.first { return first }
             s.leading = false
@@ -312,12 +280,12 @@ package final class AuditLog: Sendable {
             if r === own { ownAnswer = answer } else { r.post(answer) }
         }
         next?.post(.lead)
-        return (ownAnswer, side)
+        return ownAnswer
     }
 
     /// One batch: lock, read the tail, chain every event, one write and one fdatasync (all or none). Returns each
     /// group's last sequence number.
-    private func writeBatch(_ groups: [[Event]], creating: Bool, written: () -> Void) throws -> [UInt64] {
+    private func writeBatch(_ groups: [[Event]], creating: Bool) throws -> [UInt64] {
         try writer.withLock { state in
             let file = try openLocked(creating: creating)
             defer { file.unlock() }
@@ -345,7 +313,6 @@ package final class AuditLog: Sendable {
             let end = try file.size()
             do {
                 try file.append(out, atExpectedEnd: end)
-                written()
                 try beforeBatchSync.withLock { $0 }?(count)
                 try syncFile(file)
             } catch {
