@@ -52,18 +52,6 @@ package enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// What an operator or user should try next, where there is something useful to say.
-    package var hint: String? {
-        switch self {
-        case .corrupted: return "the file may be damaged; restore it from a backup or run 'mikata vault verify' for details"
-        case .tampered: return "the file may have been altered; keep a copy for investigation and restore from a backup"
-        case .busy: return "another process is using the vault or the machine is short of memory; try again"
-        case .unsupported: return "upgrade mikata to a version that reads this file"
-        case .authenticationFailed: return "check the password (or use 'mikata recover' with the recovery code)"
-        default: return nil
-        }
-    }
-
     /// Maps a format-layer rejection to its failure class.
     static func from(_ error: FormatError, in what: String) -> VaultError {
         switch error {
