@@ -74,12 +74,24 @@ struct ServiceCommandTests {
         for (what, content, extra, expected) in cases {
             let path = "\(fx.root)/case.key"
             try? FileManager.default.removeItem(atPath: path)
-            if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) }
+            if let content {
+                try content.write(toFile: path, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+            }
             let r = try fx.run(add + ["--as-service", path] + extra)
             #expect(r.status == expected, "\(what): exit \(r.status): \(r.stderr)")
             #expect(r.stderrLines.first?.hasPrefix("mikata: error: ") == true && r.stdout.isEmpty, "\(what): \(r.stderr)")
             #expect(!r.stderr.contains(good.dropFirst(55).prefix(20)), "\(what): the key never appears in a message")
         }
+        // Like the root key: links followed (a mounted secret store), but a key others can read is refused (77).
+        let link = "\(fx.root)/linked.key"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: keyFile)
+        #expect(try fx.run(add + ["--as-service", link]).status == 77, "a followed link reaches the (unauthorised) key: 77 not permitted")
+        let open = "\(fx.root)/open.key"
+        try good.write(toFile: open, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: open)
+        let openRun = try fx.run(add + ["--as-service", open])
+        #expect(openRun.status == 77 && openRun.stderr.contains("open to other users"), "\(openRun.stderr)")
         let authorize = ["service", "authorize", "--email", Self.patient, "--password-file", fx.patientPasswordFile]
         for (what, extra) in [("neither", [String]()), ("id without key", ["--service-id", String(repeating: "a", count: 32)]),
                               ("both forms", ["--service-key-file", keyFile, "--service-id", String(repeating: "a", count: 32), "--public-key", String(repeating: "b", count: 64)]),

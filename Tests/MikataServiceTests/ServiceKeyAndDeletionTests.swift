@@ -36,8 +36,14 @@ import Testing
         for (what, content, expected) in cases {
             let bad = "\(f.root)/\(what).key"
             try content.write(toFile: bad, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: bad)
             #expect(await code { _ = try await ServiceKey.read(path: bad) } == expected, "\(what)")
         }
+        // A key file others may read is refused like a root key (not permitted), whatever it holds.
+        let open = "\(f.root)/open.key"
+        try text.write(toFile: open, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: open)
+        #expect(await code { _ = try await ServiceKey.read(path: open) } == .notPermitted)
         #expect(await code { _ = try await ServiceKey.read(path: "\(f.root)/absent.key") } == .notFound)
     }
 

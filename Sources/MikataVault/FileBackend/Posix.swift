@@ -346,7 +346,7 @@ enum Posix {
     /// must be a regular file of this user or root that nobody else can read or write, at most `limit` bytes (like
     /// ssh's private keys). Opened non-blocking, so a FIFO planted in its place never hangs a command. Nil if absent.
     /// - Throws: `VaultError.notPermitted` (type, owner or mode), `.corrupted` (too large), `.io`.
-    static func readKeyFile(_ path: String, limit: Int) throws -> [UInt8]? {
+    static func readKeyFile(_ path: String, limit: Int, what: String = "root key") throws -> [UInt8]? {
         let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -355,15 +355,15 @@ enum Posix {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw error("fstat", errno, path) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) is not a regular file") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw VaultError.notPermitted("the \(what) at \(PathBytes.display(path)) is not a regular file") }
         guard st.st_uid == geteuid() || st.st_uid == 0 else {
-            throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) belongs to another user: it must be this user's or root's")
+            throw VaultError.notPermitted("the \(what) at \(PathBytes.display(path)) belongs to another user: it must be this user's or root's")
         }
         guard st.st_mode & 0o077 == 0 else {
-            throw VaultError.notPermitted("the root key at \(PathBytes.display(path)) is open to other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it, and treat the key as exposed")
+            throw VaultError.notPermitted("the \(what) at \(PathBytes.display(path)) is open to other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it, and treat the key as exposed")
         }
-        guard Int(st.st_size) <= limit else { throw VaultError.corrupted("the root key file at \(PathBytes.display(path)) is larger than any root key file") }
-        return try readAll(fd: fd, limit: limit, what: "the root key file")
+        guard Int(st.st_size) <= limit else { throw VaultError.corrupted("the \(what) file at \(PathBytes.display(path)) is larger than any \(what) file") }
+        return try readAll(fd: fd, limit: limit, what: "the \(what) file")
     }
 
     /// A folder that will hold a key: this user's or root's, and nobody else may write to it.

@@ -14,14 +14,22 @@ extension ServiceIdentity {
     }
 
     /// Reads a service key file.
-    /// - Throws: `VaultError.notFound` (no such file), `.invalidInput` (not a service key file: the caller gave the
-    ///   wrong file), `.unsupported` (a later version), `.io`.
+    /// - Throws: `VaultError.notFound` (no such file), `.notPermitted` (not a regular file, another user's, or open
+    ///   to other users), `.invalidInput` (not a service key file: the caller gave the wrong file), `.unsupported` (a
+    ///   later version), `.io`.
     package static func readKeyFile(_ path: String) throws -> ServiceIdentity {
-        let file: SecureBytes?
-        do { file = try Posix.readSecretFile(path, maxCount: ServiceKeyFile.maximumSize) } catch VaultError.corrupted {
+        // Outside the store, like the root key: links followed (mounted secret stores), a regular file of this user
+        // or root that nobody else can read or write (`.notPermitted` otherwise), opened non-blocking.
+        var raw: [UInt8]
+        do {
+            guard let r = try Posix.readKeyFile(path, limit: ServiceKeyFile.maximumSize, what: "service key") else {
+                throw VaultError.notFound("cannot read the service key file")
+            }
+            raw = r
+        } catch VaultError.corrupted {
             throw VaultError.invalidInput("that is not a MikataVault service key file (it is larger than one)")
         }
-        guard let file else { throw VaultError.notFound("cannot read the service key file") }
+        let file = SecureBytes(wiping: &raw)
         let parsed: (id: [UInt8], seed: SecureBytes)
         do { parsed = try ServiceKeyFile.parse(file) } catch let e as FormatError {
             if case .unsupportedVersion = e { throw VaultError.unsupported("service key file: \(e)") }
