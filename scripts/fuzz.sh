@@ -4,7 +4,7 @@
 #
 #   MikataCrypto, MikataFormat  -> separate modules (objects + .swiftmodule), instrumented (-sanitize=fuzzer,address)
 #   format-level targets        -> Fuzz/FuzzSupport.swift + Fuzz/Fuzz<Target>.swift, importing those modules
-#   vault-level targets         -> Sources/MikataVault/*.swift compiled together with the fuzz files as the
+#   vault-level targets         -> Sources/MikataVault/**/*.swift compiled together with the fuzz files as the
 #                                  executable's module (named MikataVault), so internal readers are reachable
 #                                  without @testable
 #
@@ -106,7 +106,7 @@ build_modules() {
             log "compiling module $m ($dir)"
             "$SWIFTC" "${STRICT[@]}" "$@" -parse-as-library -wmo "${SODIUM[@]}" -I "$dir" \
                 -module-name "$m" -emit-module -emit-module-path "$dir/$m.swiftmodule" \
-                -c "$ROOT"/Sources/$m/*.swift -o "$dir/$m.o"
+                -c $(module_sources "$ROOT/Sources/$m") -o "$dir/$m.o"
             touch "$dir/$m.o"  # swiftc leaves an unchanged object untouched; the mtime is what `stale` reads
         fi
     done
@@ -114,13 +114,16 @@ build_modules() {
 
 FUZZ_FLAGS=(-O -g -sanitize=fuzzer,address)
 
+# A module's Swift sources, subfolders included (MikataVault keeps its layers in folders), in a stable order.
+module_sources() { find "$1" -name '*.swift' -type f | LC_ALL=C sort; }
+
 build_target() {
     local t=$1 mods=$OUT/modules bin=$OUT/bin/$t
     local harness=$ROOT/Fuzz/${HARNESS[$t]}.swift support=$ROOT/Fuzz/FuzzSupport.swift
     local deps=("$harness" "$support" "$mods/MikataCrypto.o" "$mods/MikataFormat.o" "$SELF")
     local sources=() module
     if [ "${LAYER[$t]}" = vault ]; then
-        sources=("$ROOT"/Sources/MikataVault/*.swift); deps+=("$ROOT/Sources/MikataVault"); module=MikataVault
+        mapfile -t sources < <(module_sources "$ROOT/Sources/MikataVault"); deps+=("$ROOT/Sources/MikataVault"); module=MikataVault
     else
         module=Fuzz_$t
     fi
@@ -335,7 +338,7 @@ seeds() {
     if stale "$plain/generate-seeds" "$ROOT/Fuzz/GenerateSeeds.swift" "$ROOT/Sources/MikataVault" "$plain/MikataFormat.o" "$SELF"; then
         log "compiling the seed generator"
         "$SWIFTC" "${STRICT[@]}" -Onone -parse-as-library "${SODIUM[@]}" -I "$plain" -module-name MikataVault \
-            "$ROOT"/Sources/MikataVault/*.swift "$ROOT/Fuzz/GenerateSeeds.swift" \
+            $(module_sources "$ROOT/Sources/MikataVault") "$ROOT/Fuzz/GenerateSeeds.swift" \
             "$plain/MikataCrypto.o" "$plain/MikataFormat.o" -lsodium -o "$plain/generate-seeds"
     fi
     local t
