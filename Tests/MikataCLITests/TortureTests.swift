@@ -157,7 +157,7 @@ enum KnownBugs {
     static let descriptions: [String: String] = [
         // Found by the crash loop (mikata-torture check).
         "header-copies-differ": """
-            a key change stopped between its two header-copy writes (Vault.commit, Sources/MikataVault/Vault.swift: write copy B, \
+            a key change stopped between its two header-copy writes (Vault.commit, Sources/MikataVault/Engine/VaultStorage.swift: write copy B, \
             fdatasync, write copy A, fdatasync) by a kill, or by an I/O error on copy A, leaves B at generation g+1 and A at g, both \
             valid. Readers correctly use B and the next writer repairs A (Vault.repairHeaderCopies, under the exclusive lock), but \
             until some write reaches that vault 'vault verify' (Vault.verifyLocked: 'the two header copies differ') exits 65 \
@@ -167,20 +167,20 @@ enum KnownBugs {
             """,
         "stale-temporary": """
             a stale temporary that the maintenance sweep (Store.removeStaleTemporaries, run by 'mikata init' on an existing \
-            store; Sources/MikataVault/StoreLayout.swift) does not collect: it should remove every regular .tmp-* of this user \
+            store; Sources/MikataVault/FileBackend/StoreLayout.swift) does not collect: it should remove every regular .tmp-* of this user \
             whose flock is free in every store folder. (Store.open no longer sweeps: opening is O(1) in the number of vaults; \
             openVault sweeps the vault's shards vaults/<ab> and keys/vaults/<ab>, writers sweep the folder they write.)
             """,
         // Found by the I/O-error tests (IOErrorTests.swift).
         "fault-reported-as-success:shred": """
-            Store.execute (Sources/MikataVault/Shred.swift, step 3) ignores the fsync of the index/<ab> folder after removing the \
+            Store.execute (Sources/MikataVault/Store/Shred.swift, step 3) ignores the fsync of the index/<ab> folder after removing the \
             e-mail lookup ('try? Posix.syncDirectory') and every failure of Store.removeLink for the supporters' links ('try? \
             removeLink', whose folder fsync fails): 'mikata shred' exits 0 and issues a certificate whose checks say 'passed', \
             although the lookup removal may not be durable (after a power loss the e-mail could point at a destroyed vault). \
             Fix: 'try' both (the intent record makes the repeated shred finish the job).
             """,
         "failed-but-applied:record add": """
-            Vault.audited (Sources/MikataVault/Vault.swift) writes the 'append ok' access-log entry after the record was written \
+            Vault.audited (Sources/MikataVault/Engine/Vault.swift) writes the 'append ok' access-log entry after the record was written \
             and fdatasync'ed and the vault lock released; when that log write fails (ENOSPC on its pwrite64, EIO on its \
             fdatasync) 'record add' exits 1 with 'the access log could not be written (...: no space left on device; nothing was \
             changed ...); the operation was not reported as done', yet the record stays in the vault (a retry stores it twice) \
@@ -188,7 +188,7 @@ enum KnownBugs {
             held, and if it fails truncate the new frame away (file.truncate(to: t.end) + fdatasync) before throwing.
             """,
         "failed-but-applied:grant": """
-            Vault.commit (Sources/MikataVault/Vault.swift) makes a key change visible as soon as copy B is written; every later \
+            Vault.commit (Sources/MikataVault/Engine/VaultStorage.swift) makes a key change visible as soon as copy B is written; every later \
             failure (fdatasync of B, pwrite64/fdatasync of copy A, the generation record's write/fsync/rename, the 'ok' log entry, \
             the CLI's links/ update) makes 'mikata grant' exit 1, and the log record 'grant failed', while the supporter can read \
             the vault. Fix: after B is written, either restore B from the unchanged copy A (write + fdatasync) before reporting \
@@ -196,7 +196,7 @@ enum KnownBugs {
             hint are repair work a later writer redoes).
             """,
         "failed-but-applied:revoke --reencrypt": """
-            as for grant (Vault.commit, Sources/MikataVault/Vault.swift): faults after copy B of the new epoch is written, in the \
+            as for grant (Vault.commit, Sources/MikataVault/Engine/VaultStorage.swift): faults after copy B of the new epoch is written, in the \
             re-encryption's whole-file rewrite (Posix.replaceAtomically: temporary pwrite64/fsync/rename/folder fsync, then the \
             generation record) or in the CLI's links/ removal make 'mikata revoke --reencrypt' exit 1 although the supporter is \
             revoked (the safe direction, but the log says 'revoke failed', and a retry fails with 'no such supporter is linked'). \
@@ -204,14 +204,14 @@ enum KnownBugs {
             not say that the revocation happened.
             """,
         "failed-but-applied:password change": """
-            as for grant (Vault.commit, Sources/MikataVault/Vault.swift): once copy B with the new password slot is written, a \
+            as for grant (Vault.commit, Sources/MikataVault/Engine/VaultStorage.swift): once copy B with the new password slot is written, a \
             fault on its fdatasync, on copy A or on the generation record makes 'mikata password change' exit 1 ('nothing was \
             changed' for ENOSPC) and the log say 'password-change failed', but the old password no longer opens the vault and \
             the new one does: a patient who believes the message is locked out until they try the new password (or use the \
             recovery code).
             """,
         "failed-but-applied:backup create": """
-            Backup.create (Sources/MikataVault/Backup.swift) links the complete backup into place (Posix.writeNew) and then \
+            Backup.create (Sources/MikataVault/Store/Backup.swift) links the complete backup into place (Posix.writeNew) and then \
             fsyncs the folder and writes the 'backup-create ok' log entry; a fault in either makes 'mikata backup create' exit 1 \
             while a valid backup file stays at --out (a retry with the same --out fails with 'exists already'; the log never \
             records the backup). Fix: on a failure after the link, unlink --out again before throwing.
@@ -239,14 +239,14 @@ enum KnownBugs {
             write with a throwing API (Data.write(to:options: .atomic) or the store's Posix layer) and include strerror.
             """,
         "shred-unlogged": """
-            Store.execute (Sources/MikataVault/Shred.swift, step 5) removes the shred intent and fsyncs shred/ before appending \
+            Store.execute (Sources/MikataVault/Store/Shred.swift, step 5) removes the shred intent and fsyncs shred/ before appending \
             'shred ok' to the access log. If that fsync or the log write fails, the shred is complete (certificate issued, intent \
             gone) but not logged, and re-running it takes the 'already shredded' path (certificate found), which logs nothing: \
             the access log never shows the deletion. Fix: append the log entry before removing the intent, and let the \
             already-shredded path add the entry when the log has none for that certificate id.
             """,
         "message-claims-nothing-changed": """
-            Posix.error (Sources/MikataVault/Posix.swift) appends 'nothing was changed, free space and retry' to every ENOSPC, \
+            Posix.error (Sources/MikataVault/FileBackend/Posix.swift) appends 'nothing was changed, free space and retry' to every ENOSPC, \
             whatever the caller had already done: the message appears for an append whose record is already durable (log write \
             failed), for a grant/password change whose copy B is already written, and for a shred whose intent is written \
             (the vault now refuses to open). Fix: say only 'no space left on device' there; let callers that know (Vault.append \
