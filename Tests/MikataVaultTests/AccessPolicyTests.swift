@@ -110,6 +110,19 @@ struct AccessPolicyTests {
                 && e.detail == "unknown-account")
     }
 
+    @Test("a wrong password whose NFKC form differs from its bytes costs a real account two Argon2id runs, and an unknown e-mail as many")
+    func standInTriesEveryCandidate() throws {
+        let s = try PolicyStore()
+        let ligature = "\u{FB01}-wrong"  // NFKC: "fi-wrong"
+        for (known, attempt) in [(PolicyStore.patient, { (e: String) in _ = try s.store.unlockPatient(email: e, password: pw(ligature)) }),
+                                 (PolicyStore.nurse, { (e: String) in _ = try s.store.unlockSupporter(email: e, password: pw(ligature)) })] {
+            let knownWork = CredentialWork(), unknownWork = CredentialWork()
+            CredentialWork.$current.withValue(knownWork) { _ = thrownError { try attempt(known) } }
+            CredentialWork.$current.withValue(unknownWork) { _ = thrownError { try attempt(PolicyStore.unknown) } }
+            #expect(knownWork.steps.count == 2 && unknownWork.steps == knownWork.steps, "\(knownWork.steps) vs \(unknownWork.steps)")
+        }
+    }
+
     @Test("the stand-in Argon2id runs at the store's parameters, what a real account's unlock costs")
     func standInAtStoreParameters() throws {
         let s = try PolicyStore()

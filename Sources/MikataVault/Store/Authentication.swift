@@ -66,8 +66,12 @@ extension Store {
         throw VaultError.authenticationFailed(message)
     }
 
+    /// One Argon2id per candidate form of the password (`HumanInput.passwordCandidates`: the NFKC form, then the
+    /// bytes as typed when they differ), as a real account's wrong password costs.
     private func standInPasswordCheck(_ password: SecureBytes) throws {
-        _ = try kdf.derive(password: password, salt: Store.unknownAccountSalt)
+        for candidate in HumanInput.passwordCandidates(password) {
+            _ = try kdf.derive(password: candidate, salt: Store.unknownAccountSalt)
+        }
     }
 
     // MARK: patients
