@@ -45,7 +45,8 @@ public struct VaultServiceConfiguration: Sendable {
     /// Threads of the pool that runs blocking work (file I/O, fdatasync, flock waits, Argon2id). Durable writes
     /// spend most of their time waiting for the disk: more threads than cores let them share group commits.
     public var threads: Int = 64
-    /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once.
+    /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once. The budget
+    /// is process-wide, so this limit is too: the service opened last sets it.
     public var argon2QueueLimit: Int = 64
     /// Cost of new passwords.
     public var passwordCost: PasswordCost = .interactive
