@@ -108,10 +108,11 @@ extension VaultService {
             try await blocking { store in
                 let actor = "service:\(identity.id.hex)"
                 let refusal = VaultError.notPermitted("this service is not authorised to write to the vault")
-                guard let id = try? store.vaultId(email: email) else {
+                let id: [UInt8]
+                do { id = try store.vaultId(email: email) } catch VaultError.notFound {
                     try? store.log("append", vaultId: nil, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
                     throw refusal
-                }
+                }  // a malformed address (invalid input) or a damaged entry (tampered) keeps its own class
                 let vault = try self.handles.open(id, store)
                 let s: VaultSession
                 do { s = try vault.session(service: identity) } catch VaultError.notPermitted(let m) {
@@ -121,12 +122,6 @@ extension VaultService {
                 return try vault.append(type: type, data: json, session: s)
             }
         }
-    }
-
-    /// The vault id an e-mail leads to (internal: an unauthenticated answer to "is this address a patient?" must not
-    /// be public).
-    func vaultId(email: String) async throws -> VaultID {
-        try await blocking { store in VaultID(trusted: try store.vaultId(email: email)) }
     }
 
     // MARK: helpers
