@@ -62,6 +62,7 @@ extension RecordQuery {
         guard (1...RecordQuery.maximumLimit).contains(limit) else {
             throw MikataError(.invalidInput, "a page holds 1 to \(RecordQuery.maximumLimit) records")
         }
+        guard maxBytes > 0 else { throw MikataError(.invalidInput, "a page's byte budget must be positive") }
         if let f = fromMillis, let u = untilMillis, f > u { throw MikataError(.invalidInput, "the time window ends before it starts") }
         return self
     }

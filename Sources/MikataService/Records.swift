@@ -10,7 +10,7 @@ extension VaultService {
     /// (docs/FORMAT.md §5.6): only the page is decrypted and held. Logged as one read. Runs on a pool thread inside
     /// the vault's lane.
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
-        let page = try vault.records(session, after: query.after, limit: query.limit, types: query.types, from: query.fromMillis,
+        let page = try vault.records(session, after: query.after, limit: query.limit, maxBytes: query.maxBytes, types: query.types, from: query.fromMillis,
                                      until: query.untilMillis, includeInternal: query.includeInternal)
         return RecordPage(records: page.records.map(VaultRecord.init), nextAfter: page.nextAfter)
     }

@@ -47,6 +47,9 @@ public struct RecordQuery: Sendable, Hashable {
     public var after: UInt64?
     /// At most this many records (1...10_000).
     public var limit: Int
+    /// The page ends with the record that brings its data to this many bytes (at least one record per page), so a
+    /// page's memory is bounded whatever the records' sizes. Default 8 MiB.
+    public var maxBytes: Int
     /// Only these types; nil for every type.
     public var types: Set<String>?
     /// Only records written at or after this time (milliseconds since the epoch).
@@ -58,11 +61,13 @@ public struct RecordQuery: Sendable, Hashable {
 
     /// The largest page a read returns.
     public static let maximumLimit = 10_000
+    /// The default byte budget of a page: 8 MiB of record data.
+    public static let defaultMaxBytes = 8 << 20
 
     /// A query; see the properties. Checked when used (`.invalidInput` for a limit outside 1...`maximumLimit`).
-    public init(after: UInt64? = nil, limit: Int = 100, types: Set<String>? = nil, fromMillis: Int64? = nil,
-                untilMillis: Int64? = nil, includeInternal: Bool = false) {
-        self.after = after; self.limit = limit; self.types = types; self.fromMillis = fromMillis
+    public init(after: UInt64? = nil, limit: Int = 100, maxBytes: Int = RecordQuery.defaultMaxBytes, types: Set<String>? = nil,
+                fromMillis: Int64? = nil, untilMillis: Int64? = nil, includeInternal: Bool = false) {
+        self.after = after; self.limit = limit; self.maxBytes = maxBytes; self.types = types; self.fromMillis = fromMillis
         self.untilMillis = untilMillis; self.includeInternal = includeInternal
     }
 }

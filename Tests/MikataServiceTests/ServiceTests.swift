@@ -90,6 +90,15 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         for try await r in s.recordStream(session, RecordQuery(limit: 4, types: ["message"])) { streamed.append(r.seq) }
         #expect(streamed == stride(from: 1, through: 23, by: 3).map { UInt64($0) })
         #expect(await code { _ = try await s.records(session, RecordQuery(limit: 0)) } == .invalidInput)
+        #expect(await code { _ = try await s.records(session, RecordQuery(maxBytes: 0)) } == .invalidInput)
+        // A page also ends with the record that reaches its byte budget: memory bounded by bytes, not only by count.
+        let big = json("{\"text\":\"" + String(repeating: "x", count: 40_000) + "\"}")
+        for _ in 0..<4 { _ = try await s.append(session, type: "photo", data: big) }
+        let byBytes = try await s.records(session, RecordQuery(limit: 100, maxBytes: 100_000, types: ["photo"]))
+        #expect(byBytes.records.count == 3 && byBytes.nextAfter == byBytes.records.last?.seq)
+        var photos = 0
+        for try await _ in s.recordStream(session, RecordQuery(limit: 100, maxBytes: 50_000, types: ["photo"])) { photos += 1 }
+        #expect(photos == 4)
     }
 
     @Test func supporterAndServiceSessionsDoWhatTheirTypeAllows() async throws {

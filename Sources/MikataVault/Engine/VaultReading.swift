@@ -135,20 +135,23 @@ extension Vault {
         }
     }
 
-    /// One page: at most `limit` records with a sequence number above `after` (from the start if nil), optionally
+    /// One page: at most `limit` records with a sequence number above `after` (from the start if nil), ending early
+    /// with the record that brings its data to `maxBytes` (so a page's memory is bounded by bytes too), optionally
     /// only of `types` and with `from ≤ time < until` (milliseconds since 1970). Internal records ("mikata.*") only
     /// with `includeInternal` or when `types` names them. Starts at the nearest indexed checkpoint, checks the chain
     /// from there and decrypts only the records it returns (and any its filters skip); the end-of-file checks run
     /// when the page reaches the end. Logged as one read.
-    package func records(_ session: VaultSession, after: UInt64? = nil, limit: Int, types: Set<String>? = nil,
+    package func records(_ session: VaultSession, after: UInt64? = nil, limit: Int, maxBytes: Int = Int.max, types: Set<String>? = nil,
                          from: Int64? = nil, until: Int64? = nil, includeInternal: Bool = false) throws -> RecordPage {
         guard (1...Vault.pageLimitMax).contains(limit) else { throw VaultError.invalidInput("a page holds 1 to \(Vault.pageLimitMax) records") }
+        guard maxBytes > 0 else { throw VaultError.invalidInput("a page's byte budget must be positive") }
         let filter = try RecordFilter(types: types, from: from, until: until, includeInternal: includeInternal)
         return try audited("read", actor: Vault.actor(of: session), detail: { "\($0.records.count) records" }) {
             try locked(exclusive: false) {
                 try prepare(session)
                 guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
                 var page: [Record] = []
+                var bytes = 0
                 var last: UInt64?
                 // Not pipelined: a page decrypts about as many records as it returns, not a batch ahead.
                 let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
@@ -156,7 +159,10 @@ extension Vault {
                     last = r.seq
                     guard filter.matches(r) else { return true }
                     page.append(r)
-                    return page.count < limit
+                    bytes += r.data.count
+                    // The page ends at `limit` records, or with the record that reaches `maxBytes` of data (at least
+                    // one record, so a page always moves on).
+                    return page.count < limit && bytes < maxBytes
                 }
                 return RecordPage(records: page, nextAfter: result.reachedEnd ? nil : last)
             }
