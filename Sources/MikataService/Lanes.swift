@@ -43,9 +43,6 @@ final class VaultLanes: Sendable {
 
     private let lanes = Mutex<[String: Lane]>([:])
 
-    /// Lanes currently held (for tests and metrics).
-    var busyLanes: Int { lanes.withLock { $0.count } }
-
     private func acquire(_ key: String) async {
         let free: Bool = lanes.withLock { table in
             if table[key] == nil { table[key] = Lane(); return true }

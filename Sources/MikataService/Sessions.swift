@@ -9,51 +9,62 @@ import Synchronization
 // its keyring from the vault's current header, so it sees changes made by other processes or nodes (a revocation
 // shuts a supporter out at their next operation).
 
+/// The credential a session holds, behind a lock: `close()` drops it (the last release zeroes its guarded memory);
+/// `current()` throws `.closed` afterwards.
+final class HeldCredential<Credential: Sendable>: Sendable {
+    private let held: Mutex<Credential?>
+
+    init(_ credential: Credential) { held = Mutex(credential) }
+
+    func close() { held.withLock { $0 = nil } }
+
+    var isClosed: Bool { held.withLock { $0 == nil } }
+
+    func current() throws -> Credential {
+        guard let c = held.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
+        return c
+    }
+}
+
 /// A patient's unlocked vault: everything the patient may do (read, append, grant, revoke, change the password,
 /// authorise services, verify, read their access log, delete the vault).
 public final class PatientSession: Sendable {
     /// The patient's vault.
     public let vaultId: VaultID
-    private let key: Mutex<SecureBytes?>
+    private let key: HeldCredential<SecureBytes>
 
     init(vaultId: VaultID, ownerKey: SecureBytes) {
         self.vaultId = vaultId
-        key = Mutex(ownerKey)
+        key = HeldCredential(ownerKey)
     }
 
     /// Drops the session's keys (zeroed when no operation in flight still uses them). Later calls throw `.closed`.
-    public func close() { key.withLock { $0 = nil } }
+    public func close() { key.close() }
 
     /// Whether `close()` was called.
-    public var isClosed: Bool { key.withLock { $0 == nil } }
+    public var isClosed: Bool { key.isClosed }
 
-    func ownerKey() throws -> SecureBytes {
-        guard let k = key.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
-        return k
-    }
+    func ownerKey() throws -> SecureBytes { try key.current() }
 }
 
 /// A supporter's unlocked account: reads and appends to the vaults that link them; never grants, revokes or deletes.
 public final class SupporterSession: Sendable {
     /// The supporter's account id.
     public let supporterId: SupporterID
-    private let identity: Mutex<SupporterIdentity?>
+    private let identity: HeldCredential<SupporterIdentity>
 
     init(identity: SupporterIdentity) {
         supporterId = SupporterID(trusted: identity.id)
-        self.identity = Mutex(identity)
+        self.identity = HeldCredential(identity)
     }
 
     /// Drops the session's keys. Later calls throw `.closed`.
-    public func close() { identity.withLock { $0 = nil } }
+    public func close() { identity.close() }
 
     /// Whether `close()` was called.
-    public var isClosed: Bool { identity.withLock { $0 == nil } }
+    public var isClosed: Bool { identity.isClosed }
 
-    func current() throws -> SupporterIdentity {
-        guard let i = identity.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
-        return i
-    }
+    func current() throws -> SupporterIdentity { try identity.current() }
 }
 
 /// A write-only service (an app's back end, a reminder job, a pill box): appends sealed records to vaults whose
@@ -61,23 +72,20 @@ public final class SupporterSession: Sendable {
 public final class ServiceSession: Sendable {
     /// The service's id.
     public let serviceId: ServiceID
-    private let identity: Mutex<ServiceIdentity?>
+    private let identity: HeldCredential<ServiceIdentity>
 
     init(identity: ServiceIdentity) {
         serviceId = ServiceID(trusted: identity.id)
-        self.identity = Mutex(identity)
+        self.identity = HeldCredential(identity)
     }
 
     /// Drops the session's key. Later calls throw `.closed`.
-    public func close() { identity.withLock { $0 = nil } }
+    public func close() { identity.close() }
 
     /// Whether `close()` was called.
-    public var isClosed: Bool { identity.withLock { $0 == nil } }
+    public var isClosed: Bool { identity.isClosed }
 
-    func current() throws -> ServiceIdentity {
-        guard let i = identity.withLock({ $0 }) else { throw MikataError(.closed, "this session was closed") }
-        return i
-    }
+    func current() throws -> ServiceIdentity { try identity.current() }
 }
 
 /// A write-only service's key: its id and Ed25519 signing key. The patient authorises its public key; the service

@@ -106,11 +106,11 @@ public enum VaultPinCheck: Sendable, Hashable {
         }
     }
 
-    /// A warning to show the supporter, when the vault is not the one they pinned.
+    /// A warning to show the supporter, when the vault is not the one they pinned (clients add how to accept it).
     public func warning(vaultId: VaultID) -> String? {
         switch self {
         case .changed(let pinned):
-            return "this patient's address now leads to another vault (fingerprint \(vaultId.fingerprint)) than when you first contacted them (\(pinned.fingerprint)): the patient may have registered again, or the store was altered; check with the patient before relying on it"
+            return "this patient's address now leads to another vault (fingerprint \(vaultId.fingerprint)) than when you first contacted them (\(pinned.fingerprint)): the patient may have registered again, or the store was altered; check with the patient"
         case .accepted(let previous):
             return "accepted the patient's new vault (fingerprint \(vaultId.fingerprint)) in place of the one pinned before (\(previous.fingerprint))"
         default: return nil

@@ -43,14 +43,11 @@ struct PinReport {
     let pin: VaultPinCheck
     let vaultId: VaultID
 
+    /// The service's warning, with how to accept the new vault from the command line.
     var warning: String? {
-        switch pin {
-        case .changed(let pinned):
-            return "this patient's address now leads to another vault (fingerprint \(vaultId.fingerprint)) than when you first contacted them (\(pinned.fingerprint)): the patient may have registered again, or the store was altered; check with the patient, then repeat with --accept-new-vault"
-        case .accepted(let previous):
-            return "accepted the patient's new vault (fingerprint \(vaultId.fingerprint)) in place of the one pinned before (\(previous.fingerprint))"
-        default: return nil
-        }
+        guard let w = pin.warning(vaultId: vaultId) else { return nil }
+        if case .changed = pin { return w + ", then repeat with --accept-new-vault" }
+        return w
     }
 
     var fields: [String: Any] {
