@@ -174,6 +174,15 @@ public final class VaultService: Sendable {
         return try await blocking { store in try Argon2Budget.withAdmission(admission) { try body(store) } }
     }
 
+    /// Access-log group commits since the store was opened (for metrics): batches written and the appends they
+    /// carried (each one fdatasync); zero before the first entry.
+    public var accessLogGroupCommits: (batches: UInt64, appends: UInt64) {
+        (try? store.auditLog().groupCommitStatistics) ?? (0, 0)
+    }
+
+    /// The jurisdiction the store declares (ISO 3166-1 alpha-2, `JP`): `mikata-store.json`, certificates, backups.
+    public var jurisdiction: String { Store.jurisdiction }
+
     /// Argon2id requests waiting for memory now (for metrics).
     public var passwordChecksWaiting: Int { budget.waiting }
 }

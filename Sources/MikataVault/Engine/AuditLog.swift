@@ -51,6 +51,11 @@ package final class AuditLog: Sendable {
     }
     private let commits = Mutex(CommitState())
 
+    /// Batches written since the log was opened in this process, and the appends (callers) they carried: their
+    /// ratio is the mean group-commit size (`/metrics`).
+    package var groupCommitStatistics: (batches: UInt64, appends: UInt64) { statistics.withLock { ($0.0, $0.1) } }
+    private let statistics = Mutex<(UInt64, UInt64)>((0, 0))
+
     /// One caller's events, and how the leader answers it.
     private final class Request: Sendable {
         enum Answer: Sendable {
@@ -265,6 +270,7 @@ package final class AuditLog: Sendable {
             return b
         }
         let outcome = Result { try writeBatch(batch.map(\.events), creating: batch[0].creating) }
+        if case .success = outcome { statistics.withLock { $0.0 += 1; $0.1 += UInt64(batch.count) } }
         let next: Request? = commits.withLock { s in
             if let first = s.pending.first { return first }
             s.leading = false

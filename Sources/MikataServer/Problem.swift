@@ -1,0 +1,100 @@
+public import HTTPTypes
+import Logging
+public import Hummingbird
+import Foundation
+public import MikataService
+import NIOCore
+
+/// An RFC 9457 problem details response (`application/problem+json`). Every error the service answers is one:
+/// `type` is `https://mikata.example/problems/<code>` with the failure class of `MikataError.Code` (or one of the
+/// HTTP layer's own: `malformed-request`, `payload-too-large`, `unauthenticated`, `forbidden`, `throttled`,
+/// `not-found`), `title` the class in words, `status` the HTTP status, `detail` a message safe to show (never a
+/// password, token, key, e-mail, nickname or record content), and `field` the JSON member at fault when one is.
+public struct Problem: Error, HTTPResponseError, Sendable {
+    /// The failure class (the last part of `type`).
+    public let code: String
+    /// The HTTP status.
+    public let status: HTTPResponse.Status
+    /// What went wrong, safe to show and to log.
+    public let detail: String
+    /// The request body member at fault (a JSON Pointer, RFC 6901), when one is.
+    public let field: String?
+    /// Seconds to wait before retrying (`Retry-After`, RFC 9110 §10.2.3), for 429 and 503.
+    public let retryAfter: Int?
+
+    /// A problem of the HTTP layer's own.
+    public init(_ code: String, _ status: HTTPResponse.Status, _ detail: String, field: String? = nil, retryAfter: Int? = nil) {
+        self.code = code
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.retryAfter = retryAfter
+    }
+
+    /// The problem a service error maps to (`MikataError.Code.httpStatus`); `.busy` carries `Retry-After: 1`.
+    public init(_ error: MikataError) {
+        self.init(error.code.rawValue, HTTPResponse.Status(code: error.code.httpStatus), error.message,
+                  retryAfter: error.code == .busy ? 1 : nil)
+    }
+
+    /// 400: the body is not what the route takes.
+    static func malformed(_ detail: String, field: String? = nil) -> Problem {
+        Problem("malformed-request", .badRequest, detail, field: field)
+    }
+
+    /// 401: no session, an expired one, or a wrong credential.
+    static let unauthenticated = Problem("unauthenticated", .unauthorized, "sign in first (Authorization: Bearer)")
+
+    /// 404 for everything a role may not see: the same answer whether or not the thing exists.
+    static let notFound = Problem("not-found", .notFound, "no such resource")
+
+    /// The base of every problem `type` URI.
+    public static let typeBase = "https://mikata.example/problems/"
+
+    /// The problem's JSON members.
+    var body: [String: Any] {
+        var b: [String: Any] = ["type": Problem.typeBase + code, "title": Problem.title(code), "status": Int(status.code),
+                                "detail": detail]
+        if let field { b["field"] = field }
+        return b
+    }
+
+    static func title(_ code: String) -> String {
+        code.split(separator: "-").joined(separator: " ").capitalized
+    }
+
+    /// The response: `application/problem+json`, `Cache-Control: no-store`, `Retry-After` when set.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error a route throws into a `Problem`: `MikataError` by its code, Hummingbird's own `HTTPError`
+/// (unknown route, wrong method, body too large) by its status, anything else as a 500 whose detail names no value.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let p as Problem {
+            throw p
+        } catch let e as MikataError {
+            throw Problem(e)
+        } catch let e as HTTPError {
+            switch e.status {
+            case .notFound: throw Problem.notFound
+            case .contentTooLarge: throw Problem("payload-too-large", .contentTooLarge, "the request body is too large")
+            case .methodNotAllowed: throw Problem("method-not-allowed", .methodNotAllowed, "this route does not take that method")
+            default: throw Problem(e.status.code >= 500 ? "internal" : "malformed-request", e.status,
+                                   e.status.reasonPhrase)
+            }
+        } catch is CancellationError {
+            throw Problem("unavailable", .serviceUnavailable, "the service is stopping", retryAfter: 5)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
+            throw Problem("internal", .internalServerError, "an internal error occurred")
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Logging
+import HTTPTypes
+import Hummingbird
+import Foundation
+import NIOCore
+
+/// A JSON request body a route takes: decoded strictly (RFC 8259 JSON object, no member the type does not name,
+/// every member of the right type), so a typo'd field is a 400 naming it rather than a silently ignored value.
+protocol RequestBody: Decodable, Sendable {
+    /// The members the body may have.
+    static var members: Set<String> { get }
+}
+
+extension Request {
+    /// The body as `T`, read up to `limit` bytes.
+    /// - Throws: `Problem` 413 beyond `limit`; 400 naming the member for malformed JSON, a non-object, an unknown
+    ///   member, a missing one or one of the wrong type. Nothing is written before this succeeds.
+    func decode<T: RequestBody>(_ type: T.Type, limit: Int) async throws -> T {
+        let bytes = try await collectBody(limit: limit)
+        return try T.decodeStrictly(bytes)
+    }
+
+    /// The raw body, at most `limit` bytes.
+    /// - Throws: `Problem` 413 beyond it.
+    func collectBody(limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            throw Problem("payload-too-large", .contentTooLarge, "the request body is larger than \(limit) bytes")
+        } catch is NIOTooManyBytesError {
+            throw Problem("payload-too-large", .contentTooLarge, "the request body is larger than \(limit) bytes")
+        }
+    }
+}
+
+extension RequestBody {
+    /// Strict decoding of `bytes` (see `RequestBody`).
+    static func decodeStrictly(_ buffer: ByteBuffer) throws -> Self {
+        let data = Data(buffer.readableBytesView)
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw Problem.malformed("the body is not JSON")
+        }
+        guard let dict = object as? [String: Any] else { throw Problem.malformed("the body must be a JSON object", field: "") }
+        if let unknown = dict.keys.sorted().first(where: { !members.contains($0) }) {
+            throw Problem.malformed("unknown member", field: "/" + pointerEscape(unknown))
+        }
+        do {
+            return try JSONDecoder().decode(Self.self, from: data)
+        } catch let e as DecodingError {
+            throw problem(e)
+        } catch let p as Problem {
+            throw p
+        } catch {
+            throw Problem.malformed("the body could not be read")
+        }
+    }
+
+    static func problem(_ e: DecodingError) -> Problem {
+        func pointer(_ path: [any CodingKey]) -> String {
+            "/" + path.map { $0.intValue.map(String.init) ?? pointerEscape($0.stringValue) }.joined(separator: "/")
+        }
+        switch e {
+        case .keyNotFound(let key, let ctx):
+            return .malformed("a required member is missing", field: pointer(ctx.codingPath + [key]))
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return .malformed("a member has the wrong type", field: pointer(ctx.codingPath))
+        case .dataCorrupted(let ctx):
+            return .malformed("a member's value is not valid", field: pointer(ctx.codingPath))
+        @unknown default:
+            return .malformed("the body could not be read")
+        }
+    }
+}
+
+/// RFC 6901 §3 escaping of one reference token.
+func pointerEscape(_ s: String) -> String {
+    s.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+}
+
+/// A JSON value carried through untouched (a record's `data`): kept as the bytes `JSONSerialization` writes for it.
+struct JSONValue: Decodable, Sendable {
+    /// The value, serialised (RFC 8259).
+    let bytes: [UInt8]
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let any = try JSONValue.decodeAny(c, decoder)
+        guard JSONSerialization.isValidJSONObject([any]),
+              let data = try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not JSON") }
+        bytes = Array(data)
+    }
+
+    private static func decodeAny(_ c: any SingleValueDecodingContainer, _ decoder: any Decoder) throws -> Any {
+        if c.decodeNil() { return NSNull() }
+        if let b = try? c.decode(Bool.self) { return b }
+        if let i = try? c.decode(Int64.self) { return i }
+        if let d = try? c.decode(Double.self) { return d }
+        if let s = try? c.decode(String.self) { return s }
+        if var a = try? decoder.unkeyedContainer() {
+            var out: [Any] = []
+            while !a.isAtEnd { out.append(try a.decode(JSONValue.self).object) }
+            return out
+        }
+        let k = try decoder.container(keyedBy: AnyKey.self)
+        var out: [String: Any] = [:]
+        for key in k.allKeys { out[key.stringValue] = try k.decode(JSONValue.self, forKey: key).object }
+        return out
+    }
+
+    /// The value as `JSONSerialization` objects.
+    var object: Any { (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) ?? NSNull() }
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+}

@@ -1,0 +1,69 @@
+import Logging
+import HTTPTypes
+import Foundation
+import Hummingbird
+import MikataService
+import NIOCore
+
+/// JSON responses: UTF-8, sorted keys, `Cache-Control: no-store` (every answer may hold personal data or a secret).
+enum JSONResponse {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        raw(Array(try encoder.encode(value)), status: status)
+    }
+
+    static func raw(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func noContent() -> Response { Response(status: .noContent, headers: [.cacheControl: "no-store"]) }
+
+    static let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// ISO 8601 UTC with milliseconds.
+    static func time(_ millis: Int64) -> String {
+        iso.format(Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    /// A page of records: `{"records": [{"seq", "type", "author", "time", "data"}], "nextAfter": N|null}`. `data` is
+    /// the record's JSON as stored when it is plain JSON, else re-serialised; a record whose data is not JSON at
+    /// all (none is appended through this service) carries `dataBase64` instead.
+    static func records(_ page: RecordPage) -> Response {
+        var out: [UInt8] = Array(#"{"nextAfter":"#.utf8)
+        out += Array((page.nextAfter.map(String.init) ?? "null").utf8)
+        out += Array(#","records":["#.utf8)
+        for (i, r) in page.records.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out += record(r)
+        }
+        out += Array("]}".utf8)
+        return raw(out)
+    }
+
+    struct RecordHead: Encodable {
+        let author: String
+        let seq: UInt64
+        let time: String
+        let type: String
+    }
+
+    static func record(_ r: VaultRecord) -> [UInt8] {
+        var head = (try? encoder.encode(RecordHead(author: r.author.description, seq: r.seq, time: time(r.timeMillis), type: r.type)))
+            .map(Array.init) ?? Array("{".utf8)
+        if head.last == UInt8(ascii: "}") { head.removeLast() }
+        if r.dataIsPlainJSON {
+            return head + Array(#","data":"#.utf8) + r.data + [UInt8(ascii: "}")]
+        }
+        if let object = try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed]),
+           let data = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
+            return head + Array(#","data":"#.utf8) + Array(data) + [UInt8(ascii: "}")]
+        }
+        return head + Array(#","dataBase64":""#.utf8) + Array(Data(r.data).base64EncodedString().utf8) + Array(#""}"#.utf8)
+    }
+}

@@ -1,0 +1,194 @@
+import Logging
+import HTTPTypes
+import Foundation
+import Hummingbird
+import MikataService
+
+// Bodies (strict: unknown members are refused; see RequestBody).
+struct PatientRegistration: RequestBody {
+    let email: String
+    let nickname: String
+    let password: String
+    static let members: Set<String> = ["email", "nickname", "password"]
+}
+struct Credentials: RequestBody {
+    let email: String
+    let password: String
+    static let members: Set<String> = ["email", "password"]
+}
+struct Recovery: RequestBody {
+    let email: String
+    let recoveryCode: String
+    let newPassword: String
+    static let members: Set<String> = ["email", "recoveryCode", "newPassword"]
+}
+struct NewRecord: RequestBody {
+    let type: String
+    let data: JSONValue
+    static let members: Set<String> = ["type", "data"]
+}
+struct Grant: RequestBody {
+    let email: String
+    let fingerprint: String
+    let name: String?
+    static let members: Set<String> = ["email", "fingerprint", "name"]
+}
+struct Revoke: RequestBody {
+    let email: String
+    let reencrypt: Bool?
+    static let members: Set<String> = ["email", "reencrypt"]
+}
+struct PasswordChange: RequestBody {
+    let currentPassword: String
+    let newPassword: String
+    static let members: Set<String> = ["currentPassword", "newPassword"]
+}
+struct PasswordOnly: RequestBody {
+    let password: String
+    static let members: Set<String> = ["password"]
+}
+extension MikataServer {
+    /// Patients: register, log in, recover (public); records, supporters, password, access log, deletion (a
+    /// patient's session).
+    func addPatientRoutes(to router: Router<MikataRequestContext>) {
+        let limit = configuration.maxBodyBytes
+        router.post("/v1/patients") { [service] request, _ in
+            let body = try await request.decode(PatientRegistration.self, limit: limit)
+            let created: CreatedPatient
+            do {
+                created = try await service.createPatient(email: body.email, nickname: body.nickname, password: Secret(utf8: body.password))
+            } catch let e as MikataError where e.code == .alreadyExists {
+                // Said as it is: registration is the one place an address's use shows (as in any sign-up form).
+                throw Problem(e)
+            }
+            let code = created.recoveryCode.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            return try JSONResponse.make(["vaultId": created.vaultId.hex, "recoveryCode": code], status: .created)
+        }
+        router.post("/v1/patients/login") { [service, sessions] request, context in
+            let body = try await request.decode(Credentials.self, limit: limit)
+            let session = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
+                try await service.unlockPatient(email: body.email, password: Secret(utf8: body.password))
+            }
+            let token = try sessions.open(.patient(session, email: body.email))
+            return try JSONResponse.make(self.loginAnswer(token: token, vaultId: session.vaultId))
+        }
+        router.post("/v1/patients/recover") { [service, sessions] request, context in
+            let body = try await request.decode(Recovery.self, limit: limit)
+            let id = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
+                try await service.recover(email: body.email, recoveryCode: Secret(utf8: body.recoveryCode),
+                                          newPassword: Secret(utf8: body.newPassword))
+            }
+            sessions.close(account: "patient:" + id.hex)  // whoever held the old password is signed out
+            return try JSONResponse.make(["vaultId": id.hex])
+        }
+
+        let patient = router.group("/v1/patient").add(middleware: SessionMiddleware(sessions: sessions, roles: ["patient"]))
+        patient.post("/records") { [service] request, context in
+            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            let body = try await request.decode(NewRecord.self, limit: limit)
+            let seq = try await service.append(session, type: body.type, data: body.data.bytes)
+            return try JSONResponse.make(["seq": seq], status: .created)
+        }
+        patient.get("/records") { [service] request, context in
+            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            let page = try await service.records(session, try RecordQuery(request))
+            return JSONResponse.records(page)
+        }
+        patient.post("/supporters") { [service] request, context in
+            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            let body = try await request.decode(Grant.self, limit: limit)
+            let r = try await service.grant(session, supporterEmail: body.email, supporterName: body.name, fingerprint: body.fingerprint)
+            return try JSONResponse.make(GrantAnswer(supporterId: r.supporterId.hex, added: r.added, fingerprint: r.fingerprint),
+                                         status: r.added ? .created : .ok)
+        }
+        patient.post("/supporters/revoke") { [service] request, context in
+            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            let body = try await request.decode(Revoke.self, limit: limit)
+            let r = try await service.revoke(session, supporterEmail: body.email, reencrypt: body.reencrypt ?? false)
+            return try JSONResponse.make(RevokeAnswer(supporterId: r.supporterId.hex, epoch: r.epoch, reencrypted: r.reencrypted))
+        }
+        patient.post("/password") { [service] request, context in
+            guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
+            let body = try await request.decode(PasswordChange.self, limit: limit)
+            let check = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context) {
+                try await service.unlockPatient(email: email, password: Secret(utf8: body.currentPassword))
+            }
+            check.close()
+            guard check.vaultId == session.vaultId else { throw Problem.unauthenticated }
+            try await service.changePassword(session, to: Secret(utf8: body.newPassword))
+            return JSONResponse.noContent()
+        }
+        patient.get("/access-log") { [service] _, context in
+            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            let entries = try await service.accessLog(session)
+            return try JSONResponse.make(["entries": entries.map(AccessEntry.init)])
+        }
+        patient.post("/delete") { [service, sessions] request, context in
+            guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
+            let body = try await request.decode(PasswordOnly.self, limit: limit)
+            let outcome = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context) {
+                try await service.deletePatient(email: email, password: Secret(utf8: body.password))
+            }
+            sessions.close(account: "patient:" + session.vaultId.hex)
+            return JSONResponse.raw(Array(#"{"certificate":"#.utf8) + outcome.certificate
+                                    + Array(#","certificateId":"\#(outcome.certificateId)","vaultId":"\#(outcome.vaultId)"}"#.utf8))
+        }
+    }
+
+    struct GrantAnswer: Encodable {
+        let supporterId: String
+        let added: Bool
+        let fingerprint: String
+    }
+    struct RevokeAnswer: Encodable {
+        let supporterId: String
+        let epoch: UInt32
+        let reencrypted: Bool
+    }
+    /// An access-log entry as the patient sees it.
+    struct AccessEntry: Encodable {
+        let seq: UInt64
+        let time: String
+        let actor: String
+        let role: String
+        let action: String
+        let outcome: String
+        let detail: String
+        init(_ e: PatientAccessLogEntry) {
+            seq = e.entry.seq; time = e.entry.time; actor = e.actorName; role = e.entry.role; action = e.entry.action
+            outcome = e.entry.outcome; detail = e.detail
+        }
+    }
+}
+
+extension RecordQuery {
+    /// A page query from `?after=SEQ&limit=N&type=T1,T2&from=ISO&to=ISO` (limit 1...1000, default 100).
+    /// - Throws: `Problem` 400 naming the parameter.
+    init(_ request: Request) throws {
+        let q = request.uri.queryParameters
+        var after: UInt64?
+        if let a = q.get("after") {
+            guard let v = UInt64(a) else { throw Problem.malformed("after: a record sequence number", field: "after") }
+            after = v
+        }
+        var limit = 100
+        if let l = q.get("limit") {
+            guard let v = Int(l), (1...1000).contains(v) else { throw Problem.malformed("limit: 1 to 1000", field: "limit") }
+            limit = v
+        }
+        var types: Set<String>?
+        if let t = q.get("type") {
+            let list = t.split(separator: ",").map(String.init)
+            guard !list.isEmpty else { throw Problem.malformed("type: one or more record types, comma-separated", field: "type") }
+            types = Set(list)
+        }
+        func millis(_ name: String) throws -> Int64? {
+            guard let s = q.get(name) else { return nil }
+            guard let d = try? Date(s, strategy: .iso8601) else {
+                throw Problem.malformed("\(name): an ISO 8601 date-time (2026-11-29T09:00:00Z)", field: name)
+            }
+            return Int64((d.timeIntervalSince1970 * 1000).rounded())
+        }
+        self.init(after: after, limit: limit, types: types, fromMillis: try millis("from"), untilMillis: try millis("to"))
+    }
+}

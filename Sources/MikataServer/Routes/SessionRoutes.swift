@@ -1,0 +1,65 @@
+import Logging
+import HTTPTypes
+import Hummingbird
+import MikataService
+
+extension MikataServer {
+    /// Logging out: any role's session.
+    func addSessionRoutes(to router: Router<MikataRequestContext>) {
+        let group = router.group("/v1/sessions")
+            .add(middleware: SessionMiddleware(sessions: sessions, roles: ["patient", "supporter", "administrator"]))
+        // Ends this session (keys zeroed).
+        group.post("/logout") { [sessions] _, context in
+            if let token = context.token { sessions.close(token: token) }
+            return JSONResponse.noContent()
+        }
+        // Ends every session of this account, this one included.
+        group.post("/logout-all") { [sessions] _, context in
+            if let p = context.principal { sessions.close(account: p.account) }
+            return JSONResponse.noContent()
+        }
+    }
+
+    /// Runs a password (or recovery code) check behind the throttles: refused with 429 before Argon2id when the
+    /// account or address must wait; a wrong credential, an unknown e-mail and a shredded vault all answer the same
+    /// 401; a full Argon2id queue answers 503 with `Retry-After`.
+    func passwordCheck<T: Sendable>(account: String, role: String, request: Request, context: MikataRequestContext,
+                                    _ body: () async throws -> T) async throws -> T {
+        let address = clientAddress(request, context)
+        do { try throttle.check(account: account, address: address) } catch {
+            metrics.throttled()
+            throw error
+        }
+        do {
+            let result = try await body()
+            throttle.succeeded(account: account)
+            metrics.unlock(role: role, outcome: "ok")
+            return result
+        } catch let e as MikataError where [.authenticationFailed, .notFound, .erased].contains(e.code) {
+            throttle.failed(account: account, address: address)
+            metrics.unlock(role: role, outcome: "failed")
+            throw Problem("authentication-failed", .unauthorized, "the e-mail address or the password is wrong")
+        } catch let e as MikataError where e.code == .busy {
+            metrics.argon2Rejected()
+            throw Problem(e)
+        }
+    }
+
+    /// The login answer: the bearer token (shown once) and its timeouts.
+    struct LoginAnswer: Encodable {
+        let token: String
+        let tokenType = "Bearer"
+        /// Seconds of inactivity after which the session ends.
+        let idleTimeoutSeconds: Int
+        /// Seconds after login at which the session ends whatever its use.
+        let absoluteTimeoutSeconds: Int
+        let vaultId: String?
+        let supporterId: String?
+    }
+
+    func loginAnswer(token: String, vaultId: VaultID? = nil, supporterId: SupporterID? = nil) -> LoginAnswer {
+        LoginAnswer(token: token, idleTimeoutSeconds: Int(configuration.sessionIdleTimeout.components.seconds),
+                    absoluteTimeoutSeconds: Int(configuration.sessionAbsoluteTimeout.components.seconds),
+                    vaultId: vaultId?.hex, supporterId: supporterId?.hex)
+    }
+}

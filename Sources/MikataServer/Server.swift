@@ -1,0 +1,126 @@
+import NIOSSL
+import HTTPTypes
+public import Hummingbird
+import HummingbirdTLS
+import HummingbirdCore
+import UnixSignals
+public import Logging
+public import MikataService
+import Metrics
+import NIOCore
+import ServiceLifecycle
+import Foundation
+
+/// `mikata serve`: the HTTP service (docs/openapi.yaml, docs/ARCHITECTURE.md "The HTTP service").
+///
+/// Routes are thin: they decode and check the request, call `VaultService`, and encode the answer; every use case
+/// lives in MikataService. One `MikataServer` owns one `VaultService`, its sessions and its throttles.
+public final class MikataServer: Sendable {
+    /// The settings it runs with.
+    public let configuration: ServerConfiguration
+    /// The vault service every route calls.
+    public let service: VaultService
+    let sessions: SessionRegistry
+    let throttle: LoginThrottle
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    /// A server over `service`.
+    public init(configuration: ServerConfiguration, service: VaultService, logger: Logger) {
+        self.configuration = configuration
+        self.service = service
+        self.logger = logger
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        sessions = SessionRegistry(idleTimeout: configuration.sessionIdleTimeout,
+                                   absoluteTimeout: configuration.sessionAbsoluteTimeout,
+                                   maxSessions: configuration.maxSessions,
+                                   onCountChange: { metrics.openSessions.record($0) })
+        throttle = LoginThrottle(configuration: configuration)
+    }
+
+    /// Opens (creating on first start, as `mikata init` does) the configured store.
+    /// - Throws: `MikataError` as `VaultService.initialize` throws.
+    public static func openStore(_ configuration: ServerConfiguration) async throws -> VaultService {
+        let rootKey: RootKeyLocation = configuration.rootKeyFile.map { .file($0) }
+            ?? configuration.rootKeyDirectory.map { .directory($0) } ?? .environment
+        var vc = VaultServiceConfiguration()
+        vc.passwordCost = configuration.passwordCost
+        return try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
+    }
+
+    /// The router with every route and middleware.
+    public func router() -> Router<MikataRequestContext> {
+        let router = Router(context: MikataRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(metrics: metrics))
+        router.add(middleware: ProblemMiddleware())
+        addOperationsRoutes(to: router)
+        addSessionRoutes(to: router)
+        addPatientRoutes(to: router)
+        addSupporterRoutes(to: router)
+        return router
+    }
+
+    /// The Hummingbird application: HTTP/1.1, or TLS when a certificate and key are configured; on graceful
+    /// shutdown it stops accepting, lets requests in flight finish, then ends every session (keys zeroed) and
+    /// stops the vault service.
+    /// - Throws: `MikataError(.invalidInput)` for unreadable TLS files.
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+                                                        serverName: "mikata")
+        let server: HTTPServerBuilder
+        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            let tls: TLSConfiguration
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert)
+                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+                tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                               privateKey: .privateKey(privateKey))
+            } catch {
+                throw MikataError(.invalidInput, "tls: the certificate or key file cannot be read as PEM")
+            }
+            server = try .tls(.http1(), tlsConfiguration: tls)
+        } else {
+            server = .http1()
+        }
+        return Application(router: router(), server: server, configuration: appConfiguration,
+                           services: [SessionSweeper(sessions: sessions)],
+                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+                           logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully (docs/OPERATIONS.md, "Stopping").
+    /// - Throws: what binding the address throws.
+    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = try application(onServerRunning: onServerRunning)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
+    /// Ends every session (keys zeroed) and stops the vault service.
+    public func stop() async {
+        sessions.closeAll()
+        await service.shutdown()
+    }
+
+    /// Sessions open now.
+    public var openSessions: Int { sessions.count }
+}
+
+/// Ends expired sessions every 30 s, so an idle session's keys do not outlive its timeout by more than that.
+struct SessionSweeper: Service {
+    let sessions: SessionRegistry
+    func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(30))
+            sessions.sweep()
+        }
+    }
+}

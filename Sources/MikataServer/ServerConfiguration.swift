@@ -1,0 +1,141 @@
+public import Configuration
+public import Logging
+public import MikataService
+import Foundation
+
+/// Everything `mikata serve` can be told, with the defaults docs/OPERATIONS.md ("The HTTP service") lists.
+///
+/// Read through swift-configuration from, highest priority first: command-line flags, environment variables
+/// (`MIKATA_` + the key in upper case with `_` for `.`, e.g. `MIKATA_HTTP_PORT`), and a JSON file (`--config FILE`,
+/// keys as nested objects: `{"http": {"port": 8080}}`).
+public struct ServerConfiguration: Sendable {
+    /// `http.host`: the address to listen on. Default `127.0.0.1`.
+    public var host: String = "127.0.0.1"
+    /// `http.port`: the TCP port (0 picks a free one). Default 8080.
+    public var port: Int = 8080
+    /// `store.path`: the store directory, created with its root key on first start. Default `./mikata-data`.
+    public var storePath: String = "mikata-data"
+    /// `http.maxBodyBytes`: the largest request body accepted, in bytes (RFC 9110 §15.5.14: 413 beyond). Default 1 MiB.
+    public var maxBodyBytes: Int = 1 << 20
+    /// `sessions.idleTimeoutSeconds`: a session unused this long ends (its keys zeroed). Default 900 (15 min).
+    public var sessionIdleTimeout: Duration = .seconds(900)
+    /// `sessions.absoluteTimeoutSeconds`: a session ends this long after login whatever its use. Default 43,200 (12 h).
+    public var sessionAbsoluteTimeout: Duration = .seconds(43_200)
+    /// `sessions.maxOpen`: the most sessions held at once; a login beyond answers 503. Default 10,000.
+    public var maxSessions: Int = 10_000
+    /// `http.trustedProxies`: peers whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
+    /// Default none: the client address is the TCP peer.
+    public var trustedProxies: [IPRange] = []
+    /// `admin.allowlist`: client addresses (IPs or CIDR ranges) that may reach `/v1/admin`. Default loopback only.
+    public var adminAllowlist: [IPRange] = [IPRange("127.0.0.0/8")!, IPRange("::1/128")!]
+    /// `throttle.accountFailureLimit`: consecutive failed logins after which an account is locked
+    /// (NIST SP 800-63B §5.2.2 allows at most 100). Default 100.
+    public var accountFailureLimit: Int = 100
+    /// `throttle.accountLockoutSeconds`: how long such an account stays locked. Default 900.
+    public var accountLockout: Duration = .seconds(900)
+    /// `throttle.freeFailures`: failed logins per account or address before backoff starts. Default 5.
+    public var freeFailures: Int = 5
+    /// `throttle.ipFailureLimit`: failed logins from one address within `throttle.ipWindowSeconds` after which
+    /// it waits out the window. Default 50 in 600 s.
+    public var ipFailureLimit: Int = 50
+    /// `throttle.ipWindowSeconds`: see `ipFailureLimit`. Default 600.
+    public var ipWindow: Duration = .seconds(600)
+    /// `tls.certificatePath` / `tls.keyPath`: PEM files; both or neither. Default none (plain HTTP, for loopback or
+    /// behind a TLS-terminating proxy: docs/OPERATIONS.md).
+    public var tlsCertificatePath: String?
+    /// See `tlsCertificatePath`.
+    public var tlsKeyPath: String?
+    /// `log.level`: trace, debug, info, notice, warning, error, critical. Default info.
+    public var logLevel: Logger.Level = .info
+    /// `passwords.cost`: `interactive` (default) or `moderate`; Argon2id's cost for new password slots.
+    public var passwordCost: PasswordCost = .interactive
+    /// `store.rootKeyDir`: where the store's root key is (default: as `mikata init`, `$MIKATA_ROOT_KEY_DIR` or the
+    /// operator's default directory).
+    public var rootKeyDirectory: String?
+    /// `store.rootKeyFile`: the root key file itself (wins over `store.rootKeyDir`).
+    public var rootKeyFile: String?
+
+    /// The defaults.
+    public init() {}
+
+    /// Reads every key above from `reader`, keeping the default where a key is absent.
+    /// - Throws: `MikataError(.invalidInput)` naming the key when a value is malformed (a bad address range, a
+    ///   negative timeout, half a TLS pair).
+    public init(reader: ConfigReader) throws {
+        host = reader.string(forKey: "http.host", default: host)
+        port = reader.int(forKey: "http.port", default: port)
+        storePath = reader.string(forKey: "store.path", default: storePath)
+        rootKeyDirectory = reader.string(forKey: "store.rootKeyDir")
+        rootKeyFile = reader.string(forKey: "store.rootKeyFile")
+        maxBodyBytes = reader.int(forKey: "http.maxBodyBytes", default: maxBodyBytes)
+        sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
+        sessionAbsoluteTimeout = .seconds(reader.int(forKey: "sessions.absoluteTimeoutSeconds", default: 43_200))
+        maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
+        accountFailureLimit = reader.int(forKey: "throttle.accountFailureLimit", default: accountFailureLimit)
+        accountLockout = .seconds(reader.int(forKey: "throttle.accountLockoutSeconds", default: 900))
+        freeFailures = reader.int(forKey: "throttle.freeFailures", default: freeFailures)
+        ipFailureLimit = reader.int(forKey: "throttle.ipFailureLimit", default: ipFailureLimit)
+        ipWindow = .seconds(reader.int(forKey: "throttle.ipWindowSeconds", default: 600))
+        tlsCertificatePath = reader.string(forKey: "tls.certificatePath")
+        tlsKeyPath = reader.string(forKey: "tls.keyPath")
+        if let list = reader.stringArray(forKey: "http.trustedProxies") { trustedProxies = try Self.ranges(list, key: "http.trustedProxies") }
+        if let list = reader.stringArray(forKey: "admin.allowlist") { adminAllowlist = try Self.ranges(list, key: "admin.allowlist") }
+        if let level = reader.string(forKey: "log.level") {
+            guard let l = Logger.Level(rawValue: level) else { throw MikataError(.invalidInput, "log.level: unknown level") }
+            logLevel = l
+        }
+        if let cost = reader.string(forKey: "passwords.cost") {
+            switch cost {
+            case "interactive": passwordCost = .interactive
+            case "moderate": passwordCost = .moderate
+            default: throw MikataError(.invalidInput, "passwords.cost: interactive or moderate")
+            }
+        }
+        try validate()
+    }
+
+    /// Checks ranges and pairs.
+    /// - Throws: `MikataError(.invalidInput)` naming the key.
+    public func validate() throws {
+        guard (0...65_535).contains(port) else { throw MikataError(.invalidInput, "http.port: 0 to 65535") }
+        guard maxBodyBytes >= 1024 else { throw MikataError(.invalidInput, "http.maxBodyBytes: at least 1024") }
+        guard sessionIdleTimeout > .zero, sessionAbsoluteTimeout >= sessionIdleTimeout else {
+            throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")
+        }
+        guard maxSessions > 0 else { throw MikataError(.invalidInput, "sessions.maxOpen: at least 1") }
+        guard (1...100).contains(accountFailureLimit) else {
+            throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
+        }
+        guard freeFailures >= 0, ipFailureLimit > 0, ipWindow > .zero, accountLockout > .zero else {
+            throw MikataError(.invalidInput, "throttle: limits and windows must be positive")
+        }
+        guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
+            throw MikataError(.invalidInput, "tls: give both tls.certificatePath and tls.keyPath, or neither")
+        }
+    }
+
+    static func ranges(_ list: [String], key: String) throws -> [IPRange] {
+        try list.map { s in
+            let t = s.trimmingCharacters(in: .whitespaces)
+            guard let r = IPRange(t) else { throw MikataError(.invalidInput, "\(key): not an IP address or CIDR range") }
+            return r
+        }
+    }
+
+    /// The reader `mikata serve` uses: `flags` (already parsed) over the environment over the JSON file at `file`.
+    /// - Throws: what swift-configuration throws for a missing or malformed file.
+    public static func reader(flags: [String: ConfigContent], file: String?,
+                              environment: [String: String]? = nil) async throws -> ConfigReader {
+        var providers: [any ConfigProvider] = []
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (k, v) in flags { values[AbsoluteConfigKey(k.split(separator: ".").map(String.init))] = .init(v, isSecret: false) }
+        providers.append(InMemoryProvider(name: "flags", values: values))
+        let env = environment.map { EnvironmentVariablesProvider(environmentVariables: $0) } ?? EnvironmentVariablesProvider()
+        providers.append(env.prefixKeys(with: ConfigKey(["mikata"])))
+        if let file {
+            let location = ConfigReader(provider: InMemoryProvider(values: ["filePath": .init(.string(file), isSecret: false)]))
+            providers.append(try await FileProvider<JSONSnapshot>(config: location))
+        }
+        return ConfigReader(providers: providers)
+    }
+}

@@ -1,0 +1,162 @@
+import Logging
+import HTTPTypes
+import MikataService
+import Synchronization
+
+/// Who a request acts as, once its bearer token is checked.
+enum Principal: Sendable {
+    /// A patient's unlocked vault; `email` is kept (in memory only) for the operations that re-check the password.
+    case patient(PatientSession, email: String)
+    /// A supporter's unlocked account.
+    case supporter(SupporterSession, email: String)
+    /// An administrator who passed password + TOTP: no keys, no access to health data.
+    case administrator(name: String)
+
+    /// The role's name (logs, metrics).
+    var role: String {
+        switch self {
+        case .patient: return "patient"
+        case .supporter: return "supporter"
+        case .administrator: return "administrator"
+        }
+    }
+
+    /// The account every session of the same login shares ("log out everywhere"): a vault id, supporter id or
+    /// administrator name, prefixed by role.
+    var account: String {
+        switch self {
+        case .patient(let s, _): return "patient:" + s.vaultId.hex
+        case .supporter(let s, _): return "supporter:" + s.supporterId.hex
+        case .administrator(let name): return "administrator:" + name
+        }
+    }
+
+    /// Zeroes the session's keys.
+    func close() {
+        switch self {
+        case .patient(let s, _): s.close()
+        case .supporter(let s, _): s.close()
+        case .administrator: break
+        }
+    }
+}
+
+/// The sessions of one server (docs/SECURITY.md, "Sessions"): bearer token hash → principal, with an idle and an
+/// absolute timeout. Only BLAKE2b-256 hashes of tokens are kept; a session that ends (logout, expiry, "log out
+/// everywhere", shutdown) has its keys zeroed at once.
+final class SessionRegistry: Sendable {
+    struct Entry: Sendable {
+        let principal: Principal
+        let created: ContinuousClock.Instant
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
+    let idleTimeout: Duration
+    let absoluteTimeout: Duration
+    let maxSessions: Int
+    private let clock = ContinuousClock()
+    /// Called with the open-session count after every change (the `/metrics` gauge).
+    let onCountChange: @Sendable (Int) -> Void
+
+    init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.idleTimeout = idleTimeout
+        self.absoluteTimeout = absoluteTimeout
+        self.maxSessions = maxSessions
+        self.onCountChange = onCountChange
+    }
+
+    /// Opens a session for `principal`.
+    /// - Returns: the bearer token (shown to the client once).
+    /// - Throws: `Problem` 503 when `maxSessions` are open (expired ones are swept first).
+    func open(_ principal: Principal) throws -> String {
+        let (token, hash) = BearerToken.generate()
+        let now = clock.now
+        var expired: [Principal] = []
+        let count: Int? = entries.withLock { e in
+            if e.count >= maxSessions { expired = sweepLocked(&e, now: now) }
+            guard e.count < maxSessions else { return nil }
+            e[hash] = Entry(principal: principal, created: now, lastUsed: now)
+            return e.count
+        }
+        for p in expired { p.close() }
+        guard let count else {
+            principal.close()
+            throw Problem("unavailable", .serviceUnavailable, "too many open sessions", retryAfter: 60)
+        }
+        onCountChange(count)
+        return token
+    }
+
+    /// The principal of `token`, refreshing its idle timer; nil (and the session closed) when unknown or expired.
+    func principal(token: String) -> Principal? {
+        let hash = BearerToken.hash(token)
+        let now = clock.now
+        var expired: Principal?
+        let found: Principal? = entries.withLock { e in
+            guard var entry = e[hash] else { return nil }
+            if now - entry.lastUsed > idleTimeout || now - entry.created > absoluteTimeout {
+                e[hash] = nil
+                expired = entry.principal
+                return nil
+            }
+            entry.lastUsed = now
+            e[hash] = entry
+            return entry.principal
+        }
+        if let expired { expired.close(); onCountChange(count) }
+        return found
+    }
+
+    /// Ends the session of `token` (logout). Idempotent.
+    func close(token: String) {
+        let hash = BearerToken.hash(token)
+        let removed = entries.withLock { $0.removeValue(forKey: hash) }
+        if let removed { removed.principal.close(); onCountChange(count) }
+    }
+
+    /// Ends every session of `account` ("log out everywhere", a deleted vault or account).
+    /// - Returns: how many ended.
+    @discardableResult
+    func close(account: String) -> Int {
+        let removed: [Entry] = entries.withLock { e in
+            let gone = e.filter { $0.value.principal.account == account }
+            for k in gone.keys { e[k] = nil }
+            return Array(gone.values)
+        }
+        for r in removed { r.principal.close() }
+        if !removed.isEmpty { onCountChange(count) }
+        return removed.count
+    }
+
+    /// Ends every expired session; run periodically.
+    /// - Returns: how many ended.
+    @discardableResult
+    func sweep() -> Int {
+        let now = clock.now
+        let removed: [Principal] = entries.withLock { sweepLocked(&$0, now: now) }
+        for p in removed { p.close() }
+        if !removed.isEmpty { onCountChange(count) }
+        return removed.count
+    }
+
+    /// Ends every session (shutdown): all keys zeroed.
+    func closeAll() {
+        let all = entries.withLock { e in
+            let v = Array(e.values)
+            e.removeAll()
+            return v
+        }
+        for a in all { a.principal.close() }
+        onCountChange(0)
+    }
+
+    /// Sessions open now.
+    var count: Int { entries.withLock { $0.count } }
+
+    private func sweepLocked(_ e: inout [[UInt8]: Entry], now: ContinuousClock.Instant) -> [Principal] {
+        let gone = e.filter { now - $0.value.lastUsed > idleTimeout || now - $0.value.created > absoluteTimeout }
+        for k in gone.keys { e[k] = nil }
+        return gone.values.map(\.principal)
+    }
+}
