@@ -40,8 +40,15 @@ test: deps
 examples: deps
 	$(SWIFT) run $(BUILD_FLAGS) --package-path Examples/GettingStarted GettingStarted
 
-# Until the HTTP service exists, `make run` is a guided demo on a throwaway store.
+# The HTTP service on 127.0.0.1:8080 over ./mikata-data (created with its root key on first start, as `mikata init`
+# does); prints where it listens and a curl tour. Ctrl-C stops it gracefully. Settings: docs/OPERATIONS.md.
+RUN_LISTEN ?= 127.0.0.1:8080
+RUN_STORE ?= ./mikata-data
 run: build
+	@"$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/mikata" serve --listen $(RUN_LISTEN) --store $(RUN_STORE)
+
+# The command-line tour on a throwaway store (every CLI use case once).
+demo: build
 	@bash scripts/demo.sh "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/mikata"
 
 bench: deps

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: a guided tour of MikataVault on a throwaway store (until the HTTP service exists).
+# `make demo`: a guided tour of the command line on a throwaway store.
 # Passwords go through files, never argv; everything lives in a temporary folder removed at the end.
 set -euo pipefail
 MIKATA="${1:?usage: demo.sh PATH-TO-mikata}"

@@ -56,8 +56,8 @@ final class LoginThrottle: Sendable {
                 return nil
             }
             let over = s.consecutive - freeFailures
-            guard over >= 0 else { return nil }
-            let delay = Duration.seconds(min(60, 1 << min(over, 6)))
+            guard over > 0 else { return nil }
+            let delay = Duration.seconds(min(60, 1 << min(over - 1, 6)))
             let next = s.lastFailure + delay
             return next > now ? next - now : nil
         }

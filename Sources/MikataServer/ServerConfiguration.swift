@@ -6,7 +6,8 @@ import Foundation
 /// Everything `mikata serve` can be told, with the defaults docs/OPERATIONS.md ("The HTTP service") lists.
 ///
 /// Read through swift-configuration from, highest priority first: command-line flags, environment variables
-/// (`MIKATA_` + the key in upper case with `_` for `.`, e.g. `MIKATA_HTTP_PORT`), and a JSON file (`--config FILE`,
+/// (`MIKATA_` + the key in upper case, `_` for `.` and between camel-case words: `MIKATA_HTTP_PORT`,
+/// `MIKATA_HTTP_TRUSTED_PROXIES`), and a JSON file (`--config FILE`,
 /// keys as nested objects: `{"http": {"port": 8080}}`).
 public struct ServerConfiguration: Sendable {
     /// `http.host`: the address to listen on. Default `127.0.0.1`.

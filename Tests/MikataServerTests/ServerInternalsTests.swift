@@ -1,0 +1,166 @@
+import Configuration
+import Foundation
+import HTTPTypes
+@testable import MikataServer
+import MikataService
+import Testing
+
+@Suite struct ServerConfigurationTests {
+    @Test func defaultsAreTheDocumentedOnes() throws {
+        let c = try ServerConfiguration(reader: ConfigReader(provider: InMemoryProvider(values: [:])))
+        #expect(c.host == "127.0.0.1" && c.port == 8080 && c.storePath == "mikata-data")
+        #expect(c.sessionIdleTimeout == .seconds(900) && c.sessionAbsoluteTimeout == .seconds(43_200))
+        #expect(c.accountFailureLimit == 100 && c.maxBodyBytes == 1 << 20)
+        #expect(c.adminAllowlist.map(\.description) == ["127.0.0.0/8", "0:0:0:0:0:0:0:1/128"])
+        #expect(c.trustedProxies.isEmpty && c.tlsCertificatePath == nil)
+    }
+
+    @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("mikata.json").path
+        try Data(#"{"http": {"port": 7000, "host": "0.0.0.0", "trustedProxies": ["10.0.0.0/8"]}, "sessions": {"idleTimeoutSeconds": 60}}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        let reader = try await ServerConfiguration.reader(
+            flags: ["http.port": .int(9000)], file: file,
+            environment: ["MIKATA_HTTP_HOST": "127.0.0.2", "MIKATA_ADMIN_ALLOWLIST": "192.0.2.0/24,::1"])
+        let c = try ServerConfiguration(reader: reader)
+        #expect(c.port == 9000)           // flag over file
+        #expect(c.host == "127.0.0.2")    // environment over file
+        #expect(c.sessionIdleTimeout == .seconds(60))  // file over default
+        #expect(c.trustedProxies.map(\.description) == ["10.0.0.0/8"])
+        #expect(c.adminAllowlist.count == 2 && c.adminAllowlist[0].contains("192.0.2.77"))
+    }
+
+    @Test func malformedValuesAreRefusedNamingTheKey() async throws {
+        func reading(_ env: [String: String]) async throws -> ServerConfiguration {
+            try ServerConfiguration(reader: try await ServerConfiguration.reader(flags: [:], file: nil, environment: env))
+        }
+        for (env, key) in [(["MIKATA_ADMIN_ALLOWLIST": "10.0.0.0/33"], "admin.allowlist"),
+                           (["MIKATA_HTTP_TRUSTED_PROXIES": "proxy.example"], "http.trustedProxies"),
+                           (["MIKATA_THROTTLE_ACCOUNT_FAILURE_LIMIT": "101"], "throttle.accountFailureLimit"),
+                           (["MIKATA_TLS_CERTIFICATE_PATH": "/x.pem"], "tls"),
+                           (["MIKATA_LOG_LEVEL": "loud"], "log.level")] {
+            do {
+                _ = try await reading(env)
+                Issue.record("accepted \(env)")
+            } catch let e as MikataError {
+                #expect(e.code == .invalidInput && e.message.hasPrefix(key), "\(e.message)")
+            }
+        }
+    }
+}
+
+@Suite struct IPRangeTests {
+    @Test func cidrMatching() throws {
+        let v4 = try #require(IPRange("10.1.0.0/16"))
+        #expect(v4.contains("10.1.200.3") && !v4.contains("10.2.0.1") && !v4.contains("::1"))
+        #expect(v4.contains("::ffff:10.1.2.3"))  // IPv4-mapped IPv6 counts as IPv4
+        let one = try #require(IPRange("192.0.2.7"))
+        #expect(one.contains("192.0.2.7") && !one.contains("192.0.2.8"))
+        let v6 = try #require(IPRange("2001:db8::/32"))
+        #expect(v6.contains("2001:db8:ffff::1") && !v6.contains("2001:db9::1"))
+        #expect(IPRange("0.0.0.0/0")!.contains("203.0.113.9"))
+        for bad in ["", "10.0.0.0/", "10.0.0.0/33", "::/129", "host.example", "10.0.0.256", "1.2.3.4/8/8"] {
+            #expect(IPRange(bad) == nil, "\(bad)")
+        }
+        #expect(!v4.contains("not-an-address"))
+    }
+}
+
+@Suite struct SessionRegistryTests {
+    final class Counter: @unchecked Sendable { var last = -1 }
+
+    @Test func tokensAreRandomAndOnlyTheirHashesAreKept() throws {
+        let registry = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 10)
+        let a = try registry.open(.administrator(name: "a"))
+        let b = try registry.open(.administrator(name: "a"))
+        #expect(a != b && a.count == 43 && b.count == 43)
+        #expect(registry.principal(token: a)?.account == "administrator:a")
+        #expect(registry.principal(token: a + "x") == nil)
+        registry.close(token: a)
+        #expect(registry.principal(token: a) == nil && registry.principal(token: b) != nil)
+        #expect(registry.close(account: "administrator:a") == 1 && registry.count == 0)
+    }
+
+    @Test func idleAndAbsoluteTimeoutsEndSessions() async throws {
+        let idle = SessionRegistry(idleTimeout: .milliseconds(50), absoluteTimeout: .seconds(60), maxSessions: 10)
+        let t = try idle.open(.administrator(name: "a"))
+        try await Task.sleep(for: .milliseconds(120))
+        #expect(idle.principal(token: t) == nil && idle.count == 0)
+
+        let absolute = SessionRegistry(idleTimeout: .milliseconds(100), absoluteTimeout: .milliseconds(100), maxSessions: 10)
+        let u = try absolute.open(.administrator(name: "b"))
+        for _ in 0..<6 {  // used every 30 ms: never idle, but past the absolute limit after 100 ms
+            try await Task.sleep(for: .milliseconds(30))
+            _ = absolute.principal(token: u)
+        }
+        #expect(absolute.principal(token: u) == nil)
+    }
+
+    @Test func theSessionLimitAnswers503AfterSweepingExpiredOnes() async throws {
+        let counter = Counter()
+        let r = SessionRegistry(idleTimeout: .milliseconds(40), absoluteTimeout: .seconds(60), maxSessions: 2,
+                                onCountChange: { counter.last = $0 })
+        _ = try r.open(.administrator(name: "a"))
+        _ = try r.open(.administrator(name: "b"))
+        #expect(counter.last == 2)
+        #expect(throws: Problem.self) { try r.open(.administrator(name: "c")) }
+        try await Task.sleep(for: .milliseconds(80))
+        _ = try r.open(.administrator(name: "c"))  // the two expired ones were swept
+        #expect(r.count == 1 && counter.last == 1)
+        r.closeAll()
+        #expect(r.count == 0 && counter.last == 0)
+    }
+}
+
+@Suite struct LoginThrottleTests {
+    func throttle(free: Int = 2, limit: Int = 5, ipLimit: Int = 1000) -> LoginThrottle {
+        var c = ServerConfiguration()
+        c.freeFailures = free
+        c.accountFailureLimit = limit
+        c.ipFailureLimit = ipLimit
+        return LoginThrottle(configuration: c)
+    }
+
+    @Test func backoffStartsAfterTheFreeFailuresAndASuccessResetsIt() throws {
+        let t = throttle()
+        for _ in 0..<2 {
+            try t.check(account: "a@example.jp", address: "192.0.2.1")
+            t.failed(account: "a@example.jp", address: "192.0.2.1")
+        }
+        try t.check(account: "a@example.jp", address: "192.0.2.1")  // two failures are free
+        t.failed(account: "a@example.jp", address: "192.0.2.1")
+        do {
+            try t.check(account: "A@EXAMPLE.JP", address: "192.0.2.9")  // same account however typed, any address
+            Issue.record("not throttled")
+        } catch let p as Problem {
+            #expect(p.status == .tooManyRequests && (p.retryAfter ?? 0) >= 1)
+        }
+        try t.check(account: "b@example.jp", address: "192.0.2.1")  // other accounts unaffected
+        t.succeeded(account: "a@example.jp")
+        try t.check(account: "a@example.jp", address: "192.0.2.1")
+    }
+
+    @Test func anAccountLocksAfterTheLimitOfConsecutiveFailures() throws {
+        let t = throttle(free: 100, limit: 3)
+        for _ in 0..<3 { t.failed(account: "x@example.jp", address: "192.0.2.1") }
+        #expect(throws: Problem.self) { try t.check(account: "x@example.jp", address: "192.0.2.2") }
+    }
+
+    @Test func oneAddressIsLimitedAcrossAccounts() throws {
+        let t = throttle(free: 100, limit: 100, ipLimit: 3)
+        for i in 0..<3 { t.failed(account: "user\(i)@example.jp", address: "198.51.100.7") }
+        #expect(throws: Problem.self) { try t.check(account: "fresh@example.jp", address: "198.51.100.7") }
+        try t.check(account: "fresh@example.jp", address: "198.51.100.8")
+    }
+
+    @Test func trackedKeysAreBounded() {
+        var c = ServerConfiguration()
+        c.freeFailures = 100
+        let t = LoginThrottle(configuration: c, maxTracked: 50)
+        for i in 0..<500 { t.failed(account: "u\(i)@example.jp", address: "10.0.\(i / 250).\(i % 250)") }
+        #expect(t.tracked.accounts <= 50 && t.tracked.addresses <= 50)
+    }
+}
