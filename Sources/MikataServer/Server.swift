@@ -118,9 +118,12 @@ public final class MikataServer: Sendable {
 struct SessionSweeper: Service {
     let sessions: SessionRegistry
     func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(30))
-            sessions.sweep()
+        // Ends at once when a graceful shutdown starts (not after the current 30 s wait).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(30))
+                sessions.sweep()
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
             case .unsupported: return 501
             case .busy: return 503
             case .alreadyExists: return 409
-            case .invalidInput: return 422
+            case .invalidInput: return 400
             case .io: return 500
             case .closed: return 401
             }

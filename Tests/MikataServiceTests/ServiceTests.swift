@@ -165,7 +165,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
     @Test func errorCodesGiveTheContractsExitCodesAndStatuses() {
         let expected: [MikataError.Code: (Int32, Int)] = [
             .notFound: (66, 404), .erased: (66, 410), .authenticationFailed: (77, 401), .notPermitted: (77, 403),
-            .corrupted: (65, 500), .tampered: (65, 500), .unsupported: (65, 501), .busy: (75, 503), .invalidInput: (64, 422),
+            .corrupted: (65, 500), .tampered: (65, 500), .unsupported: (65, 501), .busy: (75, 503), .invalidInput: (64, 400),
             .alreadyExists: (1, 409), .io: (1, 500), .closed: (1, 401),
         ]
         for c in MikataError.Code.allCases {
