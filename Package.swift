@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "MikataCrypto", dependencies: ["CSodium"], swiftSettings: strict),
         // Layer 2: vault format v1, bytes <-> values, no I/O (docs/FORMAT.md).
         .target(name: "MikataFormat", dependencies: ["MikataCrypto"], swiftSettings: strict),
+        // Layer 2b: the medication-adherence domain (issue 10): typed records, validation, reports. Pure, no I/O.
+        .target(name: "MikataAdherence", swiftSettings: strict),
         // Layer 3: vaults on disk, the store, locking and durability.
         .target(name: "MikataVault", dependencies: ["MikataCrypto", "MikataFormat"], swiftSettings: strict),
         // Layer 4: the public, Sendable, async service layer every client uses (the CLI, the HTTP service).
@@ -101,6 +103,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MikataCryptoTests", dependencies: ["MikataCrypto"], swiftSettings: strict),
+        .testTarget(name: "MikataAdherenceTests", dependencies: ["MikataAdherence"], swiftSettings: strict),
         .testTarget(name: "MikataFormatTests", dependencies: ["MikataFormat", "MikataCrypto"], swiftSettings: strict),
         .testTarget(
             name: "MikataVaultTests",
