@@ -8,14 +8,17 @@ TEST_FLAGS ?=
 
 all: build
 
-# Installs libsodium's headers and pkg-config file, and strace (the torture and I/O-error tests inject kills and
-# faults with it), when missing; silent when present.
+# Installs libsodium's headers and pkg-config file, strace (the torture and I/O-error tests inject kills and faults
+# with it) and fhir.resources (PyPI: validates the FHIR export) when missing; silent when present.
 deps:
 	@pkg-config --exists libsodium 2>/dev/null || { \
 	  echo "make: installing libsodium-dev and pkg-config (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libsodium-dev pkg-config >/dev/null; }
+	@python3 -c 'import fhir.resources.R4B.bundle' 2>/dev/null || { \
+	  echo "make: installing fhir.resources (pip; the FHIR export's independent validator)"; \
+	  python3 -m pip install -q --disable-pip-version-check fhir.resources==7.1.0 >/dev/null; }
 	@command -v strace >/dev/null 2>&1 || { \
 	  echo "make: installing strace (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
