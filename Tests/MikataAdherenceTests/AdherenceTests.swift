@@ -209,3 +209,21 @@ private func fixture() throws -> AdherenceInput {
         #expect(LocalDate(at("2026-11-28T15:30:00Z"), in: TimeZone(identifier: "UTC")!) == day("2026-11-28"))
     }
 }
+
+@Suite struct DashboardTests {
+    @Test func patientsAreOrderedByRisk() throws {
+        let now = at("2026-11-08T03:00:00Z")
+        let fixtureEntry = DashboardEntry(vaultId: "b", nickname: "Taro", report: AdherenceCalculator.report(try fixture(), now: now), now: now, days: 7)
+        // Fixture: 11-02..11-08 hold 5 missed doses; one unresolved grade-3 side effect; active today.
+        #expect(fixtureEntry.missedRecently == 5 && fixtureEntry.unresolvedSevereSideEffects == 1 && fixtureEntry.daysWithoutActivity == 0)
+        var calm = try fixture()
+        calm.sideEffects = []
+        let calmEntry = DashboardEntry(vaultId: "a", nickname: nil, report: AdherenceCalculator.report(calm, now: now), now: now, days: 7)
+        var quiet = AdherenceInput()
+        quiet.regimens = calm.regimens
+        let quietEntry = DashboardEntry(vaultId: "c", nickname: nil, report: AdherenceCalculator.report(quiet, now: now), now: now, days: 7)
+        #expect(quietEntry.missedRecently == 24 && quietEntry.daysWithoutActivity == nil)
+        // Severe side effect first, then the one who missed everything, then the calm one.
+        #expect(Dashboard.sorted([calmEntry, quietEntry, fixtureEntry]).map(\.vaultId) == ["b", "c", "a"])
+    }
+}
