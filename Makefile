@@ -34,6 +34,7 @@ test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) bash scripts/fuzz.sh run
 	MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) $(SWIFT) test --skip-build $(TEST_FLAGS)
+	bash scripts/schemathesis.sh "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/mikata"
 	$(MAKE) --no-print-directory examples
 
 # The DocC "Getting started" article's code: a package of its own that uses only the public API, built and run.

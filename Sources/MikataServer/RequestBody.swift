@@ -3,9 +3,11 @@ import HTTPTypes
 import Hummingbird
 import Foundation
 import NIOCore
+import MikataService
 
 /// A JSON request body a route takes: decoded strictly (RFC 8259 JSON object, no member the type does not name,
-/// every member of the right type), so a typo'd field is a 400 naming it rather than a silently ignored value.
+/// every member of the right type, I-JSON: no member name twice at any depth), so a typo'd field is a 400 naming it
+/// rather than a silently ignored value.
 protocol RequestBody: Decodable, Sendable {
     /// The members the body may have.
     static var members: Set<String> { get }
@@ -39,13 +41,19 @@ extension RequestBody {
         let data = Data(buffer.readableBytesView)
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [])
+            // Fragments allowed: `42` is JSON (RFC 8259 §2), just not an object, and is answered as such.
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             throw Problem.malformed("the body is not JSON")
         }
         guard let dict = object as? [String: Any] else { throw Problem.malformed("the body must be a JSON object", field: "") }
         if let unknown = dict.keys.sorted().first(where: { !members.contains($0) }) {
             throw Problem.malformed("unknown member", field: "/" + pointerEscape(unknown))
+        }
+        // I-JSON (RFC 7493), as record data must be: JSONSerialization keeps one of two members of the same name
+        // silently, so `{"a":1,"a":2}` would otherwise be stored as something the client did not send.
+        do { _ = try VaultService.checkedRecordData(Array(buffer.readableBytesView)) } catch {
+            throw Problem.malformed("the body is not I-JSON (RFC 7493): a member name repeats, or a string or number is not allowed")
         }
         do {
             return try JSONDecoder().decode(Self.self, from: data)
