@@ -12,7 +12,7 @@
 #    content type documented, every body and header as the spec says.
 # 4. Stops the server. Exit status non-zero on any failure.
 # Routes that the running server does not have yet (answering 404 to a bare probe) are left out with a note.
-# Tunables: ST_MAX_EXAMPLES (cases per operation and run, default 25), ST_SEED.
+# Tunables: ST_MAX_EXAMPLES (cases per operation and run, default 50), ST_SEED.
 set -euo pipefail
 
 MIKATA=${1:?usage: scripts/schemathesis.sh PATH/TO/mikata}
@@ -20,7 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SPEC="$ROOT/docs/openapi.yaml"
 SCHEMATHESIS_VERSION=4.32.5
 SPEC_VALIDATOR_VERSION=0.9.0
-MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${ST_MAX_EXAMPLES:-50}
 SEED=${ST_SEED:-$RANDOM}
 
 apt_install() {
@@ -103,7 +103,7 @@ CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,respo
 # One worker: Python 3.11's compiler is not thread-safe under schemathesis' parallel schema walking.
 run() {
   local config=()
-  if [ "$1" = --config-file ]; then config=(--config-file "$2"); shift 2; fi
+  if [ "${1:-}" = --config-file ]; then config=(--config-file "$2"); shift 2; fi
   # From the throwaway folder: schemathesis keeps a cache (.schemathesis/) in the working directory.
   (cd "$WORK" && schemathesis "${config[@]}" run "$SPEC" --url "$URL" --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" \
     --seed "$SEED" --phases examples,coverage,fuzzing --workers 1 --request-timeout 30 --suppress-health-check all \

@@ -129,3 +129,49 @@ struct AnyKey: CodingKey {
     init(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
 }
+
+/// The bytes of top-level member `name`'s value in `body`, exactly as sent (a record's `data` is stored as the client
+/// wrote it: re-serialising through `JSONSerialization` would round numbers beyond a double's precision).
+/// `body` must already have passed `decodeStrictly` (a JSON object, I-JSON: so the member occurs at most once).
+/// - Returns: nil when the member is absent.
+func rawMember(_ name: String, in body: [UInt8]) -> ArraySlice<UInt8>? {
+    var i = 0
+    func skipSpace() { while i < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[i]) { i += 1 } }
+    func skipString() {  // at the opening quote
+        i += 1
+        while i < body.count, body[i] != UInt8(ascii: "\"") { i += body[i] == UInt8(ascii: "\\") ? 2 : 1 }
+        i += 1
+    }
+    skipSpace()
+    guard i < body.count, body[i] == UInt8(ascii: "{") else { return nil }
+    i += 1
+    while true {
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: "\"") else { return nil }
+        let keyStart = i
+        skipString()
+        let key = (try? JSONSerialization.jsonObject(with: Data(body[keyStart..<min(i, body.count)]), options: [.fragmentsAllowed])) as? String
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: ":") else { return nil }
+        i += 1
+        skipSpace()
+        let valueStart = i
+        var depth = 0
+        while i < body.count {
+            let b = body[i]
+            if b == UInt8(ascii: "\"") { skipString(); if depth == 0 { break }; continue }
+            if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") { depth += 1 }
+            if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                if depth == 0 { break }
+                depth -= 1
+                if depth == 0 { i += 1; break }
+            }
+            if depth == 0, b == UInt8(ascii: ",") || [0x20, 0x09, 0x0A, 0x0D].contains(b) { break }
+            i += 1
+        }
+        if key == name { return body[valueStart..<min(i, body.count)] }
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: ",") else { return nil }
+        i += 1
+    }
+}

@@ -82,6 +82,22 @@ import Testing
         }
     }
 
+    /// Record data is stored as sent (numbers beyond a double's precision kept), also under an escaped member name.
+    @Test func recordDataIsStoredAsSent() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("exact@example.com")
+            let sent = #"{"z":[123456789012345678901234567890,"\/"],"a":{"y":true,"b":null}}"#
+            for body in [#"{"type":"n","data":\#(sent)}"#, #"{ "d\u0061ta" : \#(sent) , "type":"n" }"#] {
+                #expect(try await c.post("/v1/patient/records", body, token: p.token).code == 201)
+            }
+            #expect(try await c.post("/v1/patient/records", #"{"data":12345678901234567890123,"type":"n"}"#, token: p.token).code == 201)
+            let page = try await c.get("/v1/patient/records?type=n", token: p.token)
+            #expect(page.body.components(separatedBy: "[123456789012345678901234567890,").count == 3, "\(page.body)")
+            #expect(page.body.contains(#""data":12345678901234567890123}"#), "\(page.body)")
+        }
+    }
+
     @Test func grantAndRevokeSupporters() async throws {
         let f = try await ServerFixture.make()
         try await f.run { c in
