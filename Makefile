@@ -28,6 +28,7 @@ build: deps
 # Everything but the long runs: the unit, vector, golden, corruption, crash-loop, fault-injection and property tests,
 # after a short bounded fuzzing pass (make fuzz and make torture run the long ones; docs/RELIABILITY.md).
 # Tests keep the root keys of their throwaway stores in the build folder, not in ~/.config (docs/OPERATIONS.md).
+# Then schemathesis against a live `mikata serve` with docs/openapi.yaml (scripts/schemathesis.sh; pip installs it).
 TEST_ROOT_KEYS ?= $(CURDIR)/.build/test-root-keys
 
 test: deps
