@@ -31,12 +31,14 @@ build: deps
 # Everything but the long runs: the unit, vector, golden, corruption, crash-loop, fault-injection and property tests,
 # after a short bounded fuzzing pass (make fuzz and make torture run the long ones; docs/RELIABILITY.md).
 # Tests keep the root keys of their throwaway stores in the build folder, not in ~/.config (docs/OPERATIONS.md).
+# Then schemathesis against a live `mikata serve` with docs/openapi.yaml (scripts/schemathesis.sh; pip installs it).
 TEST_ROOT_KEYS ?= $(CURDIR)/.build/test-root-keys
 
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	FUZZ_SECONDS=$(FUZZ_CI_SECONDS) MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) bash scripts/fuzz.sh run
 	MIKATA_ROOT_KEY_DIR=$(TEST_ROOT_KEYS) $(SWIFT) test --skip-build $(TEST_FLAGS)
+	bash scripts/schemathesis.sh "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/mikata"
 	$(MAKE) --no-print-directory examples
 
 # The DocC "Getting started" article's code: a package of its own that uses only the public API, built and run.

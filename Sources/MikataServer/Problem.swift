@@ -63,11 +63,13 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         code.split(separator: "-").joined(separator: " ").capitalized
     }
 
-    /// The response: `application/problem+json`, `Cache-Control: no-store`, `Retry-After` when set.
+    /// The response: `application/problem+json`, `Cache-Control: no-store`, `Retry-After` when set,
+    /// `WWW-Authenticate: Bearer` on a 401 (RFC 6750 §3).
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }  // RFC 6750 §3: every 401 challenges
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -3,9 +3,11 @@ import HTTPTypes
 import Hummingbird
 import Foundation
 import NIOCore
+import MikataService
 
 /// A JSON request body a route takes: decoded strictly (RFC 8259 JSON object, no member the type does not name,
-/// every member of the right type), so a typo'd field is a 400 naming it rather than a silently ignored value.
+/// every member of the right type, I-JSON: no member name twice at any depth), so a typo'd field is a 400 naming it
+/// rather than a silently ignored value.
 protocol RequestBody: Decodable, Sendable {
     /// The members the body may have.
     static var members: Set<String> { get }
@@ -39,13 +41,19 @@ extension RequestBody {
         let data = Data(buffer.readableBytesView)
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [])
+            // Fragments allowed: `42` is JSON (RFC 8259 §2), just not an object, and is answered as such.
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             throw Problem.malformed("the body is not JSON")
         }
         guard let dict = object as? [String: Any] else { throw Problem.malformed("the body must be a JSON object", field: "") }
         if let unknown = dict.keys.sorted().first(where: { !members.contains($0) }) {
             throw Problem.malformed("unknown member", field: "/" + pointerEscape(unknown))
+        }
+        // I-JSON (RFC 7493), as record data must be: JSONSerialization keeps one of two members of the same name
+        // silently, so `{"a":1,"a":2}` would otherwise be stored as something the client did not send.
+        do { _ = try VaultService.checkedRecordData(Array(buffer.readableBytesView)) } catch {
+            throw Problem.malformed("the body is not I-JSON (RFC 7493): a member name repeats, or a string or number is not allowed")
         }
         do {
             return try JSONDecoder().decode(Self.self, from: data)
@@ -120,4 +128,50 @@ struct AnyKey: CodingKey {
     var intValue: Int?
     init(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+}
+
+/// The bytes of top-level member `name`'s value in `body`, exactly as sent (a record's `data` is stored as the client
+/// wrote it: re-serialising through `JSONSerialization` would round numbers beyond a double's precision).
+/// `body` must already have passed `decodeStrictly` (a JSON object, I-JSON: so the member occurs at most once).
+/// - Returns: nil when the member is absent.
+func rawMember(_ name: String, in body: [UInt8]) -> ArraySlice<UInt8>? {
+    var i = 0
+    func skipSpace() { while i < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[i]) { i += 1 } }
+    func skipString() {  // at the opening quote
+        i += 1
+        while i < body.count, body[i] != UInt8(ascii: "\"") { i += body[i] == UInt8(ascii: "\\") ? 2 : 1 }
+        i += 1
+    }
+    skipSpace()
+    guard i < body.count, body[i] == UInt8(ascii: "{") else { return nil }
+    i += 1
+    while true {
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: "\"") else { return nil }
+        let keyStart = i
+        skipString()
+        let key = (try? JSONSerialization.jsonObject(with: Data(body[keyStart..<min(i, body.count)]), options: [.fragmentsAllowed])) as? String
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: ":") else { return nil }
+        i += 1
+        skipSpace()
+        let valueStart = i
+        var depth = 0
+        while i < body.count {
+            let b = body[i]
+            if b == UInt8(ascii: "\"") { skipString(); if depth == 0 { break }; continue }
+            if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") { depth += 1 }
+            if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                if depth == 0 { break }
+                depth -= 1
+                if depth == 0 { i += 1; break }
+            }
+            if depth == 0, b == UInt8(ascii: ",") || [0x20, 0x09, 0x0A, 0x0D].contains(b) { break }
+            i += 1
+        }
+        if key == name { return body[valueStart..<min(i, body.count)] }
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: ",") else { return nil }
+        i += 1
+    }
 }

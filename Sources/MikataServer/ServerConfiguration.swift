@@ -1,6 +1,6 @@
 public import Configuration
 public import Logging
-public import MikataService
+@_spi(Testing) public import MikataService
 import Foundation
 
 /// Everything `mikata serve` can be told, with the defaults docs/OPERATIONS.md ("The HTTP service") lists.
@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
     /// `log.level`: trace, debug, info, notice, warning, error, critical. Default info.
     public var logLevel: Logger.Level = .info
     /// `passwords.cost`: `interactive` (default) or `moderate`; Argon2id's cost for new password slots.
+    /// `minimum-for-testing` (libsodium's floor, worthless against guessing) is accepted only when the environment
+    /// has `MIKATA_ALLOW_TEST_PASSWORD_COST=1`; `make test`'s schemathesis run uses it.
     public var passwordCost: PasswordCost = .interactive
     /// `store.rootKeyDir`: where the store's root key is (default: as `mikata init`, `$MIKATA_ROOT_KEY_DIR` or the
     /// operator's default directory).
@@ -89,10 +91,17 @@ public struct ServerConfiguration: Sendable {
             switch cost {
             case "interactive": passwordCost = .interactive
             case "moderate": passwordCost = .moderate
+            case "minimum-for-testing" where Self.testPasswordCostAllowed: passwordCost = .minimumForTesting
             default: throw MikataError(.invalidInput, "passwords.cost: interactive or moderate")
             }
         }
         try validate()
+    }
+
+    /// Whether `passwords.cost: minimum-for-testing` may be used: `MIKATA_ALLOW_TEST_PASSWORD_COST=1` in the
+    /// process environment (never from a file or a flag, so a copied configuration cannot weaken a real store).
+    static var testPasswordCostAllowed: Bool {
+        ProcessInfo.processInfo.environment["MIKATA_ALLOW_TEST_PASSWORD_COST"] == "1"
     }
 
     /// Checks ranges and pairs.

@@ -85,8 +85,10 @@ extension MikataServer {
         let patient = router.group("/v1/patient").add(middleware: SessionMiddleware(sessions: sessions, roles: ["patient"]))
         patient.post("/records") { [service] request, context in
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            let body = try await request.decode(NewRecord.self, limit: limit)
-            let seq = try await service.append(session, type: body.type, data: body.data.bytes)
+            let bytes = try await request.collectBody(limit: limit)
+            let body = try NewRecord.decodeStrictly(bytes)
+            let data = rawMember("data", in: Array(bytes.readableBytesView)).map(Array.init) ?? body.data.bytes  // as sent
+            let seq = try await service.append(session, type: body.type, data: data)
             return try JSONResponse.make(["seq": seq], status: .created)
         }
         patient.get("/records") { [service] request, context in

@@ -1,0 +1,128 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+@testable import MikataServer
+
+/// The role × operation matrix (issue 9 §2): anonymous, an unknown token, a patient, a supporter and an
+/// administrator against every implemented authenticated route. No credential or an unknown one: 401
+/// (`unauthenticated`, `WWW-Authenticate: Bearer`); another role's session: 403 (`forbidden`); the route's own role:
+/// neither. A supporter asking for a vault that does not link them gets exactly the answer for a vault that does
+/// not exist.
+@Suite struct RoleMatrixTests {
+    struct Operation: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let body: String?
+        let role: String
+    }
+
+    static func operations(linked: String, spareFingerprint: String) -> [Operation] {
+        [
+            .init(method: .post, path: "/v1/patient/records", body: #"{"type":"note","data":1}"#, role: "patient"),
+            .init(method: .get, path: "/v1/patient/records", body: nil, role: "patient"),
+            .init(method: .post, path: "/v1/patient/supporters", body: #"{"email":"spare@example.com","fingerprint":"\#(spareFingerprint)"}"#,
+                  role: "patient"),
+            .init(method: .post, path: "/v1/patient/supporters/revoke", body: #"{"email":"spare@example.com"}"#, role: "patient"),
+            .init(method: .post, path: "/v1/patient/password", body: #"{"currentPassword":"wrong","newPassword":"x"}"#, role: "patient"),
+            .init(method: .get, path: "/v1/patient/access-log", body: nil, role: "patient"),
+            .init(method: .post, path: "/v1/patient/delete", body: #"{"password":"wrong"}"#, role: "patient"),
+            .init(method: .get, path: "/v1/supporter/patients", body: nil, role: "supporter"),
+            .init(method: .get, path: "/v1/supporter/patients/\(linked)/records", body: nil, role: "supporter"),
+            .init(method: .post, path: "/v1/supporter/patients/\(linked)/messages", body: #"{"text":"hi"}"#, role: "supporter"),
+            .init(method: .post, path: "/v1/supporter/password", body: #"{"currentPassword":"wrong","newPassword":"x"}"#, role: "supporter"),
+            .init(method: .post, path: "/v1/supporter/delete", body: #"{"password":"wrong"}"#, role: "supporter"),
+        ]
+    }
+
+    @Test func everyRoleAgainstEveryAuthenticatedRoute() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("mp@example.com", "pw")
+            let s = try await c.supporter("ms@example.com", "pw")
+            let spare = try await c.supporter("spare@example.com", "pw")
+            try await c.link(patientToken: p.token, supporterEmail: "ms@example.com", fingerprint: s.fingerprint)
+            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let tokens: [(role: String, token: String?)] = [("anonymous", nil), ("unknown", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                                                            ("patient", p.token), ("supporter", s.token), ("administrator", admin)]
+            let operations = Self.operations(linked: p.vaultId, spareFingerprint: spare.fingerprint)
+            #expect(operations.count == 12)
+            var forbidden: [String: String] = [:]
+            for op in operations {
+                for (role, token) in tokens {
+                    let r = try await c.call(op.method, op.path, token: token, json: op.body)
+                    let cell = "\(role) × \(op.method) \(op.path)"
+                    #expect(r.code < 500, "\(cell): \(r.body)")
+                    switch role {
+                    case "anonymous", "unknown":
+                        #expect(r.code == 401 && r.problem == "unauthenticated" && r.headers[.wwwAuthenticate] == "Bearer", "\(cell)")
+                    case op.role:
+                        #expect(r.code != 403 && r.problem != "unauthenticated" && r.problem != "forbidden", "\(cell): \(r.body)")
+                    default:
+                        #expect(r.code == 403 && r.problem == "forbidden" && r.isProblem, "\(cell): \(r.body)")
+                        forbidden[role] = forbidden[role] ?? r.body
+                        #expect(forbidden[role] == r.body, "one 403 for every route")
+                    }
+                }
+            }
+            // Every session still works: nothing above ended one or changed a password.
+            #expect(try await c.get("/v1/patient/records", token: p.token).code == 200)
+            #expect(try await c.get("/v1/supporter/patients", token: s.token).code == 200)
+
+            // The session routes: any role's token, nothing without one (each role's token ends here).
+            for path in ["/v1/sessions/logout", "/v1/sessions/logout-all"] {
+                for (role, token) in tokens {
+                    let fresh: String? = switch role {
+                    case "patient": try await c.post("/v1/patients/login", #"{"email":"mp@example.com","password":"pw"}"#).string("token")
+                    case "supporter": try await c.post("/v1/supporters/login", #"{"email":"ms@example.com","password":"pw"}"#).string("token")
+                    case "administrator": try f.server.sessions.open(.administrator(name: "ops2"))
+                    default: token
+                    }
+                    let r = try await c.post(path, token: fresh)
+                    #expect(r.code == (token == nil || role == "unknown" ? 401 : 204), "\(role) × POST \(path)")
+                }
+            }
+        }
+    }
+
+    @Test func aSupporterCannotTellAnUnlinkedVaultFromNoVault() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let linked = try await c.patient("linked@example.com", "pw")
+            let unlinked = try await c.patient("unlinked@example.com", "pw")
+            let revoked = try await c.patient("revoked@example.com", "pw")
+            let deleted = try await c.patient("deleted@example.com", "pw")
+            let s = try await c.supporter("who@example.com", "pw")
+            for owner in [linked, revoked, deleted] {
+                try await c.link(patientToken: owner.token, supporterEmail: "who@example.com", fingerprint: s.fingerprint)
+            }
+            #expect(try await c.post("/v1/patient/supporters/revoke", #"{"email":"who@example.com"}"#, token: revoked.token).code == 200)
+            #expect(try await c.post("/v1/patient/delete", #"{"password":"pw"}"#, token: deleted.token).code == 200)
+            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+
+            let nowhere = String(repeating: "ab", count: 16)
+            let hidden = [unlinked.vaultId, revoked.vaultId, deleted.vaultId, nowhere, "not-a-vault-id", String(repeating: "Z", count: 32)]
+            for (method, suffix, body) in [(HTTPRequest.Method.get, "records", nil as String?), (.post, "messages", #"{"text":"hi"}"#),
+                                           (.get, "records?limit=5", nil)] {
+                let ok = try await c.call(method, "/v1/supporter/patients/\(linked.vaultId)/\(suffix)", token: s.token, json: body)
+                #expect(ok.code == 200 || ok.code == 201, "\(ok.body)")
+                var answers: Set<String> = []
+                for id in hidden {
+                    let r = try await c.call(method, "/v1/supporter/patients/\(id)/\(suffix)", token: s.token, json: body)
+                    #expect(r.code == 404 && r.problem == "not-found", "\(id) \(suffix): \(r.body)")
+                    answers.insert("\(r.code) \(r.headers[.contentType] ?? "") \(r.body)")
+                }
+                #expect(answers.count == 1, "one answer for every vault the supporter may not see: \(answers)")
+                // Other roles get one 403 whether or not the vault exists.
+                for token in [linked.token, admin] {
+                    let existing = try await c.call(method, "/v1/supporter/patients/\(linked.vaultId)/\(suffix)", token: token, json: body)
+                    let none = try await c.call(method, "/v1/supporter/patients/\(nowhere)/\(suffix)", token: token, json: body)
+                    #expect(existing.code == 403 && existing.body == none.body)
+                }
+            }
+            // The linked patients list names only the linked vault.
+            let list = try await c.get("/v1/supporter/patients", token: s.token)
+            #expect((list.json["patients"] as? [[String: Any]])?.compactMap { $0["vaultId"] as? String } == [linked.vaultId])
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+@testable import MikataServer
+
+/// Login throttling before Argon2id (NIST SP 800-63B §5.2.2): after the configured failures an account answers 429
+/// with `Retry-After`, even to the right password; an unknown e-mail throttles exactly like a known one; one client
+/// address failing across many accounts waits out its window.
+@Suite struct ThrottleTests {
+    @Test func anAccountLocksAfterItsFailuresAndAnUnknownAddressLocksAlike() async throws {
+        let f = try await ServerFixture.make {
+            $0.freeFailures = 3; $0.accountFailureLimit = 3; $0.accountLockout = .seconds(600)
+        }
+        try await f.run { c in
+            _ = try await c.patient("known@example.com", "right")
+            _ = try await c.supporter("sknown@example.com", "right")
+            var refusals: [Answer] = []
+            for (route, email) in [("/v1/patients/login", "known@example.com"), ("/v1/patients/login", "unknown@example.com"),
+                                   ("/v1/supporters/login", "sknown@example.com"), ("/v1/supporters/login", "sunknown@example.com")] {
+                var failures: [Answer] = []
+                for _ in 0..<3 { failures.append(try await c.post(route, #"{"email":"\#(email)","password":"wrong"}"#)) }
+                #expect(failures.allSatisfy { $0.code == 401 && $0.problem == "authentication-failed" }, "\(email)")
+                let refused = try await c.post(route, #"{"email":"\#(email)","password":"right"}"#)
+                #expect(refused.code == 429 && refused.problem == "throttled" && refused.isProblem, "\(email): \(refused.body)")
+                let retry = Int(refused.headers[.retryAfter] ?? "") ?? 0
+                #expect((590...600).contains(retry), "\(email): Retry-After \(retry)")
+                refusals.append(refused)
+            }
+            #expect(Set(refusals.map(\.body)).count == 1, "known and unknown addresses are refused alike")
+            // The recovery route shares the patient account's throttle.
+            let recover = try await c.post("/v1/patients/recover",
+                                           #"{"email":"known@example.com","recoveryCode":"\#(String(repeating: "0", count: 40))","newPassword":"n"}"#)
+            #expect(recover.code == 429)
+            // Another account is not affected.
+            _ = try await c.patient("other@example.com", "right")
+        }
+    }
+
+    @Test func aSuccessResetsTheCount() async throws {
+        let f = try await ServerFixture.make { $0.freeFailures = 3; $0.accountFailureLimit = 3 }
+        try await f.run { c in
+            _ = try await c.patient("reset@example.com", "right")
+            for _ in 0..<2 { #expect(try await c.post("/v1/patients/login", #"{"email":"reset@example.com","password":"no"}"#).code == 401) }
+            #expect(try await c.post("/v1/patients/login", #"{"email":"reset@example.com","password":"right"}"#).code == 200)
+            for _ in 0..<2 { #expect(try await c.post("/v1/patients/login", #"{"email":"reset@example.com","password":"no"}"#).code == 401) }
+            #expect(try await c.post("/v1/patients/login", #"{"email":"reset@example.com","password":"right"}"#).code == 200)
+        }
+    }
+
+    @Test func oneAddressFailingAcrossAccountsWaitsOutItsWindow() async throws {
+        let f = try await ServerFixture.make { $0.ipFailureLimit = 4; $0.ipWindow = .seconds(300) }
+        try await f.run { c in
+            for i in 0..<4 {
+                #expect(try await c.post("/v1/patients/login", #"{"email":"spray\#(i)@example.com","password":"guess"}"#).code == 401)
+            }
+            let refused = try await c.post("/v1/supporters/login", #"{"email":"fresh@example.com","password":"guess"}"#)
+            #expect(refused.code == 429 && refused.problem == "throttled")
+            #expect((290...300).contains(Int(refused.headers[.retryAfter] ?? "") ?? 0))
+        }
+    }
+}
