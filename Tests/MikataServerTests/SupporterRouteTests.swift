@@ -15,7 +15,7 @@ import Testing
             let again = try await c.post("/v1/supporters", #"{"email":"sue@example.com","name":"Sue","password":"x"}"#)
             #expect(again.code == 409 && again.problem == "already-exists")
             let badName = try await c.post("/v1/supporters", #"{"email":"s2@example.com","name":"","password":"x"}"#)
-            #expect(badName.code == 422)
+            #expect(badName.code == 400)
 
             let login = try await c.post("/v1/supporters/login", #"{"email":"sue@example.com","password":"sue pw"}"#)
             #expect(login.code == 200 && login.string("supporterId") == created.string("supporterId") && login.string("tokenType") == "Bearer")
