@@ -1,0 +1,18 @@
+import Testing
+import MikataCrypto
+
+@Suite struct PasswordHashStringTests {
+    @Test func hashesVerifyOnlyTheirPasswordAndNameTheirCost() throws {
+        let password = SecureBytes(copying: Array("correct horse battery".utf8))
+        let stored = try PasswordHashString.hash(password: password, opsLimit: PasswordHash.opsLimitMin, memLimit: PasswordHash.memLimitMin)
+        #expect(stored.hasPrefix("$argon2id$v=19$"))
+        #expect(PasswordHashString.verify(stored, password: password))
+        #expect(!PasswordHashString.verify(stored, password: SecureBytes(copying: Array("correct horse batterY".utf8))))
+        #expect(!PasswordHashString.verify("$argon2id$v=19$garbage", password: password), "malformed: no match")
+        #expect(!PasswordHashString.verify(String(repeating: "x", count: 200), password: password), "longer than crypto_pwhash_STRBYTES")
+        #expect(PasswordHashString.memoryBytes(of: stored) == PasswordHash.memLimitMin)
+        let again = try PasswordHashString.hash(password: password, opsLimit: PasswordHash.opsLimitMin, memLimit: PasswordHash.memLimitMin)
+        #expect(again != stored, "a fresh salt each time")
+        #expect(throws: CryptoError.self) { try PasswordHashString.hash(password: password, opsLimit: 0, memLimit: PasswordHash.memLimitMin) }
+    }
+}
