@@ -13,11 +13,12 @@ struct AdminAllowlistMiddleware: RouterMiddleware {
 
     static let prefix = "/v1/admin"
 
-    /// Whether `path` is an administration path, however it is spelled: empty and `.` segments dropped,
-    /// percent-decoded, any case (so `//v1/./Admin` or `/v1/%61dmin` cannot slip past a route matcher that is more
-    /// lenient than a prefix test); a path with a `..` segment counts as one.
+    /// Whether `path` is an administration path, however it is spelled: percent-decoded (`%2F` included), empty
+    /// and `.` segments dropped, any case (so `//v1/./Admin` or `/v1%2F%61dmin` cannot slip past a route matcher
+    /// more lenient than a prefix test); a path with a `..` segment counts as one.
     static func covers(_ path: String) -> Bool {
-        let parts = path.split(separator: "/").map { ($0.removingPercentEncoding ?? String($0)).lowercased() }.filter { $0 != "." }
+        let decoded = (path.removingPercentEncoding ?? path).lowercased()
+        let parts = decoded.split(separator: "/").map(String.init).filter { $0 != "." }
         if parts.contains("..") { return true }
         return parts.prefix(2) == ["v1", "admin"]
     }

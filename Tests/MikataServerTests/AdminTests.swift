@@ -373,7 +373,7 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
     }
 
     @Test func theAllowlistCoversEverySpellingOfAdministrationPaths() {
-        for p in ["/v1/admin", "/v1/admin/", "/v1/admin/x", "//v1//admin", "/v1/../v1/admin", "/v1/%41DMIN"] {
+        for p in ["/v1/admin", "/v1/admin/", "/v1/admin/x", "//v1//admin", "/v1/../v1/admin", "/v1/%41DMIN", "/v1%2Fadmin/audit", "/./v1/admin/x"] {
             #expect(AdminAllowlistMiddleware.covers(p), "\(p)")
         }
         for p in ["/v1/administrators", "/v1/patient/admin", "/healthz", "/v1"] {
