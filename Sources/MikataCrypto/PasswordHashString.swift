@@ -36,10 +36,17 @@ package enum PasswordHashString {
         }
     }
 
-    /// The memory (bytes) verifying `stored` takes, read from its `m=` field (KiB); nil when it has none.
-    package static func memoryBytes(of stored: String) -> UInt64? {
-        guard let m = stored.split(separator: "$").first(where: { $0.hasPrefix("m=") }),
-              let kib = UInt64(m.dropFirst(2).prefix { $0.isNumber }) else { return nil }
-        return kib << 10
+    /// The cost `stored` names: `t=` passes and `m=` memory (KiB in the string, bytes here); nil when it has none.
+    package static func parameters(of stored: String) -> (opsLimit: UInt64, memLimit: UInt64)? {
+        func field(_ prefix: String) -> UInt64? {
+            for part in stored.split(separator: "$") {
+                for item in part.split(separator: ",") where item.hasPrefix(prefix) {
+                    return UInt64(item.dropFirst(prefix.count))
+                }
+            }
+            return nil
+        }
+        guard let t = field("t="), let m = field("m="), m <= UInt64.max >> 10 else { return nil }
+        return (t, m << 10)
     }
 }

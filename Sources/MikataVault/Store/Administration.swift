@@ -117,6 +117,7 @@ extension Store {
     /// - Throws: `VaultError.busy` (no memory), `.invalidInput`.
     package func hashAdministratorPassword(_ password: SecureBytes) throws -> String {
         let normalised = HumanInput.password(password)
+        CredentialWork.current?.record(.argon2id(kdf))
         let reservation = try Argon2Budget.shared.reserve(kdf.memLimit)
         defer { Argon2Budget.shared.release(reservation) }
         do { return try PasswordHashString.hash(password: normalised, opsLimit: kdf.opsLimit, memLimit: kdf.memLimit) }
@@ -131,12 +132,15 @@ extension Store {
             _ = try hashAdministratorPassword(password)
             return false
         }
-        let memory = PasswordHashString.memoryBytes(of: stored) ?? kdf.memLimit
-        guard memory <= KDFParameters.readLimit.memLimit else {
-            throw VaultError.unsupported("an administrator's password hash asks for more Argon2id memory than this build allows")
+        guard let cost = PasswordHashString.parameters(of: stored) else {
+            throw VaultError.corrupted("an administrator's password hash is not an Argon2id string")
+        }
+        guard cost.opsLimit <= KDFParameters.readLimit.opsLimit, cost.memLimit <= KDFParameters.readLimit.memLimit else {
+            throw VaultError.unsupported("an administrator's password hash asks for more Argon2id work than this build allows")
         }
         let normalised = HumanInput.password(password)
-        let reservation = try Argon2Budget.shared.reserve(memory)
+        CredentialWork.current?.record(.argon2id(KDFParameters(opsLimit: cost.opsLimit, memLimit: cost.memLimit)))
+        let reservation = try Argon2Budget.shared.reserve(cost.memLimit)
         defer { Argon2Budget.shared.release(reservation) }
         return PasswordHashString.verify(stored, password: normalised)
     }
