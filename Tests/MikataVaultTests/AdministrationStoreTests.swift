@@ -37,6 +37,10 @@ import MikataFormat
         try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { _ in }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == written, "unchanged: not rewritten (a fresh nonce would differ)")
         #expect(try store.readDocument(.shredRequests, as: PendingShredRequest.self) == [request])
+        // A folder others can write is refused like any store folder (they could swap the files).
+        chmod("\(dir)/store/admin", 0o777)
+        #expect(throws: VaultError.self) { _ = try store.readDocument(.shredRequests, as: PendingShredRequest.self) }
+        chmod("\(dir)/store/admin", 0o700)
         // The requests file under the administrators' name: wrong magic (corrupted), never read as accounts.
         try written.write(to: URL(fileURLWithPath: "\(dir)/store/admin/administrators"))
         #expect(throws: VaultError.self) { _ = try store.readDocument(.administrators, as: AdministratorAccount.self) }

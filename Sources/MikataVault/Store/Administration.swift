@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 package import MikataCrypto
 package import MikataFormat
@@ -65,7 +68,11 @@ extension Store {
     /// - Throws: `VaultError.corrupted` (checksum, structure), `.tampered` (does not open under the root key:
     ///   replaced or from another store), `.unsupported`.
     package func readDocument<T: Codable>(_ kind: SealedDocumentFile.Kind, as: T.Type) throws -> [T] {
-        guard Posix.isDirectory(administrationDirectory), let bytes = try Posix.readFile(documentPath(kind)) else { return [] }
+        // The folder must pass the store's folder rule (a real folder of this user that nobody else can write).
+        var st = stat()
+        guard PathBytes.withCString(administrationDirectory, { lstat($0, &st) }) == 0 else { return [] }
+        try Posix.checkFolder(administrationDirectory, st)
+        guard let bytes = try Posix.readFile(documentPath(kind)) else { return [] }
         let file = try VaultError.parsing(kind == .administrators ? "administrators file" : "shred requests file") {
             try SealedDocumentFile.parse(bytes, kind: kind)
         }
