@@ -54,6 +54,7 @@ public final class MikataServer: Sendable {
         let router = Router(context: MikataRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware())
+        addAdminRoutes(to: router)  // first: its allowlist covers every /v1/admin route added after it
         addOperationsRoutes(to: router)
         addSessionRoutes(to: router)
         addPatientRoutes(to: router)
