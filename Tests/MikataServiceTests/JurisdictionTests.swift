@@ -73,6 +73,7 @@ import Testing
         let keys = RootKeyLocation.directory("\(base)/keys")
         let s = try await VaultService.initialize(storePath: "\(base)/de", rootKey: keys, configuration: Self.configuration, jurisdiction: "DE").service
         _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        let registered = try await s.registerService(name: "pillbox")
         _ = try await s.createBackupKey(secretKeyOut: "\(base)/backup.key")
         _ = try await s.createBackup(out: "\(base)/backup.mkb")
         await s.shutdown()
@@ -89,12 +90,15 @@ import Testing
         let de2 = try await VaultService.open(storePath: "\(base)/de2", rootKey: keys, configuration: Self.configuration)
         #expect(de2.jurisdiction == "DE")
         await de2.shutdown()
-        // Into JP with the explicit flag: allowed, declared JP, and logged.
+        // Into JP with the explicit flag: allowed, declared JP, and logged; the registry survives (re-MACed).
         _ = try await VaultService.restoreBackup(path: "\(base)/backup.mkb", into: "\(base)/jp", backupKeyFile: "\(base)/backup.key",
                                                  tombstones: .noneExists, rootKey: keys, jurisdiction: "JP", allowJurisdictionChange: true)
         let jp = try await VaultService.open(storePath: "\(base)/jp", rootKey: keys, configuration: Self.configuration)
         #expect(jp.jurisdiction == "JP")
         #expect(try await jp.accessLog().contains { $0.action == "jurisdiction-change" })
+        #expect(try await jp.listServices().map(\.serviceId) == [registered.service.serviceId])
+        let apiKey = registered.apiKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        _ = try await jp.serviceSession(apiKey: apiKey)
         _ = try await jp.verifyAccessLog()
         await jp.shutdown()
     }

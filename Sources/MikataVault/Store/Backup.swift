@@ -438,6 +438,7 @@ package enum Backup {
                 return VaultAnchor(path: "", vaultId: id, rootKey: rootKey).serialize(header.state)
             }
             if path == "audit/log.jsonl" { return try AuditLog.remac(data, macKey: rootKey.logKey) }
+            if path == ServiceRegistry.relativePath { return try ServiceRegistry.reanchor(data, storeId: storeId, rootKey: rootKey) }
             if path == "keys/store-signing.key" {
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(data, as: .signingSeed) }
                 return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed).serialize()

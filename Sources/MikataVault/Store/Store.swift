@@ -7,6 +7,7 @@ import Synchronization
 /// supporter accounts and keyed e-mail lookups (docs/FORMAT.md §7). Files are 0600, folders 0700.
 ///
 ///     STORE/mikata-store.json                 store id, jurisdiction (no secrets)
+///     STORE/services/registry.json            registered write-only services (ids, public keys, API key hashes)
 ///     STORE/keys/lookup.key                   e-mail lookup key
 ///     STORE/keys/vaults/ab/<vaultId>.key      erasure secret        .gen  lowest header generation
 ///     STORE/vaults/ab/<vaultId>.vault         the vault file
