@@ -140,9 +140,16 @@ extension VaultService {
 
     /// Restores a backup into a new store directory, skipping shredded vaults and holding later revocations, and
     /// re-anchors everything under the target's root key.
-    /// - Throws: `MikataError` `.alreadyExists` (target not empty), `.tampered`, `.notFound`, `.io`.
+    /// - Parameters:
+    ///   - jurisdiction: what the restored store declares (an assigned ISO 3166-1 alpha-2 code; nil: `JP`, as `init`).
+    ///   - allowJurisdictionChange: restore a backup of a store of another jurisdiction (logged in the restored
+    ///     store as `jurisdiction-change`); without it such a restore is refused before anything is written.
+    /// - Throws: `MikataError` `.notPermitted` (the backup's jurisdiction is not `jurisdiction` and the change was
+    ///   not allowed), `.invalidInput` (not an ISO 3166-1 alpha-2 code), `.alreadyExists` (target not empty),
+    ///   `.tampered`, `.notFound`, `.io`.
     public static func restoreBackup(path: String, into target: String, backupKeyFile: String, tombstones: TombstoneSource,
-                                     publicKey: [UInt8]? = nil, rootKey: RootKeyLocation = .environment) async throws -> BackupSummary {
+                                     publicKey: [UInt8]? = nil, rootKey: RootKeyLocation = .environment,
+                                     jurisdiction: String? = nil, allowJurisdictionChange: Bool = false) async throws -> BackupSummary {
         let keySource = rootKey.source
         return try await BlockingPool.shared.run {
             let source: Backup.TombstoneSource
@@ -151,7 +158,8 @@ extension VaultService {
             case .noneExists: source = .noneExists
             }
             return BackupSummary(try Backup.restore(path: path, into: target, backupKey: try Backup.readSecretKey(path: backupKeyFile),
-                                                    tombstones: source, publicKey: publicKey, rootKey: keySource))
+                                                    tombstones: source, publicKey: publicKey, rootKey: keySource,
+                                                    jurisdiction: jurisdiction, allowJurisdictionChange: allowJurisdictionChange))
         }
     }
 }

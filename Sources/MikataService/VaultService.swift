@@ -109,15 +109,21 @@ public final class VaultService: Sendable {
 
     /// Creates a store (or opens it: idempotent; a store made before root keys is upgraded once) and its root key
     /// where `rootKey` says, when none exists (docs/OPERATIONS.md, "Creating a store").
-    /// - Throws: `MikataError` `.io` (a folder or key cannot be written), `.tampered`, and what `open` throws.
+    /// - Parameters:
+    ///   - jurisdiction: what a new store declares, an assigned ISO 3166-1 alpha-2 code (any case; nil: `JP`).
+    ///     Given for an existing store, it must be the one that store declares: a jurisdiction is never rewritten.
+    /// - Throws: `MikataError` `.io` (a folder or key cannot be written), `.tampered`, `.invalidInput` (not an
+    ///   assigned ISO 3166-1 alpha-2 code), `.notPermitted` (an existing store of another jurisdiction), and what
+    ///   `open` throws.
     public static func initialize(storePath path: String, rootKey: RootKeyLocation = .environment,
-                                  configuration: VaultServiceConfiguration = VaultServiceConfiguration())
+                                  configuration: VaultServiceConfiguration = VaultServiceConfiguration(),
+                                  jurisdiction: String? = nil)
         async throws -> (service: VaultService, initialization: StoreInitialization) {
         let pool = BlockingPool(threads: configuration.threads)
         do {
             let source = rootKey.source
             let (store, created) = try await pool.run { () -> (Store, Bool) in
-                let (s, c) = try Store.initialize(at: path, rootKey: source)
+                let (s, c) = try Store.initialize(at: path, rootKey: source, jurisdiction: jurisdiction)
                 _ = try s.signingKey()  // made with the store's first log entry; checked here
                 return (s, c)
             }
@@ -180,8 +186,9 @@ public final class VaultService: Sendable {
         (try? store.auditLog().groupCommitStatistics) ?? (0, 0)
     }
 
-    /// The jurisdiction the store declares (ISO 3166-1 alpha-2, `JP`): `mikata-store.json`, certificates, backups.
-    public var jurisdiction: String { Store.jurisdiction }
+    /// The jurisdiction the store declares (ISO 3166-1 alpha-2, e.g. `JP`; `JP` for stores that predate the
+    /// setting): read from `mikata-store.json`, written into certificates and backups (docs/OPERATIONS.md, "Jurisdiction").
+    public var jurisdiction: String { store.jurisdiction }
 
     /// Argon2id requests waiting for memory now (for metrics).
     public var passwordChecksWaiting: Int { budget.waiting }

@@ -153,22 +153,26 @@ struct Mikata: AsyncParsableCommand {
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a store (idempotent).")
     @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("The jurisdiction a new store declares: an ISO 3166-1 alpha-2 country code (default JP). Set at creation, never changed; for an existing store it must match.", valueName: "code"))
+    var jurisdiction: String?
 
     func run() async throws {
         let (service, initialization) = try await VaultService.initialize(storePath: global.storePath, rootKey: global.rootKey,
-                                                                         configuration: GlobalOptions.serviceConfiguration)
+                                                                         configuration: GlobalOptions.serviceConfiguration,
+                                                                         jurisdiction: jurisdiction)
+        let declared = service.jurisdiction
         let publicKey: String
         do { publicKey = try await service.storePublicKey().publicKey.hexText } catch { await service.shutdown(); throw error }
         await service.shutdown()
         let (root, id, location) = (service.storePath, service.storeId, service.rootKeyLocation)
         let (created, upgraded) = (initialization.created, initialization.upgraded)
         try emit(json: global.json, ["store": root, "storeId": id, "created": created, "upgraded": upgraded,
-                                     "rootKey": location, "publicKey": publicKey]) {
+                                     "rootKey": location, "publicKey": publicKey, "jurisdiction": declared]) {
             let head = created ? "created store \(root) (id \(id))"
                 : upgraded ? "upgraded store \(root) (id \(id)): it now has a root key"
                 : "store \(root) exists already (id \(id))"
             return head + "\nroot key: \(location) (keep it outside the store and back it up apart from the store's backups)"
-                + "\nstore public key: \(publicKey)"
+                + "\nstore public key: \(publicKey)\njurisdiction: \(declared)"
         }
     }
 }

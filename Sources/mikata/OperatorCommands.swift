@@ -270,6 +270,10 @@ struct BackupCommand: ParsableCommand {
         @Flag(help: "Declare that no tombstone source exists (only the backup's own tombstones apply); recorded in the restored store's access log.")
         var noTombstoneSource = false
         @Option(help: "The store's public key (hex or a file) the backup must be signed with (default: the one the backup key file records).") var publicKey: String?
+        @Option(help: ArgumentHelp("The jurisdiction the restored store declares (ISO 3166-1 alpha-2, default JP); a backup of another jurisdiction is refused (exit 77) unless --allow-jurisdiction-change.", valueName: "code"))
+        var jurisdiction: String?
+        @Flag(help: "Allow restoring a backup of a store of another jurisdiction than --jurisdiction (recorded in the restored store's access log).")
+        var allowJurisdictionChange = false
 
         func validate() throws {
             if noTombstoneSource && !tombstonesFrom.isEmpty { throw ValidationError("use either --tombstones-from or --no-tombstone-source, not both") }
@@ -282,7 +286,8 @@ struct BackupCommand: ParsableCommand {
             let started = Date()
             let s = try await VaultService.restoreBackup(path: file, into: global.storePath, backupKeyFile: backupKeyFile,
                                                          tombstones: noTombstoneSource ? .noneExists : .paths(tombstonesFrom),
-                                                         publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKey)
+                                                         publicKey: try publicKey.map(parsePublicKey), rootKey: global.rootKey,
+                                                         jurisdiction: jurisdiction, allowJurisdictionChange: allowJurisdictionChange)
             let seconds = Date().timeIntervalSince(started)
             try emit(json: global.json, ["store": global.storePath, "vaults": s.vaults, "skippedShredded": s.skippedShredded, "revocationsHeld": s.revocationsHeld,
                                          "seconds": seconds]) {

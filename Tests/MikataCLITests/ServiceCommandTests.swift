@@ -93,7 +93,9 @@ struct ServiceCommandTests {
         let openRun = try fx.run(add + ["--as-service", open])
         #expect(openRun.status == 77 && openRun.stderr.contains("open to other users"), "\(openRun.stderr)")
         let authorize = ["service", "authorize", "--email", Self.patient, "--password-file", fx.patientPasswordFile]
-        for (what, extra) in [("neither", [String]()), ("id without key", ["--service-id", String(repeating: "a", count: 32)]),
+        // An id alone names a registered service: one the store does not know is not found (66).
+        #expect(try fx.run(authorize + ["--service-id", String(repeating: "a", count: 32)]).status == 66)
+        for (what, extra) in [("neither", [String]()),
                               ("both forms", ["--service-key-file", keyFile, "--service-id", String(repeating: "a", count: 32), "--public-key", String(repeating: "b", count: 64)]),
                               ("short id", ["--service-id", "abc", "--public-key", String(repeating: "b", count: 64)]),
                               ("short key", ["--service-id", String(repeating: "a", count: 32), "--public-key", "bb"])] {

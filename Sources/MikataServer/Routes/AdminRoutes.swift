@@ -60,6 +60,7 @@ extension MikataServer {
         let admin = router.group("/v1/admin")
             .add(middleware: SessionMiddleware(sessions: sessions, roles: ["administrator"]))
             .add(middleware: AdministratorCheckMiddleware(service: service, sessions: sessions))
+        addAdminServiceRoutes(to: admin)  // /v1/admin/services: register, list, revoke API keys
         admin.get("/audit") { [service] request, _ in
             var since: Date?
             if let s = request.uri.queryParameters.get("since") {

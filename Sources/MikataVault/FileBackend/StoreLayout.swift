@@ -12,7 +12,7 @@ enum StoreLayout {
     /// Made by `init`.
     static let initFolders = ["keys", "keys/vaults", "vaults", "supporters", "index", "links"]
     /// Made when first needed.
-    static let laterFolders = ["audit", "shred", "certificates", "tombstones", "tombstones/supporters"]
+    static let laterFolders = ["audit", "shred", "certificates", "tombstones", "tombstones/supporters", "services"]
 
     /// Whether the folder at these components below the root is one the store makes. A new kind of store folder
     /// must be added here, or walks (the stale-temporary sweep, backups) do not see it.

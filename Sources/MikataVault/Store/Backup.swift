@@ -147,6 +147,7 @@ package enum Backup {
         }
         let header = CanonicalJSON.serialize(.object([
             ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),
+            ("jurisdiction", .string(store.jurisdiction)),
             ("createdAt", .string(createdAt)), ("vaults", .number(Double(vaults))), ("files", .number(Double(files))),
             ("backupKeyId", .string(Store.keyId(backupKey))), ("signingPublicKey", .string(signing.publicKey.hex)),
             ("tombstones", .array(shredded.union(tombstones.vaults).sorted().map { .string($0) })),
@@ -324,6 +325,18 @@ package enum Backup {
         return list
     }
 
+    /// The jurisdiction of the store a backup was taken from: its header's `jurisdiction`, else the one its copy of
+    /// `mikata-store.json` declares, else `JP` (backups of stores that predate settable jurisdictions). Both are
+    /// under the backup's signature.
+    static func jurisdiction(of parsed: Parsed) throws -> String {
+        if case .string(let j)? = parsed.header["jurisdiction"] { return try Jurisdiction.check(j) }
+        if let meta = parsed.entries.first(where: { $0.path == Store.metadataFile }),
+           let j = (try? JSONSerialization.jsonObject(with: Data(meta.data)) as? [String: Any])?["jurisdiction"] as? String {
+            return try Jurisdiction.check(j)
+        }
+        return Store.defaultJurisdiction
+    }
+
     /// Restores into a new, empty directory.
     ///
     /// Needs a tombstone source (`.from`, at least one) or the explicit `.noneExists`: without one an old backup
@@ -332,11 +345,18 @@ package enum Backup {
     /// backed-up header predates are held: the party is refused in the restored store and re-keyed away at the
     /// patient's next write. The backup must be signed by the pinned store key (`publicKey`, else the key file's),
     /// and so must every signed tombstone list given.
-    /// - Throws: `.invalidInput` (no tombstone source, or nothing to pin to), `.tampered` (re-signed backup, a list
+    ///
+    /// The restored store declares `jurisdiction` (nil: `JP`, as `init`). A backup of a store of another
+    /// jurisdiction is refused (`.notPermitted`, before anything is written) unless `allowJurisdictionChange`; a
+    /// change allowed is recorded in the restored store's access log (`jurisdiction-change`).
+    /// - Throws: `.notPermitted` (another jurisdiction, not allowed), `.invalidInput` (no tombstone source, nothing to
+    ///   pin to, a jurisdiction that is not an ISO 3166-1 alpha-2 code), `.tampered` (re-signed backup, a list
     ///   that fails its signature or is older than its store's log), `.erased` (expired), `.authenticationFailed`
     ///   (another backup key), `.alreadyExists` (target not empty), `.notFound`, `.corrupted`.
     package static func restore(path: String, into target: String, backupKey: BackupKey, tombstones: TombstoneSource,
-                                publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment(), now: Date = Date()) throws -> Summary {
+                                publicKey: [UInt8]? = nil, rootKey source: RootKeySource = .fromEnvironment(), now: Date = Date(),
+                                jurisdiction requested: String? = nil, allowJurisdictionChange: Bool = false) throws -> Summary {
+        let targetJurisdiction = try requested.map(Jurisdiction.check) ?? Store.defaultJurisdiction
         let sources: [String]
         switch tombstones {
         case .from(let paths):
@@ -350,6 +370,10 @@ package enum Backup {
         guard let bytes = try Posix.readOutsideFile(path) else { throw VaultError.notFound("cannot read the backup file") }
         let parsed = try parse(bytes, publicKey: pinned)
         try checkNotExpired(parsed, backupKey, now: now)
+        let backupJurisdiction = try jurisdiction(of: parsed)
+        if backupJurisdiction != targetJurisdiction && !allowJurisdictionChange {
+            throw VaultError.notPermitted("the backup is of a store in jurisdiction \(backupJurisdiction) and the restored store would declare \(targetJurisdiction): a restore across jurisdictions must be allowed explicitly; nothing was written")
+        }
         if Posix.isDirectory(target), !Posix.list(target, followLinks: true).isEmpty { throw VaultError.alreadyExists("restore needs a new or empty directory") }
         guard case .string(let storeId)? = parsed.header["storeId"], Store.isStoreId(storeId) else {
             throw VaultError.corrupted("the backup names no store id")
@@ -414,6 +438,7 @@ package enum Backup {
                 return VaultAnchor(path: "", vaultId: id, rootKey: rootKey).serialize(header.state)
             }
             if path == "audit/log.jsonl" { return try AuditLog.remac(data, macKey: rootKey.logKey) }
+            if path == ServiceRegistry.relativePath { return try ServiceRegistry.reanchor(data, storeId: storeId, rootKey: rootKey) }
             if path == "keys/store-signing.key" {
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(data, as: .signingSeed) }
                 return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed).serialize()
@@ -421,7 +446,7 @@ package enum Backup {
             if path == Store.metadataFile {
                 let createdAt = (try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["createdAt"] as? String
                 var meta: [String: Any] = ["format": "mikata-store", "version": Store.storeVersion, "storeId": storeId,
-                                           "jurisdiction": Store.jurisdiction, "rootKeyId": rootKey.keyId]
+                                           "jurisdiction": targetJurisdiction, "rootKeyId": rootKey.keyId]
                 if let createdAt { meta["createdAt"] = createdAt }
                 return Array(try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])) + [10]
             }
@@ -496,6 +521,10 @@ package enum Backup {
         try restored.log("backup-restore", vaultId: nil, actor: "operator", role: "operator",
                          detail: "\(s.vaults) vaults restored, \(skipped.count) shredded vaults skipped, \(holds.count) revocations held, backup of \(s.createdAt), "
                             + (sources.isEmpty ? "no tombstone source (the operator declared none exists)" : "\(sources.count) tombstone sources"))
+        if backupJurisdiction != targetJurisdiction {
+            try restored.log("jurisdiction-change", vaultId: nil, actor: "operator", role: "operator",
+                             detail: "restored a backup of jurisdiction \(backupJurisdiction) into a store of jurisdiction \(targetJurisdiction) (allowed explicitly)")
+        }
         for h in holds {
             try restored.log("restore-hold", vaultId: [UInt8](hex: h.vault), actor: "operator", role: "operator", detail: "\(h.id) through \(h.through)")
         }

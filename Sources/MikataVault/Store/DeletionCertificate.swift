@@ -33,7 +33,7 @@ package enum DeletionCertificate {
         let members: [(String, JSONValue)] = [
             ("type", .string(type)), ("version", .number(1)),
             ("certificateId", s("certificateId")), ("issuedAt", .string(completedAt)),
-            ("issuer", .object([("storeId", .string(store.storeId)), ("jurisdiction", .string(Store.jurisdiction)),
+            ("issuer", .object([("storeId", .string(store.storeId)), ("jurisdiction", .string(store.jurisdiction)),
                                 ("signingKeyId", .string(Store.keyId(key.publicKey))), ("publicKey", .string(key.publicKey.hex))])),
             ("request", .object([("requestedBy", s("requestedBy")), ("reference", s("reference")), ("reason", s("reason")),
                                  ("receivedAt", s("receivedAt"))])),

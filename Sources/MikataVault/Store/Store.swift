@@ -7,6 +7,7 @@ import Synchronization
 /// supporter accounts and keyed e-mail lookups (docs/FORMAT.md §7). Files are 0600, folders 0700.
 ///
 ///     STORE/mikata-store.json                 store id, jurisdiction (no secrets)
+///     STORE/services/registry.json            registered write-only services (ids, public keys, API key hashes)
 ///     STORE/keys/lookup.key                   e-mail lookup key
 ///     STORE/keys/vaults/ab/<vaultId>.key      erasure secret        .gen  lowest header generation
 ///     STORE/vaults/ab/<vaultId>.vault         the vault file
@@ -17,10 +18,14 @@ import Synchronization
 /// it reaches are coordinated by flock between processes and, for vaults, by the service layer's per-vault lanes.
 package final class Store: Sendable {
     package static let metadataFile = "mikata-store.json"
-    package static let jurisdiction = "JP"
+    /// The jurisdiction of stores that declare none (made before jurisdictions were settable) and of new stores
+    /// when none is given.
+    package static let defaultJurisdiction = "JP"
 
     package let root: String
     package let storeId: String
+    /// The jurisdiction the store declares (ISO 3166-1 alpha-2), from `mikata-store.json`; set at creation.
+    package let jurisdiction: String
     let lookupKey: SecureBytes
     /// The store root key (FORMAT.md §7.7), loaded from outside the store directory.
     let rootKey: StoreRootKey
@@ -61,8 +66,8 @@ package final class Store: Sendable {
     /// The store description's version: 2 since store root keys (a version-1 store is upgraded by `initialize`).
     package static let storeVersion = 2
 
-    private init(root: String, storeId: String, lookupKey: SecureBytes, rootKey: StoreRootKey, rootKeyLocation: String) {
-        self.root = root; self.storeId = storeId; self.lookupKey = lookupKey; self.rootKey = rootKey; self.rootKeyLocation = rootKeyLocation
+    private init(root: String, storeId: String, jurisdiction: String, lookupKey: SecureBytes, rootKey: StoreRootKey, rootKeyLocation: String) {
+        self.root = root; self.storeId = storeId; self.jurisdiction = jurisdiction; self.lookupKey = lookupKey; self.rootKey = rootKey; self.rootKeyLocation = rootKeyLocation
     }
 
     /// Where the CLI looks: `--store DIR`, else `$MIKATA_STORE`, else `./mikata-data`.
@@ -75,11 +80,19 @@ package final class Store: Sendable {
     /// Creates a store, or opens it if it exists (idempotent). Returns whether it was created. A store made before
     /// root keys (description version 1) is upgraded: it gets a root key at `rootKey` and its identity entries,
     /// anchors and signing key are authenticated under it, trusting their current content (docs/OPERATIONS.md).
+    /// `jurisdiction` (ISO 3166-1 alpha-2, `Jurisdiction.check`) is what a new store declares (nil: `JP`); given for
+    /// an existing store it must be the one that store declares (a store's jurisdiction is never rewritten).
     /// - Throws: `VaultError` (`.io` when a folder or key cannot be written, `.tampered` when a store claims to
-    ///   predate root keys but holds a sealed signing key).
-    package static func initialize(at root: String, rootKey source: RootKeySource = .fromEnvironment()) throws -> (Store, created: Bool) {
+    ///   predate root keys but holds a sealed signing key, `.invalidInput` for a jurisdiction that is not an
+    ///   assigned ISO 3166-1 alpha-2 code, `.notPermitted` for an existing store of another jurisdiction).
+    package static func initialize(at root: String, rootKey source: RootKeySource = .fromEnvironment(),
+                                   jurisdiction requested: String? = nil) throws -> (Store, created: Bool) {
+        let requested = try requested.map(Jurisdiction.check)
         if Posix.exists("\(root)/\(metadataFile)") {
             let meta = try readMetadata(root)
+            if let requested, requested != meta.jurisdiction {
+                throw VaultError.notPermitted("the store declares jurisdiction \(meta.jurisdiction), not \(requested): a store's jurisdiction is set when it is created and never changed")
+            }
             if meta.version == 1 {
                 try StoreUpgrade.run(root: root, storeId: meta.storeId, source: source)
                 let store = try open(at: root, rootKey: source)
@@ -114,7 +127,8 @@ package final class Store: Sendable {
         try source.checkOutside(store: root, storeId: id)
         let rootKey = try source.loadOrCreate(storeId: id)
         do {
-            try writeMetadata(root, storeId: id, rootKeyId: rootKey.keyId, createdAt: ISO8601DateFormatter().string(from: Date()), replace: false)
+            try writeMetadata(root, storeId: id, jurisdiction: requested ?? defaultJurisdiction, rootKeyId: rootKey.keyId,
+                              createdAt: ISO8601DateFormatter().string(from: Date()), replace: false)
         } catch VaultError.alreadyExists {
             return (try open(at: root, rootKey: source), false)
         }
@@ -124,7 +138,7 @@ package final class Store: Sendable {
         return (store, true)
     }
 
-    struct Metadata { var storeId: String; var version: Int; var rootKeyId: String?; var createdAt: String? }
+    struct Metadata { var storeId: String; var version: Int; var rootKeyId: String?; var createdAt: String?; var jurisdiction: String }
 
     static func readMetadata(_ root: String) throws -> Metadata {
         guard let metaBytes = try Posix.readFile("\(root)/\(metadataFile)") else {
@@ -138,13 +152,23 @@ package final class Store: Sendable {
         guard let version = meta["version"] as? Int, version == 1 || version == storeVersion else {
             throw VaultError.unsupported("store version \(meta["version"] ?? "?") is not supported by this build")
         }
-        return Metadata(storeId: id, version: version, rootKeyId: meta["rootKeyId"] as? String, createdAt: meta["createdAt"] as? String)
+        // A store made before jurisdictions were settable declares JP (or nothing, read as JP); what it declares must
+        // be an assigned code, since certificates and backups carry it.
+        var jurisdiction = defaultJurisdiction
+        if let declared = meta["jurisdiction"] {
+            guard let j = declared as? String, (try? Jurisdiction.check(j)) == j else {
+                throw VaultError.corrupted("\(root)/\(metadataFile) declares a jurisdiction that is not an ISO 3166-1 alpha-2 code")
+            }
+            jurisdiction = j
+        }
+        return Metadata(storeId: id, version: version, rootKeyId: meta["rootKeyId"] as? String, createdAt: meta["createdAt"] as? String,
+                        jurisdiction: jurisdiction)
     }
 
     /// A store id as `init` makes them: 16 random bytes in lower-case hex.
     static func isStoreId(_ s: String) -> Bool { s.utf8.count == 32 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
 
-    static func writeMetadata(_ root: String, storeId: String, rootKeyId: String, createdAt: String?, replace: Bool) throws {
+    static func writeMetadata(_ root: String, storeId: String, jurisdiction: String, rootKeyId: String, createdAt: String?, replace: Bool) throws {
         var meta: [String: Any] = ["format": "mikata-store", "version": storeVersion, "storeId": storeId, "jurisdiction": jurisdiction,
                                    "rootKeyId": rootKeyId]
         if let createdAt { meta["createdAt"] = createdAt }
@@ -184,7 +208,7 @@ package final class Store: Sendable {
         }
         // No sweep of the whole store here: opening is O(1) in the number of vaults. Temporaries are swept where they
         // are made and read (writers sweep their folder, openVault its shards) and in full by init (docs/OPERATIONS.md).
-        return Store(root: root, storeId: meta.storeId, lookupKey: lookup, rootKey: rootKey, rootKeyLocation: location)
+        return Store(root: root, storeId: meta.storeId, jurisdiction: meta.jurisdiction, lookupKey: lookup, rootKey: rootKey, rootKeyLocation: location)
     }
 
     // MARK: paths

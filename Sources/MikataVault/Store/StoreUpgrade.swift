@@ -83,7 +83,7 @@ enum StoreUpgrade {
         // and a re-run finishes the job).
         try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed).serialize())
         let meta = try Store.readMetadata(root)
-        try Store.writeMetadata(root, storeId: storeId, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
+        try Store.writeMetadata(root, storeId: storeId, jurisdiction: meta.jurisdiction, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
         let store = try Store.open(at: root, key: rootKey, location: source.location(storeId: storeId))
         try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
         // Each vault's tail as the log's baseline: a log older than the audit log itself may not know them.

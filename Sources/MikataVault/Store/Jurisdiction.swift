@@ -1,0 +1,27 @@
+import Foundation
+
+/// A store's jurisdiction: an officially assigned ISO 3166-1 alpha-2 country code (docs/OPERATIONS.md,
+/// "Jurisdiction"). Stores that declare none are `JP` (`Store.defaultJurisdiction`).
+package enum Jurisdiction {
+    /// The 249 officially assigned ISO 3166-1 alpha-2 codes (ISO 3166 Maintenance Agency, 2024). User-assigned codes
+    /// (`AA`, `QM`–`QZ`, `XA`–`XZ`, `ZZ`), exceptionally and transitionally reserved ones are not jurisdictions.
+    static let assigned: Set<String> = Set("""
+        AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
+        CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO \
+        FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE \
+        JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO \
+        MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW \
+        PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM \
+        TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+        """.split(separator: " ").map(String.init))
+
+    /// `code` trimmed and upper-cased, if it is an assigned ISO 3166-1 alpha-2 code.
+    /// - Throws: `VaultError.invalidInput` otherwise (the message names no value).
+    package static func check(_ code: String) throws -> String {
+        let c = code.trimmingCharacters(in: .whitespaces).uppercased()
+        guard c.utf8.count == 2, c.utf8.allSatisfy({ (65...90).contains($0) }), assigned.contains(c) else {
+            throw VaultError.invalidInput("a jurisdiction is an assigned ISO 3166-1 alpha-2 country code (two letters, e.g. JP)")
+        }
+        return c
+    }
+}
