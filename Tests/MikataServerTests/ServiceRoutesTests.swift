@@ -27,13 +27,9 @@ private struct ServiceRoutesFixture {
         return ServiceRoutesFixture(base: base, server: MikataServer(configuration: c, service: service, logger: Logger(label: "test")))
     }
 
-    /// The server's router with the admin service routes behind an administrator session, as the admin group will.
-    func router() -> Router<MikataRequestContext> {
-        let router = server.router()
-        let admin = router.group("/v1/admin").add(middleware: SessionMiddleware(sessions: server.sessions, roles: ["administrator"]))
-        server.addAdminServiceRoutes(to: admin)
-        return router
-    }
+    /// The server's router: the admin service routes sit in the admin group (allowlist, administrator session that
+    /// must still exist in the store), so tests run `.live` (a loopback peer) with a real administrator.
+    func router() -> Router<MikataRequestContext> { server.router() }
 
     func tearDown() async {
         await server.stop()
@@ -52,6 +48,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
         let f = try await ServiceRoutesFixture.make()
         defer { Task { await f.tearDown() } }
         let s = f.server.service
+        _ = try await s.createAdministrator(name: "a", password: Secret(utf8: "admin-password"))
         let admin = try f.server.sessions.open(.administrator(name: "a"))
         _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: Secret(utf8: "pw"))
         _ = try await s.createPatient(email: "q@example.jp", nickname: "q", password: Secret(utf8: "pw2"))
@@ -59,7 +56,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
         let q = try await s.unlockPatient(email: "q@example.jp", password: Secret(utf8: "pw2"))
         let patientToken = try f.server.sessions.open(.patient(p, email: "p@example.jp"))
         let app = Application(router: f.router())
-        try await app.test(.router) { client in
+        try await app.test(.live) { client in
             // An administrator registers a service: 201 with its id and key (shown once).
             var serviceId = "", apiKey = ""
             try await client.execute(uri: "/v1/admin/services", method: .post, headers: bearer(admin), body: body(#"{"name":"pillbox"}"#)) { r in
