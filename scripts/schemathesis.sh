@@ -86,6 +86,24 @@ S_TOKEN=$(post /v1/supporters/login "{\"email\":\"$S_EMAIL\",\"password\":\"$PW\
 post /v1/patient/records '{"type":"note","data":{"text":"seed"}}' -H "Authorization: Bearer $P_TOKEN" >/dev/null
 post /v1/patient/supporters "{\"email\":\"$S_EMAIL\",\"fingerprint\":\"$FINGERPRINT\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
 
+# An administrator (created with the CLI, as an operator does; TOTP per RFC 6238 from the printed base32 secret)
+# and a registered service's API key.
+printf '%s\n' "$PW" >"$WORK/admin.pw"
+ADMIN_SECRET=$(MIKATA_ALLOW_TEST_PASSWORD_COST=1 MIKATA_ROOT_KEY_DIR="$WORK/root-keys" \
+  "$MIKATA" --json --store "$WORK/store" admin create --name st-admin --password-file "$WORK/admin.pw" | field totpSecret)
+TOTP=$(python3 - "$ADMIN_SECRET" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+key = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+offset = mac[-1] & 0x0F
+print("%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000))
+PY
+)
+A_TOKEN=$(post /v1/admin/login "{\"name\":\"st-admin\",\"password\":\"$PW\",\"totp\":\"$TOTP\"}" | field token)
+API_KEY=$(post /v1/admin/services '{"name":"schemathesis service"}' -H "Authorization: Bearer $A_TOKEN" | field apiKey)
+SERVICE_ID=$(echo "$API_KEY" | cut -d_ -f2)
+post /v1/patient/services "{\"serviceId\":\"$SERVICE_ID\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
+
 # Leave out the routes of parallel work this build does not have yet (a bare probe answers 404).
 EXCLUDE=()
 for probe in /v1/admin/login /v1/service/records /v1/patient/services; do
@@ -110,13 +128,17 @@ run() {
     --generation-database none --no-color "${EXCLUDE[@]}" "$@")
 }
 status=0
-echo "schemathesis.sh: run 1/3: anonymous, every operation"
+echo "schemathesis.sh: run 1/5: anonymous, every operation"
 run || status=1
-echo "schemathesis.sh: run 2/3: the patient's session, /v1/patient"
+echo "schemathesis.sh: run 2/5: the patient's session, /v1/patient"
 run --include-path-regex '^/v1/patient/' -H "Authorization: Bearer $P_TOKEN" || status=1
-echo "schemathesis.sh: run 3/3: the supporter's session, /v1/supporter (vaultId fixed to the linked vault)"
+echo "schemathesis.sh: run 3/5: the supporter's session, /v1/supporter (vaultId fixed to the linked vault)"
 printf '[parameters]\n"path.vaultId" = "%s"\n' "$VAULT" >"$WORK/supporter.toml"
 run --config-file "$WORK/supporter.toml" --include-path-regex '^/v1/supporter/' -H "Authorization: Bearer $S_TOKEN" || status=1
+echo "schemathesis.sh: run 4/5: the administrator's session, /v1/admin (login excluded: a TOTP code works once)"
+run --include-path-regex '^/v1/admin/' --exclude-path /v1/admin/login -H "Authorization: Bearer $A_TOKEN" || status=1
+echo "schemathesis.sh: run 5/5: the service's API key, /v1/service"
+run --include-path-regex '^/v1/service/' -H "Authorization: Bearer $API_KEY" || status=1
 
 if grep -q '"level":"\(error\|critical\)"' "$WORK/server.log"; then
   echo "schemathesis.sh: the server logged errors:"; grep '"level":"\(error\|critical\)"' "$WORK/server.log" | head -20

@@ -282,12 +282,12 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
             #expect(execution["executedBy"] as? String == "op1" && execution["approvedBy"] as? String == "op2")
             let after = try await adminCall(client, .get, "/v1/admin/shred-requests", token: t2)
             #expect((after.json["requests"] as? [Any])?.isEmpty == true, "executed: no longer pending")
-            // The certificate verifies against this store's key; an altered one does not (422).
+            // The certificate verifies against this store's key; an altered one does not (400).
             let verified = try await adminCall(client, .post, "/v1/admin/certificates/verify", token: t2, body: ["certificate": certificate])
             #expect(verified.status == 200 && verified.json["vaultId"] as? String == vaultId, "\(verified.text)")
             var altered = certificate
             altered["issuedAt"] = "2000-01-01T00:00:00.000Z"
-            #expect(try await adminCall(client, .post, "/v1/admin/certificates/verify", token: t2, body: ["certificate": altered]).status == 422)
+            #expect(try await adminCall(client, .post, "/v1/admin/certificates/verify", token: t2, body: ["certificate": altered]).status == 400)
             let tombstones = try await adminCall(client, .get, "/v1/admin/tombstones", token: t2)
             #expect(tombstones.text.contains(vaultId) && tombstones.text.contains(approved.json["certificateId"] as? String ?? "?"))
             // The audit log shows the request, the logins and the shred, and still verifies.

@@ -102,8 +102,9 @@ extension MikataServer {
             let key = try await service.storePublicKey()
             let v: CertificateVerification
             do { v = try VaultService.verifyCertificate(body.certificate.bytes, publicKey: key.publicKey) } catch let e as MikataError {
-                // A certificate that does not verify is the answer to this question, not a server fault.
-                throw Problem(e.code.rawValue, .unprocessableContent, e.message)
+                // A certificate that does not verify is bad input (the answer to this question), not a server fault:
+                // 400 naming the member, with the failure class (corrupted, tampered, unsupported) as the problem type.
+                throw Problem(e.code.rawValue, .badRequest, e.message, field: "/certificate")
             }
             return try JSONResponse.make(["certificateId": v.certificateId, "vaultId": v.vaultId, "issuedAt": v.issuedAt,
                                           "signingKeyId": v.signingKeyId])
