@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 @testable import MikataServer
+import MikataService
 
 /// The role × operation matrix (issue 9 §2): anonymous, an unknown token, a patient, a supporter and an
 /// administrator against every implemented authenticated route. No credential or an unknown one: 401
@@ -123,6 +124,63 @@ import Testing
             // The linked patients list names only the linked vault.
             let list = try await c.get("/v1/supporter/patients", token: s.token)
             #expect((list.json["patients"] as? [[String: Any]])?.compactMap { $0["vaultId"] as? String } == [linked.vaultId])
+        }
+    }
+}
+
+/// The rest of the matrix: the administrator's and the services' routes against every kind of credential, over a
+/// loopback socket (the admin allowlist needs a peer address). Administrators: only an administrator session passes
+/// (anonymous, unknown and service-key credentials are 401 — a service key is not a session; patient and supporter
+/// sessions are 403). Services: only a registered service's API key passes (every session token is 401: it is not
+/// an API key). Nobody but a patient authorises a service (403 for the other sessions).
+@Suite struct AdminAndServiceRoleMatrixTests {
+    @Test func everyCredentialAgainstTheAdministratorAndServiceRoutes() async throws {
+        let f = try await ServerFixture.make()
+        _ = try await f.service.createAdministrator(name: "ops", password: Secret(utf8: "admin password"))
+        try await f.run(live: true) { c in
+            let p = try await c.patient("mp@example.com", "pw")
+            let s = try await c.supporter("ms@example.com", "pw")
+            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let registered = try await c.post("/v1/admin/services", #"{"name":"matrix"}"#, token: admin)
+            let apiKey = try #require(registered.string("apiKey"))
+            let serviceId = try #require(registered.string("serviceId"))
+            #expect(try await c.post("/v1/patient/services", #"{"serviceId":"\#(serviceId)"}"#, token: p.token).code == 204)
+            let credentials: [(role: String, token: String?)] = [
+                ("anonymous", nil), ("unknown", String(repeating: "A", count: 43)), ("patient", p.token), ("supporter", s.token),
+                ("administrator", admin), ("service", apiKey)]
+            let none = String(repeating: "ab", count: 16)
+            let adminOperations: [(HTTPRequest.Method, String, String?)] = [
+                (.get, "/v1/admin/audit", nil), (.get, "/v1/admin/audit/verify", nil), (.get, "/v1/admin/shred-requests", nil),
+                (.post, "/v1/admin/shred-requests", #"{"email":"nobody@example.com","reason":"r","requestedBy":"hc","reference":"1"}"#),
+                (.post, "/v1/admin/shred-requests/\(none)/approve", nil), (.post, "/v1/admin/certificates/verify", #"{"certificate":{}}"#),
+                (.get, "/v1/admin/tombstones", nil), (.get, "/v1/admin/services", nil), (.post, "/v1/admin/services", #"{"name":"x"}"#),
+                (.post, "/v1/admin/services/\(none)/revoke", nil)]
+            for (method, path, body) in adminOperations {
+                for (role, token) in credentials {
+                    let r = try await c.call(method, path, token: token, json: body)
+                    let cell = "\(role) × \(method) \(path)"
+                    #expect(r.code < 500 && r.isProblem || r.code < 300, "\(cell): \(r.body)")
+                    switch role {
+                    case "administrator": #expect(r.code != 401 && r.code != 403, "\(cell): \(r.body)")
+                    case "patient", "supporter": #expect(r.code == 403 && r.problem == "forbidden", "\(cell): \(r.body)")
+                    default: #expect(r.code == 401 && r.problem == "unauthenticated", "\(cell): \(r.body)")
+                    }
+                }
+            }
+            let append = #"{"vaultId":"\#(p.vaultId)","type":"reminder","data":{"n":1}}"#
+            for (role, token) in credentials {
+                let r = try await c.call(.post, "/v1/service/records", token: token, json: append)
+                #expect(role == "service" ? r.code == 201 : r.code == 401, "\(role) × POST /v1/service/records: \(r.body)")
+                let authorise = try await c.call(.post, "/v1/patient/services", token: token, json: #"{"serviceId":"\#(serviceId)"}"#)
+                switch role {
+                case "patient": #expect(authorise.code == 204)
+                case "supporter", "administrator": #expect(authorise.code == 403, "\(role) authorising: \(authorise.body)")
+                default: #expect(authorise.code == 401, "\(role) authorising: \(authorise.body)")
+                }
+            }
+            // An administrator reads no health data: no admin route returns a record, and the audit log has ids only.
+            let audit = try await c.get("/v1/admin/audit", token: admin)
+            #expect(!audit.body.contains("mp@example.com") && !audit.body.contains("\"n\":1"))
         }
     }
 }

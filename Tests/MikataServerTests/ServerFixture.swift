@@ -45,11 +45,12 @@ struct ServerFixture {
         return ServerFixture(root: base, service: service, server: server, logs: logs)
     }
 
-    /// Runs `body` against the server's router; the store is removed afterwards whatever happens.
-    func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    /// Runs `body` against the server's router (`live`: over a loopback socket, so the admin allowlist sees a
+    /// peer address); the store is removed afterwards whatever happens.
+    func run(live: Bool = false, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let app = Application(router: server.router(), logger: logs.logger("mikata.app"))
         do {
-            try await app.test(.router) { client in try await body(client) }
+            try await app.test(live ? .live : .router) { client in try await body(client) }
         } catch {
             await tearDown()
             throw error
