@@ -45,7 +45,11 @@ final class BenchRun {
         let markdown = report.markdown()
         print(markdown)
         if let out = options.outPath {
-            try Data(markdown.utf8).write(to: URL(fileURLWithPath: out))
+            // `make bench-server`'s section (between its markers) is that run's: kept as it is.
+            let kept = (try? String(contentsOfFile: out, encoding: .utf8)).flatMap { old in
+                old.range(of: "<!-- bench-server:begin").flatMap { b in old.range(of: "<!-- bench-server:end -->").map { "\n" + old[b.lowerBound..<$0.upperBound] + "\n" } }
+            } ?? ""
+            try Data((markdown + kept).utf8).write(to: URL(fileURLWithPath: out))
             progress("wrote \(out)")
         }
     }
