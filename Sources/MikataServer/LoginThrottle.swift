@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import MikataService
 import Synchronization
@@ -15,10 +16,24 @@ final class LoginThrottle: Sendable {
         var consecutive = 0
         var lastFailure: ContinuousClock.Instant
         var lockedUntil: ContinuousClock.Instant?
+        /// Checks admitted and not yet finished: counted as possible failures, so concurrent attempts cannot
+        /// overshoot a limit by all passing `begin` before any has failed.
+        var inFlight = 0
     }
     struct AddressState: Sendable {
         var windowStart: ContinuousClock.Instant
         var failures = 0
+        var inFlight = 0
+    }
+
+    /// How an admitted attempt ended.
+    enum Outcome: Sendable {
+        /// The credential was right.
+        case succeeded
+        /// The credential was wrong (or the account unknown).
+        case failed
+        /// Neither was decided (busy, I/O error): nothing is counted.
+        case undecided
     }
 
     private let accounts = Mutex<[[UInt8]: AccountState]>([:])
@@ -40,37 +55,92 @@ final class LoginThrottle: Sendable {
         self.maxTracked = maxTracked
     }
 
-    static func key(_ account: String) -> [UInt8] { BearerToken.hash("throttle:" + account.lowercased()) }
+    /// The account's key: NFKC, lower-cased, trimmed (stricter than the engine's own address rules, so two spellings
+    /// of one address never get two allowances).
+    static func key(_ account: String) -> [UInt8] {
+        BearerToken.hash("throttle:" + account.precomposedStringWithCompatibilityMapping.lowercased().trimmingCharacters(in: .whitespacesAndNewlines))
+    }
 
-    /// Refuses an attempt that must wait.
+    /// Admits one attempt or refuses it; an admitted attempt must be ended with `end` whatever happens. Attempts in
+    /// flight count as failures against every limit: within the free failures they may run side by side, beyond
+    /// them one at a time, and never more than the lockout or the address limit allows.
     /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds.
-    func check(account: String, address: String) throws {
+    func begin(account: String, address: String) throws {
         let now = clock.now
         let k = Self.key(account)
         let wait: Duration? = accounts.withLock { a in
-            guard var s = a[k] else { return nil }
+            var s = a[k] ?? AccountState(lastFailure: now)
             if let until = s.lockedUntil {
                 if until > now { return until - now }
-                s = AccountState(consecutive: 0, lastFailure: now, lockedUntil: nil)
-                a[k] = s
-                return nil
+                s.consecutive = 0
+                s.lockedUntil = nil
             }
+            if s.consecutive + s.inFlight >= accountFailureLimit { return .seconds(1) }
             let over = s.consecutive - freeFailures
-            guard over > 0 else { return nil }
-            let delay = Duration.seconds(min(60, 1 << min(over - 1, 6)))
-            let next = s.lastFailure + delay
-            return next > now ? next - now : nil
+            if over > 0 {
+                if s.inFlight > 0 { return .seconds(1) }
+                let next = s.lastFailure + .seconds(min(60, 1 << min(over - 1, 6)))
+                if next > now { return next - now }
+            } else if s.consecutive + s.inFlight >= freeFailures, s.inFlight > 0 {
+                return .seconds(1)
+            }
+            if a[k] == nil, a.count >= maxTracked { Self.evict(&a, keepingAfter: now - accountLockout) }
+            s.inFlight += 1
+            a[k] = s
+            return nil
         }
         if let wait { throw Self.throttled(wait) }
         let addressWait: Duration? = addresses.withLock { m in
-            guard let s = m[address] else { return nil }
-            if now - s.windowStart > ipWindow { m[address] = nil; return nil }
-            return s.failures >= ipFailureLimit ? ipWindow - (now - s.windowStart) : nil
+            var s = m[address] ?? AddressState(windowStart: now)
+            if now - s.windowStart > ipWindow { s = AddressState(windowStart: now, failures: 0, inFlight: s.inFlight) }
+            if s.failures + s.inFlight >= ipFailureLimit {
+                m[address] = s
+                return s.failures >= ipFailureLimit ? ipWindow - (now - s.windowStart) : .seconds(1)
+            }
+            if m[address] == nil, m.count >= maxTracked {
+                let old = m.filter { now - $0.value.windowStart > ipWindow && $0.value.inFlight == 0 }.map(\.key)
+                for o in old { m[o] = nil }
+                if m.count >= maxTracked, let any = m.first(where: { $0.value.inFlight == 0 })?.key { m[any] = nil }
+            }
+            s.inFlight += 1
+            m[address] = s
+            return nil
         }
-        if let addressWait { throw Self.throttled(addressWait) }
+        if let addressWait {
+            end(account: account, address: nil, .undecided)  // give back the account's admission
+            throw Self.throttled(addressWait)
+        }
     }
 
-    /// Counts a failed attempt.
+    /// Ends an attempt `begin` admitted. `address` nil: only the account's admission is given back.
+    func end(account: String, address: String?, _ outcome: Outcome) {
+        let now = clock.now
+        let k = Self.key(account)
+        accounts.withLock { a in
+            guard var s = a[k] else { return }
+            s.inFlight = max(0, s.inFlight - 1)
+            switch outcome {
+            case .failed:
+                s.consecutive += 1
+                s.lastFailure = now
+                if s.consecutive >= accountFailureLimit { s.lockedUntil = now + accountLockout }
+            case .succeeded:
+                s.consecutive = 0
+            case .undecided:
+                break
+            }
+            if s.consecutive == 0, s.inFlight == 0, s.lockedUntil == nil { a[k] = nil } else { a[k] = s }
+        }
+        guard let address else { return }
+        addresses.withLock { m in
+            guard var s = m[address] else { return }
+            s.inFlight = max(0, s.inFlight - 1)
+            if outcome == .failed { s.failures += 1 }
+            m[address] = s
+        }
+    }
+
+    /// Counts a failed attempt that was not admitted with `begin` (tests; equivalent to begin + end(.failed)).
     func failed(account: String, address: String) {
         let now = clock.now
         let k = Self.key(account)
@@ -84,30 +154,37 @@ final class LoginThrottle: Sendable {
         }
         addresses.withLock { m in
             var s = m[address] ?? AddressState(windowStart: now)
-            if now - s.windowStart > ipWindow { s = AddressState(windowStart: now) }
+            if now - s.windowStart > ipWindow { s = AddressState(windowStart: now, failures: 0, inFlight: s.inFlight) }
             s.failures += 1
             if m[address] == nil, m.count >= maxTracked {
-                let old = m.filter { now - $0.value.windowStart > ipWindow }.map(\.key)
+                let old = m.filter { now - $0.value.windowStart > ipWindow && $0.value.inFlight == 0 }.map(\.key)
                 for o in old { m[o] = nil }
-                if m.count >= maxTracked, let any = m.keys.first { m[any] = nil }
+                if m.count >= maxTracked, let any = m.first(where: { $0.value.inFlight == 0 })?.key { m[any] = nil }
             }
             m[address] = s
         }
     }
 
-    /// Resets the account's count after a successful login.
+    /// Resets the account's count (tests; equivalent to begin + end(.succeeded)).
     func succeeded(account: String) {
         let k = Self.key(account)
-        _ = accounts.withLock { $0.removeValue(forKey: k) }
+        accounts.withLock { a in
+            guard var s = a[k] else { return }
+            s.consecutive = 0
+            s.lockedUntil = nil
+            a[k] = s.inFlight == 0 ? nil : s
+        }
     }
 
     /// Accounts and addresses tracked now (tests, metrics).
     var tracked: (accounts: Int, addresses: Int) { (accounts.withLock { $0.count }, addresses.withLock { $0.count }) }
 
     private static func evict(_ a: inout [[UInt8]: AccountState], keepingAfter cutoff: ContinuousClock.Instant) {
-        let old = a.filter { $0.value.lockedUntil == nil && $0.value.lastFailure < cutoff }.map(\.key)
+        let old = a.filter { $0.value.lockedUntil == nil && $0.value.inFlight == 0 && $0.value.lastFailure < cutoff }.map(\.key)
         for o in old { a[o] = nil }
-        if a.count >= 1, let oldest = a.min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key, old.isEmpty { a[oldest] = nil }
+        if old.isEmpty, let oldest = a.filter({ $0.value.inFlight == 0 }).min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key {
+            a[oldest] = nil
+        }
     }
 
     static func throttled(_ wait: Duration) -> Problem {

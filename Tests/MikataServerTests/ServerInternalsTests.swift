@@ -127,33 +127,51 @@ import Testing
     @Test func backoffStartsAfterTheFreeFailuresAndASuccessResetsIt() throws {
         let t = throttle()
         for _ in 0..<2 {
-            try t.check(account: "a@example.jp", address: "192.0.2.1")
-            t.failed(account: "a@example.jp", address: "192.0.2.1")
+            try t.begin(account: "a@example.jp", address: "192.0.2.1")
+            t.end(account: "a@example.jp", address: "192.0.2.1", .failed)
         }
-        try t.check(account: "a@example.jp", address: "192.0.2.1")  // two failures are free
-        t.failed(account: "a@example.jp", address: "192.0.2.1")
+        try t.begin(account: "a@example.jp", address: "192.0.2.1")  // two failures are free
+        t.end(account: "a@example.jp", address: "192.0.2.1", .failed)
         do {
-            try t.check(account: "A@EXAMPLE.JP", address: "192.0.2.9")  // same account however typed, any address
+            try t.begin(account: " A@EXAMPLE.JP", address: "192.0.2.9")  // same account however typed, any address
             Issue.record("not throttled")
         } catch let p as Problem {
             #expect(p.status == .tooManyRequests && (p.retryAfter ?? 0) >= 1)
         }
-        try t.check(account: "b@example.jp", address: "192.0.2.1")  // other accounts unaffected
+        try t.begin(account: "b@example.jp", address: "192.0.2.1")  // other accounts unaffected
+        t.end(account: "b@example.jp", address: "192.0.2.1", .undecided)
         t.succeeded(account: "a@example.jp")
-        try t.check(account: "a@example.jp", address: "192.0.2.1")
+        try t.begin(account: "a@example.jp", address: "192.0.2.1")
     }
 
     @Test func anAccountLocksAfterTheLimitOfConsecutiveFailures() throws {
         let t = throttle(free: 100, limit: 3)
         for _ in 0..<3 { t.failed(account: "x@example.jp", address: "192.0.2.1") }
-        #expect(throws: Problem.self) { try t.check(account: "x@example.jp", address: "192.0.2.2") }
+        #expect(throws: Problem.self) { try t.begin(account: "x@example.jp", address: "192.0.2.2") }
     }
 
     @Test func oneAddressIsLimitedAcrossAccounts() throws {
         let t = throttle(free: 100, limit: 100, ipLimit: 3)
         for i in 0..<3 { t.failed(account: "user\(i)@example.jp", address: "198.51.100.7") }
-        #expect(throws: Problem.self) { try t.check(account: "fresh@example.jp", address: "198.51.100.7") }
-        try t.check(account: "fresh@example.jp", address: "198.51.100.8")
+        #expect(throws: Problem.self) { try t.begin(account: "fresh@example.jp", address: "198.51.100.7") }
+        try t.begin(account: "fresh@example.jp", address: "198.51.100.8")
+    }
+
+    @Test func attemptsInFlightCountAgainstTheLimits() throws {
+        // The bench's finding: 50 concurrent attempts all passed the check before any had failed. Now at most
+        // `free` run side by side per account, and an address's attempts in flight count against its limit.
+        let t = throttle(free: 3, limit: 100, ipLimit: 1000)
+        var admitted = 0
+        for _ in 0..<50 { if (try? t.begin(account: "burst@example.jp", address: "192.0.2.1")) != nil { admitted += 1 } }
+        #expect(admitted == 3)
+        for _ in 0..<admitted { t.end(account: "burst@example.jp", address: "192.0.2.1", .failed) }
+        let perAddress = throttle(free: 100, limit: 100, ipLimit: 10)
+        var fromOne = 0
+        for i in 0..<50 { if (try? perAddress.begin(account: "u\(i)@example.jp", address: "198.51.100.1")) != nil { fromOne += 1 } }
+        #expect(fromOne == 10)
+        // Undecided attempts (busy) give their admission back without counting.
+        for i in 0..<10 { perAddress.end(account: "u\(i)@example.jp", address: "198.51.100.1", .undecided) }
+        try perAddress.begin(account: "later@example.jp", address: "198.51.100.1")
     }
 
     @Test func trackedKeysAreBounded() {

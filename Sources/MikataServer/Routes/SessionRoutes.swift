@@ -26,22 +26,26 @@ extension MikataServer {
     func passwordCheck<T: Sendable>(account: String, role: String, request: Request, context: MikataRequestContext,
                                     _ body: () async throws -> T) async throws -> T {
         let address = clientAddress(request, context)
-        do { try throttle.check(account: account, address: address) } catch {
+        do { try throttle.begin(account: account, address: address) } catch {
             metrics.throttled()
             throw error
         }
         do {
             let result = try await body()
-            throttle.succeeded(account: account)
+            throttle.end(account: account, address: address, .succeeded)
             metrics.unlock(role: role, outcome: "ok")
             return result
         } catch let e as MikataError where [.authenticationFailed, .notFound, .erased].contains(e.code) {
-            throttle.failed(account: account, address: address)
+            throttle.end(account: account, address: address, .failed)
             metrics.unlock(role: role, outcome: "failed")
             throw Problem("authentication-failed", .unauthorized, "the e-mail address or the password is wrong")
         } catch let e as MikataError where e.code == .busy {
+            throttle.end(account: account, address: address, .undecided)
             metrics.argon2Rejected()
             throw Problem(e)
+        } catch {
+            throttle.end(account: account, address: address, .undecided)
+            throw error
         }
     }
 
