@@ -16,6 +16,8 @@ final class LoginThrottle: Sendable {
         var consecutive = 0
         var lastFailure: ContinuousClock.Instant
         var lockedUntil: ContinuousClock.Instant?
+        /// Lockouts since the last success: each one lasts twice the one before (at most 64 × `accountLockout`).
+        var lockouts = 0
         /// Checks admitted and not yet finished: counted as possible failures, so concurrent attempts cannot
         /// overshoot a limit by all passing `begin` before any has failed.
         var inFlight = 0
@@ -55,6 +57,14 @@ final class LoginThrottle: Sendable {
         self.maxTracked = maxTracked
     }
 
+    /// What an address is counted as: an IPv4 address itself, an IPv6 address by its /64 (one host usually holds a
+    /// whole /64, RFC 4291 §2.5.1, so counting single addresses would give it 2^64 allowances).
+    static func addressKey(_ address: String) -> String {
+        guard let bytes = IPRange.parse(address), bytes.count == 16 else { return address }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff { return IPRange.format(Array(bytes[12...])) }
+        return IPRange.format(Array(bytes[0..<8]) + [UInt8](repeating: 0, count: 8)) + "/64"
+    }
+
     /// The account's key: NFKC, lower-cased, trimmed (stricter than the engine's own address rules, so two spellings
     /// of one address never get two allowances).
     static func key(_ account: String) -> [UInt8] {
@@ -66,13 +76,16 @@ final class LoginThrottle: Sendable {
     /// them one at a time, and never more than the lockout or the address limit allows.
     /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds.
     func begin(account: String, address: String) throws {
+        let address = Self.addressKey(address)
         let now = clock.now
         let k = Self.key(account)
         let wait: Duration? = accounts.withLock { a in
             var s = a[k] ?? AccountState(lastFailure: now)
             if let until = s.lockedUntil {
                 if until > now { return until - now }
-                s.consecutive = 0
+                // The lock ran out, but the count does not start again: the next failure locks again, for twice as
+                // long (a guesser gets one try per lockout, not another hundred).
+                s.consecutive = accountFailureLimit - 1
                 s.lockedUntil = nil
             }
             if s.consecutive + s.inFlight >= accountFailureLimit { return .seconds(1) }
@@ -114,6 +127,7 @@ final class LoginThrottle: Sendable {
 
     /// Ends an attempt `begin` admitted. `address` nil: only the account's admission is given back.
     func end(account: String, address: String?, _ outcome: Outcome) {
+        let address = address.map(Self.addressKey)
         let now = clock.now
         let k = Self.key(account)
         accounts.withLock { a in
@@ -123,13 +137,14 @@ final class LoginThrottle: Sendable {
             case .failed:
                 s.consecutive += 1
                 s.lastFailure = now
-                if s.consecutive >= accountFailureLimit { s.lockedUntil = now + accountLockout }
+                if s.consecutive >= accountFailureLimit { lock(&s, now) }
             case .succeeded:
                 s.consecutive = 0
+                s.lockouts = 0
             case .undecided:
                 break
             }
-            if s.consecutive == 0, s.inFlight == 0, s.lockedUntil == nil { a[k] = nil } else { a[k] = s }
+            if s.consecutive == 0, s.inFlight == 0, s.lockedUntil == nil, s.lockouts == 0 { a[k] = nil } else { a[k] = s }
         }
         guard let address else { return }
         addresses.withLock { m in
@@ -142,13 +157,14 @@ final class LoginThrottle: Sendable {
 
     /// Counts a failed attempt that was not admitted with `begin` (tests; equivalent to begin + end(.failed)).
     func failed(account: String, address: String) {
+        let address = Self.addressKey(address)
         let now = clock.now
         let k = Self.key(account)
         accounts.withLock { a in
             var s = a[k] ?? AccountState(lastFailure: now)
             s.consecutive += 1
             s.lastFailure = now
-            if s.consecutive >= accountFailureLimit { s.lockedUntil = now + accountLockout }
+            if s.consecutive >= accountFailureLimit { lock(&s, now) }
             if a[k] == nil, a.count >= maxTracked { Self.evict(&a, keepingAfter: now - accountLockout) }
             a[k] = s
         }
@@ -172,6 +188,7 @@ final class LoginThrottle: Sendable {
             guard var s = a[k] else { return }
             s.consecutive = 0
             s.lockedUntil = nil
+            s.lockouts = 0
             a[k] = s.inFlight == 0 ? nil : s
         }
     }
@@ -180,11 +197,16 @@ final class LoginThrottle: Sendable {
     var tracked: (accounts: Int, addresses: Int) { (accounts.withLock { $0.count }, addresses.withLock { $0.count }) }
 
     private static func evict(_ a: inout [[UInt8]: AccountState], keepingAfter cutoff: ContinuousClock.Instant) {
-        let old = a.filter { $0.value.lockedUntil == nil && $0.value.inFlight == 0 && $0.value.lastFailure < cutoff }.map(\.key)
+        // Never a locked account (or one with lockouts behind it): flooding the table must not lift a lockout.
+        let evictable = a.filter { $0.value.lockedUntil == nil && $0.value.lockouts == 0 && $0.value.inFlight == 0 }
+        let old = evictable.filter { $0.value.lastFailure < cutoff }.map(\.key)
         for o in old { a[o] = nil }
-        if old.isEmpty, let oldest = a.filter({ $0.value.inFlight == 0 }).min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key {
-            a[oldest] = nil
-        }
+        if old.isEmpty, let oldest = evictable.min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key { a[oldest] = nil }
+    }
+
+    private func lock(_ s: inout AccountState, _ now: ContinuousClock.Instant) {
+        s.lockedUntil = now + accountLockout * (1 << min(s.lockouts, 6))
+        s.lockouts += 1
     }
 
     static func throttled(_ wait: Duration) -> Problem {

@@ -35,6 +35,7 @@ public final class MikataServer: Sendable {
         sessions = SessionRegistry(idleTimeout: configuration.sessionIdleTimeout,
                                    absoluteTimeout: configuration.sessionAbsoluteTimeout,
                                    maxSessions: configuration.maxSessions,
+                                   maxPerAccount: configuration.maxSessionsPerAccount,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration)
     }

@@ -24,6 +24,8 @@ public struct ServerConfiguration: Sendable {
     public var sessionAbsoluteTimeout: Duration = .seconds(43_200)
     /// `sessions.maxOpen`: the most sessions held at once; a login beyond answers 503. Default 10,000.
     public var maxSessions: Int = 10_000
+    /// `sessions.maxPerAccount`: the most sessions one account holds; a login beyond ends its oldest. Default 10.
+    public var maxSessionsPerAccount: Int = 10
     /// `http.trustedProxies`: peers whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
     /// Default none: the client address is the TCP peer.
     public var trustedProxies: [IPRange] = []
@@ -74,6 +76,7 @@ public struct ServerConfiguration: Sendable {
         sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
         sessionAbsoluteTimeout = .seconds(reader.int(forKey: "sessions.absoluteTimeoutSeconds", default: 43_200))
         maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
+        maxSessionsPerAccount = reader.int(forKey: "sessions.maxPerAccount", default: maxSessionsPerAccount)
         accountFailureLimit = reader.int(forKey: "throttle.accountFailureLimit", default: accountFailureLimit)
         accountLockout = .seconds(reader.int(forKey: "throttle.accountLockoutSeconds", default: 900))
         freeFailures = reader.int(forKey: "throttle.freeFailures", default: freeFailures)
@@ -113,6 +116,7 @@ public struct ServerConfiguration: Sendable {
             throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")
         }
         guard maxSessions > 0 else { throw MikataError(.invalidInput, "sessions.maxOpen: at least 1") }
+        guard maxSessionsPerAccount > 0 else { throw MikataError(.invalidInput, "sessions.maxPerAccount: at least 1") }
         guard (1...100).contains(accountFailureLimit) else {
             throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
         }

@@ -55,14 +55,19 @@ final class SessionRegistry: Sendable {
     let idleTimeout: Duration
     let absoluteTimeout: Duration
     let maxSessions: Int
+    /// The most sessions one account holds; a login beyond ends that account's oldest session (so one account
+    /// cannot fill the table and lock everyone else out).
+    let maxPerAccount: Int
     private let clock = ContinuousClock()
     /// Called with the open-session count after every change (the `/metrics` gauge).
     let onCountChange: @Sendable (Int) -> Void
 
-    init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+    init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10,
+         onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.idleTimeout = idleTimeout
         self.absoluteTimeout = absoluteTimeout
         self.maxSessions = maxSessions
+        self.maxPerAccount = max(1, maxPerAccount)
         self.onCountChange = onCountChange
     }
 
@@ -73,8 +78,16 @@ final class SessionRegistry: Sendable {
         let (token, hash) = BearerToken.generate()
         let now = clock.now
         var expired: [Principal] = []
+        let account = principal.account
         let count: Int? = entries.withLock { e in
-            if e.count >= maxSessions { expired = sweepLocked(&e, now: now) }
+            let own = e.filter { $0.value.principal.account == account }
+            if own.count >= maxPerAccount {
+                for (k, v) in own.sorted(by: { $0.value.created < $1.value.created }).prefix(own.count - maxPerAccount + 1) {
+                    e[k] = nil
+                    expired.append(v.principal)
+                }
+            }
+            if e.count >= maxSessions { expired += sweepLocked(&e, now: now) }
             guard e.count < maxSessions else { return nil }
             e[hash] = Entry(principal: principal, created: now, lastUsed: now)
             return e.count
@@ -115,12 +128,14 @@ final class SessionRegistry: Sendable {
         if let removed { removed.principal.close(); onCountChange(count) }
     }
 
-    /// Ends every session of `account` ("log out everywhere", a deleted vault or account).
+    /// Ends every session of `account` ("log out everywhere", a deleted vault or account, a password change), but
+    /// the one of `keeping` (a token) if given.
     /// - Returns: how many ended.
     @discardableResult
-    func close(account: String) -> Int {
+    func close(account: String, keeping: String? = nil) -> Int {
+        let kept = keeping.map(BearerToken.hash)
         let removed: [Entry] = entries.withLock { e in
-            let gone = e.filter { $0.value.principal.account == account }
+            let gone = e.filter { $0.value.principal.account == account && $0.key != kept }
             for k in gone.keys { e[k] = nil }
             return Array(gone.values)
         }

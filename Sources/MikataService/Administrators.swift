@@ -263,7 +263,7 @@ extension VaultService {
                 let vault = try store.vaultId(email: email)
                 let request = PendingShredRequest(requestId: Random.bytes(16).hex, requestedAt: Self.isoNow(),
                                                   requestedByAdministrator: administrator, email: email, reason: reason,
-                                                  requestedBy: requestedBy, reference: reference)
+                                                  requestedBy: requestedBy, reference: reference, vaultId: vault.hex)
                 try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.append(request) }
                 try store.log("shred-request", vaultId: vault, actor: "administrator:\(administrator)", role: "operator",
                               detail: "request \(request.requestId)")
@@ -299,9 +299,19 @@ extension VaultService {
         guard request.requestedByAdministrator != administrator else {
             throw MikataError(.notPermitted, "a shred request must be approved by another administrator than the one who made it")
         }
-        let outcome = try await shred(email: request.email, request: DeletionRequest(
-            reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
-            executedBy: request.requestedByAdministrator, approvedBy: administrator))
+        let outcome: DeletionOutcome
+        do {
+            outcome = try await shred(email: request.email, request: DeletionRequest(
+                reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
+                executedBy: request.requestedByAdministrator, approvedBy: administrator), expectedVaultId: request.vaultId)
+        } catch let e as MikataError where e.code == .notFound && request.vaultId != nil {
+            // The vault the request named is gone (the patient deleted it; the address may now lead to someone
+            // else's vault): the request is void.
+            try? await blocking { store in
+                try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll { $0.requestId == requestId } }
+            }
+            throw e
+        }
         do {
             try await blocking { store in
                 try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll { $0.requestId == requestId } }

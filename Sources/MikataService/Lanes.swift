@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MikataFormat
 import MikataVault
 import NIOPosix
@@ -8,23 +11,33 @@ import Synchronization
 /// `NIOThreadPool`, never Swift's cooperative pool, whose few threads must stay free for the tasks that await.
 final class BlockingPool: Sendable {
     private let pool: NIOThreadPool
+    /// Whether its threads run at the lowest CPU priority (password checks: see `VaultService.passwordPool`).
+    private let lowPriority: Bool
 
     /// For work that belongs to no store (verifying or restoring a backup file): NIO's process-wide pool.
     static let shared = BlockingPool(NIOThreadPool.singleton)
 
-    private init(_ pool: NIOThreadPool) { self.pool = pool }
+    private init(_ pool: NIOThreadPool) { self.pool = pool; lowPriority = false }
 
     /// Starts `threads` threads. Durable writes wait on the disk, so more threads than cores let concurrent writes
-    /// share the access log's group commit instead of queueing behind each other.
-    init(threads: Int) {
+    /// share the access log's group commit instead of queueing behind each other. `lowPriority`: each thread lowers
+    /// its own scheduling priority to nice 19 (setpriority(2) on the thread's id) before its first work.
+    init(threads: Int, lowPriority: Bool = false) {
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        self.lowPriority = lowPriority
         pool.start()
     }
 
     /// Runs `body` on a pool thread and returns its result; errors become `MikataError`.
     /// - Throws: `MikataError` (`.closed` once the service was shut down).
     func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-        do { return try await pool.runIfActive(body) } catch {
+        let lower = lowPriority
+        do {
+            return try await pool.runIfActive {
+                if lower { ThreadPriority.lowerCurrentThread() }
+                return try body()
+            }
+        } catch {
             if error is NIOThreadPoolError.ThreadPoolInactive { throw MikataError(.closed, "the vault service was shut down") }
             throw MikataError.from(error)
         }
@@ -121,4 +134,34 @@ final class VaultHandles: @unchecked Sendable {
 
     /// Handles kept now (for tests).
     var count: Int { lock.withLock { entries.count } }
+}
+
+/// Lowers a thread's CPU priority once (nice 19, the lowest; Linux schedules threads by their own nice value).
+/// The Linux CFS gives a nice-19 thread about 1.5 % of a core against a nice-0 one that wants it, and all of it
+/// when nothing else runs: password checks flooding in cannot starve data access, yet use idle cores fully.
+enum ThreadPriority {
+    static let key = "mikata.lowPriority"
+
+    static func lowerCurrentThread() {
+        let dictionary = Thread.current.threadDictionary
+        guard dictionary[key] == nil else { return }
+        dictionary[key] = true
+        #if os(Linux)
+        // The thread's id from /proc/thread-self ("PID/task/TID"): Glibc's overlay has no gettid().
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return }
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19)
+        #endif
+    }
+
+    /// The calling thread's nice value (tests).
+    static func currentNice() -> Int32 {
+        #if os(Linux)
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return 0 }
+        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid)
+        #else
+        return 0
+        #endif
+    }
 }

@@ -20,11 +20,18 @@ extension VaultService {
 
     /// Shreds the vault `email` leads to on a documented request (NIST SP 800-88 "purge" by cryptographic erase plus
     /// overwrite), or completes an interrupted shred, or returns an earlier shred's certificate.
+    /// - Parameter expectedVaultId: when given (hex), the shred goes ahead only if the address still leads to that
+    ///   vault (or to none: an interrupted shred of it completes); an address that now leads to another vault is
+    ///   `.notFound` for the vault asked for, and nothing is shredded (a dual-control request made before the patient
+    ///   deleted their vault and someone re-registered the address).
     /// - Throws: `MikataError` `.notFound`, `.invalidInput` (request fields), `.io`.
-    public func shred(email: String, request: DeletionRequest) async throws -> DeletionOutcome {
+    public func shred(email: String, request: DeletionRequest, expectedVaultId: String? = nil) async throws -> DeletionOutcome {
         let key = try await laneKey(email: email)
         return try await lanes.run(key) {
             try await blocking { store in
+                if let expectedVaultId, let current = try? store.vaultId(email: email), current.hex != expectedVaultId {
+                    throw MikataError(.notFound, "the vault this request names no longer exists; the address leads to another vault")
+                }
                 let outcome = DeletionOutcome(try store.shred(email: email, request: ShredRequest(
                     reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
                     executedBy: request.executedBy, approvedBy: request.approvedBy)))

@@ -1,5 +1,6 @@
 import Foundation
 import MikataCrypto
+import MikataVault
 
 /// Bearer tokens for the HTTP service's sessions and service API keys (docs/SECURITY.md, "Sessions").
 ///
@@ -26,6 +27,10 @@ public enum BearerToken {
 
     /// Compares two hashes in constant time (libsodium `sodium_memcmp`).
     public static func hashesEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool { Sodium.constantTimeEqual(a, b) }
+
+    /// An e-mail address as the store keys it (NFKC, the engine's address rules), or nil when it is not one: what
+    /// a server throttles by, so two spellings of one address never get two allowances.
+    public static func normalizedEmail(_ typed: String) -> String? { try? Store.normalise(email: typed) }
 
     /// Random bytes for other server secrets (TOTP secrets, request ids): `count` bytes from the CSPRNG.
     public static func randomBytes(_ count: Int) -> [UInt8] { Random.bytes(count) }

@@ -72,6 +72,10 @@ public struct VaultServiceConfiguration: Sendable {
 public final class VaultService: Sendable {
     let store: Store
     let pool: BlockingPool
+    /// Password checks (Argon2id) run here, on threads of their own at the lowest CPU priority, so a flood of logins
+    /// slows other logins, not the reads and writes of people already signed in. As many threads as the Argon2id
+    /// budget admits checks at once (16 at 1 GiB / 64 MiB), at most `threads`.
+    let passwordPool: BlockingPool
     let lanes = VaultLanes()
     let handles = VaultHandles(capacity: 256)
     let budget: Argon2Budget
@@ -79,6 +83,7 @@ public final class VaultService: Sendable {
     private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {
         self.store = store
         self.pool = pool
+        passwordPool = BlockingPool(threads: min(configuration.threads, 16), lowPriority: true)
         budget = configuration.argon2Budget.budget
         store.kdf = configuration.passwordCost.parameters
         store.lockTimeout = configuration.lockTimeoutSeconds
@@ -138,6 +143,7 @@ public final class VaultService: Sendable {
     /// Stops the thread pool after the work in flight; later calls throw `.closed`.
     public func shutdown() async {
         try? await pool.shutdown()
+        try? await passwordPool.shutdown()
     }
 
     /// The store directory.
@@ -177,7 +183,8 @@ public final class VaultService: Sendable {
         let admission: Argon2Budget.Admission
         do { admission = try await budget.admit(store.kdf.memLimit) } catch { throw MikataError.from(error) }
         defer { budget.release(admission) }
-        return try await blocking { store in try Argon2Budget.withAdmission(admission) { try body(store) } }
+        let store = self.store
+        return try await passwordPool.run { try Argon2Budget.withAdmission(admission) { try body(store) } }
     }
 
     /// Access-log group commits since the store was opened (for metrics): batches written and the appends they

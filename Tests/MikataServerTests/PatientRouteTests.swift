@@ -132,7 +132,7 @@ import Testing
         try await f.run { c in
             let p = try await c.patient("pw@example.com", "old password")
             let wrong = try await c.post("/v1/patient/password", #"{"currentPassword":"nope","newPassword":"new password"}"#, token: p.token)
-            #expect(wrong.code == 401 && wrong.problem == "authentication-failed")
+            #expect(wrong.code == 403 && wrong.problem == "authentication-failed")  // re-entered password: the session stays valid
             let changed = try await c.post("/v1/patient/password", #"{"currentPassword":"old password","newPassword":"new password"}"#,
                                            token: p.token)
             #expect(changed.code == 204 && changed.body.isEmpty)
@@ -167,7 +167,7 @@ import Testing
 
             let other = try await c.post("/v1/patients/login", #"{"email":"del@example.com","password":"delete me"}"#)
             let wrong = try await c.post("/v1/patient/delete", #"{"password":"not it"}"#, token: p.token)
-            #expect(wrong.code == 401 && wrong.problem == "authentication-failed")
+            #expect(wrong.code == 403 && wrong.problem == "authentication-failed")  // re-entered password: the session stays valid
             let deleted = try await c.post("/v1/patient/delete", #"{"password":"delete me"}"#, token: p.token)
             #expect(deleted.code == 200, "\(deleted.body)")
             #expect(deleted.json["certificate"] is [String: Any])

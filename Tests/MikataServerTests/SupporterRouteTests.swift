@@ -63,14 +63,14 @@ import Testing
         try await f.run { c in
             let s = try await c.supporter("sd@example.com", "first")
             let wrong = try await c.post("/v1/supporter/password", #"{"currentPassword":"nope","newPassword":"second"}"#, token: s.token)
-            #expect(wrong.code == 401 && wrong.problem == "authentication-failed")
+            #expect(wrong.code == 403 && wrong.problem == "authentication-failed")  // re-entered password: the session stays valid
             let changed = try await c.post("/v1/supporter/password", #"{"currentPassword":"first","newPassword":"second"}"#, token: s.token)
             #expect(changed.code == 204)
             #expect(try await c.post("/v1/supporters/login", #"{"email":"sd@example.com","password":"first"}"#).code == 401)
             #expect(try await c.post("/v1/supporters/login", #"{"email":"sd@example.com","password":"second"}"#).code == 200)
 
             let badDelete = try await c.post("/v1/supporter/delete", #"{"password":"first"}"#, token: s.token)
-            #expect(badDelete.code == 401)
+            #expect(badDelete.code == 403)
             let deleted = try await c.post("/v1/supporter/delete", #"{"password":"second"}"#, token: s.token)
             #expect(deleted.code == 200 && deleted.string("deleted") == "true" && deleted.string("supporterId") == s.supporterId)
             #expect(try await c.get("/v1/supporter/patients", token: s.token).code == 401)

@@ -109,15 +109,17 @@ extension MikataServer {
             let r = try await service.revoke(session, supporterEmail: body.email, reencrypt: body.reencrypt ?? false)
             return try JSONResponse.make(RevokeAnswer(supporterId: r.supporterId.hex, epoch: r.epoch, reencrypted: r.reencrypted))
         }
-        patient.post("/password") { [service] request, context in
+        patient.post("/password") { [service, sessions] request, context in
             guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(PasswordChange.self, limit: limit)
-            let check = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context) {
+            let check = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context,
+                                                              reauthentication: true) {
                 try await service.unlockPatient(email: email, password: Secret(utf8: body.currentPassword))
             }
             check.close()
             guard check.vaultId == session.vaultId else { throw Problem.unauthenticated }
             try await service.changePassword(session, to: Secret(utf8: body.newPassword))
+            sessions.close(account: "patient:" + session.vaultId.hex, keeping: context.token)  // other devices sign in anew
             return JSONResponse.noContent()
         }
         patient.get("/access-log") { [service] _, context in
@@ -128,7 +130,8 @@ extension MikataServer {
         patient.post("/delete") { [service, sessions] request, context in
             guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(PasswordOnly.self, limit: limit)
-            let outcome = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context) {
+            let outcome = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context,
+                                                              reauthentication: true) {
                 try await service.deletePatient(email: email, password: Secret(utf8: body.password))
             }
             sessions.close(account: "patient:" + session.vaultId.hex)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import HTTPTypes
 import Hummingbird
@@ -23,9 +24,16 @@ extension MikataServer {
     /// Runs a password (or recovery code) check behind the throttles: refused with 429 before Argon2id when the
     /// account or address must wait; a wrong credential, an unknown e-mail and a shredded vault all answer the same
     /// 401; a full Argon2id queue answers 503 with `Retry-After`.
+    ///
+    /// - Parameters:
+    ///   - account: `role:identifier`; the identifier is normalised as the store keys it (an e-mail by the engine's
+    ///     address rules, an administrator name lower-cased and trimmed) so every spelling shares one allowance.
+    ///   - reauthentication: the caller already holds a session and re-enters their password (password change,
+    ///     deletion): a wrong one answers 403, so clients do not take it for an expired session.
     func passwordCheck<T: Sendable>(account: String, role: String, request: Request, context: MikataRequestContext,
-                                    _ body: () async throws -> T) async throws -> T {
+                                    reauthentication: Bool = false, _ body: () async throws -> T) async throws -> T {
         let address = clientAddress(request, context)
+        let account = Self.throttleAccount(account)
         do { try throttle.begin(account: account, address: address) } catch {
             metrics.throttled()
             throw error
@@ -38,6 +46,7 @@ extension MikataServer {
         } catch let e as MikataError where [.authenticationFailed, .notFound, .erased].contains(e.code) {
             throttle.end(account: account, address: address, .failed)
             metrics.unlock(role: role, outcome: "failed")
+            if reauthentication { throw Problem("authentication-failed", .forbidden, "the password is wrong") }
             throw Problem("authentication-failed", .unauthorized, "the e-mail address or the password is wrong")
         } catch let e as MikataError where e.code == .busy {
             throttle.end(account: account, address: address, .undecided)
@@ -47,6 +56,14 @@ extension MikataServer {
             throttle.end(account: account, address: address, .undecided)
             throw error
         }
+    }
+
+    /// `role:identifier` with the identifier normalised (see `passwordCheck`).
+    static func throttleAccount(_ account: String) -> String {
+        guard let colon = account.firstIndex(of: ":") else { return account }
+        let role = account[..<colon], id = String(account[account.index(after: colon)...])
+        if role == "administrator" { return "administrator:" + id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
+        return "\(role):" + (BearerToken.normalizedEmail(id) ?? id.trimmingCharacters(in: .whitespacesAndNewlines).lowercased())
     }
 
     /// The login answer: the bearer token (shown once) and its timeouts.

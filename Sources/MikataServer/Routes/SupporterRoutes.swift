@@ -57,19 +57,22 @@ extension MikataServer {
             let r = try await Self.hidingOthers { try await service.append(session, to: .vault(id), type: "message", data: Array(data)) }
             return try JSONResponse.make(["seq": r.seq], status: .created)
         }
-        supporter.post("/password") { [service] request, context in
-            guard case .supporter(_, let email)? = context.principal else { throw Problem.unauthenticated }
+        supporter.post("/password") { [service, sessions] request, context in
+            guard case .supporter(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(PasswordChange.self, limit: limit)
-            _ = try await self.passwordCheck(account: "supporter:" + email, role: "supporter", request: request, context: context) {
+            _ = try await self.passwordCheck(account: "supporter:" + email, role: "supporter", request: request, context: context,
+                                                     reauthentication: true) {
                 try await service.changeSupporterPassword(email: email, password: Secret(utf8: body.currentPassword),
                                                           newPassword: Secret(utf8: body.newPassword))
             }
+            sessions.close(account: "supporter:" + session.supporterId.hex, keeping: context.token)  // other devices sign in anew
             return JSONResponse.noContent()
         }
         supporter.post("/delete") { [service, sessions] request, context in
             guard case .supporter(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(PasswordOnly.self, limit: limit)
-            let id = try await self.passwordCheck(account: "supporter:" + email, role: "supporter", request: request, context: context) {
+            let id = try await self.passwordCheck(account: "supporter:" + email, role: "supporter", request: request, context: context,
+                                                     reauthentication: true) {
                 try await service.deleteSupporter(email: email, password: Secret(utf8: body.password))
             }
             sessions.close(account: "supporter:" + session.supporterId.hex)

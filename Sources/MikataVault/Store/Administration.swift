@@ -35,11 +35,14 @@ package struct PendingShredRequest: Codable, Sendable, Equatable {
     package var reason: String
     package var requestedBy: String
     package var reference: String
+    /// The vault the address led to when the request was made (hex): the approval shreds that vault or nothing.
+    package var vaultId: String?
 
     package init(requestId: String, requestedAt: String, requestedByAdministrator: String, email: String, reason: String,
-                 requestedBy: String, reference: String) {
+                 requestedBy: String, reference: String, vaultId: String? = nil) {
         self.requestId = requestId; self.requestedAt = requestedAt; self.requestedByAdministrator = requestedByAdministrator
         self.email = email; self.reason = reason; self.requestedBy = requestedBy; self.reference = reference
+        self.vaultId = vaultId
     }
 }
 

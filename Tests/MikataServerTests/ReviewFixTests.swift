@@ -1,0 +1,113 @@
+import Foundation
+import HTTPTypes
+import Logging
+@testable import MikataServer
+@_spi(Testing) @testable import MikataService
+import Testing
+
+/// The attacker review's findings on the HTTP service, each shown fixed.
+@Suite struct ReviewFixTests {
+    // H1: every spelling of one address shares one allowance.
+    @Test func throttleAccountsUseTheStoresAddressRules() {
+        let a = MikataServer.throttleAccount("patient:victim@example.com")
+        for variant in ["patient: victim@example.com", "patient:victim@example.com  ", "patient:\tvictim@example.com",
+                        "patient:\u{ff56}ictim@example.com", "patient:VICTIM@example.com", "patient:\u{ff56}ictim@example.com "] {
+            #expect(LoginThrottle.key(MikataServer.throttleAccount(variant)) == LoginThrottle.key(a), "\(variant)")
+        }
+        #expect(MikataServer.throttleAccount("administrator: OPS ") == "administrator:ops")
+        #expect(MikataServer.throttleAccount("supporter:x@example.com") != MikataServer.throttleAccount("patient:x@example.com"))
+    }
+
+    // H1: flooding the table with new keys never lifts a lockout; IPv6 counts by /64.
+    @Test func lockedAccountsAreNeverEvictedAndIPv6CountsByPrefix() throws {
+        var c = ServerConfiguration()
+        c.freeFailures = 100
+        c.accountFailureLimit = 2
+        let t = LoginThrottle(configuration: c, maxTracked: 20)
+        t.failed(account: "victim", address: "192.0.2.1")
+        t.failed(account: "victim", address: "192.0.2.1")
+        for i in 0..<200 { t.failed(account: "junk\(i)", address: "10.\(i / 250).\(i % 250).1") }
+        #expect(throws: Problem.self) { try t.begin(account: "victim", address: "192.0.2.200") }
+        #expect(LoginThrottle.addressKey("2001:db8:1:2:aaaa::1") == LoginThrottle.addressKey("2001:db8:1:2:bbbb::9"))
+        #expect(LoginThrottle.addressKey("2001:db8:1:3::1") != LoginThrottle.addressKey("2001:db8:1:2::1"))
+        #expect(LoginThrottle.addressKey("::ffff:192.0.2.7") == "192.0.2.7")
+    }
+
+    // M4: once a lockout ends, the next failure locks again at once, for twice as long.
+    @Test func lockoutsEscalate() async throws {
+        var c = ServerConfiguration()
+        c.freeFailures = 100
+        c.accountFailureLimit = 3
+        c.accountLockout = .milliseconds(100)
+        let t = LoginThrottle(configuration: c)
+        for _ in 0..<3 { t.failed(account: "admin", address: "192.0.2.1") }
+        #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }
+        try await Task.sleep(for: .milliseconds(150))
+        try t.begin(account: "admin", address: "192.0.2.1")  // one try after the lock ran out
+        t.end(account: "admin", address: "192.0.2.1", .failed)
+        #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }  // locked again at once
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }  // 200 ms this time
+        try await Task.sleep(for: .milliseconds(100))
+        try t.begin(account: "admin", address: "192.0.2.1")
+        t.end(account: "admin", address: "192.0.2.1", .succeeded)  // a success forgives everything
+        for _ in 0..<2 { t.failed(account: "admin", address: "192.0.2.1") }
+        try t.begin(account: "admin", address: "192.0.2.1")
+    }
+
+    // H2: one account cannot fill the session table.
+    @Test func anAccountHoldsAtMostItsShareOfSessions() throws {
+        let r = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 20, maxPerAccount: 3)
+        var tokens: [String] = []
+        for _ in 0..<50 { tokens.append(try r.open(.administrator(name: "flood"))) }
+        #expect(r.count == 3)
+        #expect(tokens.suffix(3).allSatisfy { r.principal(token: $0) != nil })
+        #expect(tokens.prefix(47).allSatisfy { r.principal(token: $0) == nil })  // the oldest ended
+        _ = try r.open(.administrator(name: "someone-else"))  // others still get in
+        #expect(r.close(account: "administrator:flood", keeping: tokens.last) == 2 && r.principal(token: tokens.last!) != nil)
+    }
+
+    // M2: a password change ends the account's other sessions, not this one.
+    @Test func aPasswordChangeSignsOutOtherDevices() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("pc@example.com", "old password")
+            let other = try #require(try await c.post("/v1/patients/login", #"{"email":"pc@example.com","password":"old password"}"#).string("token"))
+            let change = try await c.post("/v1/patient/password", #"{"currentPassword":"old password","newPassword":"new password"}"#, token: p.token)
+            #expect(change.code == 204)
+            #expect(try await c.get("/v1/patient/records", token: p.token).code == 200)
+            #expect(try await c.get("/v1/patient/records", token: other).code == 401)
+            // A wrong current password is 403 (the session is fine), not 401.
+            let wrong = try await c.post("/v1/patient/password", #"{"currentPassword":"nope","newPassword":"x"}"#, token: p.token)
+            #expect(wrong.code == 403 && wrong.problem == "authentication-failed" && wrong.headers[.wwwAuthenticate] == nil)
+        }
+    }
+
+    // M1: an approval shreds the vault the request named, or nothing.
+    @Test func anApprovalNeverShredsAVaultTheRequestDidNotName() async throws {
+        let f = try await ServerFixture.make()
+        let s = f.service
+        _ = try await s.createAdministrator(name: "a1", password: Secret(utf8: "admin password 1"))
+        _ = try await s.createAdministrator(name: "a2", password: Secret(utf8: "admin password 2"))
+        let first = try await s.createPatient(email: "toctou@example.com", nickname: "T", password: Secret(utf8: "pw one"))
+        let request = try await s.requestShred(email: "toctou@example.com", reason: "r", requestedBy: "hc", reference: "1", administrator: "a1")
+        _ = try await s.deletePatient(email: "toctou@example.com", password: Secret(utf8: "pw one"))
+        let second = try await s.createPatient(email: "toctou@example.com", nickname: "U", password: Secret(utf8: "pw two"))
+        #expect(first.vaultId != second.vaultId)
+        let refused = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: request.requestId, administrator: "a2") }
+        #expect(refused?.code == .notFound)
+        let session = try await s.unlockPatient(email: "toctou@example.com", password: Secret(utf8: "pw two"))  // untouched
+        #expect(session.vaultId == second.vaultId)
+        #expect(try await s.shredRequests().isEmpty)  // the void request is gone
+        await f.tearDown()
+    }
+
+    // The flood finding: password checks run at the lowest CPU priority, everything else does not.
+    @Test func passwordChecksRunAtTheLowestPriority() async throws {
+        let f = try await ServerFixture.make()
+        let low = try await f.service.passwordPool.run { ThreadPriority.currentNice() }
+        let normal = try await f.service.pool.run { ThreadPriority.currentNice() }
+        #expect(low == 19 && normal < 19)
+        await f.tearDown()
+    }
+}
