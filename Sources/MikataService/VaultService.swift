@@ -42,9 +42,13 @@ public struct PasswordCost: Sendable, Equatable {
 
 /// How a `VaultService` runs.
 public struct VaultServiceConfiguration: Sendable {
-    /// Threads of the pool that runs blocking work (file I/O, fdatasync, flock waits, Argon2id). Durable writes
-    /// spend most of their time waiting for the disk: more threads than cores let them share group commits.
+    /// Threads of the pool that runs blocking work (file I/O, fdatasync, flock waits). Durable writes spend most of
+    /// their time waiting for the disk: more threads than cores let them share group commits.
     public var threads: Int = 64
+    /// Threads that run password checks (Argon2id, and the unlock around it), at the lowest CPU priority (nice 19).
+    /// Checks beyond them wait in the Argon2id queue (`argon2QueueLimit`, then `.busy`). Default: half the cores,
+    /// at least 1: a login flood then holds at most half the machine, at the lowest priority.
+    public var passwordThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
     /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once. The budget
     /// is process-wide, so this limit is too: the service opened last sets it.
     public var argon2QueueLimit: Int = 64
@@ -72,9 +76,10 @@ public struct VaultServiceConfiguration: Sendable {
 public final class VaultService: Sendable {
     let store: Store
     let pool: BlockingPool
-    /// Password checks (Argon2id) run here, on threads of their own at the lowest CPU priority, so a flood of logins
-    /// slows other logins, not the reads and writes of people already signed in. As many threads as the Argon2id
-    /// budget admits checks at once (16 at 1 GiB / 64 MiB), at most `threads`.
+    /// Password checks (Argon2id) run here, on threads of their own (`passwordThreads`, half the cores by default)
+    /// at the lowest CPU priority, so a flood of logins slows other logins, not the reads and writes of people already
+    /// signed in: Argon2id is memory-bound, and more of it at once than half the cores would crowd out the rest even
+    /// at nice 19 (the bench measured it).
     let passwordPool: BlockingPool
     let lanes = VaultLanes()
     let handles = VaultHandles(capacity: 256)
@@ -83,7 +88,7 @@ public final class VaultService: Sendable {
     private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {
         self.store = store
         self.pool = pool
-        passwordPool = BlockingPool(threads: min(configuration.threads, 16), lowPriority: true)
+        passwordPool = BlockingPool(threads: configuration.passwordThreads, lowPriority: true)
         budget = configuration.argon2Budget.budget
         store.kdf = configuration.passwordCost.parameters
         store.lockTimeout = configuration.lockTimeoutSeconds

@@ -34,9 +34,13 @@ extension MikataServer {
                                     reauthentication: Bool = false, _ body: () async throws -> T) async throws -> T {
         let address = clientAddress(request, context)
         let account = Self.throttleAccount(account)
-        do { try throttle.begin(account: account, address: address) } catch {
+        do { try throttle.begin(account: account, address: address) } catch let p as Problem {
             metrics.throttled()
-            throw error
+            // A tarpit: the refusal comes after a pause (at most its Retry-After, at most 2 s; the task suspends, no
+            // thread waits), so a client hammering a throttled account or address sends a few requests a second
+            // per connection instead of thousands, and does not crowd out everyone else's requests.
+            try? await Task.sleep(for: .seconds(min(2, max(1, p.retryAfter ?? 1))))
+            throw p
         }
         do {
             let result = try await body()
