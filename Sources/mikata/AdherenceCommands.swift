@@ -52,7 +52,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     static func text(_ v: VaultAdherenceReport) -> String {
         let r = v.report
-        var lines = ["Adherence as of \(r.asOf) (\(r.timeZone.identifier))"]
+        var lines = ["Adherence of \(printable(v.nickname ?? "-")) (vault \(v.vaultId.hex)) as of \(r.asOf) (\(r.timeZone.identifier))"]
         if let s = r.treatmentStart, let e = r.treatmentEnd { lines.append("Treatment: \(s) to \(e)") } else { lines.append("Treatment: no regimen recorded") }
         lines.append("Last 7 days:  " + percent(r.last7))
         lines.append("Last 28 days: " + percent(r.last28))
@@ -112,8 +112,7 @@ struct DashboardCommand: AsyncParsableCommand {
                 lines.append("\(row.vaultId.hex)  (could not be read: \(row.error?.code.rawValue ?? "unknown"))")
                 continue
             }
-            // A nickname is the patient's own text: control characters are not printed.
-            let nick = String((e.nickname ?? "-").unicodeScalars.filter { $0.value >= 0x20 && !(0x7f...0x9f).contains($0.value) }.map(Character.init))
+            let nick = printable(e.nickname ?? "-")
             let cols = [e.vaultId, nick.padding(toLength: 16, withPad: " ", startingAt: 0),
                         String(e.missedRecently).leftPad(9), String(e.currentMissedRun).leftPad(4),
                         (e.daysWithoutActivity.map(String.init) ?? "never").leftPad(8), String(e.unresolvedSevereSideEffects).leftPad(6),
@@ -123,6 +122,11 @@ struct DashboardCommand: AsyncParsableCommand {
         }
         try StandardOutput.line(lines.joined(separator: "\n"))
     }
+}
+
+/// A nickname is the patient's own text: control characters (C0, DEL, C1) are not printed to a terminal.
+func printable(_ text: String) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && !(0x7f...0x9f).contains($0.value) }))
 }
 
 extension String {

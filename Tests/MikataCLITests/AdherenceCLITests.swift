@@ -17,6 +17,8 @@ struct AdherenceCLITests {
         try fx.ok(["grant", "--email", Self.patient, "--supporter", Self.nurse.email, "--supporter-name", Self.nurse.name] + pw)
         try fx.ok(["record", "add", "--email", Self.patient, "--type", "medication-request", "--data", Self.regimen] + pw)
         try fx.ok(["record", "add", "--email", Self.patient, "--type", "dose-event", "--data", Self.dose] + pw)
+        try fx.ok(["record", "add", "--email", Self.patient, "--type", "message", "--data", #"{"text":"毎朝8時に飲みましょう"}"#,
+                   "--as-supporter", Self.nurse.email] + npw)
 
         let json = try fx.ok(["report", "--email", Self.patient, "--from", "2026-11-01", "--to", "2026-11-02", "--json"] + pw).json()
         #expect((json["treatment"] as? [String: Any])?["taken"] as? Int == 1 && (json["calendar"] as? [Any])?.count == 2)
@@ -33,7 +35,7 @@ struct AdherenceCLITests {
 
         let folder = "\(fx.root)/csv-out"
         let csv = try fx.ok(["export", "--email", Self.patient, "--format", "csv", "--out", folder, "--json"] + pw).json()
-        #expect(csv["records"] as? Int == 2)
+        #expect(csv["records"] as? Int == 3)
         for name in ["doses.csv", "messages.csv", "side-effects.csv"] {
             let path = "\(folder)/\(name)"
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -43,6 +45,7 @@ struct AdherenceCLITests {
         }
         let doses = try String(contentsOfFile: "\(folder)/doses.csv", encoding: .utf8)
         #expect(doses.contains("\r\n") && doses.contains("'=cmd|"))
+        #expect(try String(contentsOfFile: "\(folder)/messages.csv", encoding: .utf8).contains("毎朝8時に飲みましょう"))
         let again = try fx.run(["export", "--email", Self.patient, "--format", "csv", "--out", folder] + pw)
         #expect(again.status == 1 && again.stderr.contains("already holds an export"), "\(again.stderr)")
 
@@ -50,6 +53,18 @@ struct AdherenceCLITests {
         try fx.ok(["export", "--email", Self.patient, "--format", "fhir", "--out", bundle, "--as-supporter", Self.nurse.email] + npw)
         let fhir = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundle))) as? [String: Any]
         #expect(fhir?["resourceType"] as? String == "Bundle")
+        // The independent validator make test installs (fhir.resources, scripts/validate_fhir.py) on the bundle as exported.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/validate_fhir.py")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script.path, bundle]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
         #expect(try fx.run(["export", "--email", Self.patient, "--format", "fhir", "--out", bundle] + pw).status == 1)
 
         let audit = try fx.ok(["audit", "mine", "--email", Self.patient, "--json"] + pw).stdout

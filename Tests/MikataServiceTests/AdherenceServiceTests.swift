@@ -133,6 +133,33 @@ private func fixturePattern(_ d: LocalDate, _ m: String) -> DoseStatus? {
         #expect(await code { _ = try await s.dashboard(nurse, now: now, days: 0) } == .invalidInput)
     }
 
+    @Test func aVaultThatCannotBeReadIsItsOwnRowNotTheDashboardsFailure() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createSupporter(email: "n@example.jp", name: "Nurse", password: pw("npw"))
+        var ids: [VaultID] = []
+        for name in ["good", "damaged"] {
+            _ = try await s.createPatient(email: "\(name)@example.jp", nickname: name, password: pw("pw"))
+            let p = try await s.unlockPatient(email: "\(name)@example.jp", password: pw("pw"))
+            _ = try await writePatient(s, p, pattern: { _, _ in .taken })
+            _ = try await s.grant(p, supporterEmail: "n@example.jp")
+            ids.append(p.vaultId)
+        }
+        // Flip one byte inside the damaged vault's last record: its read fails part-way.
+        let path = try await s.inspect(email: "damaged@example.jp").path
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 40] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        s.handles.drop(ids[1].hex)
+        let nurse = try await s.unlockSupporter(email: "n@example.jp", password: pw("npw"))
+        let board = try await s.dashboard(nurse, now: now)
+        #expect(board.rows.map(\.vaultId) == [ids[1], ids[0]])  // the unreadable one first
+        #expect(board.rows.first?.entry == nil && [.tampered, .corrupted].contains(board.rows.first?.error?.code))
+        #expect(board.rows.last?.entry?.nickname == "good" && board.rows.last?.error == nil)
+        #expect(board.rows.first?.error?.message.contains("damaged") == false)
+    }
+
     @Test func exportsAreInThePatientsAccessLogWithFormatAndCountOnly() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }
