@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "MikataService",
             dependencies: [
-                "MikataVault", "MikataFormat", "MikataCrypto",
+                "MikataVault", "MikataFormat", "MikataCrypto", "MikataAdherence",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "MikataServer",
             dependencies: [
-                "MikataService",
+                "MikataService", "MikataAdherence",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "mikata",
             dependencies: [
-                "MikataService",
+                "MikataService", "MikataAdherence",
                 "MikataServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -115,13 +115,13 @@ let package = Package(
         ),
         .testTarget(
             name: "MikataServiceTests",
-            dependencies: ["MikataService", "MikataVault", "MikataCrypto"],
+            dependencies: ["MikataService", "MikataVault", "MikataCrypto", "MikataAdherence"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MikataServerTests",
             dependencies: [
-                "MikataServer", "MikataService",
+                "MikataServer", "MikataService", "MikataAdherence",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),

@@ -31,7 +31,7 @@ step "6. Nurse B reads the vault"
 run record list --email patient@example.jp --as-supporter nurse.b@hokenjo.example.jp --password-file "$work/nurse-b.pw"
 step "7. The patient removes Nurse A: a new key epoch, resealed to Nurse B only"
 run revoke --email patient@example.jp --supporter nurse.a@hokenjo.example.jp --password-file "$work/patient.pw"
-run record add --email patient@example.jp --type side-effect --data '{"symptom":"nausea","grade":1}' --password-file "$work/patient.pw"
+run record add --email patient@example.jp --type side-effect --data '{"symptom":"nausea","grade":1,"onset":"2026-11-01T09:00:00Z"}' --password-file "$work/patient.pw"
 step "8. Nurse A is shut out (exit 77), Nurse B still reads everything"
 set +e
 run record list --email patient@example.jp --as-supporter nurse.a@hokenjo.example.jp --password-file "$work/nurse-a.pw"

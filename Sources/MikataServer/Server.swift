@@ -60,6 +60,7 @@ public final class MikataServer: Sendable {
         addSessionRoutes(to: router)
         addPatientRoutes(to: router)
         addSupporterRoutes(to: router)
+        addAdherenceRoutes(to: router)
         addServiceRoutes(to: router)
         return router
     }

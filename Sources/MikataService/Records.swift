@@ -19,13 +19,14 @@ extension VaultService {
     /// - Parameters:
     ///   - type: 1–64 of `a-z 0-9 . _ -` (not `mikata.*`), e.g. `dose`, `side-effect`, `message`.
     ///   - data: the record's JSON (UTF-8, strict: no duplicate members; a trailing line ending is trimmed), at
-    ///     most 16 MiB (`VaultFormat.recordDataMax`, docs/FORMAT.md §5).
+    ///     most 16 MiB (`VaultFormat.recordDataMax`, docs/FORMAT.md §5). Data of an adherence type
+    ///     (`medication-request`, `dose-event`, `side-effect`, `message`) must have its typed shape (docs/ADHERENCE.md).
     /// - Returns: the record's sequence number.
     /// - Throws: `MikataError` `.invalidInput` (type or data), `.closed`, `.busy`, `.tampered`, `.erased`, `.io`.
     public func append(_ session: PatientSession, type: String, data: [UInt8]) async throws -> UInt64 {
         let key = try session.ownerKey()
         let id = session.vaultId
-        let json = try checkedData(data)
+        let json = try checkedData(type: type, data)
         return try await inVault(id) { store in
             try self.handles.open(id.bytes, store).append(type: type, data: json, session: VaultSession(ownerKey: key))
         }
@@ -57,7 +58,7 @@ extension VaultService {
     public func append(_ session: SupporterSession, to patient: PatientReference, type: String, data: [UInt8],
                        acceptNewVault: Bool = false) async throws -> AppendOutcome {
         let identity = try session.current()
-        let json = try checkedData(data)
+        let json = try checkedData(type: type, data)
         let r = try await asSupporter(identity, patient, access: .write, acceptNewVault: acceptNewVault) { vault, s in
             try vault.append(type: type, data: json, session: s)
         }
@@ -88,7 +89,7 @@ extension VaultService {
     ///   the patient's `append` throws.
     public func append(_ session: ServiceSession, to vaultId: VaultID, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
-        let json = try checkedData(data)
+        let json = try checkedData(type: type, data)
         return try await inVault(vaultId) { store in
             let vault = try self.handles.open(vaultId.bytes, store)
             return try vault.append(type: type, data: json, session: try vault.session(service: identity))
@@ -102,7 +103,7 @@ extension VaultService {
     ///   `append` throws.
     public func append(_ session: ServiceSession, toPatientEmail email: String, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
-        let json = try checkedData(data)
+        let json = try checkedData(type: type, data)
         let key = try await laneKey(email: email)
         return try await lanes.run(key) {
             try await blocking { store in
@@ -126,9 +127,14 @@ extension VaultService {
 
     // MARK: helpers
 
-    /// The one rule for record data (strict JSON, trimmed), shared by every entry point.
-    func checkedData(_ data: [UInt8]) throws -> [UInt8] {
-        do { return try HumanInput.recordData(data) } catch { throw MikataError.from(error) }
+    /// The one rule for record data, shared by every entry point: strict JSON, trimmed; and for an adherence type
+    /// (`medication-request`, `dose-event`, `side-effect`, `message`) its typed shape (docs/ADHERENCE.md), else
+    /// `.invalidInput` naming the member and nothing is written.
+    func checkedData(type: String, _ data: [UInt8]) throws -> [UInt8] {
+        let json: [UInt8]
+        do { json = try HumanInput.recordData(data) } catch { throw MikataError.from(error) }
+        try VaultService.checkTyped(type: type, data: json)
+        return json
     }
 
     struct SupporterResult<T: Sendable>: Sendable {

@@ -17,7 +17,7 @@ struct Mikata: AsyncParsableCommand {
             InitCommand.self, PatientCommand.self, SupporterCommand.self, GrantCommand.self, RevokeCommand.self,
             RecordCommand.self, PasswordCommand.self, RecoverCommand.self, VaultCommand.self,
             ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
-            ServiceCommand.self, ServeCommand.self, AdminCommand.self,
+            ServiceCommand.self, ServeCommand.self, AdminCommand.self, ReportCommand.self, DashboardCommand.self, ExportCommand.self,
         ]
     )
 

@@ -94,7 +94,7 @@ struct RecordCommand: ParsableCommand {
             } else {
                 bytes = Array((data ?? "").utf8)
             }
-            let trimmed = try VaultService.checkedRecordData(bytes)  // checked before any password is asked
+            let trimmed = try VaultService.checkedRecordData(bytes, type: type)  // checked before any password is asked
             let (seq, pin) = try await global.withService { service -> (UInt64, PinReport?) in
                 if let keyFile = asService {
                     let key = try await ServiceKey.read(path: keyFile)

@@ -54,7 +54,11 @@ struct AccessPolicyCLITests {
         .init(name: "supporter delete", role: "supporter", action: "unlock") { ["supporter", "delete", "--email", $0.email, "--password-file", $0.wrong] },
         .init(name: "supporter password", role: "supporter", action: "unlock") { ["supporter", "password", "--email", $0.email, "--password-file", $0.wrong, "--new-password-file", $0.newPassword] },
         .init(name: "record list --as-supporter", role: "supporter", action: "unlock") { ["record", "list", "--email", patient, "--as-supporter", $0.email, "--password-file", $0.wrong] },
-        .init(name: "record add --as-supporter", role: "supporter", action: "unlock") { ["record", "add", "--email", patient, "--type", "message", "--data", "1", "--as-supporter", $0.email, "--password-file", $0.wrong] },
+        .init(name: "record add --as-supporter", role: "supporter", action: "unlock") { ["record", "add", "--email", patient, "--type", "note", "--data", "1", "--as-supporter", $0.email, "--password-file", $0.wrong] },
+        .init(name: "report", role: "patient", action: "unlock") { ["report", "--email", $0.email, "--password-file", $0.wrong] },
+        .init(name: "report --as-supporter", role: "supporter", action: "unlock") { ["report", "--email", patient, "--as-supporter", $0.email, "--password-file", $0.wrong] },
+        .init(name: "dashboard", role: "supporter", action: "unlock") { ["dashboard", "--email", $0.email, "--password-file", $0.wrong] },
+        .init(name: "export", role: "patient", action: "unlock") { ["export", "--email", $0.email, "--format", "fhir", "--out", "/nonexistent-dir/x.json", "--password-file", $0.wrong] },
     ]
 
     @Test("each credentialed command: a wrong credential is 77 and logged as denied; an unknown e-mail is the same answer, logged as unknown",

@@ -25,7 +25,7 @@ struct RecordListCLITests {
         #expect(try fx.ok(list + pw).stdout.isEmpty)
         let data = [#"{"z":1,"a":[1,2.5,"x/y"],"u":"日本\u0001","n":null}"#, #""plain""#, "[true,false,{}]", "[-0.125]"]
         for (i, d) in data.enumerated() {
-            try fx.ok(["record", "add", "--email", Self.patient, "--type", i % 2 == 0 ? "dose" : "message", "--data", d] + pw)
+            try fx.ok(["record", "add", "--email", Self.patient, "--type", i % 2 == 0 ? "dose" : "note", "--data", d] + pw)
         }
         try fx.ok(["grant", "--email", Self.patient, "--supporter", Self.nurse.email] + pw)
         let patientList = try fx.ok(list + pw + ["--json"])
@@ -59,7 +59,7 @@ struct RecordListCLITests {
         let dataFile = "\(fx.root)/multi-line.json"
         // Strict JSON may put line breaks between tokens; a string may hold an escaped ESC (U+001B) and C1 control.
         try "{\"a\":\n1,\r\n\"b\":\"\\u001b[31m\\u0085\"}".write(toFile: dataFile, atomically: true, encoding: .utf8)
-        try fx.ok(["record", "add", "--email", Self.patient, "--type", "message", "--data-file", dataFile] + pw)
+        try fx.ok(["record", "add", "--email", Self.patient, "--type", "note", "--data-file", dataFile] + pw)
         let text = try fx.ok(["record", "list", "--email", Self.patient] + pw).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 2 && lines.last == "", "\(text)")

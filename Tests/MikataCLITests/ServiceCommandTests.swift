@@ -126,7 +126,7 @@ struct ServiceCommandTests {
         let filler = String(repeating: "x", count: 300)  // ~100 KiB of output: flushed more than once
         for i in 0..<count {
             let data = #"{"i":\#(i),"url":"a/b","f":1.5,"u":"\u00e9\#u{1F48A}","n":null,"a":[true,{"z":1,"y":"\#(filler)"}]}"#
-            try fx.ok(["record", "add", "--email", Self.patient, "--type", i % 2 == 0 ? "dose" : "message", "--data", data, "--as-service", keyFile])
+            try fx.ok(["record", "add", "--email", Self.patient, "--type", i % 2 == 0 ? "dose" : "note", "--data", data, "--as-service", keyFile])
         }
         for actor in [["--password-file", fx.patientPasswordFile], ["--as-supporter", Self.nurse.email, "--password-file", fx.nursePasswordFile]] {
             let r = try fx.ok(["record", "list", "--email", Self.patient, "--json"] + actor)

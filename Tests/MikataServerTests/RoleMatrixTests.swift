@@ -33,6 +33,11 @@ import MikataService
             .init(method: .post, path: "/v1/supporter/patients/\(linked)/messages", body: #"{"text":"hi"}"#, role: "supporter"),
             .init(method: .post, path: "/v1/supporter/password", body: #"{"currentPassword":"wrong","newPassword":"x"}"#, role: "supporter"),
             .init(method: .post, path: "/v1/supporter/delete", body: #"{"password":"wrong"}"#, role: "supporter"),
+            .init(method: .get, path: "/v1/patient/report", body: nil, role: "patient"),
+            .init(method: .get, path: "/v1/patient/export?format=fhir", body: nil, role: "patient"),
+            .init(method: .get, path: "/v1/supporter/dashboard", body: nil, role: "supporter"),
+            .init(method: .get, path: "/v1/supporter/patients/\(linked)/report", body: nil, role: "supporter"),
+            .init(method: .get, path: "/v1/supporter/patients/\(linked)/export?format=csv&file=doses", body: nil, role: "supporter"),
         ]
     }
 
@@ -47,7 +52,7 @@ import MikataService
             let tokens: [(role: String, token: String?)] = [("anonymous", nil), ("unknown", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
                                                             ("patient", p.token), ("supporter", s.token), ("administrator", admin)]
             let operations = Self.operations(linked: p.vaultId, spareFingerprint: spare.fingerprint)
-            #expect(operations.count == 12)
+            #expect(operations.count == 17)
             var forbidden: [String: String] = [:]
             for op in operations {
                 for (role, token) in tokens {
@@ -106,7 +111,7 @@ import MikataService
             let nowhere = String(repeating: "ab", count: 16)
             let hidden = [unlinked.vaultId, revoked.vaultId, deleted.vaultId, nowhere, "not-a-vault-id", String(repeating: "Z", count: 32)]
             for (method, suffix, body) in [(HTTPRequest.Method.get, "records", nil as String?), (.post, "messages", #"{"text":"hi"}"#),
-                                           (.get, "records?limit=5", nil)] {
+                                           (.get, "records?limit=5", nil), (.get, "report", nil), (.get, "export?format=fhir", nil)] {
                 let ok = try await c.call(method, "/v1/supporter/patients/\(linked.vaultId)/\(suffix)", token: s.token, json: body)
                 #expect(ok.code == 200 || ok.code == 201, "\(ok.body)")
                 var answers: Set<String> = []

@@ -77,11 +77,11 @@ final class Ledger: Sendable {
                         case 0:
                             ledger.record(vault: v, tag: tag, seq: try await s.append(sharedPatients[v], type: "dose", data: data))
                         case 1:
-                            let r = try await s.append(sharedNurses[0], to: .vault(sharedPatients[v].vaultId), type: "message", data: data)
+                            let r = try await s.append(sharedNurses[0], to: .vault(sharedPatients[v].vaultId), type: "note", data: data)
                             ledger.record(vault: v, tag: tag, seq: r.seq)
                         case 2:
                             do {
-                                let r = try await s.append(sharedNurses[1], to: .email("p\(v)@example.jp"), type: "message", data: data)
+                                let r = try await s.append(sharedNurses[1], to: .email("p\(v)@example.jp"), type: "note", data: data)
                                 ledger.record(vault: v, tag: tag, seq: r.seq)
                             } catch let e as MikataError where e.code == .notPermitted {
                                 #expect(revoked.contains(v), "nurse 1 refused on a vault that never revoked them")
@@ -115,7 +115,7 @@ final class Ledger: Sendable {
             // Every revoke respected: nurse 1 can neither read nor write where they were revoked, nurse 0 still can.
             if revoked.contains(v) {
                 #expect(await code { _ = try await s.records(sharedNurses[1], of: .email("p\(v)@example.jp")) } == .notPermitted)
-                #expect(await code { _ = try await s.append(sharedNurses[1], to: .vault(patients[v].vaultId), type: "message", data: json("{}")) } == .notPermitted)
+                #expect(await code { _ = try await s.append(sharedNurses[1], to: .vault(patients[v].vaultId), type: "message", data: json("{\"text\":\"x\"}")) } == .notPermitted)
             }
             #expect(try await s.records(sharedNurses[0], of: .vault(patients[v].vaultId)).page.records.isEmpty == false)
         }

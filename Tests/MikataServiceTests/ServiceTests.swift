@@ -53,11 +53,11 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         let session = try await s.unlockPatient(email: "hana@example.jp", password: pw("correct horse"))
         #expect(session.vaultId == created.vaultId)
         for i in 0..<5 { _ = try await s.append(session, type: "dose", data: json("{\"n\":\(i)}")) }
-        _ = try await s.append(session, type: "side-effect", data: json("{\"nausea\":true}\r\n"))
+        _ = try await s.append(session, type: "side-effect", data: json("{\"grade\":1,\"onset\":\"2026-11-01T09:00:00Z\",\"symptom\":\"nausea\"}\r\n"))
         let page = try await s.records(session, RecordQuery(limit: 100))
         #expect(page.records.map(\.type) == ["dose", "dose", "dose", "dose", "dose", "side-effect"])
         #expect(page.nextAfter == nil)
-        #expect(page.records.last?.data == json("{\"nausea\":true}"))  // trimmed by the one rule for record data
+        #expect(page.records.last?.data == json("{\"grade\":1,\"onset\":\"2026-11-01T09:00:00Z\",\"symptom\":\"nausea\"}"))  // trimmed by the one rule for record data
         #expect(page.records.allSatisfy { $0.author == .patient })
         #expect(await code { _ = try await s.unlockPatient(email: "hana@example.jp", password: pw("wrong")) } == .authenticationFailed)
         #expect(await code { _ = try await s.unlockPatient(email: "nobody@example.jp", password: pw("wrong")) } == .authenticationFailed)
@@ -74,7 +74,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         let s = f.service
         _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
         let session = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
-        for i in 0..<23 { _ = try await s.append(session, type: i % 3 == 0 ? "message" : "dose", data: json("{\"i\":\(i)}")) }
+        for i in 0..<23 { _ = try await s.append(session, type: i % 3 == 0 ? "note" : "dose", data: json("{\"i\":\(i)}")) }
         var seen: [UInt64] = []
         var query = RecordQuery(limit: 5)
         while true {
@@ -87,7 +87,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         #expect(seen == Array(1...23))
         #expect(s.handles.count == 1)  // every page used the vault's kept handle (its frame index), none reopened it
         var streamed: [UInt64] = []
-        for try await r in s.recordStream(session, RecordQuery(limit: 4, types: ["message"])) { streamed.append(r.seq) }
+        for try await r in s.recordStream(session, RecordQuery(limit: 4, types: ["note"])) { streamed.append(r.seq) }
         #expect(streamed == stride(from: 1, through: 23, by: 3).map { UInt64($0) })
         #expect(await code { _ = try await s.records(session, RecordQuery(limit: 0)) } == .invalidInput)
         #expect(await code { _ = try await s.records(session, RecordQuery(maxBytes: 0)) } == .invalidInput)
@@ -131,7 +131,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         let revoked = try await other.revoke(again, supporterEmail: "nurse@example.jp")
         #expect(revoked.epoch == 2)  // vaults start at epoch 1
         #expect(await code { _ = try await s.records(nurse, of: .email("p@example.jp")) } == .notPermitted)
-        #expect(await code { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "message", data: json("{}")) } == .notPermitted)
+        #expect(await code { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "message", data: json("{\"text\":\"x\"}")) } == .notPermitted)
         // The patient's own session, unlocked before the re-key, still works after it.
         #expect(try await s.records(patient).records.map(\.type) == ["message", "dose"])
         await other.shutdown()

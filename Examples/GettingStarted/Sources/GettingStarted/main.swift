@@ -24,7 +24,7 @@ let session = try await service.unlockPatient(email: "hana@example.jp", password
 for day in 1...12 {
     _ = try await service.append(session, type: "dose", data: Array("{\"medication\":\"isoniazid\",\"day\":\(day)}".utf8))
 }
-_ = try await service.append(session, type: "side-effect", data: Array("{\"symptom\":\"nausea\",\"severity\":\"mild\"}".utf8))
+_ = try await service.append(session, type: "side-effect", data: Array(#"{"symptom":"nausea","grade":1,"onset":"2026-11-01T09:00:00Z"}"#.utf8))
 
 // 4. Read them back, five at a time: only one page is ever in memory.
 var query = RecordQuery(limit: 5)
