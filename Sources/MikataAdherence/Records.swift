@@ -92,6 +92,9 @@ public struct Regimen: Sendable, Hashable {
         self.phases = phases
         self.note = note
         try Regimen.check(phases)
+        guard effectiveFrom >= Regimen.earliest, effectiveFrom <= Regimen.latest else {
+            throw AdherenceValidationError(field: "/effectiveFrom", reason: "must be a date in 2000 to 2099")
+        }
     }
 
     /// Asia/Tokyo.
@@ -105,14 +108,23 @@ public struct Regimen: Sendable, Hashable {
     /// The phase containing `date`, if any.
     public func phase(on date: LocalDate) -> RegimenPhase? { phases.first { $0.start <= date && date <= $0.end } }
 
+    /// Treatment dates lie in 2000–2099 and a regimen spans at most 5 years (a report walks it day by day).
+    static let earliest = LocalDate(year: 2000, month: 1, day: 1)!, latest = LocalDate(year: 2099, month: 12, day: 31)!
+
     static func check(_ phases: [RegimenPhase]) throws {
         guard !phases.isEmpty else { throw AdherenceValidationError(field: "/phases", reason: "must not be empty") }
         for (i, p) in phases.enumerated() {
+            for (name, d) in [("start", p.start), ("end", p.end)] where d < earliest || d > latest {
+                throw AdherenceValidationError(field: "/phases/\(i)/\(name)", reason: "must be a date in 2000 to 2099")
+            }
             guard p.start <= p.end else { throw AdherenceValidationError(field: "/phases/\(i)/end", reason: "is before the phase's start") }
             if i > 0, p.start <= phases[i - 1].end {
                 throw AdherenceValidationError(field: "/phases/\(i)/start", reason: "overlaps the previous phase")
             }
             guard !p.medications.isEmpty else { throw AdherenceValidationError(field: "/phases/\(i)/medications", reason: "must not be empty") }
+        }
+        guard phases.first!.start.days(to: phases.last!.end) <= 5 * 366 else {
+            throw AdherenceValidationError(field: "/phases", reason: "span more than 5 years")
         }
     }
 }

@@ -155,6 +155,8 @@ private func fixture() throws -> AdherenceInput {
         (#"{"effectiveFrom":"2026-01-01","phases":[]}"#, "/phases"),
         (#"{"effectiveFrom":"2026-01-01","timeZone":"Mars/Olympus","phases":[{}]}"#, "/timeZone"),
         (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"2026-01-02","end":"2026-01-01","medications":[{"medication":"isoniazid","dose":{"value":"1","unit":"mg"},"timeOfDay":["08:00"]}]}]}"#, "/phases/0/end"),
+        (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"0001-01-01","end":"2026-01-01","medications":[{"medication":"isoniazid","dose":{"value":"1","unit":"mg"},"timeOfDay":["08:00"]}]}]}"#, "/phases/0/start"),
+        (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"2026-01-01","end":"2099-01-01","medications":[{"medication":"isoniazid","dose":{"value":"1","unit":"mg"},"timeOfDay":["08:00"]}]}]}"#, "/phases"),
         (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"2026-01-01","end":"2026-02-01","medications":[{"medication":"Isoniazid","dose":{"value":"1","unit":"mg"},"timeOfDay":["08:00"]}]}]}"#, "/phases/0/medications/0/medication"),
         (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"2026-01-01","end":"2026-02-01","medications":[{"medication":"isoniazid","dose":{"value":"1"},"timeOfDay":["08:00"]}]}]}"#, "/phases/0/medications/0/dose/unit"),
         (#"{"effectiveFrom":"2026-01-01","phases":[{"name":"x","start":"2026-01-01","end":"2026-02-01","medications":[{"medication":"isoniazid","dose":{"value":"1","unit":"mg"},"timeOfDay":["25:00"]}]}]}"#, "/phases/0/medications/0/timeOfDay/0"),
