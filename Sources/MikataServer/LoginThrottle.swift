@@ -40,7 +40,8 @@ final class LoginThrottle: Sendable {
 
     private let accounts = Mutex<[[UInt8]: AccountState]>([:])
     private let addresses = Mutex<[String: AddressState]>([:])
-    private let clock = ContinuousClock()
+    /// The time source (tests pass a manual one, so no test depends on how fast the machine is).
+    private let now: @Sendable () -> ContinuousClock.Instant
     let freeFailures: Int
     let accountFailureLimit: Int
     let accountLockout: Duration
@@ -48,7 +49,9 @@ final class LoginThrottle: Sendable {
     let ipWindow: Duration
     let maxTracked: Int
 
-    init(configuration c: ServerConfiguration, maxTracked: Int = 100_000) {
+    init(configuration c: ServerConfiguration, maxTracked: Int = 100_000,
+         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.now = now
         freeFailures = c.freeFailures
         accountFailureLimit = c.accountFailureLimit
         accountLockout = c.accountLockout
@@ -77,7 +80,7 @@ final class LoginThrottle: Sendable {
     /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds.
     func begin(account: String, address: String) throws {
         let address = Self.addressKey(address)
-        let now = clock.now
+        let now = self.now()
         let k = Self.key(account)
         let wait: Duration? = accounts.withLock { a in
             var s = a[k] ?? AccountState(lastFailure: now)
@@ -128,7 +131,7 @@ final class LoginThrottle: Sendable {
     /// Ends an attempt `begin` admitted. `address` nil: only the account's admission is given back.
     func end(account: String, address: String?, _ outcome: Outcome) {
         let address = address.map(Self.addressKey)
-        let now = clock.now
+        let now = self.now()
         let k = Self.key(account)
         accounts.withLock { a in
             guard var s = a[k] else { return }
@@ -158,7 +161,7 @@ final class LoginThrottle: Sendable {
     /// Counts a failed attempt that was not admitted with `begin` (tests; equivalent to begin + end(.failed)).
     func failed(account: String, address: String) {
         let address = Self.addressKey(address)
-        let now = clock.now
+        let now = self.now()
         let k = Self.key(account)
         accounts.withLock { a in
             var s = a[k] ?? AccountState(lastFailure: now)

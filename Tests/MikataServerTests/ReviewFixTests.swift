@@ -34,21 +34,26 @@ import Testing
     }
 
     // M4: once a lockout ends, the next failure locks again at once, for twice as long.
-    @Test func lockoutsEscalate() async throws {
+    @Test func lockoutsEscalate() throws {
+        final class ManualClock: @unchecked Sendable {
+            var now = ContinuousClock.now
+            func advance(_ d: Duration) { now += d }
+        }
+        let clock = ManualClock()
         var c = ServerConfiguration()
         c.freeFailures = 100
         c.accountFailureLimit = 3
-        c.accountLockout = .milliseconds(100)
-        let t = LoginThrottle(configuration: c)
+        c.accountLockout = .seconds(100)
+        let t = LoginThrottle(configuration: c, now: { clock.now })
         for _ in 0..<3 { t.failed(account: "admin", address: "192.0.2.1") }
         #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }
-        try await Task.sleep(for: .milliseconds(150))
+        clock.advance(.seconds(101))
         try t.begin(account: "admin", address: "192.0.2.1")  // one try after the lock ran out
         t.end(account: "admin", address: "192.0.2.1", .failed)
         #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }  // locked again at once
-        try await Task.sleep(for: .milliseconds(150))
-        #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }  // 200 ms this time
-        try await Task.sleep(for: .milliseconds(100))
+        clock.advance(.seconds(101))
+        #expect(throws: Problem.self) { try t.begin(account: "admin", address: "192.0.2.1") }  // 200 s this time
+        clock.advance(.seconds(100))
         try t.begin(account: "admin", address: "192.0.2.1")
         t.end(account: "admin", address: "192.0.2.1", .succeeded)  // a success forgives everything
         for _ in 0..<2 { t.failed(account: "admin", address: "192.0.2.1") }
