@@ -22,6 +22,13 @@ enum JSONResponse {
                  body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// A shred's answer: `{"certificate": <the signed certificate, as issued>, "certificateId", "vaultId"}` (the
+    /// certificate's canonical JSON is spliced in unchanged, so its signature still verifies).
+    static func deletion(_ outcome: DeletionOutcome) -> Response {
+        raw(Array(#"{"certificate":"#.utf8) + outcome.certificate
+            + Array(#","certificateId":"\#(outcome.certificateId)","vaultId":"\#(outcome.vaultId)"}"#.utf8))
+    }
+
     static func noContent() -> Response { Response(status: .noContent, headers: [.cacheControl: "no-store"]) }
 
     static let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

@@ -94,8 +94,7 @@ extension MikataServer {
             else { throw Problem.notFound }
             let outcome = try await service.approveShred(requestId: id, administrator: name)
             sessions.close(account: "patient:" + outcome.vaultId)  // the shredded vault's sessions end with it
-            return JSONResponse.raw(Array(#"{"certificate":"#.utf8) + outcome.certificate
-                                    + Array(#","certificateId":"\#(outcome.certificateId)","vaultId":"\#(outcome.vaultId)"}"#.utf8))
+            return JSONResponse.deletion(outcome)
         }
         admin.post("/certificates/verify") { [service] request, _ in
             let body = try await request.decode(CertificateBody.self, limit: limit)

@@ -135,8 +135,7 @@ extension MikataServer {
                 try await service.deletePatient(email: email, password: Secret(utf8: body.password))
             }
             sessions.close(account: "patient:" + session.vaultId.hex)
-            return JSONResponse.raw(Array(#"{"certificate":"#.utf8) + outcome.certificate
-                                    + Array(#","certificateId":"\#(outcome.certificateId)","vaultId":"\#(outcome.vaultId)"}"#.utf8))
+            return JSONResponse.deletion(outcome)
         }
     }
 
