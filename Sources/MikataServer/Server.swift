@@ -26,7 +26,13 @@ public final class MikataServer: Sendable {
     let logger: Logger
 
     /// A server over `service`.
-    public init(configuration: ServerConfiguration, service: VaultService, logger: Logger) {
+    public convenience init(configuration: ServerConfiguration, service: VaultService, logger: Logger) {
+        self.init(configuration: configuration, service: service, logger: logger, clock: { ContinuousClock.now })
+    }
+
+    /// A server whose sessions and throttles read time from `clock` (tests).
+    init(configuration: ServerConfiguration, service: VaultService, logger: Logger,
+         clock: @escaping @Sendable () -> ContinuousClock.Instant) {
         self.configuration = configuration
         self.service = service
         self.logger = logger
@@ -35,9 +41,9 @@ public final class MikataServer: Sendable {
         sessions = SessionRegistry(idleTimeout: configuration.sessionIdleTimeout,
                                    absoluteTimeout: configuration.sessionAbsoluteTimeout,
                                    maxSessions: configuration.maxSessions,
-                                   maxPerAccount: configuration.maxSessionsPerAccount,
+                                   maxPerAccount: configuration.maxSessionsPerAccount, now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
-        throttle = LoginThrottle(configuration: configuration)
+        throttle = LoginThrottle(configuration: configuration, now: clock)
     }
 
     /// Opens (creating on first start, as `mikata init` does) the configured store.

@@ -58,12 +58,15 @@ final class SessionRegistry: Sendable {
     /// The most sessions one account holds; a login beyond ends that account's oldest session (so one account
     /// cannot fill the table and lock everyone else out).
     let maxPerAccount: Int
-    private let clock = ContinuousClock()
+    /// The time source (tests pass a manual one, so no test depends on how fast the machine is).
+    private let now: @Sendable () -> ContinuousClock.Instant
     /// Called with the open-session count after every change (the `/metrics` gauge).
     let onCountChange: @Sendable (Int) -> Void
 
     init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10,
+         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
          onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.now = now
         self.idleTimeout = idleTimeout
         self.absoluteTimeout = absoluteTimeout
         self.maxSessions = maxSessions
@@ -76,7 +79,7 @@ final class SessionRegistry: Sendable {
     /// - Throws: `Problem` 503 when `maxSessions` are open (expired ones are swept first).
     func open(_ principal: Principal) throws -> String {
         let (token, hash) = BearerToken.generate()
-        let now = clock.now
+        let now = self.now()
         var expired: [Principal] = []
         let account = principal.account
         let count: Int? = entries.withLock { e in
@@ -104,7 +107,7 @@ final class SessionRegistry: Sendable {
     /// The principal of `token`, refreshing its idle timer; nil (and the session closed) when unknown or expired.
     func principal(token: String) -> Principal? {
         let hash = BearerToken.hash(token)
-        let now = clock.now
+        let now = self.now()
         var expired: Principal?
         let found: Principal? = entries.withLock { e in
             guard var entry = e[hash] else { return nil }
@@ -148,7 +151,7 @@ final class SessionRegistry: Sendable {
     /// - Returns: how many ended.
     @discardableResult
     func sweep() -> Int {
-        let now = clock.now
+        let now = self.now()
         let removed: [Principal] = entries.withLock { sweepLocked(&$0, now: now) }
         for p in removed { p.close() }
         if !removed.isEmpty { onCountChange(count) }

@@ -27,7 +27,15 @@ struct ServerFixture {
     let server: MikataServer
     let logs: LogSink
 
-    static func make(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
+    /// A clock tests move by hand (sessions' and throttles' timeouts without sleeping).
+    final class ManualClock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var current = ContinuousClock.now
+        var now: ContinuousClock.Instant { lock.withLock { current } }
+        func advance(_ d: Duration) { lock.withLock { current += d } }
+    }
+
+    static func make(clock: ManualClock? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-server-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         var c = VaultServiceConfiguration()
@@ -41,7 +49,9 @@ struct ServerFixture {
         configuration.ipFailureLimit = 10_000
         configure(&configuration)
         let logs = LogSink()
-        let server = MikataServer(configuration: configuration, service: service, logger: logs.logger("mikata.test"))
+        let server = clock.map { clock in
+            MikataServer(configuration: configuration, service: service, logger: logs.logger("mikata.test"), clock: { clock.now })
+        } ?? MikataServer(configuration: configuration, service: service, logger: logs.logger("mikata.test"))
         return ServerFixture(root: base, service: service, server: server, logs: logs)
     }
 

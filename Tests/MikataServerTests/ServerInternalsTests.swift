@@ -101,13 +101,14 @@ import Testing
 
     @Test func theSessionLimitAnswers503AfterSweepingExpiredOnes() async throws {
         let counter = Counter()
+        let clock = ServerFixture.ManualClock()
         let r = SessionRegistry(idleTimeout: .milliseconds(40), absoluteTimeout: .seconds(60), maxSessions: 2,
-                                onCountChange: { counter.last = $0 })
+                                now: { clock.now }, onCountChange: { counter.last = $0 })
         _ = try r.open(.administrator(name: "a"))
         _ = try r.open(.administrator(name: "b"))
         #expect(counter.last == 2)
         #expect(throws: Problem.self) { try r.open(.administrator(name: "c")) }
-        try await Task.sleep(for: .milliseconds(80))
+        clock.advance(.milliseconds(80))
         _ = try r.open(.administrator(name: "c"))  // the two expired ones were swept
         #expect(r.count == 1 && counter.last == 1)
         r.closeAll()

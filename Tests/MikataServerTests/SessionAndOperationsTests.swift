@@ -43,11 +43,12 @@ import Testing
     }
 
     @Test func anIdleSessionEnds() async throws {
-        let f = try await ServerFixture.make { $0.sessionIdleTimeout = .seconds(1) }
+        let clock = ServerFixture.ManualClock()
+        let f = try await ServerFixture.make(clock: clock) { $0.sessionIdleTimeout = .seconds(1) }
         try await f.run { c in
             let p = try await c.patient("idle@example.com")
             #expect(try await c.get("/v1/patient/records", token: p.token).code == 200)
-            try await Task.sleep(for: .milliseconds(1_500))
+            clock.advance(.milliseconds(1_500))
             let late = try await c.get("/v1/patient/records", token: p.token)
             #expect(late.code == 401 && late.problem == "unauthenticated")
             #expect(f.server.openSessions == 0, "the expired session is closed, its keys zeroed")
