@@ -9,8 +9,10 @@ enum Principal: Sendable {
     case patient(PatientSession, email: String)
     /// A supporter's unlocked account.
     case supporter(SupporterSession, email: String)
-    /// An administrator who passed password + TOTP: no keys, no access to health data.
-    case administrator(name: String)
+    /// An administrator who passed password + TOTP: no keys, no access to health data. `enrolment` is the
+    /// enrolment id the login matched (`VaultService.authenticateAdministrator`): the session ends when the
+    /// administrator is deleted, even if one of the same name is created again.
+    case administrator(name: String, enrolment: String)
 
     /// The role's name (logs, metrics).
     var role: String {
@@ -27,7 +29,7 @@ enum Principal: Sendable {
         switch self {
         case .patient(let s, _): return "patient:" + s.vaultId.hex
         case .supporter(let s, _): return "supporter:" + s.supporterId.hex
-        case .administrator(let name): return "administrator:" + name
+        case .administrator(let name, _): return "administrator:" + name
         }
     }
 
@@ -102,6 +104,22 @@ final class SessionRegistry: Sendable {
         }
         onCountChange(count)
         return token
+    }
+
+    /// Throws what `open` would throw for want of room, without opening anything (expired sessions are swept
+    /// first): a login whose check uses something up (an administrator's TOTP step) asks before the check.
+    /// Another login may still take the last place in between; then `open` refuses as before.
+    /// - Throws: `Problem` 503 when `maxSessions` are open.
+    func checkRoom() throws {
+        let now = self.now()
+        var expired: [Principal] = []
+        let full: Bool = entries.withLock { e in
+            if e.count >= maxSessions { expired = sweepLocked(&e, now: now) }
+            return e.count >= maxSessions
+        }
+        for p in expired { p.close() }
+        if !expired.isEmpty { onCountChange(count) }
+        if full { throw Problem("unavailable", .serviceUnavailable, "too many open sessions", retryAfter: 60) }
     }
 
     /// The principal of `token`, refreshing its idle timer; nil (and the session closed) when unknown or expired.

@@ -205,6 +205,15 @@ extension VaultService {
     /// - Throws: `MikataError` `.authenticationFailed`, `.busy` (Argon2id queue full), `.tampered`, `.io`.
     public func verifyAdministrator(name: String, password: Secret, totp: String, now: Date = Date(),
                                     generator: some TOTPCodeGenerator) async throws -> String {
+        try await authenticateAdministrator(name: name, password: password, totp: totp, now: now, generator: generator).name
+    }
+
+    /// `verifyAdministrator`, also returning the enrolment the password and code belong to, read under the same lock
+    /// as the code check, so a session can be bound to it (`administratorIsCurrent`).
+    /// - Returns: the administrator's name as stored and their enrolment id (32 hex digits, opaque).
+    /// - Throws: what `verifyAdministrator` throws.
+    public func authenticateAdministrator(name: String, password: Secret, totp: String, now: Date = Date(),
+                                          generator: some TOTPCodeGenerator) async throws -> (name: String, enrolment: String) {
         let n = Self.administratorName(name)
         let failed = MikataError(.authenticationFailed, "the administrator name, password or code is wrong")
         do {
@@ -216,22 +225,22 @@ extension VaultService {
                 return ok
             }
             guard passwordOK, let n else { throw failed }
-            let codeOK = try await blocking { store -> Bool in
-                let ok = try store.updateDocument(.administrators, as: AdministratorAccount.self) { list -> Bool in
-                    guard let i = list.firstIndex(where: { $0.name == n }) else { return false }
+            let enrolment = try await blocking { store -> String? in
+                let enrolment = try store.updateDocument(.administrators, as: AdministratorAccount.self) { list -> String? in
+                    guard let i = list.firstIndex(where: { $0.name == n }) else { return nil }
                     let secret = list[i].totpSecret
                     guard let step = TOTPRules.acceptedStep(given: totp, at: now, lastAccepted: list[i].lastAcceptedStep,
                                                             code: { generator.code(secret: secret, at: TOTPRules.date(ofStep: $0)) })
-                    else { return false }
+                    else { return nil }
                     list[i].lastAcceptedStep = step
-                    return true
+                    return list[i].enrolment
                 }
                 try? store.log("administrator-login", vaultId: nil, actor: "administrator:\(n)", role: "operator",
-                               outcome: ok ? "ok" : "failed", detail: ok ? "" : "code")
-                return ok
+                               outcome: enrolment != nil ? "ok" : "failed", detail: enrolment != nil ? "" : "code")
+                return enrolment
             }
-            guard codeOK else { throw failed }
-            return n
+            guard let enrolment else { throw failed }
+            return (n, enrolment)
         } catch { throw MikataError.from(error) }
     }
 
@@ -240,6 +249,25 @@ extension VaultService {
     /// - Throws: `MikataError` `.tampered`, `.corrupted`, `.io`.
     public func administratorExists(_ name: String) async throws -> Bool {
         try await administrators().contains { $0.name == name }
+    }
+
+    /// The enrolment id of administrator `name` now (what `authenticateAdministrator` returned at login), or nil
+    /// when there is no such administrator.
+    /// - Throws: `MikataError` `.tampered`, `.corrupted`, `.io`.
+    public func administratorEnrolment(_ name: String) async throws -> String? {
+        do {
+            return try await blocking { store in
+                try store.readDocument(.administrators, as: AdministratorAccount.self).first { $0.name == name }?.enrolment
+            }
+        } catch { throw MikataError.from(error) }
+    }
+
+    /// Whether administrator `name` exists now with the enrolment a session was opened for: false once they were
+    /// deleted, even if an administrator of the same name was created since (a server checks this before each
+    /// administrator request).
+    /// - Throws: `MikataError` `.tampered`, `.corrupted`, `.io`.
+    public func administratorIsCurrent(_ name: String, enrolment: String) async throws -> Bool {
+        try await administratorEnrolment(name) == enrolment
     }
 
     // MARK: dual-control shreds

@@ -73,7 +73,8 @@ extension VaultService {
     ///   - supporterName: how the patient knows them (`accessLog` shows it); sealed in the vault.
     ///   - fingerprint: as the supporter gave it (`7KQ2-M9XD-4TZA-P1C8`); a mismatch is refused.
     /// - Throws: `MikataError` `.notFound` (no such supporter), `.notPermitted` (fingerprint mismatch),
-    ///   `.invalidInput`, `.closed`, `.busy`, `.io`.
+    ///   `.invalidInput`, `.closed`, `.busy`, `.io`. (The HTTP service answers the first two alike: docs/SECURITY.md,
+    ///   "What an answer tells".)
     public func grant(_ session: PatientSession, supporterEmail: String, supporterName: String? = nil,
                       fingerprint: String? = nil) async throws -> GrantOutcome {
         let key = try session.ownerKey()
@@ -89,16 +90,20 @@ extension VaultService {
 
     /// Unlinks a supporter: a new key epoch they cannot derive (one header write whatever the vault's size); with
     /// `reencrypt`, every record is re-encrypted under it and older epoch keys are dropped.
-    /// - Throws: `MikataError` `.notFound` (no such supporter), `.closed`, `.busy`, `.io`.
+    ///   An address no supporter has and a supporter never linked to this vault are one answer (docs/SECURITY.md,
+    ///   "What an answer tells").
+    /// - Throws: `MikataError` `.notFound` (no supporter with that address is linked), `.closed`, `.busy`, `.io`.
     public func revoke(_ session: PatientSession, supporterEmail: String, reencrypt: Bool = false) async throws -> RevokeOutcome {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
             let vault = try self.handles.open(id.bytes, store)
-            let supporterId = try store.supporterId(email: supporterEmail)
+            let supporterId: [UInt8]
+            do { supporterId = try store.supporterId(email: supporterEmail) } catch VaultError.notFound { throw VaultService.noLinkedSupporter }
             // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
             try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
-            try vault.revoke(supporterId, reencrypt: reencrypt, session: VaultSession(ownerKey: key))
+            do { try vault.revoke(supporterId, reencrypt: reencrypt, session: VaultSession(ownerKey: key)) }
+            catch VaultError.notFound { throw VaultService.noLinkedSupporter }
             return RevokeOutcome(vaultId: id, supporterId: SupporterID(trusted: supporterId), epoch: try vault.inspect().currentEpoch,
                                  reencrypted: reencrypt)
         }
@@ -172,4 +177,9 @@ extension VaultService {
             try await blocking { store in try store.completePendingShred(email: email).map { DeletionOutcome($0) } }
         }
     }
+}
+
+extension VaultService {
+    /// The one answer to a revocation of an address that is unknown or was never linked to the vault.
+    static let noLinkedSupporter = MikataError(.notFound, "no supporter with this e-mail address is linked to the vault")
 }

@@ -242,6 +242,42 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
         await f.tearDown()
     }
 
+    @Test func aSessionEndsWhenItsAdministratorIsDeletedEvenIfTheNameIsEnrolledAgain() async throws {
+        let f = try await AdminFixture.make()
+        let a = try await adminEnrol(f.service, "op1")
+        let app = adminLiveApp(f.server())
+        try await app.test(.live) { client async throws in
+            let ok = try await adminLogin(client, a)
+            let token = try #require(ok.json["token"] as? String)
+            #expect(try await adminCall(client, .get, "/v1/admin/tombstones", token: token).status == 200)
+            // Deleted and enrolled again under the same name before the old session's next request.
+            try await f.service.deleteAdministrator(name: "op1")
+            let again = try await adminEnrol(f.service, "op1", password: "another long password")
+            #expect(try await adminCall(client, .get, "/v1/admin/tombstones", token: token).status == 401)
+            let fresh = try await adminLogin(client, again)
+            let freshToken = try #require(fresh.json["token"] as? String)
+            #expect(try await adminCall(client, .get, "/v1/admin/tombstones", token: freshToken).status == 200)
+        }
+        await f.tearDown()
+    }
+
+    @Test func aFullSessionTableRefusesAnAdministratorLoginWithoutUsingUpTheCode() async throws {
+        let f = try await AdminFixture.make()
+        let a = try await adminEnrol(f.service, "op1")
+        let server = f.server { $0.maxSessions = 1 }
+        let app = adminLiveApp(server)
+        try await app.test(.live) { client async throws in
+            let filler = try server.sessions.open(.administrator(name: "somebody", enrolment: ""))
+            let code = a.code()
+            let refused = try await adminLogin(client, a, code: code)
+            #expect(refused.status == 503, "\(refused.text)")
+            server.sessions.close(token: filler)
+            let ok = try await adminLogin(client, a, code: code)
+            #expect(ok.status == 200, "the code refused for want of room is still good: \(ok.text)")
+        }
+        await f.tearDown()
+    }
+
     @Test func dualControlShredSurvivesARestartAndNamesBothAdministrators() async throws {
         var f = try await AdminFixture.make()
         let op1 = try await adminEnrol(f.service, "op1")

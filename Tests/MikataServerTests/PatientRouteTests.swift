@@ -105,10 +105,16 @@ import Testing
             let s = try await c.supporter("sg@example.com")
             let wrongPrint = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"AAAA-AAAA-AAAA-AAAA"}"#,
                                               token: p.token)
-            #expect(wrongPrint.code == 403 && wrongPrint.problem == "not-permitted", "\(wrongPrint.body)")
             let nobody = try await c.post("/v1/patient/supporters", #"{"email":"nobody@example.com","fingerprint":"\#(s.fingerprint)"}"#,
                                           token: p.token)
-            #expect(nobody.code == 404)
+            // A wrong fingerprint and an unknown address are one answer: a grant does not tell who is a supporter.
+            #expect(wrongPrint.code == 404 && wrongPrint.problem == "not-found", "\(wrongPrint.body)")
+            #expect(nobody.code == 404 && nobody.body == wrongPrint.body, "\(nobody.body)")
+            let registeredUnlinked = try await c.supporter("su@example.com")
+            _ = registeredUnlinked
+            let notLinked = try await c.post("/v1/patient/supporters/revoke", #"{"email":"su@example.com"}"#, token: p.token)
+            let neverRegistered = try await c.post("/v1/patient/supporters/revoke", #"{"email":"nobody@example.com"}"#, token: p.token)
+            #expect(notLinked.code == 404 && neverRegistered.code == 404 && notLinked.body == neverRegistered.body, "\(notLinked.body)")
 
             let added = try await c.post("/v1/patient/supporters",
                                          #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)","name":"Sis"}"#, token: p.token)

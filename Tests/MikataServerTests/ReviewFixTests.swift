@@ -64,11 +64,11 @@ import Testing
     @Test func anAccountHoldsAtMostItsShareOfSessions() throws {
         let r = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 20, maxPerAccount: 3)
         var tokens: [String] = []
-        for _ in 0..<50 { tokens.append(try r.open(.administrator(name: "flood"))) }
+        for _ in 0..<50 { tokens.append(try r.open(.administrator(name: "flood", enrolment: ""))) }
         #expect(r.count == 3)
         #expect(tokens.suffix(3).allSatisfy { r.principal(token: $0) != nil })
         #expect(tokens.prefix(47).allSatisfy { r.principal(token: $0) == nil })  // the oldest ended
-        _ = try r.open(.administrator(name: "someone-else"))  // others still get in
+        _ = try r.open(.administrator(name: "someone-else", enrolment: ""))  // others still get in
         #expect(r.close(account: "administrator:flood", keeping: tokens.last) == 2 && r.principal(token: tokens.last!) != nil)
     }
 

@@ -48,7 +48,7 @@ import MikataService
             let s = try await c.supporter("ms@example.com", "pw")
             let spare = try await c.supporter("spare@example.com", "pw")
             try await c.link(patientToken: p.token, supporterEmail: "ms@example.com", fingerprint: s.fingerprint)
-            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let admin = try f.server.sessions.open(.administrator(name: "ops", enrolment: ""))
             let tokens: [(role: String, token: String?)] = [("anonymous", nil), ("unknown", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
                                                             ("patient", p.token), ("supporter", s.token), ("administrator", admin)]
             let operations = Self.operations(linked: p.vaultId, spareFingerprint: spare.fingerprint)
@@ -83,7 +83,7 @@ import MikataService
                     let fresh: String? = switch role {
                     case "patient": try await c.post("/v1/patients/login", #"{"email":"mp@example.com","password":"pw"}"#).string("token")
                     case "supporter": try await c.post("/v1/supporters/login", #"{"email":"ms@example.com","password":"pw"}"#).string("token")
-                    case "administrator": try f.server.sessions.open(.administrator(name: "ops2"))
+                    case "administrator": try f.server.sessions.open(.administrator(name: "ops2", enrolment: ""))
                     default: token
                     }
                     let r = try await c.post(path, token: fresh)
@@ -106,7 +106,7 @@ import MikataService
             }
             #expect(try await c.post("/v1/patient/supporters/revoke", #"{"email":"who@example.com"}"#, token: revoked.token).code == 200)
             #expect(try await c.post("/v1/patient/delete", #"{"password":"pw"}"#, token: deleted.token).code == 200)
-            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let admin = try f.server.sessions.open(.administrator(name: "ops", enrolment: ""))
 
             let nowhere = String(repeating: "ab", count: 16)
             let hidden = [unlinked.vaultId, revoked.vaultId, deleted.vaultId, nowhere, "not-a-vault-id", String(repeating: "Z", count: 32)]
@@ -147,7 +147,7 @@ import MikataService
         try await f.run(live: true) { c in
             let p = try await c.patient("mp@example.com", "pw")
             let s = try await c.supporter("ms@example.com", "pw")
-            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let admin = try f.server.sessions.open(.administrator(name: "ops", enrolment: try #require(try await f.service.administratorEnrolment("ops"))))
             let registered = try await c.post("/v1/admin/services", #"{"name":"matrix"}"#, token: admin)
             let apiKey = try #require(registered.string("apiKey"))
             let serviceId = try #require(registered.string("serviceId"))

@@ -74,8 +74,8 @@ import Testing
 
     @Test func tokensAreRandomAndOnlyTheirHashesAreKept() throws {
         let registry = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 10)
-        let a = try registry.open(.administrator(name: "a"))
-        let b = try registry.open(.administrator(name: "a"))
+        let a = try registry.open(.administrator(name: "a", enrolment: ""))
+        let b = try registry.open(.administrator(name: "a", enrolment: ""))
         #expect(a != b && a.count == 43 && b.count == 43)
         #expect(registry.principal(token: a)?.account == "administrator:a")
         #expect(registry.principal(token: a + "x") == nil)
@@ -86,12 +86,12 @@ import Testing
 
     @Test func idleAndAbsoluteTimeoutsEndSessions() async throws {
         let idle = SessionRegistry(idleTimeout: .milliseconds(50), absoluteTimeout: .seconds(60), maxSessions: 10)
-        let t = try idle.open(.administrator(name: "a"))
+        let t = try idle.open(.administrator(name: "a", enrolment: ""))
         try await Task.sleep(for: .milliseconds(120))
         #expect(idle.principal(token: t) == nil && idle.count == 0)
 
         let absolute = SessionRegistry(idleTimeout: .milliseconds(100), absoluteTimeout: .milliseconds(100), maxSessions: 10)
-        let u = try absolute.open(.administrator(name: "b"))
+        let u = try absolute.open(.administrator(name: "b", enrolment: ""))
         for _ in 0..<6 {  // used every 30 ms: never idle, but past the absolute limit after 100 ms
             try await Task.sleep(for: .milliseconds(30))
             _ = absolute.principal(token: u)
@@ -104,12 +104,12 @@ import Testing
         let clock = ServerFixture.ManualClock()
         let r = SessionRegistry(idleTimeout: .milliseconds(40), absoluteTimeout: .seconds(60), maxSessions: 2,
                                 now: { clock.now }, onCountChange: { counter.last = $0 })
-        _ = try r.open(.administrator(name: "a"))
-        _ = try r.open(.administrator(name: "b"))
+        _ = try r.open(.administrator(name: "a", enrolment: ""))
+        _ = try r.open(.administrator(name: "b", enrolment: ""))
         #expect(counter.last == 2)
-        #expect(throws: Problem.self) { try r.open(.administrator(name: "c")) }
+        #expect(throws: Problem.self) { try r.open(.administrator(name: "c", enrolment: "")) }
         clock.advance(.milliseconds(80))
-        _ = try r.open(.administrator(name: "c"))  // the two expired ones were swept
+        _ = try r.open(.administrator(name: "c", enrolment: ""))  // the two expired ones were swept
         #expect(r.count == 1 && counter.last == 1)
         r.closeAll()
         #expect(r.count == 0 && counter.last == 0)

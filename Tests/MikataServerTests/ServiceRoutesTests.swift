@@ -49,7 +49,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
         defer { Task { await f.tearDown() } }
         let s = f.server.service
         _ = try await s.createAdministrator(name: "a", password: Secret(utf8: "admin-password"))
-        let admin = try f.server.sessions.open(.administrator(name: "a"))
+        let admin = try f.server.sessions.open(.administrator(name: "a", enrolment: try #require(try await s.administratorEnrolment("a"))))
         _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: Secret(utf8: "pw"))
         _ = try await s.createPatient(email: "q@example.jp", nickname: "q", password: Secret(utf8: "pw2"))
         let p = try await s.unlockPatient(email: "p@example.jp", password: Secret(utf8: "pw"))

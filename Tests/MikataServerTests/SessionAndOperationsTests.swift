@@ -35,7 +35,7 @@ import Testing
             #expect(try await c.get("/v1/patient/records", token: bystander.token).code == 200)
             #expect(try await c.post("/v1/sessions/logout-all", token: s.token).code == 204)
             #expect(try await c.get("/v1/supporter/patients", token: s2).code == 401)
-            let admin = try f.server.sessions.open(.administrator(name: "ops"))
+            let admin = try f.server.sessions.open(.administrator(name: "ops", enrolment: ""))
             #expect(try await c.post("/v1/sessions/logout", token: admin).code == 204)
             #expect(try await c.post("/v1/sessions/logout", token: admin).code == 401)
             #expect(try await c.post("/v1/sessions/logout-all").code == 401)

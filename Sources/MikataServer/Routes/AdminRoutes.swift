@@ -30,8 +30,8 @@ struct AdministratorCheckMiddleware: RouterMiddleware {
     let sessions: SessionRegistry
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard case .administrator(let name)? = context.principal else { throw Problem.unauthenticated }
-        guard try await service.administratorExists(name) else {
+        guard case .administrator(let name, let enrolment)? = context.principal else { throw Problem.unauthenticated }
+        guard try await service.administratorIsCurrent(name, enrolment: enrolment) else {
             sessions.close(account: "administrator:" + name)
             throw Problem.unauthenticated
         }
@@ -49,11 +49,12 @@ extension MikataServer {
         let limit = configuration.maxBodyBytes
         router.post("/v1/admin/login") { [service, sessions] request, context in
             let body = try await request.decode(AdministratorLogin.self, limit: limit)
-            let name = try await self.passwordCheck(account: "administrator:" + body.name, role: "administrator", request: request, context: context) {
-                try await service.verifyAdministrator(name: body.name, password: Secret(utf8: body.password), totp: body.totp,
-                                                      generator: AdministratorTOTP())
+            try sessions.checkRoom()  // a code is used up by the check: not for a session that cannot be opened
+            let admin = try await self.passwordCheck(account: "administrator:" + body.name, role: "administrator", request: request, context: context) {
+                try await service.authenticateAdministrator(name: body.name, password: Secret(utf8: body.password), totp: body.totp,
+                                                            generator: AdministratorTOTP())
             }
-            let token = try sessions.open(.administrator(name: name))
+            let token = try sessions.open(.administrator(name: admin.name, enrolment: admin.enrolment))
             return try JSONResponse.make(self.loginAnswer(token: token))
         }
 
@@ -78,7 +79,7 @@ extension MikataServer {
                                                            lastCheckpointSeq: v.lastCheckpointSeq, prunedBefore: v.prunedBefore))
         }
         admin.post("/shred-requests") { [service] request, context in
-            guard case .administrator(let name)? = context.principal else { throw Problem.unauthenticated }
+            guard case .administrator(let name, _)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(ShredRequestBody.self, limit: limit)
             let r = try await service.requestShred(email: body.email, reason: body.reason, requestedBy: body.requestedBy,
                                                    reference: body.reference, administrator: name)
@@ -89,7 +90,7 @@ extension MikataServer {
             return try JSONResponse.make(["requests": pending.map(ShredRequestAnswer.init)])
         }
         admin.post("/shred-requests/{requestId}/approve") { [service, sessions] _, context in
-            guard case .administrator(let name)? = context.principal else { throw Problem.unauthenticated }
+            guard case .administrator(let name, _)? = context.principal else { throw Problem.unauthenticated }
             guard let id = context.parameters.get("requestId"), id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
             else { throw Problem.notFound }
             let outcome = try await service.approveShred(requestId: id, administrator: name)

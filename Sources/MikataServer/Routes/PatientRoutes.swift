@@ -99,7 +99,12 @@ extension MikataServer {
         patient.post("/supporters") { [service] request, context in
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(Grant.self, limit: limit)
-            let r = try await service.grant(session, supporterEmail: body.email, supporterName: body.name, fingerprint: body.fingerprint)
+            let r: GrantOutcome
+            do { r = try await service.grant(session, supporterEmail: body.email, supporterName: body.name, fingerprint: body.fingerprint) }
+            catch let e as MikataError where e.code == .notFound || e.code == .notPermitted {
+                // An unknown address and a wrong fingerprint are one answer (docs/SECURITY.md, "What an answer tells").
+                throw MikataError(.notFound, "no supporter has this e-mail address and fingerprint: check both with the supporter")
+            }
             return try JSONResponse.make(GrantAnswer(supporterId: r.supporterId.hex, added: r.added, fingerprint: r.fingerprint),
                                          status: r.added ? .created : .ok)
         }

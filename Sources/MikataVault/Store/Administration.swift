@@ -24,6 +24,17 @@ package struct AdministratorAccount: Codable, Sendable, Equatable {
         self.name = name; self.createdAt = createdAt; self.passwordHash = passwordHash; self.totpSecret = totpSecret
         self.lastAcceptedStep = lastAcceptedStep
     }
+
+    /// An opaque id of this enrolment: BLAKE2b-128 (hex) over the password hash string (salted, so new at every
+    /// creation) and the TOTP secret. An administrator deleted and created again under the same name has another
+    /// one, so a session bound to the old one ends (docs/SECURITY.md, "Administrators").
+    package var enrolment: String {
+        let h = Blake2b(outputLength: 16)
+        h.update(Array(passwordHash.utf8))
+        h.update([0])
+        h.update(Array(totpSecret.utf8))
+        return h.finalize().hex
+    }
 }
 
 /// A shred request waiting for its approval by a second administrator. `email` is only ever in the sealed file.
