@@ -84,7 +84,7 @@ P_TOKEN=$(post /v1/patients/login "{\"email\":\"$P_EMAIL\",\"password\":\"$PW\"}
 FINGERPRINT=$(post /v1/supporters "{\"email\":\"$S_EMAIL\",\"name\":\"Seed Supporter\",\"password\":\"$PW\"}" | field fingerprint)
 S_TOKEN=$(post /v1/supporters/login "{\"email\":\"$S_EMAIL\",\"password\":\"$PW\"}" | field token)
 post /v1/patient/records '{"type":"note","data":{"text":"seed"}}' -H "Authorization: Bearer $P_TOKEN" >/dev/null
-post /v1/patient/supporters "{\"email\":\"$S_EMAIL\",\"fingerprint\":\"$FINGERPRINT\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
+post /v1/patient/supporters "{\"email\":\"$S_EMAIL\",\"fingerprint\":\"$FINGERPRINT\",\"password\":\"$PW\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
 
 # An administrator (created with the CLI, as an operator does; TOTP per RFC 6238 from the printed base32 secret)
 # and a registered service's API key.

@@ -23,7 +23,7 @@ import Testing
             .init(path: "/v1/patients/recover", role: "none",
                   body: ["email": "bp@example.com", "recoveryCode": "x", "newPassword": "n"], required: "recoveryCode"),
             .init(path: "/v1/patient/records", role: "patient", body: ["type": "note", "data": "d"], required: "type"),
-            .init(path: "/v1/patient/supporters", role: "patient", body: ["email": "bs@example.com", "fingerprint": "f"], required: "fingerprint"),
+            .init(path: "/v1/patient/supporters", role: "patient", body: ["email": "bs@example.com", "fingerprint": "f", "password": "pw"], required: "fingerprint"),
             .init(path: "/v1/patient/supporters/revoke", role: "patient", body: ["email": "bs@example.com"], required: "email"),
             .init(path: "/v1/patient/password", role: "patient", body: ["currentPassword": "pw", "newPassword": "n"], required: "newPassword"),
             .init(path: "/v1/patient/delete", role: "patient", body: ["password": "pw"], required: "password"),
@@ -44,7 +44,7 @@ import Testing
         try await f.run { c in
             let p = try await c.patient("bp@example.com", "pw")
             let s = try await c.supporter("bs@example.com", "pw")
-            try await c.link(patientToken: p.token, supporterEmail: "bs@example.com", fingerprint: s.fingerprint)
+            try await c.link(patientToken: p.token, supporterEmail: "bs@example.com", fingerprint: s.fingerprint, patientPassword: "pw")
             let before = try await f.recordCount(email: "bp@example.com", password: "pw")
             let routes = Self.routes(vaultId: p.vaultId)
             #expect(routes.count == 13)
@@ -88,7 +88,7 @@ import Testing
             // Wrong types of the other members too: a Bool, JSON `data` of any kind is fine.
             let reencrypt = try await c.post("/v1/patient/supporters/revoke", #"{"email":"bs@example.com","reencrypt":"yes"}"#, token: p.token)
             #expect(reencrypt.code == 400 && reencrypt.field == "/reencrypt")
-            let nullName = try await c.post("/v1/patient/supporters", #"{"email":"bs@example.com","fingerprint":"f","name":7}"#, token: p.token)
+            let nullName = try await c.post("/v1/patient/supporters", #"{"email":"bs@example.com","fingerprint":"f","name":7,"password":"pw"}"#, token: p.token)
             #expect(nullName.code == 400 && nullName.field == "/name")
 
             // Nothing written: no record, no account, the supporter still linked, the passwords unchanged.

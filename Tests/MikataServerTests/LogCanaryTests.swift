@@ -85,10 +85,11 @@ import Testing
             for q in ["after", "limit", "from", "to"] { try await send(.get, "/v1/patient/records?\(q)=\(k.canary("q"))", token: pToken) }
 
             // Linking.
-            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(k.canary("print"))","name":"\#(k.canary("gname"))"}"#, token: pToken)
-            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(k.canary("gnobody"))@example.com","fingerprint":"\#(fingerprint)"}"#, token: pToken)
-            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(fingerprint)","name":"\#(k.canary("gname"))"}"#, token: pToken)
-            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(fingerprint)"}"#, token: pToken)
+            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(k.canary("print"))","name":"\#(k.canary("gname"))","password":"\#(pPass)"}"#, token: pToken)
+            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(k.canary("gnobody"))@example.com","fingerprint":"\#(fingerprint)","password":"\#(pPass)"}"#, token: pToken)
+            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(fingerprint)","name":"\#(k.canary("gname"))","password":"\#(k.canary("grantpw"))"}"#, token: pToken)
+            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(fingerprint)","name":"\#(k.canary("gname"))","password":"\#(pPass)"}"#, token: pToken)
+            try await send(.post, "/v1/patient/supporters", #"{"email":"\#(sEmail)","fingerprint":"\#(fingerprint)","password":"\#(pPass)"}"#, token: pToken)
 
             // The supporter's side.
             try await send(.get, "/v1/supporter/patients", token: sToken)

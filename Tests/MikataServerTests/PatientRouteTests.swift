@@ -103,9 +103,9 @@ import Testing
         try await f.run { c in
             let p = try await c.patient("pg@example.com")
             let s = try await c.supporter("sg@example.com")
-            let wrongPrint = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"AAAA-AAAA-AAAA-AAAA"}"#,
+            let wrongPrint = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"AAAA-AAAA-AAAA-AAAA","password":"patient password"}"#,
                                               token: p.token)
-            let nobody = try await c.post("/v1/patient/supporters", #"{"email":"nobody@example.com","fingerprint":"\#(s.fingerprint)"}"#,
+            let nobody = try await c.post("/v1/patient/supporters", #"{"email":"nobody@example.com","fingerprint":"\#(s.fingerprint)","password":"patient password"}"#,
                                           token: p.token)
             // A wrong fingerprint and an unknown address are one answer: a grant does not tell who is a supporter.
             #expect(wrongPrint.code == 404 && wrongPrint.problem == "not-found", "\(wrongPrint.body)")
@@ -116,10 +116,19 @@ import Testing
             let neverRegistered = try await c.post("/v1/patient/supporters/revoke", #"{"email":"nobody@example.com"}"#, token: p.token)
             #expect(notLinked.code == 404 && neverRegistered.code == 404 && notLinked.body == neverRegistered.body, "\(notLinked.body)")
 
+            // The patient's password is entered again: a session token alone cannot give lasting access.
+            let noPassword = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)"}"#,
+                                              token: p.token)
+            #expect(noPassword.code == 400 && noPassword.json["field"] as? String == "/password", "\(noPassword.body)")
+            let wrongPassword = try await c.post("/v1/patient/supporters",
+                                                 #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)","password":"not it"}"#, token: p.token)
+            #expect(wrongPassword.code == 403 && wrongPassword.problem == "authentication-failed", "\(wrongPassword.body)")
+            #expect(try await c.get("/v1/supporter/patients/\(p.vaultId)/records", token: s.token).code == 404, "nothing was linked")
+
             let added = try await c.post("/v1/patient/supporters",
-                                         #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)","name":"Sis"}"#, token: p.token)
+                                         #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)","name":"Sis","password":"patient password"}"#, token: p.token)
             #expect(added.code == 201 && (added.json["added"] as? Bool) == true && added.string("supporterId") == s.supporterId)
-            let again = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)"}"#,
+            let again = try await c.post("/v1/patient/supporters", #"{"email":"sg@example.com","fingerprint":"\#(s.fingerprint)","password":"patient password"}"#,
                                          token: p.token)
             #expect(again.code == 200 && (again.json["added"] as? Bool) == false)
             #expect(try await c.get("/v1/supporter/patients/\(p.vaultId)/records", token: s.token).code == 200)

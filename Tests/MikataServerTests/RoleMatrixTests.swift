@@ -22,7 +22,7 @@ import MikataService
         [
             .init(method: .post, path: "/v1/patient/records", body: #"{"type":"note","data":1}"#, role: "patient"),
             .init(method: .get, path: "/v1/patient/records", body: nil, role: "patient"),
-            .init(method: .post, path: "/v1/patient/supporters", body: #"{"email":"spare@example.com","fingerprint":"\#(spareFingerprint)"}"#,
+            .init(method: .post, path: "/v1/patient/supporters", body: #"{"email":"spare@example.com","fingerprint":"\#(spareFingerprint)","password":"pw"}"#,
                   role: "patient"),
             .init(method: .post, path: "/v1/patient/supporters/revoke", body: #"{"email":"spare@example.com"}"#, role: "patient"),
             .init(method: .post, path: "/v1/patient/password", body: #"{"currentPassword":"wrong","newPassword":"x"}"#, role: "patient"),
@@ -47,7 +47,7 @@ import MikataService
             let p = try await c.patient("mp@example.com", "pw")
             let s = try await c.supporter("ms@example.com", "pw")
             let spare = try await c.supporter("spare@example.com", "pw")
-            try await c.link(patientToken: p.token, supporterEmail: "ms@example.com", fingerprint: s.fingerprint)
+            try await c.link(patientToken: p.token, supporterEmail: "ms@example.com", fingerprint: s.fingerprint, patientPassword: "pw")
             let admin = try f.server.sessions.open(.administrator(name: "ops", enrolment: ""))
             let tokens: [(role: String, token: String?)] = [("anonymous", nil), ("unknown", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
                                                             ("patient", p.token), ("supporter", s.token), ("administrator", admin)]
@@ -102,7 +102,7 @@ import MikataService
             let deleted = try await c.patient("deleted@example.com", "pw")
             let s = try await c.supporter("who@example.com", "pw")
             for owner in [linked, revoked, deleted] {
-                try await c.link(patientToken: owner.token, supporterEmail: "who@example.com", fingerprint: s.fingerprint)
+                try await c.link(patientToken: owner.token, supporterEmail: "who@example.com", fingerprint: s.fingerprint, patientPassword: "pw")
             }
             #expect(try await c.post("/v1/patient/supporters/revoke", #"{"email":"who@example.com"}"#, token: revoked.token).code == 200)
             #expect(try await c.post("/v1/patient/delete", #"{"password":"pw"}"#, token: deleted.token).code == 200)

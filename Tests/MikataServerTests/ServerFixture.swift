@@ -137,9 +137,10 @@ extension TestClientProtocol {
         return (created.string("supporterId") ?? "", created.string("fingerprint") ?? "", login.string("token") ?? "")
     }
 
-    /// The patient of `patientToken` links the supporter.
-    func link(patientToken: String, supporterEmail: String, fingerprint: String) async throws {
-        let r = try await post("/v1/patient/supporters", #"{"email":"\#(supporterEmail)","fingerprint":"\#(fingerprint)"}"#,
+    /// The patient of `patientToken` (password `patientPassword`, entered again) links the supporter.
+    func link(patientToken: String, supporterEmail: String, fingerprint: String, patientPassword: String = "patient password") async throws {
+        let r = try await post("/v1/patient/supporters",
+                               #"{"email":"\#(supporterEmail)","fingerprint":"\#(fingerprint)","password":"\#(patientPassword)"}"#,
                                token: patientToken)
         #expect(r.code == 201, "\(r.body)")
     }

@@ -31,7 +31,10 @@ struct Grant: RequestBody {
     let email: String
     let fingerprint: String
     let name: String?
-    static let members: Set<String> = ["email", "fingerprint", "name"]
+    /// The patient's password, entered again: a grant gives lasting read access, so a session token alone (which a
+    /// thief may hold) is not enough, as for a password change.
+    let password: String
+    static let members: Set<String> = ["email", "fingerprint", "name", "password"]
 }
 struct Revoke: RequestBody {
     let email: String
@@ -97,8 +100,14 @@ extension MikataServer {
             return JSONResponse.records(page)
         }
         patient.post("/supporters") { [service] request, context in
-            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(Grant.self, limit: limit)
+            let check = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context,
+                                                     reauthentication: true) {
+                try await service.unlockPatient(email: email, password: Secret(utf8: body.password))
+            }
+            check.close()
+            guard check.vaultId == session.vaultId else { throw Problem.unauthenticated }
             let r: GrantOutcome
             do { r = try await service.grant(session, supporterEmail: body.email, supporterName: body.name, fingerprint: body.fingerprint) }
             catch let e as MikataError where e.code == .notFound || e.code == .notPermitted {
