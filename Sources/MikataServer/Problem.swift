@@ -33,7 +33,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
     /// The problem a service error maps to (`MikataError.Code.httpStatus`); `.busy` carries `Retry-After: 1`.
     public init(_ error: MikataError) {
-        self.init(error.code.rawValue, HTTPResponse.Status(code: error.code.httpStatus), error.message,
+        self.init(error.code.rawValue, HTTPResponse.Status(code: error.code.httpStatus), error.message, field: error.field,
                   retryAfter: error.code == .busy ? 1 : nil)
     }
 

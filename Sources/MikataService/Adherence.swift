@@ -302,7 +302,7 @@ extension VaultService {
         do {
             _ = try AdherenceRecord.decode(seq: 0, type: type, author: .patient, recordTime: Date(), data: data)
         } catch let e as AdherenceValidationError {
-            throw MikataError(.invalidInput, e.field.isEmpty ? e.reason : "\(e.field): \(e.reason)")
+            throw MikataError(.invalidInput, e.field.isEmpty ? e.reason : "\(e.field): \(e.reason)", field: "/data" + e.field)
         }
     }
 }

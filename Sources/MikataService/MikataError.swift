@@ -68,8 +68,13 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What failed, safe to show and to log.
     public let message: String
 
-    /// Makes an error of class `code`.
-    public init(_ code: Code, _ message: String) { self.code = code; self.message = message }
+    /// The member at fault, when one is, as an RFC 6901 JSON Pointer into the arguments as a JSON document would
+    /// hold them: a record append's are `/type` and `/data` (then the pointer inside the data, e.g.
+    /// `/data/doses/0/status`), as in the HTTP bodies; the HTTP service returns it as the problem's `field`.
+    public let field: String?
+
+    /// Makes an error of class `code`, naming the member at fault (`field`) when there is one.
+    public init(_ code: Code, _ message: String, field: String? = nil) { self.code = code; self.message = message; self.field = field }
 
     /// The message.
     public var description: String { message }

@@ -131,8 +131,15 @@ extension VaultService {
     /// (`medication-request`, `dose-event`, `side-effect`, `message`) its typed shape (docs/ADHERENCE.md), else
     /// `.invalidInput` naming the member and nothing is written.
     func checkedData(type: String, _ data: [UInt8]) throws -> [UInt8] {
+        guard RecordPayload.isValidType(type) else {
+            throw MikataError(.invalidInput, "record type must be 1 to 64 of a-z 0-9 . _ -", field: "/type")
+        }
+        guard !type.hasPrefix("mikata.") else { throw MikataError(.invalidInput, "record types starting 'mikata.' are reserved", field: "/type") }
         let json: [UInt8]
-        do { json = try HumanInput.recordData(data) } catch { throw MikataError.from(error) }
+        do { json = try HumanInput.recordData(data) } catch {
+            let e = MikataError.from(error)
+            throw MikataError(e.code, e.message, field: e.code == .invalidInput ? "/data" : nil)
+        }
         try VaultService.checkTyped(type: type, data: json)
         return json
     }

@@ -29,7 +29,8 @@ import Testing
             try await Self.writeRegimen(c, token: p.token)
             // Typed records are validated on write: 400 naming the member, nothing written.
             let bad = try await c.post("/v1/patient/records", #"{"type":"side-effect","data":{"symptom":"nausea","grade":9,"onset":"2026-11-01T00:00:00Z"}}"#, token: p.token)
-            #expect(bad.code == 400 && bad.problem == "invalid-input" && (bad.string("detail") ?? "").hasPrefix("/grade"), "\(bad.body)")
+            #expect(bad.code == 400 && bad.problem == "invalid-input" && (bad.string("detail") ?? "").hasPrefix("/grade")
+                    && bad.field == "/data/grade", "\(bad.body)")
 
             let report = try await c.get("/v1/patient/report?from=2026-11-01&to=2026-11-03", token: p.token)
             #expect(report.code == 200 && report.headers[.contentType] == "application/json", "\(report.body)")

@@ -90,6 +90,13 @@ import Testing
             #expect(reencrypt.code == 400 && reencrypt.field == "/reencrypt")
             let nullName = try await c.post("/v1/patient/supporters", #"{"email":"bs@example.com","fingerprint":"f","name":7,"password":"pw"}"#, token: p.token)
             #expect(nullName.code == 400 && nullName.field == "/name")
+            // What the service refuses in a record names its member too: the type, the data, a member inside it.
+            let badType = try await c.post("/v1/patient/records", #"{"type":"Not A Type","data":1}"#, token: p.token)
+            #expect(badType.code == 400 && badType.problem == "invalid-input" && badType.field == "/type", "\(badType.body)")
+            let reserved = try await c.post("/v1/patient/records", #"{"type":"mikata.key","data":1}"#, token: p.token)
+            #expect(reserved.code == 400 && reserved.field == "/type", "\(reserved.body)")
+            let badDose = try await c.post("/v1/patient/records", #"{"type":"dose-event","data":{"status":"eaten"}}"#, token: p.token)
+            #expect(badDose.code == 400 && badDose.problem == "invalid-input" && (badDose.field ?? "").hasPrefix("/data"), "\(badDose.body)")
 
             // Nothing written: no record, no account, the supporter still linked, the passwords unchanged.
             #expect(try await f.recordCount(email: "bp@example.com", password: "pw") == before)
