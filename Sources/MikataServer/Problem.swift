@@ -4,6 +4,7 @@ public import Hummingbird
 import Foundation
 public import MikataService
 import NIOCore
+import Synchronization
 
 /// An RFC 9457 problem details response (`application/problem+json`). Every error the service answers is one:
 /// `type` is `https://mikata.example/problems/<code>` with the failure class of `MikataError.Code` (or one of the
@@ -21,14 +22,18 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     public let field: String?
     /// Seconds to wait before retrying (`Retry-After`, RFC 9110 §10.2.3), for 429 and 503.
     public let retryAfter: Int?
+    /// The methods the path takes (`Allow`, RFC 9110 §10.2.1), for 405.
+    public let allow: [HTTPRequest.Method]
 
     /// A problem of the HTTP layer's own.
-    public init(_ code: String, _ status: HTTPResponse.Status, _ detail: String, field: String? = nil, retryAfter: Int? = nil) {
+    public init(_ code: String, _ status: HTTPResponse.Status, _ detail: String, field: String? = nil, retryAfter: Int? = nil,
+                allow: [HTTPRequest.Method] = []) {
         self.code = code
         self.status = status
         self.detail = detail
         self.field = field
         self.retryAfter = retryAfter
+        self.allow = allow
     }
 
     /// The problem a service error maps to (`MikataError.Code.httpStatus`); `.busy` carries `Retry-After: 1`.
@@ -70,6 +75,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }  // RFC 6750 §3: every 401 challenges
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -77,6 +83,9 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 /// Turns every error a route throws into a `Problem`: `MikataError` by its code, Hummingbird's own `HTTPError`
 /// (unknown route, wrong method, body too large) by its status, anything else as a 500 whose detail names no value.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The router's routes, to tell a path served with other methods (405) from no such path (404).
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -86,7 +95,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(e)
         } catch let e as HTTPError {
             switch e.status {
-            case .notFound: throw Problem.notFound
+            case .notFound:
+                // Hummingbird answers a known path asked with another method as an unknown one: RFC 9110 §15.5.6 says 405.
+                let allowed = routes.methods(forPath: request.uri.path)
+                guard allowed.isEmpty else {
+                    throw Problem("method-not-allowed", .methodNotAllowed, "this route does not take that method", allow: allowed)
+                }
+                throw Problem.notFound
             case .contentTooLarge: throw Problem("payload-too-large", .contentTooLarge, "the request body is too large")
             case .methodNotAllowed: throw Problem("method-not-allowed", .methodNotAllowed, "this route does not take that method")
             default: throw Problem(e.status.code >= 500 ? "internal" : "malformed-request", e.status,
@@ -98,5 +113,25 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
             throw Problem("internal", .internalServerError, "an internal error occurred")
         }
+    }
+}
+
+/// The paths and methods a router serves, filled in once every route is added (`MikataServer.router()`).
+final class RouteTable: Sendable {
+    private let table = Mutex<[(path: RouterPath, method: HTTPRequest.Method)]>([])
+
+    /// Records the router's routes (its `routes`, after the last route is added).
+    func set(_ routes: [(path: RouterPath, method: HTTPRequest.Method)]) { table.withLock { $0 = routes } }
+
+    /// The methods served for a request path (matched with Hummingbird's own `RouterPath.Element ~=`, so a
+    /// `{vaultId}` capture takes any one segment), sorted; empty when no route has that path.
+    func methods(forPath path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        let found = table.withLock { table in
+            table.filter { route in
+                route.path.components.count == segments.count && zip(route.path.components, segments).allSatisfy { $0 ~= $1 }
+            }.map(\.method)
+        }
+        return Set(found).sorted { $0.rawValue < $1.rawValue }
     }
 }

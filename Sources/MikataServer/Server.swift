@@ -60,7 +60,8 @@ public final class MikataServer: Sendable {
     public func router() -> Router<MikataRequestContext> {
         let router = Router(context: MikataRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: metrics))
-        router.add(middleware: ProblemMiddleware())
+        let routes = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: routes))
         addAdminRoutes(to: router)  // first: its allowlist covers every /v1/admin route added after it
         addOperationsRoutes(to: router)
         addSessionRoutes(to: router)
@@ -68,6 +69,7 @@ public final class MikataServer: Sendable {
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
         addServiceRoutes(to: router)
+        routes.set(router.routes.map { ($0.path, $0.method) })
         return router
     }
 

@@ -109,7 +109,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
             // A service key opens no session: not on patient routes (no read route exists for it).
             try await client.execute(uri: "/v1/patient/records", method: .get, headers: bearer(apiKey)) { r in #expect(r.status == .unauthorized) }
             try await client.execute(uri: "/v1/service/records", method: .get, headers: bearer(apiKey)) { r in
-                #expect(r.status == .methodNotAllowed || r.status == .notFound)
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "POST")
             }
 
             // Revoked: the next request is refused (401), with the same answer as a malformed or unknown key.

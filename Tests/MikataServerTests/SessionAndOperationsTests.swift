@@ -80,6 +80,14 @@ import Testing
             #expect(metrics.body.contains("mikata_http_requests_total") && metrics.body.contains("mikata_sessions_open"))
             let missing = try await c.get("/v1/nothing-here")
             #expect(missing.code == 404 && missing.isProblem && missing.problem == "not-found")
+            // A path served with other methods: 405 naming them (RFC 9110 §15.5.6), also where the path has a capture.
+            let wrongMethod = try await c.get("/v1/patients")
+            #expect(wrongMethod.code == 405 && wrongMethod.problem == "method-not-allowed" && wrongMethod.headers[.allow] == "POST",
+                    "\(wrongMethod.body)")
+            let captured = try await c.call(.delete, "/v1/supporter/patients/\(String(repeating: "ab", count: 16))/records")
+            #expect(captured.code == 405 && captured.headers[.allow] == "GET", "\(captured.headers)")
+            #expect(try await c.call(.head, "/v1/info").headers[.allow] == "GET")
+            #expect(try await c.call(.delete, "/v1/supporter/patients/x/y/z").code == 404)
         }
     }
 }
