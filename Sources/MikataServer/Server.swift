@@ -67,6 +67,7 @@ public final class MikataServer: Sendable {
         addPatientRoutes(to: router)
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
+        addPhotoRoutes(to: router)
         addServiceRoutes(to: router)
         return router
     }
