@@ -243,6 +243,10 @@ extension VaultService {
         return PhotoDownload(vaultId: id, manifest: manifest.0, chunks: Self.chunkStream(manifest.0, author: manifest.1, read), pin: first.pin)
     }
 
+    /// For a client process that streams photos (`mikata photo add|get`): large buffers go back to the system when
+    /// freed, so the process's peak memory does not grow with the photo (`ProcessMemory.giveLargeBuffersBack`).
+    package static func giveLargeBuffersBack() { ProcessMemory.giveLargeBuffersBack() }
+
     // MARK: writing
 
     static func checkAnnounced(_ expected: Int?, maxBytes: Int) throws {

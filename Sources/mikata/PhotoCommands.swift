@@ -29,6 +29,7 @@ struct PhotoCommand: ParsableCommand {
         @OptionGroup var actor: ActorOptions
 
         func run() async throws {
+            VaultService.giveLargeBuffersBack()
             let email = try account.resolve()
             let source = try PhotoFile(path: file, maxBytes: PhotoCommand.maxBytes)  // checked before any password is asked
             let (manifest, pin) = try await global.withService { service -> (PhotoManifest, PinReport?) in
@@ -96,6 +97,7 @@ struct PhotoCommand: ParsableCommand {
         }
 
         func run() async throws {
+            VaultService.giveLargeBuffersBack()
             let email = try account.resolve()
             if ExportCommand.exists(out) { throw MikataError(.alreadyExists, "the output file exists already; choose a new name") }
             let manifest = try await global.withService { service -> PhotoManifest in

@@ -8,6 +8,8 @@ import MikataFormat
 extension Vault {
     /// The internal record type of a photo's chunks (hidden from reads unless asked for by name).
     package static let photoChunkRecordType = "mikata.photo-chunk"
+    /// The read window of photo reads: one chunk frame (256 KiB of image, its header, payload and frame overhead).
+    static let photoReadWindow = 272 << 10
 
     /// Appends one photo chunk (its data as docs/FORMAT.md §5.9 lays it out: the service builds and checks it) as
     /// the session's actor: signed, encrypted, durable and logged exactly like any append (one `append` entry).
@@ -21,8 +23,9 @@ extension Vault {
     }
 
     /// A page of records as `records(_:after:limit:maxBytes:types:)` reads it, but decrypting one frame at a time
-    /// (no batch read ahead, no parallel decryption): photo reads walk past chunk frames of up to 256 KiB, and a
-    /// batch of them would hold megabytes. Memory: one frame, whatever the vault. Logged as one read.
+    /// (no batch read ahead, no parallel decryption) through a read window of `photoReadWindow` bytes instead of
+    /// 1 MiB: photo reads walk past chunk frames of up to 256 KiB, and a batch of them would hold megabytes.
+    /// Memory: about one chunk frame and its plaintext, whatever the vault. Logged as one read.
     /// - Throws: `VaultError.invalidInput` (limit, byte budget), `.notPermitted` (a write-only service), and what a
     ///   read throws (`.tampered`, `.corrupted`, ...).
     package func recordsOneAtATime(_ session: VaultSession, after: UInt64?, limit: Int, maxBytes: Int, types: Set<String>?,
@@ -37,6 +40,9 @@ extension Vault {
                 var page: [Record] = []
                 var bytes = 0
                 var last: UInt64?
+                let window = readChunkSize
+                readChunkSize = min(window, Vault.photoReadWindow)
+                defer { readChunkSize = window }
                 let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
                                           batch: { 1 }) { r, _ in
                     last = r.seq
