@@ -68,6 +68,7 @@ public final class MikataServer: Sendable {
         addPatientRoutes(to: router)
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
+        addPhotoRoutes(to: router)
         addServiceRoutes(to: router)
         routes.set(router.routes.map { ($0.path, $0.method) })
         return router

@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var storePath: String = "mikata-data"
     /// `http.maxBodyBytes`: the largest request body accepted, in bytes (RFC 9110 §15.5.14: 413 beyond). Default 1 MiB.
     public var maxBodyBytes: Int = 1 << 20
+    /// `photos.maxBytes`: the largest photo accepted (`POST .../photos`, streamed into the vault; 413 beyond, RFC 9110
+    /// §15.5.14). Default 5 MiB (`VaultService.photoMaxBytesDefault`); at most 64 MiB.
+    public var photosMaxBytes: Int = VaultService.photoMaxBytesDefault
     /// `sessions.idleTimeoutSeconds`: a session unused this long ends (its keys zeroed). Default 900 (15 min).
     public var sessionIdleTimeout: Duration = .seconds(900)
     /// `sessions.absoluteTimeoutSeconds`: a session ends this long after login whatever its use. Default 43,200 (12 h).
@@ -73,6 +76,7 @@ public struct ServerConfiguration: Sendable {
         rootKeyDirectory = reader.string(forKey: "store.rootKeyDir")
         rootKeyFile = reader.string(forKey: "store.rootKeyFile")
         maxBodyBytes = reader.int(forKey: "http.maxBodyBytes", default: maxBodyBytes)
+        photosMaxBytes = reader.int(forKey: "photos.maxBytes", default: photosMaxBytes)
         sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
         sessionAbsoluteTimeout = .seconds(reader.int(forKey: "sessions.absoluteTimeoutSeconds", default: 43_200))
         maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
@@ -112,6 +116,7 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         guard (0...65_535).contains(port) else { throw MikataError(.invalidInput, "http.port: 0 to 65535") }
         guard maxBodyBytes >= 1024 else { throw MikataError(.invalidInput, "http.maxBodyBytes: at least 1024") }
+        guard (1024...(64 << 20)).contains(photosMaxBytes) else { throw MikataError(.invalidInput, "photos.maxBytes: 1024 to 67108864") }
         guard sessionIdleTimeout > .zero, sessionAbsoluteTimeout >= sessionIdleTimeout else {
             throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")
         }

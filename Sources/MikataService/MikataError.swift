@@ -32,6 +32,8 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
         case erased = "erased"
         /// The session was closed (its keys are zeroed) or the service was shut down.
         case closed = "closed"
+        /// The input is larger than the limit for its kind (a photo over `photos.maxBytes`): nothing was stored.
+        case tooLarge = "payload-too-large"
 
         /// The BSD sysexits(3) code the `mikata` CLI exits with for this class (the CLI contract).
         public var exitCode: Int32 {
@@ -40,7 +42,7 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
             case .authenticationFailed, .notPermitted: return 77  // EX_NOPERM
             case .corrupted, .tampered, .unsupported: return 65   // EX_DATAERR
             case .busy: return 75                     // EX_TEMPFAIL
-            case .invalidInput: return 64             // EX_USAGE
+            case .invalidInput, .tooLarge: return 64  // EX_USAGE
             case .alreadyExists, .io, .closed: return 1
             }
         }
@@ -59,6 +61,7 @@ public struct MikataError: Error, Sendable, Equatable, CustomStringConvertible {
             case .invalidInput: return 400
             case .io: return 500
             case .closed: return 401
+            case .tooLarge: return 413  // RFC 9110 §15.5.14 Content Too Large
             }
         }
     }

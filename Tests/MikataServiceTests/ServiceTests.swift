@@ -166,7 +166,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         let expected: [MikataError.Code: (Int32, Int)] = [
             .notFound: (66, 404), .erased: (66, 410), .authenticationFailed: (77, 401), .notPermitted: (77, 403),
             .corrupted: (65, 500), .tampered: (65, 500), .unsupported: (65, 501), .busy: (75, 503), .invalidInput: (64, 400),
-            .alreadyExists: (1, 409), .io: (1, 500), .closed: (1, 401),
+            .alreadyExists: (1, 409), .io: (1, 500), .closed: (1, 401), .tooLarge: (64, 413),
         ]
         for c in MikataError.Code.allCases {
             #expect(expected[c]?.0 == c.exitCode, "\(c)")

@@ -1,0 +1,188 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import MikataServer
+@_spi(Testing) import MikataService
+
+/// A fake image of `count` bytes: the type's signature, then a deterministic pattern.
+private func image(_ type: PhotoContentType, _ count: Int) -> [UInt8] {
+    var out = type.magic
+    var x: UInt32 = 88_172_645
+    while out.count < count {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5
+        out.append(UInt8(truncatingIfNeeded: x))
+    }
+    return Array(out.prefix(count))
+}
+
+private extension TestClientProtocol {
+    func upload(_ uri: String, _ bytes: [UInt8], type: String?, token: String) async throws -> (Answer, [UInt8]) {
+        var headers: HTTPFields = [.authorization: "Bearer \(token)"]
+        if let type { headers[.contentType] = type }
+        let r = try await execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: bytes))
+        return (Answer(status: r.status, headers: r.headers, body: String(buffer: r.body)), Array(r.body.readableBytesView))
+    }
+
+    func download(_ uri: String, token: String) async throws -> (HTTPResponse.Status, HTTPFields, [UInt8]) {
+        let r = try await execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(token)"], body: nil)
+        return (r.status, r.headers, Array(r.body.readableBytesView))
+    }
+}
+
+@Suite struct PhotoRouteTests {
+    @Test func jpegAndPNGRoundTripOverHTTPForThePatientAndALinkedSupporter() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("p@example.jp")
+            let s = try await c.supporter("s@example.jp")
+            let jpeg = image(.jpeg, 600_000), png = image(.png, 5_000)
+            let (a, _) = try await c.upload("/v1/patient/photos", jpeg, type: "image/jpeg", token: p.token)
+            #expect(a.code == 201, "\(a.body)")
+            let id = try #require(a.json["id"] as? Int)
+            #expect(a.headers[.location] == "/v1/patient/photos/\(id)" && a.json["byteCount"] as? Int == jpeg.count)
+            let (status, headers, bytes) = try await c.download("/v1/patient/photos/\(id)", token: p.token)
+            #expect(status == .ok && headers[.contentType] == "image/jpeg" && headers[.cacheControl] == "no-store")
+            #expect(bytes == jpeg)
+            // Not linked yet: 404, as for a vault that does not exist.
+            let (refused, _) = try await c.upload("/v1/supporter/patients/\(p.vaultId)/photos", png, type: "image/png", token: s.token)
+            #expect(refused.code == 404 && refused.isProblem)
+            try await c.link(patientToken: p.token, supporterEmail: "s@example.jp", fingerprint: s.fingerprint)
+            let (b, _) = try await c.upload("/v1/supporter/patients/\(p.vaultId)/photos", png, type: "image/png; charset=binary", token: s.token)
+            #expect(b.code == 201, "\(b.body)")
+            let pngId = try #require(b.json["id"] as? Int)
+            #expect(b.json["author"] as? String == "supporter:\(s.supporterId)")
+            let (_, pngHeaders, pngBytes) = try await c.download("/v1/supporter/patients/\(p.vaultId)/photos/\(pngId)", token: s.token)
+            #expect(pngHeaders[.contentType] == "image/png" && pngBytes == png)
+            let list = try await c.get("/v1/supporter/patients/\(p.vaultId)/photos", token: s.token)
+            #expect((list.json["photos"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [id, pngId])
+            #expect(try await c.get("/v1/patient/photos/\(id + 1)", token: p.token).code == 404)
+            #expect(try await c.get("/v1/patient/photos/x", token: p.token).code == 404)
+        }
+    }
+
+    @Test func wrongTypesAndWrongBytesAreRefusedAndNothingIsVisible() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("p@example.jp")
+            let png = image(.png, 2_000)
+            for type in [nil, "image/gif", "application/json", "image/jpegx"] {
+                let (r, _) = try await c.upload("/v1/patient/photos", png, type: type, token: p.token)
+                #expect(r.code == 415 && r.isProblem && r.problem == "unsupported-media-type", "\(type ?? "none"): \(r.body)")
+            }
+            for (bytes, type) in [(Array("GIF89a-not-an-image".utf8), "image/png"), (png, "image/jpeg"), ([], "image/png")] {
+                let (r, _) = try await c.upload("/v1/patient/photos", bytes, type: type, token: p.token)
+                #expect(r.code == 400 && r.problem == "invalid-input", "\(r.body)")
+            }
+            let (badDose, _) = try await c.upload("/v1/patient/photos?doseEvent=abc", png, type: "image/png", token: p.token)
+            #expect(badDose.code == 400 && badDose.field == "doseEvent")
+            let list = try await c.get("/v1/patient/photos", token: p.token)
+            #expect(list.code == 200 && (list.json["photos"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func aPhotoOverTheLimitIs413AndNoPhotoIsStored() async throws {
+        let f = try await ServerFixture.make { $0.photosMaxBytes = 300_000 }
+        try await f.run { c in
+            let p = try await c.patient("p@example.jp")
+            let (r, _) = try await c.upload("/v1/patient/photos", image(.jpeg, 300_001), type: "image/jpeg", token: p.token)
+            #expect(r.code == 413 && r.isProblem && r.problem == "payload-too-large", "\(r.body)")
+            let list = try await c.get("/v1/patient/photos", token: p.token)
+            #expect((list.json["photos"] as? [Any])?.isEmpty == true)
+            let (ok, _) = try await c.upload("/v1/patient/photos", image(.jpeg, 300_000), type: "image/jpeg", token: p.token)
+            #expect(ok.code == 201, "\(ok.body)")
+        }
+    }
+
+    @Test func photosMaxBytesIsASetting() async throws {
+        let reader = try await ServerConfiguration.reader(flags: [:], file: nil, environment: ["MIKATA_PHOTOS_MAX_BYTES": "1048576"])
+        #expect(try ServerConfiguration(reader: reader).photosMaxBytes == 1 << 20)
+        #expect(ServerConfiguration().photosMaxBytes == 5 << 20)
+        let tooSmall = try await ServerConfiguration.reader(flags: [:], file: nil, environment: ["MIKATA_PHOTOS_MAX_BYTES": "10"])
+        #expect(throws: MikataError.self) { _ = try ServerConfiguration(reader: tooSmall) }
+    }
+}
+
+/// `mikata photo add` and `photo get` of a 5 MiB photo and of a 10 KiB one, each process's peak RSS read by wait4(2)
+/// for that child alone (so other tests' processes do not count): a photo held whole, once or twice, would add at
+/// least its 5 MiB to the larger run. The patient is made with the cheapest Argon2id, so the password check's memory
+/// does not hide the photo's. Linux records, at exec, the peak RSS of the memory the process had before it (for a
+/// child of posix_spawn's vfork: this whole test process), so the child is forked by a small intermediate (python3's
+/// os.fork then execve, os.wait4): the floor is then that small process's size, the same for both runs.
+@Suite struct PhotoMemoryTests {
+    struct Run {
+        let status: Int32
+        let maxRSSKiB: Int
+        let stdout: String
+        let stderr: String
+    }
+
+    static func spawn(_ arguments: [String], environment: [String: String], scratch: String) throws -> Run {
+        let out = "\(scratch)/out-\(UUID().uuidString)", err = "\(scratch)/err-\(UUID().uuidString)"
+        // python3 forks, the child execs mikata, python3 reports the child's ru_maxrss (KiB) and exits with its status.
+        let script = "import os,sys\npid=os.fork()\nif pid==0:\n    os.execve(sys.argv[2],sys.argv[2:],os.environ)\n_,st,ru=os.wait4(pid,0)\n"
+            + "open(sys.argv[1],'w').write(str(ru.ru_maxrss))\nsys.exit(os.waitstatus_to_exitcode(st))"
+        let rssFile = "\(scratch)/rss-\(UUID().uuidString)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let python = "python3"
+        let argv: [UnsafeMutablePointer<CChar>?] = ([python, "-c", script, rssFile, ServeBinary.path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, python, &actions, nil, argv, envp)
+        try #require(rc == 0, "posix_spawn failed: \(rc)")
+        var status: Int32 = 0
+        var usage = rusage()
+        var waited: pid_t
+        repeat { waited = wait4(pid, &status, 0, &usage) } while waited < 0 && errno == EINTR
+        try #require(waited == pid, "wait4 failed: errno \(errno)")
+        defer { unlink(out); unlink(err); unlink(rssFile) }
+        let text = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        let rss = Int(text(rssFile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        return Run(status: (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), maxRSSKiB: rss,
+                   stdout: text(out), stderr: text(err))
+    }
+
+    @Test func aFiveMiBPhotoIsStoredAndReadBackInBoundedMemory() async throws {
+        let f = try await ServerFixture.make()
+        defer { Task { await f.tearDown() } }
+        _ = try await f.service.createPatient(email: "m@example.jp", nickname: "M", password: Secret(utf8: "pw"))
+        let dir = f.root
+        try Data("pw\n".utf8).write(to: URL(fileURLWithPath: "\(dir)/pw"))
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("MIKATA_") { env[key] = nil }
+        env["MIKATA_ROOT_KEY_DIR"] = "\(dir)/root-keys"
+        env["MIKATA_STORE"] = "\(dir)/store"
+        var add: [Int: Run] = [:], get: [Int: Run] = [:]
+        for size in [10 << 10, 5 << 20] {
+            let photo = image(.jpeg, size)
+            try Data(photo).write(to: URL(fileURLWithPath: "\(dir)/in-\(size).jpg"))
+            let a = try Self.spawn(["photo", "add", "--email", "m@example.jp", "--file", "\(dir)/in-\(size).jpg", "--password-file", "\(dir)/pw", "--json"],
+                                   environment: env, scratch: dir)
+            try #require(a.status == 0, "photo add: \(a.stderr)")
+            let id = try #require((try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as? [String: Any])?["id"] as? Int)
+            let g = try Self.spawn(["photo", "get", "--email", "m@example.jp", "--id", String(id), "--out", "\(dir)/out-\(size).jpg",
+                                    "--password-file", "\(dir)/pw"], environment: env, scratch: dir)
+            try #require(g.status == 0, "photo get: \(g.stderr)")
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out-\(size).jpg"))) == photo, "the bytes read back are the bytes written")
+            add[size] = a
+            get[size] = g
+        }
+        let addGrowth = add[5 << 20]!.maxRSSKiB - add[10 << 10]!.maxRSSKiB
+        let getGrowth = get[5 << 20]!.maxRSSKiB - get[10 << 10]!.maxRSSKiB
+        print("photo memory: add peak RSS \(add[10 << 10]!.maxRSSKiB) KiB (10 KiB photo) vs \(add[5 << 20]!.maxRSSKiB) KiB (5 MiB); get \(get[10 << 10]!.maxRSSKiB) vs \(get[5 << 20]!.maxRSSKiB) KiB")
+        // Half the photo: far below one whole copy of it.
+        #expect(addGrowth < 2_560, "photo add grew by \(addGrowth) KiB for a 5 MiB photo")
+        #expect(getGrowth < 2_560, "photo get grew by \(getGrowth) KiB for a 5 MiB photo")
+    }
+}
