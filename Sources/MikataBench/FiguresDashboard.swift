@@ -14,7 +14,7 @@ extension BenchRun {
     func dashboardFigure(_ dir: String) throws {
         let patients = options.quick ? 20 : 200
         let small = options.quick ? 5 : 50
-        let runs = options.quick ? 2 : 4
+        let runs = options.quick ? 3 : 5
         let root = "\(dir)/dashboard-store", keys = "\(dir)/dashboard-root-keys"
         let nurse = "nurse@dashboard.invalid", nurseSmall = "nurse-small@dashboard.invalid"
         let now = Date()
@@ -56,12 +56,8 @@ extension BenchRun {
         // The first request on a freshly opened service (no handles kept yet), once each: the peer on a service of its
         // own, the dashboard on the service the warm runs then use (so it is also their warm-up).
         progress("dashboard: first request on a fresh service, peer and dashboard")
-        func firstRequest(_ service: VaultService, _ s: SupporterSession, dashboardFirst: Bool) throws -> (seconds: Double, peak: Int) {
-            let m = try peakMemory { try timed { dashboardFirst ? try dashboard(service, s, expect: patients) : try peer(service, s, ids) }.seconds }
-            return (m.value, m.peak)
-        }
         let peerService = try openService()
-        let coldPeer = try firstRequest(peerService, try session(peerService, nurse), dashboardFirst: false)
+        let coldPeer = try RequestCost.measure { try peer(peerService, try session(peerService, nurse), ids) }
         blockingShutdown(peerService)
 
         // A long-running service (`mikata serve`): its handle cache (256) keeps the vaults' handles between requests, so
@@ -69,53 +65,70 @@ extension BenchRun {
         let service = try openService()
         defer { blockingShutdown(service) }
         let s = try session(service, nurse), sSmall = try session(service, nurseSmall)
-        let coldDashboard = try firstRequest(service, s, dashboardFirst: true)
-        let cold = [coldDashboard, coldPeer]
+        let coldDashboard = try RequestCost.measure { try dashboard(service, s, expect: patients) }
         let smallIds = Array(ids.prefix(small))
         progress("dashboard: \(runs) runs each of the dashboard and the peer read at \(patients) and at \(small) patients, alternating")
-        var dash = Samples(), read = Samples(), dashSmall = Samples(), readSmall = Samples()
-        var dashPeak: [Int] = [], readPeak: [Int] = [], dashSmallPeak: [Int] = [], readSmallPeak: [Int] = []
+        var dash: [RequestCost] = [], read: [RequestCost] = [], dashSmall: [RequestCost] = [], readSmall: [RequestCost] = []
         for r in 0..<runs {
             let steps: [() throws -> Void] = [
-                { let m = try peakMemory { try timed { try dashboard(service, s, expect: patients) }.seconds }; dash.add(m.value); dashPeak.append(m.peak) },
-                { let m = try peakMemory { try timed { try peer(service, s, ids) }.seconds }; read.add(m.value); readPeak.append(m.peak) },
-                { let m = try peakMemory { try timed { try dashboard(service, sSmall, expect: small) }.seconds }; dashSmall.add(m.value); dashSmallPeak.append(m.peak) },
-                { let m = try peakMemory { try timed { try peer(service, sSmall, smallIds) }.seconds }; readSmall.add(m.value); readSmallPeak.append(m.peak) },
+                { dash.append(try RequestCost.measure { try dashboard(service, s, expect: patients) }) },
+                { read.append(try RequestCost.measure { try peer(service, s, ids) }) },
+                { dashSmall.append(try RequestCost.measure { try dashboard(service, sSmall, expect: small) }) },
+                { readSmall.append(try RequestCost.measure { try peer(service, sSmall, smallIds) }) },
             ]
             for k in 0..<steps.count { try steps[(r + k) % steps.count]() }
         }
+        for (name, series) in [("dashboard \(patients)", dash), ("peer \(patients)", read), ("dashboard \(small)", dashSmall), ("peer \(small)", readSmall)] {
+            progress("dashboard: \(name): wall " + series.map { String(format: "%.2f", $0.seconds) }.joined(separator: " ") + " s; cpu "
+                + series.map { String(format: "%.2f", $0.cpuSeconds) }.joined(separator: " ") + " s; peak "
+                + series.map { String($0.peakBytes >> 10) }.joined(separator: " ") + " KiB")
+        }
 
-        let ratioTime = dash.median / read.median
-        let peak = Samples(dashPeak.map(Double.init)).median, peakRead = Samples(readPeak.map(Double.init)).median
-        let peakSmall = Samples(dashSmallPeak.map(Double.init)).median
+        let wall = RequestCost.median(dash, \.seconds), wallRead = RequestCost.median(read, \.seconds)
+        let cpu = RequestCost.median(dash, \.cpuSeconds), cpuRead = RequestCost.median(read, \.cpuSeconds)
+        let ratioTime = cpu / cpuRead, ratioWall = wall / wallRead
+        let peak = RequestCost.median(dash, \.peak), peakRead = RequestCost.median(read, \.peak)
+        let peakSmall = RequestCost.median(dashSmall, \.peak)
         let recordsText = "\(fixture.records) records, \(mib(Double(fixture.bytes))) of vault files"
+        // The verdict uses CPU time: on this shared machine the same request's wall time varies severalfold from run to
+        // run with the other tenants' load, its CPU time by a few per cent (both are in the progress log and the rows).
         report.goals.append(Row(
             figure: "Supporter dashboard over \(patients) patients of 6 months on 2HRZE/4HR (`VaultService.dashboard`, \(recordsText)), "
-                + "long-running service (handles kept), median",
-            measured: String(format: "%.2f s", dash.median),
-            baseline: String(format: "%.2f s reading the same vaults' dose-event + regimen records alone (`records(_:of:_:)`, pages of 10,000, 4 vaults at a time)", read.median),
+                + "long-running service (handles kept): CPU time of the request, median",
+            measured: String(format: "%.2f s (wall %.2f s)", cpu, wall),
+            baseline: String(format: "%.2f s (wall %.2f s) reading the same vaults' dose-event + regimen records alone (`records(_:of:_:)`, pages of 10,000, 4 vaults at a time)", cpuRead, wallRead),
             ratio: ratio(ratioTime), goal: "≤ 1.2×", pass: ratioTime <= 1.2, samples: "\(dash.count) + \(read.count)"))
-        let growth = peak - peakSmall
-        let perPatient = growth / Double(patients - small)
-        // Bounded: the 150 extra patients cost no more than the dashboard's rows (a few hundred bytes each) plus noise;
-        // a pass that kept records would add ~150 × their data (about 0.2 MiB per vault here).
+        let perPatient = (peak - peakSmall) / Double(patients - small)
+        // Bounded: the extra patients cost no more than the dashboard's rows (a few hundred bytes each) plus noise; a
+        // pass that kept each vault's records would add about 0.2 MiB per vault here.
         let bounded = perPatient <= 16 * 1024
         report.goals.append(Row(
             figure: "Same dashboard, peak memory above the resident set before the request (median of runs)",
             measured: memoryText(peak) + " at \(patients) patients",
             baseline: "\(memoryText(peakSmall)) at \(small) patients; the peer read: \(memoryText(peakRead)) at \(patients)",
             ratio: String(format: "%+.1f KiB per added patient", perPatient / 1024), goal: "bounded (≤ 16 KiB per added patient)",
-            pass: bounded, samples: "\(dashPeak.count) + \(dashSmallPeak.count)"))
-        let rSmall = dashSmall.median / readSmall.median
+            pass: bounded, samples: "\(dash.count) + \(dashSmall.count)"))
         report.info.append(Row(
-            figure: "Same dashboard over \(small) of those patients (another supporter), median",
-            measured: String(format: "%.2f s", dashSmall.median), baseline: String(format: "%.2f s peer read of the same \(small) vaults", readSmall.median),
-            ratio: ratio(rSmall), goal: "", pass: nil, samples: "\(dashSmall.count) + \(readSmall.count)"))
+            figure: "Same, wall time, median (spread: " + String(format: "%.2f–%.2f s against %.2f–%.2f s", dash.map(\.seconds).min()!,
+                dash.map(\.seconds).max()!, read.map(\.seconds).min()!, read.map(\.seconds).max()!) + ")",
+            measured: String(format: "%.2f s", wall), baseline: String(format: "%.2f s the peer read", wallRead),
+            ratio: ratio(ratioWall), goal: "(≤ 1.2× would be)", pass: nil, samples: "\(dash.count) + \(read.count)",
+            verdict: ratioWall <= 1.2 ? "would PASS" : "would MISS"))
+        let wallSmall = RequestCost.median(dashSmall, \.seconds), wallReadSmall = RequestCost.median(readSmall, \.seconds)
+        let cpuSmall = RequestCost.median(dashSmall, \.cpuSeconds), cpuReadSmall = RequestCost.median(readSmall, \.cpuSeconds)
         report.info.append(Row(
-            figure: "Dashboard over \(patients) patients as the first request of a freshly opened service (every handle opened in it), once",
-            measured: String(format: "%.2f s, peak +%@", cold[0].seconds, memoryText(Double(cold[0].peak))),
-            baseline: String(format: "%.2f s, peak +%@ peer read, first request of another fresh service", cold[1].seconds, memoryText(Double(cold[1].peak))),
-            ratio: ratio(cold[0].seconds / cold[1].seconds), goal: "", pass: nil, samples: "1 + 1"))
+            figure: "Same dashboard over \(small) of those patients (another supporter), median wall / CPU time",
+            measured: String(format: "%.2f s / %.2f s", wallSmall, cpuSmall),
+            baseline: String(format: "%.2f s / %.2f s peer read of the same \(small) vaults", wallReadSmall, cpuReadSmall),
+            ratio: "\(ratio(wallSmall / wallReadSmall)) / \(ratio(cpuSmall / cpuReadSmall))", goal: "", pass: nil,
+            samples: "\(dashSmall.count) + \(readSmall.count)"))
+        report.info.append(Row(
+            figure: "Dashboard over \(patients) patients as the first request of a freshly opened service (every handle opened in it), once: wall / CPU time, peak",
+            measured: String(format: "%.2f s / %.2f s, +%@", coldDashboard.seconds, coldDashboard.cpuSeconds, memoryText(coldDashboard.peak)),
+            baseline: String(format: "%.2f s / %.2f s, +%@ peer read, first request of another fresh service", coldPeer.seconds,
+                             coldPeer.cpuSeconds, memoryText(coldPeer.peak)),
+            ratio: "\(ratio(coldDashboard.seconds / coldPeer.seconds)) / \(ratio(coldDashboard.cpuSeconds / coldPeer.cpuSeconds))",
+            goal: "", pass: nil, samples: "1 + 1"))
         report.notes.append("Dashboard: one store, one supporter linked to \(patients) patients (a second one to the first \(small)), each on "
             + "2HRZE/4HR (daily at 08:00 Asia/Tokyo) started 6 months less a few days before the run, with a dose event per "
             + "medicine and day (mostly taken, some late, explicit or silent misses, a few skipped, a stretch of misses for "
@@ -128,7 +141,9 @@ extension BenchRun {
             + "nothing decoded), four vaults at a time as the dashboard does. Both pay an unlock and a read entry in the "
             + "access log per vault. Peak memory: `malloc_trim(0)`, VmHWM reset (`5` into /proc/self/clear_refs), "
             + "VmRSS before, VmHWM after the request; the figure is the difference (the service's thread pool and kept "
-            + "handles already exist before a warm request).")
+            + "handles already exist before a warm request). CPU time is getrusage(RUSAGE_SELF) user + system over the "
+            + "request (every thread of the process; nothing else runs in it meanwhile), the goal's measure: the same request's "
+            + "wall time varies severalfold with the other tenants' load, its CPU time by a few per cent.")
     }
 
     /// Reads the dose-event and regimen records of `ids` as a client would, a page at a time, four vaults at once;
@@ -328,6 +343,35 @@ func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T
 
 func blockingShutdown(_ service: VaultService) {
     _ = try? blockingAwait { await service.shutdown() }
+}
+
+/// What one request cost: wall time, the process's CPU time (user + system, every thread), peak memory above the
+/// resident set before it.
+struct RequestCost {
+    var seconds: Double
+    var cpuSeconds: Double
+    var peakBytes: Int
+    var peak: Double { Double(peakBytes) }
+
+    static func measure(_ body: () throws -> Void) throws -> RequestCost {
+        let m = try peakMemory { () throws -> (Double, Double) in
+            let cpu0 = processCPUSeconds()
+            let t = try timed(body).seconds
+            return (t, processCPUSeconds() - cpu0)
+        }
+        return RequestCost(seconds: m.value.0, cpuSeconds: m.value.1, peakBytes: m.peak)
+    }
+
+    static func median(_ series: [RequestCost], _ value: KeyPath<RequestCost, Double>) -> Double {
+        Samples(series.map { $0[keyPath: value] }).median
+    }
+}
+
+/// User + system CPU time of this process so far, in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// Runs `body` and returns its result with the resident-set high-water mark it reached above the resident set before
