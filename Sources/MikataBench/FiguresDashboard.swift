@@ -103,13 +103,13 @@ extension BenchRun {
         // pass that kept each vault's records would add about 0.2 MiB per vault here.
         let bounded = perPatient <= 16 * 1024
         report.goals.append(Row(
-            figure: "Same dashboard, peak memory above the resident set before the request (median of runs)",
+            figure: "Same dashboard over \(patients) patients, peak memory above the resident set before the request (median of runs)",
             measured: memoryText(peak) + " at \(patients) patients",
             baseline: "\(memoryText(peakSmall)) at \(small) patients; the peer read: \(memoryText(peakRead)) at \(patients)",
             ratio: String(format: "%+.1f KiB per added patient", perPatient / 1024), goal: "bounded (≤ 16 KiB per added patient)",
             pass: bounded, samples: "\(dash.count) + \(dashSmall.count)"))
         report.info.append(Row(
-            figure: "Same, wall time, median (spread: " + String(format: "%.2f–%.2f s against %.2f–%.2f s", dash.map(\.seconds).min()!,
+            figure: "Supporter dashboard over \(patients) patients (the goal row), wall time, median (spread: " + String(format: "%.2f–%.2f s against %.2f–%.2f s", dash.map(\.seconds).min()!,
                 dash.map(\.seconds).max()!, read.map(\.seconds).min()!, read.map(\.seconds).max()!) + ")",
             measured: String(format: "%.2f s", wall), baseline: String(format: "%.2f s the peer read", wallRead),
             ratio: ratio(ratioWall), goal: "(≤ 1.2× would be)", pass: nil, samples: "\(dash.count) + \(read.count)",
@@ -117,7 +117,7 @@ extension BenchRun {
         let wallSmall = RequestCost.median(dashSmall, \.seconds), wallReadSmall = RequestCost.median(readSmall, \.seconds)
         let cpuSmall = RequestCost.median(dashSmall, \.cpuSeconds), cpuReadSmall = RequestCost.median(readSmall, \.cpuSeconds)
         report.info.append(Row(
-            figure: "Same dashboard over \(small) of those patients (another supporter), median wall / CPU time",
+            figure: "Supporter dashboard over \(small) of those patients (another supporter), median wall / CPU time",
             measured: String(format: "%.2f s / %.2f s", wallSmall, cpuSmall),
             baseline: String(format: "%.2f s / %.2f s peer read of the same \(small) vaults", wallReadSmall, cpuReadSmall),
             ratio: "\(ratio(wallSmall / wallReadSmall)) / \(ratio(cpuSmall / cpuReadSmall))", goal: "", pass: nil,
@@ -129,21 +129,19 @@ extension BenchRun {
                              coldPeer.cpuSeconds, memoryText(coldPeer.peak)),
             ratio: "\(ratio(coldDashboard.seconds / coldPeer.seconds)) / \(ratio(coldDashboard.cpuSeconds / coldPeer.cpuSeconds))",
             goal: "", pass: nil, samples: "1 + 1"))
-        report.notes.append("Dashboard: one store, one supporter linked to \(patients) patients (a second one to the first \(small)), each on "
-            + "2HRZE/4HR (daily at 08:00 Asia/Tokyo) started 6 months less a few days before the run, with a dose event per "
-            + "medicine and day (mostly taken, some late, explicit or silent misses, a few skipped, a stretch of misses for "
-            + "one patient in ten), a few side effects and about two messages a week (which the dashboard skips): "
-            + String(format: "%.0f records a vault, built in %.1f s", perVault, built) + " through the engine at minimum-cost Argon2id "
-            + "(appends backdated to when each dose was recorded, access log detached while building). Both series run through "
-            + "one `VaultService` as `mikata serve` keeps it (its handle cache holds all \(patients) vaults after the first "
-            + "request, which is measured too, as the first request of a fresh service), alternating, \(runs) runs each; the peer reads each vault's `dose-event` and "
-            + "`medication-request` records through `records(_:of:_:)` (decrypted, chain-checked and signature-verified, "
-            + "nothing decoded), four vaults at a time as the dashboard does. Both pay an unlock and a read entry in the "
-            + "access log per vault. Peak memory: `malloc_trim(0)`, VmHWM reset (`5` into /proc/self/clear_refs), "
-            + "VmRSS before, VmHWM after the request; the figure is the difference (the service's thread pool and kept "
-            + "handles already exist before a warm request). CPU time is getrusage(RUSAGE_SELF) user + system over the "
-            + "request (every thread of the process; nothing else runs in it meanwhile), the goal's measure: the same request's "
-            + "wall time varies severalfold with the other tenants' load, its CPU time by a few per cent.")
+        report.notes.append("Dashboard: one store, one supporter linked to \(patients) patients (another to the first \(small)), each on "
+            + "2HRZE/4HR from 6 months (less a few days) ago with a dose event per medicine and day (mostly taken; late, missed "
+            + "with or without an event, skipped; a stretch of misses for one patient in ten), a few side effects and two "
+            + "messages a week: " + String(format: "%.0f records a vault, built in %.1f s", perVault, built) + " by the engine "
+            + "(minimum-cost Argon2id, backdated appends, access log detached). Both series run on one `VaultService` whose handle "
+            + "cache holds every vault after the first request (measured apart), alternating, \(runs) runs each; the peer reads "
+            + "each vault's `dose-event` and `medication-request` records through `records(_:of:_:)` (decrypted and verified, "
+            + "nothing decoded), four vaults at a time as the dashboard does; both write an unlock and a read entry per vault. "
+            + "Time is the process's CPU time over the request (getrusage, every thread): its wall time varies severalfold with "
+            + "the other tenants' load, its CPU time by a few per cent. Peak memory: `malloc_trim(0)`, VmHWM reset (`5` into "
+            + "/proc/self/clear_refs), then VmHWM after the request minus VmRSS before it. Where the dashboard's extra time goes "
+            + "(perf, 2026-11-30): about two thirds of its own thread in `DoseEvent.decode` (JSONSerialization, dynamic casts, "
+            + "date and ISO 8601 parsing), a sixth in `AdherenceCalculator.report`.")
     }
 
     /// Reads the dose-event and regimen records of `ids` as a client would, a page at a time, four vaults at once;
