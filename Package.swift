@@ -92,7 +92,7 @@ let package = Package(
         // `make bench`: figures against the physical limits measured in the same run.
         .executableTarget(
             name: "MikataBench",
-            dependencies: ["MikataVault", "MikataFormat", "MikataCrypto"],
+            dependencies: ["MikataVault", "MikataFormat", "MikataCrypto", "MikataService", "MikataAdherence"],
             swiftSettings: strict
         ),
         // Test-only: random operations on a store, killed at random moments; `make torture` (docs/RELIABILITY.md).

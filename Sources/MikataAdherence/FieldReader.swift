@@ -42,7 +42,9 @@ struct FieldReader {
     }
 
     func pointer(_ key: String) -> String {
-        path + "/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        // RFC 6901 escapes; nested objects ask for their path on every decode, so skip Foundation when none is needed.
+        guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return path + "/" + key }
+        return path + "/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
     mutating func raw(_ key: String) -> Any? {
@@ -54,17 +56,28 @@ struct FieldReader {
     mutating func string(_ key: String, maxLength: Int = 200, allowEmpty: Bool = false) throws -> String? {
         guard let v = raw(key) else { return nil }
         guard let s = v as? String else { throw AdherenceValidationError(field: pointer(key), reason: "must be a string") }
-        guard allowEmpty || !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        // Every string of every record a report or the dashboard reads passes here, so these checks avoid Foundation's
+        // bridged trimming, grapheme counting when the UTF-8 length settles it, and Unicode table lookups for ASCII.
+        guard allowEmpty || !s.unicodeScalars.allSatisfy(FieldReader.isBlank) else {
             throw AdherenceValidationError(field: pointer(key), reason: "must not be empty")
         }
-        guard s.count <= maxLength else {
+        guard s.utf8.count <= maxLength || s.count <= maxLength else {  // a character is at least one UTF-8 byte
             throw AdherenceValidationError(field: pointer(key), reason: "is longer than \(maxLength) characters")
         }
-        guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
+        guard !s.unicodeScalars.contains(where: { FieldReader.isControl($0) && $0 != "\n" && $0 != "\t" }) else {
             throw AdherenceValidationError(field: pointer(key), reason: "contains control characters")
         }
         return s
     }
+
+    /// Whether `u` is white space as `CharacterSet.whitespacesAndNewlines` has it (Unicode White_Space: Zs, Zl, Zp,
+    /// U+0009–000D, U+0085; and, as Foundation's set, U+200B), so a string of only these is empty once trimmed.
+    static func isBlank(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x80 ? u.value == 0x20 || (0x09...0x0D).contains(u.value) : u.value == 0x200B || u.properties.isWhitespace
+    }
+
+    /// Whether `u` is of general category Cc (control): U+0000–001F and U+007F–009F, no other code point.
+    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
 
     mutating func requiredString(_ key: String, maxLength: Int = 200) throws -> String {
         guard let s = try string(key, maxLength: maxLength) else { throw missing(key) }

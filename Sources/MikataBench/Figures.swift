@@ -40,6 +40,7 @@ final class BenchRun {
         if options.only.contains("concurrency") { try concurrencyFigure(store) }
         if !options.only.isDisjoint(with: ["sessions", "scale"]) { try scaleFigures(dir) }
         if options.only.contains("reads") { try readsFigures(store) }
+        if options.only.contains("dashboard") { try dashboardFigure(dir) }
 
         report.totalSeconds = monotonicSeconds() - started
         let markdown = report.markdown()

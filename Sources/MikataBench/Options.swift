@@ -6,7 +6,7 @@ struct BenchOptions {
           --dir DIR    scratch folder for the bench vaults, on the filesystem to measure (default: bench-out);
                        a run-specific subfolder is created there and removed at the end
           --quick      smaller sample counts, for checking that the bench runs (figures are then rough)
-          --only LIST  run only these figures, comma-separated: append, read, unlock, revoke, restore, concurrency, reads, sessions, scale (partial report)
+          --only LIST  run only these figures, comma-separated: append, read, unlock, revoke, restore, concurrency, reads, sessions, scale, dashboard (partial report)
         """
 
     var outPath: String?
@@ -15,7 +15,7 @@ struct BenchOptions {
     var showHelp = false
     var only: Set<String> = BenchOptions.figures
 
-    static let figures: Set<String> = ["append", "read", "unlock", "revoke", "restore", "concurrency", "reads", "sessions", "scale"]
+    static let figures: Set<String> = ["append", "read", "unlock", "revoke", "restore", "concurrency", "reads", "sessions", "scale", "dashboard"]
 
     static func parse(_ arguments: [String]) throws -> BenchOptions {
         var o = BenchOptions()

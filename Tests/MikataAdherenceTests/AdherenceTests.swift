@@ -192,6 +192,7 @@ private func fixture() throws -> AdherenceInput {
         (#"{"symptom":"rash","grade":2}"#, "/onset"),
         (#"{"symptom":"other","grade":2,"onset":"2026-11-29T00:00:00Z"}"#, "/text"),
         (#"{"symptom":"rash","grade":2,"onset":"2026-11-29T00:00:00Z","resolved":"yes"}"#, "/resolved"),
+        (#"{"symptom":"rash","grade":2,"onset":"2026-11-29T00:00:00Z","a/b~c":1}"#, "/a~1b~0c"),
         (#"[1]"#, ""),
         (#"not json"#, ""),
     ])
@@ -200,6 +201,24 @@ private func fixture() throws -> AdherenceInput {
             #expect(e.field == field, "\(e)")
             #expect(!e.description.contains("sneezing") && !e.description.contains("yes"))  // values are never repeated
         } catch { Issue.record("\(error)") }
+    }
+
+    /// The string checks of record decoding use their own tests for blank and control characters (the dashboard
+    /// decodes every record it reads): they must agree with Foundation's trimming and Unicode's Cc on every scalar.
+    @Test func blankAndControlScalarsAreTheOnesFoundationAndUnicodeName() throws {
+        var disagree: [UInt32] = []
+        for v in UInt32(0)...0x10FFFF {
+            guard let u = Unicode.Scalar(v) else { continue }
+            let blank = String(Character(u)).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            if FieldReader.isBlank(u) != blank || FieldReader.isControl(u) != (u.properties.generalCategory == .control) { disagree.append(v) }
+        }
+        #expect(disagree.isEmpty, "\(disagree.prefix(10).map { String($0, radix: 16) })")
+        // And through a decode: blank (U+3000, U+0085, U+2028), control (U+009B), long by characters, not by bytes.
+        let note = { (n: String) in Array(#"{"scheduled":{"medication":"isoniazid","date":"2026-11-29","time":"08:00"},"status":"missed","recordedAt":"2026-11-29T00:00:00Z","method":"photo","note":"\#(n)"}"#.utf8) }
+        for bad in ["\u{3000}\u{85} \u{2028}", "a\u{9B}b", String(repeating: "x", count: 2001)] {
+            #expect(throws: AdherenceValidationError.self) { try DoseEvent.decode(json: note(bad)) }
+        }
+        #expect(try DoseEvent.decode(json: note(String(repeating: "薬", count: 1000) + String(repeating: "e\u{301}", count: 1000))).note?.count == 2000)
     }
 
     @Test func localDatesAndWeekdays() {
