@@ -102,7 +102,7 @@ PY
 A_TOKEN=$(post /v1/admin/login "{\"name\":\"st-admin\",\"password\":\"$PW\",\"totp\":\"$TOTP\"}" | field token)
 API_KEY=$(post /v1/admin/services '{"name":"schemathesis service"}' -H "Authorization: Bearer $A_TOKEN" | field apiKey)
 SERVICE_ID=$(echo "$API_KEY" | cut -d_ -f2)
-post /v1/patient/services "{\"serviceId\":\"$SERVICE_ID\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
+post /v1/patient/services "{\"serviceId\":\"$SERVICE_ID\",\"password\":\"$PW\"}" -H "Authorization: Bearer $P_TOKEN" >/dev/null
 
 # Leave out the routes of parallel work this build does not have yet (a bare probe answers 404).
 EXCLUDE=()

@@ -22,6 +22,8 @@ public final class MikataServer: Sendable {
     public let service: VaultService
     let sessions: SessionRegistry
     let throttle: LoginThrottle
+    /// Photo uploads and downloads in flight (`photos.maxTransfers*`).
+    let photoTransfers: TransferLimit
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -44,6 +46,7 @@ public final class MikataServer: Sendable {
                                    maxPerAccount: configuration.maxSessionsPerAccount, now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration, now: clock)
+        photoTransfers = TransferLimit(total: configuration.photosMaxTransfers, perAccount: configuration.photosMaxTransfersPerAccount)
     }
 
     /// Opens (creating on first start, as `mikata init` does) the configured store.
@@ -82,6 +85,7 @@ public final class MikataServer: Sendable {
         let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                         serverName: "mikata")
         let server: HTTPServerBuilder
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000))
         if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             let tls: TLSConfiguration
             do {
@@ -92,9 +96,9 @@ public final class MikataServer: Sendable {
             } catch {
                 throw MikataError(.invalidInput, "tls: the certificate or key file cannot be read as PEM")
             }
-            server = try .tls(.http1(), tlsConfiguration: tls)
+            server = try .tls(.http1(configuration: http1), tlsConfiguration: tls)
         } else {
-            server = .http1()
+            server = .http1(configuration: http1)
         }
         return Application(router: router(), server: server, configuration: appConfiguration,
                            services: [SessionSweeper(sessions: sessions)],
@@ -106,8 +110,9 @@ public final class MikataServer: Sendable {
     /// - Throws: what binding the address throws.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = try application(onServerRunning: onServerRunning)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout  // a stalled download cannot hold the stop
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {

@@ -21,6 +21,17 @@ public struct ServerConfiguration: Sendable {
     /// `photos.maxBytes`: the largest photo accepted (`POST .../photos`, streamed into the vault; 413 beyond, RFC 9110
     /// §15.5.14). Default 5 MiB (`VaultService.photoMaxBytesDefault`); at most 64 MiB.
     public var photosMaxBytes: Int = VaultService.photoMaxBytesDefault
+    /// `photos.maxTransfersPerAccount`: photo uploads and downloads one account runs at once; one more answers 503.
+    /// Default 4. (`photos.maxTransfers`: all accounts together; default 64.)
+    public var photosMaxTransfersPerAccount: Int = 4
+    /// `photos.maxTransfers`: photo uploads and downloads in flight at once in the server; one more answers 503.
+    public var photosMaxTransfers: Int = 64
+    /// `http.idleTimeoutSeconds`: a connection that sends nothing this long while idle or sending its request (a
+    /// dribbled upload) is closed (Hummingbird's `HTTP1Channel` idle timeout). Default 60.
+    public var idleTimeout: Duration = .seconds(60)
+    /// `http.shutdownTimeoutSeconds`: at SIGTERM, how long requests in flight may take before they are cancelled
+    /// (swift-service-lifecycle's `maximumGracefulShutdownDuration`). Default 30.
+    public var shutdownTimeout: Duration = .seconds(30)
     /// `sessions.idleTimeoutSeconds`: a session unused this long ends (its keys zeroed). Default 900 (15 min).
     public var sessionIdleTimeout: Duration = .seconds(900)
     /// `sessions.absoluteTimeoutSeconds`: a session ends this long after login whatever its use. Default 43,200 (12 h).
@@ -77,6 +88,10 @@ public struct ServerConfiguration: Sendable {
         rootKeyFile = reader.string(forKey: "store.rootKeyFile")
         maxBodyBytes = reader.int(forKey: "http.maxBodyBytes", default: maxBodyBytes)
         photosMaxBytes = reader.int(forKey: "photos.maxBytes", default: photosMaxBytes)
+        photosMaxTransfersPerAccount = reader.int(forKey: "photos.maxTransfersPerAccount", default: photosMaxTransfersPerAccount)
+        photosMaxTransfers = reader.int(forKey: "photos.maxTransfers", default: photosMaxTransfers)
+        idleTimeout = .seconds(reader.int(forKey: "http.idleTimeoutSeconds", default: 60))
+        shutdownTimeout = .seconds(reader.int(forKey: "http.shutdownTimeoutSeconds", default: 30))
         sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
         sessionAbsoluteTimeout = .seconds(reader.int(forKey: "sessions.absoluteTimeoutSeconds", default: 43_200))
         maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
@@ -116,6 +131,10 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         guard (0...65_535).contains(port) else { throw MikataError(.invalidInput, "http.port: 0 to 65535") }
         guard maxBodyBytes >= 1024 else { throw MikataError(.invalidInput, "http.maxBodyBytes: at least 1024") }
+        guard photosMaxTransfersPerAccount >= 1 else { throw MikataError(.invalidInput, "photos.maxTransfersPerAccount: at least 1") }
+        guard photosMaxTransfers >= 1 else { throw MikataError(.invalidInput, "photos.maxTransfers: at least 1") }
+        guard idleTimeout >= .seconds(1) else { throw MikataError(.invalidInput, "http.idleTimeoutSeconds: at least 1") }
+        guard shutdownTimeout >= .seconds(1) else { throw MikataError(.invalidInput, "http.shutdownTimeoutSeconds: at least 1") }
         guard (1024...(64 << 20)).contains(photosMaxBytes) else { throw MikataError(.invalidInput, "photos.maxBytes: 1024 to 67108864") }
         guard sessionIdleTimeout > .zero, sessionAbsoluteTimeout >= sessionIdleTimeout else {
             throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")

@@ -156,7 +156,10 @@ extension VaultService {
             }
         }
         return try await storePhoto(id, bytes: bytes, contentType: contentType, expectedByteCount: expectedByteCount, doseEvent: doseEvent,
-                                    maxBytes: maxBytes, author: .patient) { id, store in (try self.handles.open(id.bytes, store), VaultSession(ownerKey: key)) }
+                                    maxBytes: maxBytes, author: .patient) { id, store in
+            // The session is asked again at every chunk: an upload stops when its session ends (logout, expiry).
+            (try self.handles.open(id.bytes, store), VaultSession(ownerKey: try session.ownerKey()))
+        }
     }
 
     /// Stores a photo in a linked patient's vault, as a supporter (by vault id, or by e-mail with the pin check: a
@@ -177,7 +180,8 @@ extension VaultService {
         let held = opened.value
         let manifest = try await storePhoto(opened.vaultId, bytes: bytes, contentType: contentType, expectedByteCount: expectedByteCount,
                                             doseEvent: doseEvent, maxBytes: maxBytes, author: .supporter(SupporterID(trusted: identity.id))) { id, store in
-            (try self.handles.open(id.bytes, store), held.session)
+            _ = try session.current()  // an upload stops when its session ends
+            return (try self.handles.open(id.bytes, store), held.session)
         }
         return StoredPhoto(vaultId: opened.vaultId, manifest: manifest, pin: opened.pin)
     }
@@ -221,11 +225,16 @@ extension VaultService {
     public func photo(_ session: PatientSession, id photoId: UInt64) async throws -> PhotoDownload {
         let key = try session.ownerKey()
         let id = session.vaultId
-        let read: @Sendable (UInt64) async throws -> Record? = { seq in
+        let manifest = try await Self.manifest(photoId) { seq in
             try await self.inVault(id) { store in try Self.recordAt(seq, try self.handles.open(id.bytes, store), VaultSession(ownerKey: key)) }
         }
-        let manifest = try await Self.manifest(photoId, read)
-        return PhotoDownload(vaultId: id, manifest: manifest.0, chunks: Self.chunkStream(manifest.0, author: manifest.1, read), pin: .notApplicable)
+        let nextChunk: @Sendable (UInt64) async throws -> Record? = { seq in
+            // The session is asked again at every chunk: a download stops when its session ends.
+            try await self.inVault(id) { store in
+                try Self.chunkRecord(from: seq, try self.handles.open(id.bytes, store), VaultSession(ownerKey: try session.ownerKey()))
+            }
+        }
+        return PhotoDownload(vaultId: id, manifest: manifest.0, chunks: Self.chunkStream(manifest.0, author: manifest.1, nextChunk), pin: .notApplicable)
     }
 
     /// Reads one of a linked patient's photos, as a supporter (their key share opened once for the whole read).
@@ -237,10 +246,11 @@ extension VaultService {
         }
         let (held, id) = (first.value.0, first.vaultId)
         let manifest = try await Self.manifest(photoId) { _ in first.value.1 }
-        let read: @Sendable (UInt64) async throws -> Record? = { seq in
-            try await self.inVault(id) { store in try Self.recordAt(seq, try self.handles.open(id.bytes, store), held.session) }
+        let nextChunk: @Sendable (UInt64) async throws -> Record? = { seq in
+            _ = try session.current()  // a download stops when its session ends
+            return try await self.inVault(id) { store in try Self.chunkRecord(from: seq, try self.handles.open(id.bytes, store), held.session) }
         }
-        return PhotoDownload(vaultId: id, manifest: manifest.0, chunks: Self.chunkStream(manifest.0, author: manifest.1, read), pin: first.pin)
+        return PhotoDownload(vaultId: id, manifest: manifest.0, chunks: Self.chunkStream(manifest.0, author: manifest.1, nextChunk), pin: first.pin)
     }
 
     /// For a client process that streams photos (`mikata photo add|get`): large buffers go back to the system when
@@ -359,6 +369,20 @@ extension VaultService {
         return r
     }
 
+    /// The first chunk record at or after `seq` (one walk, one frame decrypted per record passed, one access-log
+    /// read), nil when there is none: records of other types in between cost no lane turn or log entry of their own.
+    static func chunkRecord(from seq: UInt64, _ vault: Vault, _ session: VaultSession) throws -> Record? {
+        try vault.recordsOneAtATime(session, after: seq == 0 ? nil : seq - 1, limit: 1, maxBytes: 1, types: [Vault.photoChunkRecordType],
+                                    includeInternal: true).records.first
+    }
+
+    /// Whether a manifest can name a photo: written by the patient or a supporter (a write-only service never stores
+    /// photos, so a `photo` record of a service's is not one), its chunks before it.
+    static func isPhotoManifest(_ m: PhotoManifest) -> Bool {
+        if case .service = m.author { return false }
+        return m.firstChunkSeq <= m.lastChunkSeq && m.lastChunkSeq < m.id
+    }
+
     /// One page of `photo` records after `after`.
     static func photoPage(_ vault: Vault, _ session: VaultSession, after: UInt64?) throws -> MikataVault.RecordPage {
         try vault.recordsOneAtATime(session, after: after, limit: 1000, maxBytes: 1 << 20, types: [photoRecordType])
@@ -372,7 +396,8 @@ extension VaultService {
         repeat {
             let p = try await page(after)
             for r in p.records {
-                if let m = PhotoRecord.parse(r.data)?.manifest(id: r.seq, author: VaultRecord(r).author, timeMillis: r.timeMillis) {
+                if let m = PhotoRecord.parse(r.data)?.manifest(id: r.seq, author: VaultRecord(r).author, timeMillis: r.timeMillis),
+                   Self.isPhotoManifest(m) {
                     photos.append(m)
                 } else {
                     unreadable += 1
@@ -387,13 +412,14 @@ extension VaultService {
     static func manifest(_ seq: UInt64, _ read: (UInt64) async throws -> Record?) async throws -> (PhotoManifest, MikataVault.RecordAuthor) {
         guard let r = try await read(seq), r.type == photoRecordType,
               let m = PhotoRecord.parse(r.data)?.manifest(id: r.seq, author: VaultRecord(r).author, timeMillis: r.timeMillis),
-              m.firstChunkSeq <= m.lastChunkSeq, m.lastChunkSeq < seq else {
+              Self.isPhotoManifest(m) else {
             throw MikataError(.notFound, "no photo with this id")
         }
         return (m, r.author)
     }
 
-    /// The chunks of `manifest`, read one record at a time as the consumer asks.
+    /// The chunks of `manifest`, read one chunk record at a time as the consumer asks (`read(seq)`: the first chunk
+    /// record at or after `seq`).
     static func chunkStream(_ manifest: PhotoManifest, author: MikataVault.RecordAuthor,
                             _ read: @escaping @Sendable (UInt64) async throws -> Record?) -> AsyncThrowingStream<[UInt8], any Error> {
         let cursor = ChunkCursor(manifest: manifest, author: author, read: read)
@@ -434,9 +460,9 @@ final class ChunkCursor: @unchecked Sendable {
     func next() async throws -> [UInt8]? {
         if finished { return nil }
         while nextSeq <= manifest.lastChunkSeq {
-            let seq = nextSeq
-            nextSeq += 1
-            guard let r = try await read(seq) else { throw MikataError(.tampered, "photo \(manifest.id): chunk record \(seq) is missing") }
+            // The next chunk record at or after nextSeq: other records in between are passed in the same read.
+            guard let r = try await read(nextSeq), r.seq <= manifest.lastChunkSeq else { break }
+            nextSeq = r.seq + 1
             // Records of other kinds, other uploads or other authors written meanwhile are not this photo's.
             guard r.type == Vault.photoChunkRecordType, r.author == author, let chunk = PhotoChunk.parse(r.data), chunk.uploadId == uploadId else { continue }
             guard chunk.index == index else { throw MikataError(.tampered, "photo \(manifest.id): chunk \(chunk.index) where \(index) was expected") }
@@ -444,13 +470,20 @@ final class ChunkCursor: @unchecked Sendable {
             total += chunk.bytes.count
             guard total <= manifest.byteCount else { throw MikataError(.tampered, "photo \(manifest.id): more bytes than its manifest says") }
             hash.update(chunk.bytes)
+            // The last bytes are checked (count and BLAKE2b-256) before they are handed out, so a reader that stops
+            // at the manifest's size never takes a photo that does not match it for a whole one.
+            if total == manifest.byteCount { try finish() }
             return chunk.bytes
         }
+        if !finished { try finish() }
+        return nil
+    }
+
+    private func finish() throws {
         finished = true
         guard Int(index) == manifest.chunkCount, total == manifest.byteCount, hash.finalize().hex == manifest.blake2b256 else {
             throw MikataError(.tampered, "photo \(manifest.id): its chunks do not match its manifest (count, size or BLAKE2b-256)")
         }
-        return nil
     }
 }
 

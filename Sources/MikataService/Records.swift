@@ -135,6 +135,10 @@ extension VaultService {
             throw MikataError(.invalidInput, "record type must be 1 to 64 of a-z 0-9 . _ -", field: "/type")
         }
         guard !type.hasPrefix("mikata.") else { throw MikataError(.invalidInput, "record types starting 'mikata.' are reserved", field: "/type") }
+        // A photo's manifest is written only by `addPhoto`, after its chunks (docs/ADHERENCE.md, "Photos").
+        guard type != VaultService.photoRecordType else {
+            throw MikataError(.invalidInput, "record type 'photo' is written by adding a photo, not as a record", field: "/type")
+        }
         let json: [UInt8]
         do { json = try HumanInput.recordData(data) } catch {
             let e = MikataError.from(error)

@@ -48,6 +48,7 @@ private extension TestClientProtocol {
             #expect(a.headers[.location] == "/v1/patient/photos/\(id)" && a.json["byteCount"] as? Int == jpeg.count)
             let (status, headers, bytes) = try await c.download("/v1/patient/photos/\(id)", token: p.token)
             #expect(status == .ok && headers[.contentType] == "image/jpeg" && headers[.cacheControl] == "no-store")
+            #expect(headers[.contentDisposition]?.hasPrefix("attachment") == true && headers[.contentSecurityPolicy] == "sandbox")
             #expect(bytes == jpeg)
             // Not linked yet: 404, as for a vault that does not exist.
             let (refused, _) = try await c.upload("/v1/supporter/patients/\(p.vaultId)/photos", png, type: "image/png", token: s.token)
@@ -94,9 +95,30 @@ private extension TestClientProtocol {
             #expect(r.code == 413 && r.isProblem && r.problem == "payload-too-large", "\(r.body)")
             let list = try await c.get("/v1/patient/photos", token: p.token)
             #expect((list.json["photos"] as? [Any])?.isEmpty == true)
+            // Refused by its Content-Length before a byte was read: not even an orphan chunk was written.
+            let session = try await f.service.unlockPatient(email: "p@example.jp", password: Secret(utf8: "patient password"))
+            #expect(try await f.service.records(session, RecordQuery(limit: 100, types: ["mikata.photo-chunk"])).records.isEmpty)
+            session.close()
+            // Without a Content-Length: 411 (RFC 9110 §15.5.12), nothing read.
+            let unsized = try await c.execute(uri: "/v1/patient/photos", method: .post,
+                                              headers: [.authorization: "Bearer \(p.token)", .contentType: "image/jpeg"], body: nil)
+            #expect(unsized.status == .lengthRequired && unsized.headers[.contentType] == "application/problem+json")
             let (ok, _) = try await c.upload("/v1/patient/photos", image(.jpeg, 300_000), type: "image/jpeg", token: p.token)
             #expect(ok.code == 201, "\(ok.body)")
         }
+    }
+
+    @Test func photoTransfersAreLimitedPerAccountAndInAll() throws {
+        let limit = TransferLimit(total: 3, perAccount: 2)
+        let a1 = try limit.begin(account: "patient:a"), a2 = try limit.begin(account: "patient:a")
+        #expect(throws: Problem.self) { _ = try limit.begin(account: "patient:a") }
+        let b1 = try limit.begin(account: "patient:b")
+        #expect(throws: Problem.self) { _ = try limit.begin(account: "patient:c") }  // 3 in all
+        a1.end(); a1.end()  // given back once
+        #expect(limit.inFlight == 2)
+        let a3 = try limit.begin(account: "patient:a")
+        for s in [a2, a3, b1] { s.end() }
+        #expect(limit.inFlight == 0)
     }
 
     @Test func photosMaxBytesIsASetting() async throws {

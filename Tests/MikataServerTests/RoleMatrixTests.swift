@@ -151,7 +151,7 @@ import MikataService
             let registered = try await c.post("/v1/admin/services", #"{"name":"matrix"}"#, token: admin)
             let apiKey = try #require(registered.string("apiKey"))
             let serviceId = try #require(registered.string("serviceId"))
-            #expect(try await c.post("/v1/patient/services", #"{"serviceId":"\#(serviceId)"}"#, token: p.token).code == 204)
+            #expect(try await c.post("/v1/patient/services", #"{"serviceId":"\#(serviceId)","password":"pw"}"#, token: p.token).code == 204)
             let credentials: [(role: String, token: String?)] = [
                 ("anonymous", nil), ("unknown", String(repeating: "A", count: 43)), ("patient", p.token), ("supporter", s.token),
                 ("administrator", admin), ("service", apiKey)]
@@ -178,7 +178,7 @@ import MikataService
             for (role, token) in credentials {
                 let r = try await c.call(.post, "/v1/service/records", token: token, json: append)
                 #expect(role == "service" ? r.code == 201 : r.code == 401, "\(role) × POST /v1/service/records: \(r.body)")
-                let authorise = try await c.call(.post, "/v1/patient/services", token: token, json: #"{"serviceId":"\#(serviceId)"}"#)
+                let authorise = try await c.call(.post, "/v1/patient/services", token: token, json: #"{"serviceId":"\#(serviceId)","password":"pw"}"#)
                 switch role {
                 case "patient": #expect(authorise.code == 204)
                 case "supporter", "administrator": #expect(authorise.code == 403, "\(role) authorising: \(authorise.body)")

@@ -75,11 +75,11 @@ private func object(_ response: TestResponse) -> [String: Any] {
             try await client.execute(uri: "/v1/admin/services", method: .get, headers: bearer(patientToken)) { r in #expect(r.status == .forbidden) }
 
             // The patient authorises it (204); an unknown service is 404.
-            try await client.execute(uri: "/v1/patient/services", method: .post, headers: bearer(patientToken), body: body(#"{"serviceId":"\#(serviceId)"}"#)) { r in
+            try await client.execute(uri: "/v1/patient/services", method: .post, headers: bearer(patientToken), body: body(#"{"serviceId":"\#(serviceId)","password":"pw"}"#)) { r in
                 #expect(r.status == .noContent)
             }
             try await client.execute(uri: "/v1/patient/services", method: .post, headers: bearer(patientToken),
-                                     body: body(#"{"serviceId":"\#(String(repeating: "ab", count: 16))"}"#)) { r in #expect(r.status == .notFound) }
+                                     body: body(#"{"serviceId":"\#(String(repeating: "ab", count: 16))","password":"pw"}"#)) { r in #expect(r.status == .notFound) }
 
             // Appends: the authorised vault by id and by e-mail 201; the other vault, an unknown vault and an unknown
             // address all 404 alike.
@@ -126,7 +126,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
             }
             #expect(Set(refusals).count == 1)
             // A revoked service cannot be authorised any more.
-            try await client.execute(uri: "/v1/patient/services", method: .post, headers: bearer(patientToken), body: body(#"{"serviceId":"\#(serviceId)"}"#)) { r in
+            try await client.execute(uri: "/v1/patient/services", method: .post, headers: bearer(patientToken), body: body(#"{"serviceId":"\#(serviceId)","password":"pw"}"#)) { r in
                 #expect(r.status == .notFound)
             }
         }

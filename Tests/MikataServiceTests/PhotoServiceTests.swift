@@ -1,7 +1,16 @@
 import Foundation
 import MikataCrypto
+import MikataVault
+import Synchronization
 import Testing
 @testable @_spi(Testing) import MikataService
+
+/// Appends a record below the service's checks, as a client holding the vault key could write one.
+func rawAppend(_ s: VaultService, _ patient: PatientSession, type: String, data: [UInt8]) async throws -> UInt64 {
+    let key = try patient.ownerKey()
+    let id = patient.vaultId
+    return try await s.inVault(id) { store in try s.handles.open(id.bytes, store).append(type: type, data: data, session: VaultSession(ownerKey: key)) }
+}
 
 /// A fake image of `count` bytes: the type's signature, then a deterministic pattern (never all zeros).
 func photoBytes(_ type: PhotoContentType, count: Int) -> [UInt8] {
@@ -150,13 +159,61 @@ func collect(_ download: PhotoDownload) async throws -> [UInt8] {
         // A hand-written manifest naming the same chunks with another digest (a free-form `photo` record).
         let forged = PhotoRecord(uploadId: m.uploadId, contentType: .png, byteCount: m.byteCount, chunkCount: m.chunkCount,
                                  blake2b256: String(repeating: "0", count: 64), doseEvent: nil, firstChunkSeq: m.firstChunkSeq, lastChunkSeq: m.lastChunkSeq)
-        let forgedId = try await s.append(patient, type: "photo", data: forged.data())
+        // Only adding a photo writes a `photo` record: an append of that type is refused, naming the type.
+        let refused = await #expect(throws: MikataError.self) { _ = try await s.append(patient, type: "photo", data: forged.data()) }
+        #expect(refused?.code == .invalidInput && refused?.field == "/type")
+        let forgedId = try await rawAppend(s, patient, type: "photo", data: forged.data())
         let download = try await s.photo(patient, id: forgedId)
-        let error = await #expect(throws: MikataError.self) { _ = try await collect(download) }
+        var handedOut = 0
+        let error = await #expect(throws: MikataError.self) { for try await chunk in download.chunks { handedOut += chunk.count } }
         #expect(error?.code == .tampered)
-        // A free-form `photo` record is counted, not listed.
-        _ = try await s.append(patient, type: "photo", data: Array(#"{"caption":"x"}"#.utf8))
+        // The last bytes are checked before they are handed out: a reader never gets the manifest's whole size.
+        #expect(handedOut < m.byteCount)
+        // A `photo` record that is no manifest is counted, not listed.
+        _ = try await rawAppend(s, patient, type: "photo", data: Array(#"{"caption":"x"}"#.utf8))
         let list = try await s.photos(patient)
         #expect(list.photos.map(\.id) == [m.id, forgedId] && list.unreadableRecords == 1)
+    }
+
+    @Test func readingAPhotoCostsOneAccessLogReadPerChunkNotPerRecordInItsRange() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "a@example.jp", nickname: "Aiko", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "a@example.jp", password: pw("pw"))
+        let image = photoBytes(.png, count: 300_000)
+        let m = try await s.addPhoto(patient, bytes: pieces(image))
+        var last: UInt64 = 0
+        for i in 0..<40 { last = try await s.append(patient, type: "note", data: Array(#"{"n":\#(i)}"#.utf8)) }
+        // A manifest whose range spans the whole vault (as a slow upload among busy writers would have).
+        let wide = PhotoRecord(uploadId: m.uploadId, contentType: .png, byteCount: m.byteCount, chunkCount: m.chunkCount,
+                               blake2b256: m.blake2b256, doseEvent: nil, firstChunkSeq: 0, lastChunkSeq: last)
+        let id = try await rawAppend(s, patient, type: "photo", data: wide.data())
+        let before = try await s.accessLog(patient).count
+        #expect(try await collect(try await s.photo(patient, id: id)) == image)
+        let reads = try await s.accessLog(patient).count - before
+        #expect(reads <= m.chunkCount + 2, "\(reads) access-log entries for \(m.chunkCount) chunks")
+    }
+
+    @Test func anUploadStopsWhenItsSessionEnds() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "a@example.jp", nickname: "Aiko", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "a@example.jp", password: pw("pw"))
+        let image = photoBytes(.jpeg, count: 900_000)
+        // The session is closed (a logout) while the body is still arriving: the next chunk is not written.
+        let pulls = Atomic<Int>(0)
+        let stream = AsyncThrowingStream<[UInt8], any Error>(unfolding: {
+            switch pulls.add(1, ordering: .relaxed).newValue {
+            case 1: return Array(image[0..<300_000])  // a first chunk is written from these
+            case 2: patient.close(); return Array(image[300_000...])
+            default: return nil
+            }
+        })
+        #expect(await code { _ = try await s.addPhoto(patient, bytes: stream) } == .closed)
+        let again = try await s.unlockPatient(email: "a@example.jp", password: pw("pw"))
+        #expect(try await s.photos(again).photos.isEmpty)
+        #expect(try await s.records(again, RecordQuery(limit: 100, types: ["mikata.photo-chunk"])).records.count == 1, "the chunk before the logout only")
     }
 }

@@ -32,7 +32,7 @@ struct AdministratorCheckMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard case .administrator(let name, let enrolment)? = context.principal else { throw Problem.unauthenticated }
         guard try await service.administratorIsCurrent(name, enrolment: enrolment) else {
-            sessions.close(account: "administrator:" + name)
+            if let token = context.token { sessions.close(token: token) }  // this session only: a re-enrolled namesake's stay
             throw Problem.unauthenticated
         }
         return try await next(request, context)

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import MikataService
 import NIOCore
+import Synchronization
 
 extension MikataServer {
     /// Issue 10 §1 photos (docs/ADHERENCE.md "Photos"): the request body streams into the vault chunk by chunk and the
@@ -10,11 +11,14 @@ extension MikataServer {
     /// `http.maxBodyBytes`). A vault that does not link the supporter answers 404, like every supporter route.
     func addPhotoRoutes(to router: Router<MikataRequestContext>) {
         let limit = configuration.photosMaxBytes
+        let transfers = photoTransfers
         let patient = router.group("/v1/patient").add(middleware: SessionMiddleware(sessions: sessions, roles: ["patient"]))
         patient.post("/photos") { [service] request, context in
-            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            let upload = try Self.photoUpload(request)
-            let manifest = try await service.addPhoto(session, bytes: request.body.map { Array($0.readableBytesView) }, contentType: upload.type,
+            guard case .patient(let session, _)? = context.principal, let account = context.principal?.account else { throw Problem.unauthenticated }
+            let upload = try Self.photoUpload(request, limit: limit)
+            let slot = try transfers.begin(account: account)
+            defer { slot.end() }
+            let manifest = try await service.addPhoto(session, bytes: UploadBody(request.body), contentType: upload.type,
                                                       expectedByteCount: upload.length, doseEvent: upload.doseEvent, maxBytes: limit)
             return Self.created(manifest, location: "/v1/patient/photos/\(manifest.id)")
         }
@@ -23,17 +27,20 @@ extension MikataServer {
             return JSONResponse.raw(try await service.photos(session).json())
         }
         patient.get("/photos/{photoId}") { [service] _, context in
-            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            return Self.image(try await service.photo(session, id: try Self.photoId(context)))
+            guard case .patient(let session, _)? = context.principal, let account = context.principal?.account else { throw Problem.unauthenticated }
+            let slot = try transfers.begin(account: account)
+            do { return Self.image(try await service.photo(session, id: try Self.photoId(context)), slot: slot) } catch { slot.end(); throw error }
         }
 
         let supporter = router.group("/v1/supporter").add(middleware: SessionMiddleware(sessions: sessions, roles: ["supporter"]))
         supporter.post("/patients/{vaultId}/photos") { [service] request, context in
-            guard case .supporter(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .supporter(let session, _)? = context.principal, let account = context.principal?.account else { throw Problem.unauthenticated }
             let id = try Self.vaultId(context)
-            let upload = try Self.photoUpload(request)
+            let upload = try Self.photoUpload(request, limit: limit)
+            let slot = try transfers.begin(account: account)
+            defer { slot.end() }
             let stored = try await Self.hidingOthers {
-                try await service.addPhoto(session, to: .vault(id), bytes: request.body.map { Array($0.readableBytesView) }, contentType: upload.type,
+                try await service.addPhoto(session, to: .vault(id), bytes: UploadBody(request.body), contentType: upload.type,
                                            expectedByteCount: upload.length, doseEvent: upload.doseEvent, maxBytes: limit)
             }
             return Self.created(stored.manifest, location: "/v1/supporter/patients/\(id.hex)/photos/\(stored.manifest.id)")
@@ -44,24 +51,29 @@ extension MikataServer {
             return JSONResponse.raw(try await Self.hidingOthers { try await service.photos(session, of: .vault(id)) }.json())
         }
         supporter.get("/patients/{vaultId}/photos/{photoId}") { [service] _, context in
-            guard case .supporter(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .supporter(let session, _)? = context.principal, let account = context.principal?.account else { throw Problem.unauthenticated }
             let id = try Self.vaultId(context)
             let photoId = try Self.photoId(context)
-            return Self.image(try await Self.hidingOthers { try await service.photo(session, of: .vault(id), id: photoId) })
+            let slot = try transfers.begin(account: account)
+            do {
+                return Self.image(try await Self.hidingOthers { try await service.photo(session, of: .vault(id), id: photoId) }, slot: slot)
+            } catch { slot.end(); throw error }
         }
     }
 
     /// What an upload declares: its `Content-Type` (415 unless `image/jpeg` or `image/png`: RFC 9110 §15.5.16),
-    /// its `Content-Length` if sent, and `?doseEvent=SEQ`.
-    static func photoUpload(_ request: Request) throws -> (type: PhotoContentType, length: Int?, doseEvent: UInt64?) {
+    /// its `Content-Length` (required: 411 without it, RFC 9110 §15.5.12, so a photo over `limit` is refused before
+    /// anything is written: 413), and `?doseEvent=SEQ`.
+    static func photoUpload(_ request: Request, limit: Int) throws -> (type: PhotoContentType, length: Int?, doseEvent: UInt64?) {
         guard let declared = request.headers[.contentType], let type = PhotoContentType(mediaType: declared) else {
             throw Problem("unsupported-media-type", .unsupportedMediaType, "a photo is sent as image/jpeg or image/png", field: "Content-Type")
         }
-        var length: Int?
-        if let l = request.headers[.contentLength] {
-            guard let n = Int(l), n >= 0 else { throw Problem.malformed("Content-Length: a number of bytes", field: "Content-Length") }
-            length = n
+        guard let l = request.headers[.contentLength] else {
+            throw Problem("length-required", .lengthRequired, "a photo is sent with its Content-Length", field: "Content-Length")
         }
+        guard let n = Int(l), n >= 0 else { throw Problem.malformed("Content-Length: a number of bytes", field: "Content-Length") }
+        guard n <= limit else { throw Problem(MikataError(.tooLarge, "photo: larger than the limit of \(limit) bytes; nothing was stored")) }
+        let length: Int? = n
         var doseEvent: UInt64?
         if let d = request.uri.queryParameters.get("doseEvent") {
             guard let n = UInt64(d) else { throw Problem.malformed("doseEvent: a record sequence number", field: "doseEvent") }
@@ -84,16 +96,81 @@ extension MikataServer {
     }
 
     /// The image, streamed chunk by chunk: its type, its length, `Cache-Control: no-store`, `X-Content-Type-Options:
-    /// nosniff`. A chunk that fails its checks after the status was sent ends the connection before `Content-Length`
-    /// bytes arrived, so a client never takes a damaged photo for a whole one.
-    static func image(_ download: PhotoDownload) -> Response {
+    /// nosniff`, `Content-Disposition: attachment` and `Content-Security-Policy: sandbox` (a polyglot image is never
+    /// run as a page). The last chunk is checked against the manifest (count, BLAKE2b-256) before it is sent, so a
+    /// photo that fails its checks ends the connection before `Content-Length` bytes arrived: a client never takes a
+    /// damaged photo for a whole one. `slot` (a transfer place) is given back when the body ends.
+    static func image(_ download: PhotoDownload, slot: TransferLimit.Slot) -> Response {
         let m = download.manifest
         let headers: HTTPFields = [.contentType: m.contentType.rawValue, .cacheControl: "no-store",
-                                   HTTPField.Name("X-Content-Type-Options")!: "nosniff"]
+                                   HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+                                   .contentDisposition: "attachment; filename=\"photo-\(m.id).\(m.contentType == .png ? "png" : "jpg")\"",
+                                   .contentSecurityPolicy: "sandbox"]
         let chunks = download.chunks
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: m.byteCount) { writer in
+            defer { slot.end() }
             for try await chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
             try await writer.finish(nil)
         })
     }
+}
+
+/// An upload's request body as pieces of bytes; a body that breaks off or is malformed (the client's fault) is
+/// `invalid-input` (400), not an I/O failure of the server.
+struct UploadBody: AsyncSequence, Sendable {
+    typealias Element = [UInt8]
+    let body: Hummingbird.RequestBody
+
+    init(_ body: Hummingbird.RequestBody) { self.body = body }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Hummingbird.RequestBody.AsyncIterator
+        mutating func next() async throws -> [UInt8]? {
+            do { return try await inner.next().map { Array($0.readableBytesView) } } catch {
+                throw MikataError(.invalidInput, "photo: the request body broke off or was malformed")
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator()) }
+}
+
+/// Photo transfers in flight: at most `total` in the server and `perAccount` per account (a session's role-prefixed
+/// account); one more answers 503 with `Retry-After`.
+final class TransferLimit: Sendable {
+    private struct Counts { var total = 0; var byAccount: [String: Int] = [:] }
+    private let counts = Mutex(Counts())
+    let total: Int
+    let perAccount: Int
+
+    init(total: Int, perAccount: Int) { self.total = total; self.perAccount = perAccount }
+
+    /// A place taken; `end()` gives it back (once; later calls do nothing).
+    final class Slot: Sendable {
+        private let release: Mutex<(@Sendable () -> Void)?>
+        init(_ release: @escaping @Sendable () -> Void) { self.release = Mutex(release) }
+        func end() { release.withLock { r in r?(); r = nil } }
+    }
+
+    /// Takes a place for `account`.
+    /// - Throws: `Problem` 503 when the server's or the account's places are all taken.
+    func begin(account: String) throws -> Slot {
+        let ok = counts.withLock { c -> Bool in
+            guard c.total < total, c.byAccount[account, default: 0] < perAccount else { return false }
+            c.total += 1
+            c.byAccount[account, default: 0] += 1
+            return true
+        }
+        guard ok else { throw Problem("unavailable", .serviceUnavailable, "too many photo transfers at once", retryAfter: 5) }
+        return Slot { [self] in
+            self.counts.withLock { c in
+                c.total -= 1
+                let n = c.byAccount[account, default: 1] - 1
+                c.byAccount[account] = n > 0 ? n : nil
+            }
+        }
+    }
+
+    /// Transfers in flight now (tests).
+    var inFlight: Int { counts.withLock { $0.total } }
 }

@@ -14,7 +14,10 @@ struct ServiceRecord: RequestBody {
 }
 struct ServiceAuthorization: RequestBody {
     let serviceId: String
-    static let members: Set<String> = ["serviceId"]
+    /// The patient's password, entered again: an authorisation gives lasting write access (docs/SECURITY.md,
+    /// "Re-entered password").
+    let password: String
+    static let members: Set<String> = ["serviceId", "password"]
 }
 struct ServiceName: RequestBody {
     let name: String
@@ -57,9 +60,15 @@ extension MikataServer {
         let patient = router.group("/v1/patient").add(middleware: SessionMiddleware(sessions: sessions, roles: ["patient"]))
         // A registered service that is unknown or revoked answers 404.
         patient.post("/services") { [service] request, context in
-            guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(ServiceAuthorization.self, limit: limit)
             guard let id = ServiceID(hex: body.serviceId) else { throw Problem.malformed("serviceId: 32 hexadecimal digits", field: "/serviceId") }
+            let check = try await self.passwordCheck(account: "patient:" + email, role: "patient", request: request, context: context,
+                                                     reauthentication: true) {
+                try await service.unlockPatient(email: email, password: Secret(utf8: body.password))
+            }
+            check.close()
+            guard check.vaultId == session.vaultId else { throw Problem.unauthenticated }
             do { try await service.authorizeRegisteredService(session, serviceId: id) } catch let e as MikataError where e.code == .notFound {
                 throw Problem.notFound
             }
