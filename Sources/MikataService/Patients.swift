@@ -99,6 +99,7 @@ extension VaultService {
             // The hint goes first: if the revocation then fails, re-running it (or a grant) restores the hint.
             try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
             try vault.revoke(supporterId, reencrypt: reencrypt, session: VaultSession(ownerKey: key))
+            self.noteRevocation(store, vaultId: vault.vaultId, supporterId: supporterId)
             return RevokeOutcome(vaultId: id, supporterId: SupporterID(trusted: supporterId), epoch: try vault.inspect().currentEpoch,
                                  reencrypted: reencrypt)
         }
