@@ -67,6 +67,7 @@ public final class MikataServer: Sendable {
         addPatientRoutes(to: router)
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
+        addNoticeRoutes(to: router)
         addServiceRoutes(to: router)
         return router
     }
@@ -94,9 +95,14 @@ public final class MikataServer: Sendable {
             server = .http1()
         }
         return Application(router: router(), server: server, configuration: appConfiguration,
-                           services: [SessionSweeper(sessions: sessions)],
+                           services: [SessionSweeper(sessions: sessions)] + noticeServices(),
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
                            logger: logger)
+    }
+
+    /// The missed-dose checker when `notices.enabled` (docs/OPERATIONS.md).
+    func noticeServices() -> [any Service] {
+        configuration.notices.enabled ? [NoticeChecker(service: service, configuration: configuration.notices, logger: logger)] : []
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (docs/OPERATIONS.md, "Stopping").

@@ -61,6 +61,9 @@ public struct ServerConfiguration: Sendable {
     public var rootKeyFile: String?
 
     /// The defaults.
+    /// Missed-dose notices (`notices.*`; disabled by default).
+    public var notices = NoticeConfiguration()
+
     public init() {}
 
     /// Reads every key above from `reader`, keeping the default where a key is absent.
@@ -98,6 +101,7 @@ public struct ServerConfiguration: Sendable {
             default: throw MikataError(.invalidInput, "passwords.cost: interactive or moderate")
             }
         }
+        notices = try NoticeConfiguration(reader: reader)
         try validate()
     }
 

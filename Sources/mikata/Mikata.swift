@@ -18,6 +18,7 @@ struct Mikata: AsyncParsableCommand {
             RecordCommand.self, PasswordCommand.self, RecoverCommand.self, VaultCommand.self,
             ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
             ServiceCommand.self, ServeCommand.self, AdminCommand.self, ReportCommand.self, DashboardCommand.self, ExportCommand.self,
+            NoticesCommand.self,
         ]
     )
 

@@ -35,7 +35,7 @@ import Testing
 
     @Test func theSpecParsesToTheContractsRoutes() throws {
         let spec = try Self.specRoutes()
-        #expect(spec.count == 41)  // 36 of issue 9, 5 adherence routes of issue 10
+        #expect(spec.count == 44)  // 36 of issue 9, 5 adherence routes and 3 notice routes of issue 10
         #expect(spec.contains("GET /v1/supporter/patients/{vaultId}/records"))
         #expect(spec.contains("POST /v1/admin/shred-requests") && spec.contains("GET /v1/admin/shred-requests"))
     }
