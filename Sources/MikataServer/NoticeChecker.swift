@@ -77,25 +77,47 @@ public struct NoticeConfiguration: Sendable, Hashable {
 /// logged by its class and retried at the next interval; the log line carries counts only.
 struct NoticeChecker: Service {
     let service: VaultService
-    let configuration: NoticeConfiguration
+    let transport: any NoticeTransport
+    let settings: NoticeMailSettings
+    let interval: Duration
     let logger: Logger
+    /// The checker's clock (tests inject one).
+    let now: @Sendable () -> Date
+
+    /// The checker of `configuration` (nil without a valid `notices.from`, which `validate` refuses when enabled).
+    init?(service: VaultService, configuration: NoticeConfiguration, logger: Logger) {
+        guard let settings = try? configuration.mailSettings() else { return nil }
+        self.init(service: service, transport: configuration.mailTransport(), settings: settings,
+                  interval: .seconds(configuration.intervalSeconds), logger: logger, now: { Date() })
+    }
+
+    init(service: VaultService, transport: any NoticeTransport, settings: NoticeMailSettings, interval: Duration, logger: Logger,
+         now: @escaping @Sendable () -> Date) {
+        self.service = service; self.transport = transport; self.settings = settings; self.interval = interval
+        self.logger = logger; self.now = now
+    }
 
     func run() async throws {
-        guard let settings = try? configuration.mailSettings() else { return }
-        let transport = configuration.mailTransport()
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do {
-                    let r = try await service.sendDueNotices(now: Date(), transport: transport, settings: settings)
-                    if r.sent + r.failed + r.unreadable > 0 {
-                        logger.info("missed-dose notices", metadata: ["vaults": "\(r.vaultsChecked)", "sent": "\(r.sent)",
-                                                                     "failed": "\(r.failed)", "unreadable": "\(r.unreadable)"])
-                    }
-                } catch {
-                    logger.warning("missed-dose notice run failed", metadata: ["code": "\(MikataErrorCode.of(error))"])
-                }
-                try await Task.sleep(for: .seconds(configuration.intervalSeconds))
+                _ = await runOnce()
+                try await Task.sleep(for: interval)
             }
+        }
+    }
+
+    /// One run at `now()`: its summary, or nil when it failed (logged by class).
+    func runOnce() async -> NoticeRunSummary? {
+        do {
+            let r = try await service.sendDueNotices(now: now(), transport: transport, settings: settings)
+            if r.sent + r.failed + r.unreadable > 0 {
+                logger.info("missed-dose notices", metadata: ["vaults": "\(r.vaultsChecked)", "sent": "\(r.sent)",
+                                                             "failed": "\(r.failed)", "unreadable": "\(r.unreadable)"])
+            }
+            return r
+        } catch {
+            logger.warning("missed-dose notice run failed", metadata: ["code": "\(MikataErrorCode.of(error))"])
+            return nil
         }
     }
 }

@@ -102,7 +102,9 @@ public final class MikataServer: Sendable {
 
     /// The missed-dose checker when `notices.enabled` (docs/OPERATIONS.md).
     func noticeServices() -> [any Service] {
-        configuration.notices.enabled ? [NoticeChecker(service: service, configuration: configuration.notices, logger: logger)] : []
+        guard configuration.notices.enabled,
+              let checker = NoticeChecker(service: service, configuration: configuration.notices, logger: logger) else { return [] }
+        return [checker]
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (docs/OPERATIONS.md, "Stopping").
