@@ -161,16 +161,16 @@ public struct SendmailTransport: NoticeTransport {
         SendmailTransport(executable: path, arguments: ["-t", "-i"])
     }
 
-    /// Debian's msmtp straight to an SMTP relay: `msmtp -C CONFIG -t --read-envelope-from` with, when `config` is
-    /// nil, `-C /dev/null --host=H --port=P --auth=off --tls=off` (a relay on the same host or a trusted network;
-    /// for TLS or authentication give a msmtprc of mode 0600 as `config`).
+    /// Debian's msmtp straight to an SMTP relay: `msmtp -C CONFIG --timeout=30 -t --read-envelope-from` with, when
+    /// `config` is nil, `-C /dev/null --host=H --port=P --auth=off --tls=off` (a relay on the same host or a trusted
+    /// network; for TLS or authentication give a msmtprc of mode 0600 as `config`).
     public static func msmtp(path: String = "/usr/bin/msmtp", host: String = "127.0.0.1", port: Int = 25,
                              config: String? = nil) -> SendmailTransport {
         var args: [String]
         if let config { args = ["-C", config] } else {
             args = ["-C", "/dev/null", "--host=\(host)", "--port=\(port)", "--auth=off", "--tls=off"]
         }
-        args += ["-t", "--read-envelope-from"]
+        args += ["--timeout=30", "-t", "--read-envelope-from"]  // a relay that does not answer must not hold the checker
         return SendmailTransport(executable: path, arguments: args)
     }
 

@@ -55,7 +55,7 @@ import MikataService
         }
         let defaults = try read([:])
         #expect(!defaults.enabled && defaults.intervalSeconds == 300 && defaults.transport == "msmtp")
-        #expect(defaults.mailTransport().arguments == ["-C", "/dev/null", "--host=127.0.0.1", "--port=25", "--auth=off", "--tls=off", "-t", "--read-envelope-from"])
+        #expect(defaults.mailTransport().arguments == ["-C", "/dev/null", "--host=127.0.0.1", "--port=25", "--auth=off", "--tls=off", "--timeout=30", "-t", "--read-envelope-from"])
         #expect(throws: MikataError.self) { _ = try read(["notices.enabled": .init(.bool(true), isSecret: false)]) }  // no sender
         let on = try read(["notices.enabled": .init(.bool(true), isSecret: false), "notices.from": .init(.string("noreply@example.jp"), isSecret: false),
                            "notices.transport": .init(.string("sendmail"), isSecret: false), "notices.intervalSeconds": .init(.int(60), isSecret: false)])
