@@ -232,6 +232,22 @@ private struct NoticeFixture {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test func aRegimenChangeRefreshesTheScheduleWithoutAVaultRead() async throws {
+        let n = try await NoticeFixture.make()
+        defer { Task { await n.f.tearDown() } }
+        try await n.satoOptsIn()
+        try await n.takeDoses(on: "2026-11-08")
+        // From 11-09 the doses move to 20:00 JST: at 11:30 JST on 11-09 nothing is due yet.
+        let evening = try RegimenTemplate.hrze6.regimen(start: day("2026-11-01"), doses: doses, timesOfDay: [TimeOfDay("20:00")!])
+        let changed = try Regimen(template: evening.template, effectiveFrom: day("2026-11-09"), timeZone: tokyo, phases: evening.phases)
+        _ = try await n.s.append(n.patient, type: "medication-request", data: changed.json())
+        #expect(try await n.s.noticeConsent(n.patient).scheduleVersions == 2)
+        let t = RecordingTransport()
+        #expect(try await n.s.sendDueNotices(now: afterNinth, transport: t, settings: settings).sent == 0)
+        // 22:30 JST on 11-09: the 20:00 slot is past its grace.
+        #expect(try await n.s.sendDueNotices(now: at("2026-11-09T13:30:00Z"), transport: t, settings: settings).sent == 1)
+    }
+
     @Test func aNoticeFileMovedToAnotherVaultDoesNotOpen() async throws {
         let n = try await NoticeFixture.make()
         defer { Task { await n.f.tearDown() } }
