@@ -9,7 +9,8 @@ TEST_FLAGS ?=
 all: build
 
 # Installs libsodium's headers and pkg-config file, strace (the torture and I/O-error tests inject kills and faults
-# with it) and fhir.resources (PyPI: validates the FHIR export) when missing; silent when present.
+# with it), fhir.resources (PyPI: validates the FHIR export), msmtp (apt: sends missed-dose notices) and aiosmtpd
+# (PyPI: the notice tests' SMTP sink) when missing; silent when present.
 deps:
 	@pkg-config --exists libsodium 2>/dev/null || { \
 	  echo "make: installing libsodium-dev and pkg-config (apt)"; \
@@ -19,6 +20,14 @@ deps:
 	@python3 -c 'import fhir.resources.R4B.bundle' 2>/dev/null || { \
 	  echo "make: installing fhir.resources (pip; the FHIR export's independent validator)"; \
 	  python3 -m pip install -q --disable-pip-version-check fhir.resources==7.1.0 >/dev/null; }
+	@command -v msmtp >/dev/null 2>&1 || { \
+	  echo "make: installing msmtp (apt; missed-dose notices leave through it)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq msmtp >/dev/null; }
+	@python3 -c 'import aiosmtpd' 2>/dev/null || { \
+	  echo "make: installing aiosmtpd (pip; the notice tests' local SMTP sink)"; \
+	  python3 -m pip install -q --disable-pip-version-check aiosmtpd==1.4.6 >/dev/null; }
 	@command -v strace >/dev/null 2>&1 || { \
 	  echo "make: installing strace (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

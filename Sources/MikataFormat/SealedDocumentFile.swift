@@ -1,6 +1,7 @@
 /// FORMAT.md §7.13: a small store document sealed under the store root key, for the HTTP service's administration
 /// state: the administrators (`admin/administrators`, magic `MKTD`) and the pending shred requests
-/// (`admin/shred-requests`, magic `MKTX`).
+/// (`admin/shred-requests`, magic `MKTX`); and §7.15, a vault's missed-dose notice file (`notices/<vaultId>`,
+/// magic `MKTN`), sealed under root subkey 8 with the vault id appended to the associated data.
 ///
 ///     store-file envelope (magic) { nonce (24) || u32 n || n bytes of XChaCha20-Poly1305(plaintext) }
 ///
@@ -12,9 +13,23 @@ package struct SealedDocumentFile: Sendable {
     package enum Kind: Sendable {
         case administrators
         case shredRequests
+        /// One vault's missed-dose notice file (FORMAT.md §7.15).
+        case notices
 
-        package var magic: [UInt8] { self == .administrators ? Array("MKTD".utf8) : Array("MKTX".utf8) }
-        var what: String { self == .administrators ? "administrators file" : "shred requests file" }
+        package var magic: [UInt8] {
+            switch self {
+            case .administrators: Array("MKTD".utf8)
+            case .shredRequests: Array("MKTX".utf8)
+            case .notices: Array("MKTN".utf8)
+            }
+        }
+        var what: String {
+            switch self {
+            case .administrators: "administrators file"
+            case .shredRequests: "shred requests file"
+            case .notices: "notice file"
+            }
+        }
     }
 
     /// Largest ciphertext a reader accepts (1 MiB): a few hundred accounts or requests fit many times over.
@@ -27,9 +42,12 @@ package struct SealedDocumentFile: Sendable {
     package init(kind: Kind, nonce: [UInt8], ciphertext: [UInt8]) { self.kind = kind; self.nonce = nonce; self.ciphertext = ciphertext }
 
     /// The AEAD's associated data for a document of `kind` in store `storeId`.
-    package static func associatedData(storeId: String, kind: Kind) -> [UInt8] {
+    /// `subject` (a notice file's 16-byte vault id) is appended when given, so a vault's file cannot be passed off
+    /// as another vault's; the administration documents have none (their associated data is unchanged).
+    package static func associatedData(storeId: String, kind: Kind, subject: [UInt8]? = nil) -> [UInt8] {
         var w = ByteWriter()
         w.write("mikata/v1/sealed-document\0"); w.write(kind.magic); w.writeVariable16(Array(storeId.utf8))
+        if let subject { w.writeVariable16(subject) }
         return w.bytes
     }
 

@@ -72,6 +72,7 @@ public final class MikataServer: Sendable {
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
         addPhotoRoutes(to: router)
+        addNoticeRoutes(to: router)
         addServiceRoutes(to: router)
         routes.set(router.routes.map { ($0.path, $0.method) })
         return router
@@ -101,9 +102,16 @@ public final class MikataServer: Sendable {
             server = .http1(configuration: http1)
         }
         return Application(router: router(), server: server, configuration: appConfiguration,
-                           services: [SessionSweeper(sessions: sessions)],
+                           services: [SessionSweeper(sessions: sessions)] + noticeServices(),
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
                            logger: logger)
+    }
+
+    /// The missed-dose checker when `notices.enabled` (docs/OPERATIONS.md).
+    func noticeServices() -> [any Service] {
+        guard configuration.notices.enabled,
+              let checker = NoticeChecker(service: service, configuration: configuration.notices, logger: logger) else { return [] }
+        return [checker]
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (docs/OPERATIONS.md, "Stopping").

@@ -75,6 +75,9 @@ public struct ServerConfiguration: Sendable {
     public var rootKeyFile: String?
 
     /// The defaults.
+    /// Missed-dose notices (`notices.*`; disabled by default).
+    public var notices = NoticeConfiguration()
+
     public init() {}
 
     /// Reads every key above from `reader`, keeping the default where a key is absent.
@@ -117,6 +120,7 @@ public struct ServerConfiguration: Sendable {
             default: throw MikataError(.invalidInput, "passwords.cost: interactive or moderate")
             }
         }
+        notices = try NoticeConfiguration(reader: reader)
         try validate()
     }
 

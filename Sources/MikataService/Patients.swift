@@ -104,6 +104,7 @@ extension VaultService {
             try store.removeLink(supporterId: supporterId, vaultId: vault.vaultId)
             do { try vault.revoke(supporterId, reencrypt: reencrypt, session: VaultSession(ownerKey: key)) }
             catch VaultError.notFound { throw VaultService.noLinkedSupporter }
+            self.noteRevocation(store, vaultId: vault.vaultId, supporterId: supporterId)
             return RevokeOutcome(vaultId: id, supporterId: SupporterID(trusted: supporterId), epoch: try vault.inspect().currentEpoch,
                                  reencrypted: reencrypt)
         }

@@ -28,7 +28,9 @@ extension VaultService {
         let id = session.vaultId
         let json = try checkedData(type: type, data)
         return try await inVault(id) { store in
-            try self.handles.open(id.bytes, store).append(type: type, data: json, session: VaultSession(ownerKey: key))
+            let seq = try self.handles.open(id.bytes, store).append(type: type, data: json, session: VaultSession(ownerKey: key))
+            self.noteAppend(store, vaultId: id.bytes, type: type, data: json, seq: seq)
+            return seq
         }
     }
 
@@ -60,7 +62,9 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
         let r = try await asSupporter(identity, patient, access: .write, acceptNewVault: acceptNewVault) { vault, s in
-            try vault.append(type: type, data: json, session: s)
+            let seq = try vault.append(type: type, data: json, session: s)
+            self.noteAppend(self.store, vaultId: vault.vaultId, type: type, data: json, seq: seq)
+            return seq
         }
         return AppendOutcome(vaultId: r.vaultId, seq: r.value, pin: r.pin)
     }
@@ -92,7 +96,9 @@ extension VaultService {
         let json = try checkedData(type: type, data)
         return try await inVault(vaultId) { store in
             let vault = try self.handles.open(vaultId.bytes, store)
-            return try vault.append(type: type, data: json, session: try vault.session(service: identity))
+            let seq = try vault.append(type: type, data: json, session: try vault.session(service: identity))
+            self.noteAppend(store, vaultId: vaultId.bytes, type: type, data: json, seq: seq)
+            return seq
         }
     }
 
@@ -120,7 +126,9 @@ extension VaultService {
                     try? store.log("append", vaultId: id, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
                     throw VaultError.notPermitted(m)
                 }
-                return try vault.append(type: type, data: json, session: s)
+                let seq = try vault.append(type: type, data: json, session: s)
+                self.noteAppend(store, vaultId: id, type: type, data: json, seq: seq)
+                return seq
             }
         }
     }

@@ -19,6 +19,7 @@ struct Mikata: AsyncParsableCommand {
             ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
             ServiceCommand.self, ServeCommand.self, AdminCommand.self, ReportCommand.self, DashboardCommand.self, ExportCommand.self,
             PhotoCommand.self,
+            NoticesCommand.self,
         ]
     )
 

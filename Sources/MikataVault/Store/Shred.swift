@@ -184,6 +184,8 @@ extension Store {
         if case .array(let sups)? = intent["supporters"] {
             for case .string(let s) in sups { if let sid = [UInt8](hex: s) { try removeLink(supporterId: sid, vaultId: id) } }
         }
+        // The missed-dose notice file (check-in schedule, supporters' addresses; FORMAT.md §7.15) goes with the vault.
+        try removeNoticeFile(vaultId: id)
         CrashPoint.hit("shred:lookup-removed")
         // 4. Verify that nothing is left.
         var checks: [JSONValue] = []
