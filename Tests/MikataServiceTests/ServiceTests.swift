@@ -93,11 +93,11 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         #expect(await code { _ = try await s.records(session, RecordQuery(maxBytes: 0)) } == .invalidInput)
         // A page also ends with the record that reaches its byte budget: memory bounded by bytes, not only by count.
         let big = json("{\"text\":\"" + String(repeating: "x", count: 40_000) + "\"}")
-        for _ in 0..<4 { _ = try await s.append(session, type: "photo", data: big) }
-        let byBytes = try await s.records(session, RecordQuery(limit: 100, maxBytes: 100_000, types: ["photo"]))
+        for _ in 0..<4 { _ = try await s.append(session, type: "scan", data: big) }
+        let byBytes = try await s.records(session, RecordQuery(limit: 100, maxBytes: 100_000, types: ["scan"]))
         #expect(byBytes.records.count == 3 && byBytes.nextAfter == byBytes.records.last?.seq)
         var photos = 0
-        for try await _ in s.recordStream(session, RecordQuery(limit: 100, maxBytes: 50_000, types: ["photo"])) { photos += 1 }
+        for try await _ in s.recordStream(session, RecordQuery(limit: 100, maxBytes: 50_000, types: ["scan"])) { photos += 1 }
         #expect(photos == 4)
     }
 
