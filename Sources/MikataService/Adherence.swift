@@ -298,11 +298,37 @@ extension VaultService {
 
     /// Typed-record validation on write (issue 10 §1): data of an adherence type (`AdherenceRecordType`) must decode
     /// as that type, else `.invalidInput` naming the member (`/scheduled/time: must be a time HH:MM`).
-    static func checkTyped(type: String, data: [UInt8]) throws {
+    ///
+    /// A new dose event must also make sense in time: `recordedAt` not after now and `takenAt` not after
+    /// `recordedAt` (each with `clockSkew` of slack for a phone's clock). These are write rules only: events stored
+    /// before them still read.
+    static func checkTyped(type: String, data: [UInt8], now: Date = Date()) throws {
+        let record: AdherenceRecord?
         do {
-            _ = try AdherenceRecord.decode(seq: 0, type: type, author: .patient, recordTime: Date(), data: data)
+            record = try AdherenceRecord.decode(seq: 0, type: type, author: .patient, recordTime: now, data: data)
         } catch let e as AdherenceValidationError {
             throw MikataError(.invalidInput, e.field.isEmpty ? e.reason : "\(e.field): \(e.reason)", field: "/data" + e.field)
+        }
+        if case .doseEvent(let e)? = record?.content {
+            guard e.recordedAt <= now.addingTimeInterval(clockSkew) else {
+                throw MikataError(.invalidInput, "/recordedAt: must not be in the future", field: "/data/recordedAt")
+            }
+            if let taken = e.takenAt, taken > e.recordedAt.addingTimeInterval(clockSkew) {
+                throw MikataError(.invalidInput, "/takenAt: must not be after recordedAt", field: "/data/takenAt")
+            }
+        }
+    }
+
+    /// The slack allowed between a client's clock and the server's (5 minutes).
+    static let clockSkew: TimeInterval = 300
+
+    /// A dose event's `supersedes` must name a dose event of the same vault (read inside the append's lane turn:
+    /// one access-log read, only for corrections).
+    /// - Throws: `MikataError(.invalidInput)` naming `/data/supersedes`.
+    static func checkSupersedes(type: String, data: [UInt8], _ vault: Vault, _ session: VaultSession) throws {
+        guard type == AdherenceRecordType.doseEvent.rawValue, let e = try? DoseEvent.decode(json: data), let target = e.supersedes else { return }
+        guard let r = try recordAt(target, vault, session), r.type == AdherenceRecordType.doseEvent.rawValue else {
+            throw MikataError(.invalidInput, "/supersedes: no dose-event record has this sequence number", field: "/data/supersedes")
         }
     }
 }

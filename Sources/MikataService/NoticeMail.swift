@@ -66,7 +66,7 @@ public struct NoticeMessage: Sendable, Hashable {
     public static func missedDoseNotice(from: String, to: String, nickname: String, signInURL: String?, date: Date) throws -> NoticeMessage {
         var lines = ["\(nickname) さんについてお知らせがあります。", "詳しくはサインインしてご確認ください。"]
         if let signInURL { lines.append(signInURL) }
-        lines += ["", "There is a notice about \(nickname).", "Sign in to see details."]
+        lines += ["", "There is a notice about \(nickname)\(nickname.hasSuffix(".") ? "" : ".")", "Sign in to see details."]
         if let signInURL { lines.append(signInURL) }
         lines += ["", "-- ", "MikataVault (送信専用 / do not reply)", ""]
         let body = lines.joined(separator: "\n")
@@ -148,11 +148,15 @@ public struct SendmailTransport: NoticeTransport {
     public let executable: String
     /// Its arguments (never an address).
     public let arguments: [String]
+    /// How long one message may take (default 60 s); a program still running then is stopped (SIGTERM, then
+    /// SIGKILL after 5 s) and the send fails.
+    public let deadline: Duration
 
     /// A sendmail-compatible program with its arguments (they must make it read recipients from the headers).
-    public init(executable: String, arguments: [String]) {
+    public init(executable: String, arguments: [String], deadline: Duration = .seconds(60)) {
         self.executable = executable
         self.arguments = arguments
+        self.deadline = deadline
     }
 
     /// `sendmail -t -i` at `path` (Postfix, Exim, msmtp-mta, ...): recipients from the headers, a lone `.` is not
@@ -184,6 +188,8 @@ public struct SendmailTransport: NoticeTransport {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         let input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
@@ -196,7 +202,16 @@ public struct SendmailTransport: NoticeTransport {
             try input.fileHandleForWriting.write(contentsOf: message.rfc5322(lineEnding: "\n"))
         } catch { writeFailed = true }
         try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        // A program (or a relay trickling its answers) that takes longer than `deadline` is stopped: the notice stays
+        // unsent for the next run, and the checker's lock is not held indefinitely.
+        if exited.wait(timeout: .now() + .milliseconds(Int(deadline.components.seconds) * 1000)) == .timedOut {
+            process.terminate()
+            if exited.wait(timeout: .now() + .seconds(5)) == .timedOut {
+                kill(process.processIdentifier, SIGKILL)
+                exited.wait()
+            }
+            throw MikataError(.io, "the mail program did not finish within \(deadline.components.seconds) s and was stopped")
+        }
         guard process.terminationReason == .exit else { throw MikataError(.io, "the mail program was killed by signal \(process.terminationStatus)") }
         guard process.terminationStatus == 0 else { throw MikataError(.io, "the mail program exited with status \(process.terminationStatus)") }
         guard !writeFailed else { throw MikataError(.io, "the mail program did not read the whole message") }

@@ -111,8 +111,10 @@ struct NoticeDocument: Codable, Equatable {
     /// Drops check-ins and sent marks of slots older than `NoticeRules.retentionDays` before `now` (UTC dates):
     /// the checker never looks that far back, and the file stays small.
     mutating func prune(now: Date) {
-        let cutoff = LocalDate(now, in: TimeZone(identifier: "UTC")!).adding(days: -NoticeRules.retentionDays)
-        func keep(_ s: String) -> Bool { CheckInSlot(s).map { $0.date >= cutoff } ?? false }
+        let today = LocalDate(now, in: TimeZone(identifier: "UTC")!)
+        let cutoff = today.adding(days: -NoticeRules.retentionDays)
+        let horizon = today.adding(days: NoticeRules.checkInHorizonDays)
+        func keep(_ s: String) -> Bool { CheckInSlot(s).map { $0.date >= cutoff && $0.date <= horizon } ?? false }
         checkIns = checkIns.filter(keep)
         for i in supporters.indices { supporters[i].sent = supporters[i].sent.filter(keep) }
     }
@@ -120,6 +122,12 @@ struct NoticeDocument: Codable, Equatable {
 
 /// The checker's fixed rules (docs/ADHERENCE.md, "Missed-dose notices").
 public enum NoticeRules {
+    /// A dose event counts as a check-in only for a slot of the schedule at most this many days after its
+    /// `recordedAt` (UTC dates); the checker also drops check-ins this far ahead of its clock.
+    public static let checkInHorizonDays = 2
+    /// At most this many schedule versions are kept (regimen changes); a regimen append beyond it leaves the
+    /// schedule as it was (the patient withdraws and consents again to start afresh from the vault).
+    public static let maxScheduleVersions = 32
     /// The checker looks back at most this far (48 h): after an outage it does not mail supporters about old slots.
     public static let lookback: Duration = .seconds(48 * 3600)
     /// Grace periods a patient may choose, in minutes (15 minutes to 24 hours; default 120, as reports use).
@@ -273,18 +281,32 @@ extension VaultService {
     /// content); a regimen version refreshes the schedule. Only when the patient consented (a notice file exists).
     /// Failures are swallowed: the record is written, and an error would invite the client to write it twice; the
     /// worst outcome is one notice too many.
-    func noteAppend(_ store: Store, vaultId: [UInt8], type: String, data: [UInt8], seq: UInt64) {
-        guard type == AdherenceRecordType.doseEvent.rawValue || type == AdherenceRecordType.regimen.rawValue else { return }
+    ///
+    /// A dose event counts only for a slot of the schedule at most `NoticeRules.retentionDays` before and
+    /// `checkInHorizonDays` after its `recordedAt` (which a write may not put in the future), so the file holds at
+    /// most the schedule's own slots. A regimen changes the schedule only when the patient or a linked supporter
+    /// wrote it (`byService` false): a write-only service may report doses (a connected pill box), not decide when
+    /// a dose is due; and only up to `NoticeRules.maxScheduleVersions` versions. Vaults without a notice file cost
+    /// one `stat`, no lock.
+    func noteAppend(_ store: Store, vaultId: [UInt8], type: String, data: [UInt8], seq: UInt64, byService: Bool = false) {
+        guard type == AdherenceRecordType.doseEvent.rawValue || (type == AdherenceRecordType.regimen.rawValue && !byService) else { return }
+        guard store.hasNoticeFile(vaultId: vaultId) else { return }
         _ = try? store.updateNoticeFile(vaultId: vaultId) { plain in
             guard var doc = try plain.map(NoticeDocument.decode) else { return }
             if type == AdherenceRecordType.doseEvent.rawValue {
                 guard let e = try? DoseEvent.decode(json: data) else { return }
-                let slot = CheckInSlot(answering: e.scheduled).description
-                guard !doc.checkIns.contains(slot) else { return }
-                doc.checkIns = (doc.checkIns + [slot]).sorted()  // pruned by the checker, on its clock
+                let slot = CheckInSlot(answering: e.scheduled)
+                let recorded = LocalDate(e.recordedAt, in: TimeZone(identifier: "UTC")!)
+                guard slot.date >= recorded.adding(days: -NoticeRules.retentionDays), slot.date <= recorded.adding(days: NoticeRules.checkInHorizonDays),
+                      doc.schedule.slots(on: slot.date).contains(where: { $0.description == slot.description }) else { return }
+                guard !doc.checkIns.contains(slot.description) else { return }
+                doc.checkIns = (doc.checkIns + [slot.description]).sorted()  // pruned by the checker, on its clock
             } else {
                 guard let r = try? Regimen.decode(json: data) else { return }
-                doc.schedule.add(CheckInSchedule.Version(seq: seq, regimen: r))
+                var schedule = doc.schedule
+                schedule.add(CheckInSchedule.Version(seq: seq, regimen: r))
+                guard schedule.versions.count <= NoticeRules.maxScheduleVersions else { return }
+                doc.schedule = schedule
             }
             plain = doc.encoded()
         }
@@ -371,7 +393,7 @@ extension VaultService {
                         }
                     }
                 }
-                if checked > 0 || sent > 0 {
+                if sent > 0 || failed > 0 || unreadable > 0 {  // quiet runs leave no entry (their rhythm would be a signal)
                     try? store.log("notices-run", vaultId: nil, actor: "service", role: "operator",
                                    detail: "\(checked) vaults, \(sent) sent, \(failed) failed, \(unreadable) unreadable")
                 }

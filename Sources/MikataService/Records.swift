@@ -28,7 +28,9 @@ extension VaultService {
         let id = session.vaultId
         let json = try checkedData(type: type, data)
         return try await inVault(id) { store in
-            let seq = try self.handles.open(id.bytes, store).append(type: type, data: json, session: VaultSession(ownerKey: key))
+            let vault = try self.handles.open(id.bytes, store)
+            try Self.checkSupersedes(type: type, data: json, vault, VaultSession(ownerKey: key))
+            let seq = try vault.append(type: type, data: json, session: VaultSession(ownerKey: key))
             self.noteAppend(store, vaultId: id.bytes, type: type, data: json, seq: seq)
             return seq
         }
@@ -62,6 +64,7 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
         let r = try await asSupporter(identity, patient, access: .write, acceptNewVault: acceptNewVault) { vault, s in
+            try Self.checkSupersedes(type: type, data: json, vault, s)
             let seq = try vault.append(type: type, data: json, session: s)
             self.noteAppend(self.store, vaultId: vault.vaultId, type: type, data: json, seq: seq)
             return seq
@@ -127,7 +130,7 @@ extension VaultService {
                     throw VaultError.notPermitted(m)
                 }
                 let seq = try vault.append(type: type, data: json, session: s)
-                self.noteAppend(store, vaultId: id, type: type, data: json, seq: seq)
+                self.noteAppend(store, vaultId: id, type: type, data: json, seq: seq, byService: true)
                 return seq
             }
         }

@@ -37,7 +37,12 @@ extension VaultService {
     /// The supporter deletes their own account and keys; their key shares are dropped at each patient's next write.
     /// - Throws: `MikataError` `.authenticationFailed`, `.busy`, `.io`.
     public func deleteSupporter(email: String, password: Secret) async throws -> SupporterID {
-        try await withPasswordHash { store in SupporterID(trusted: try store.deleteSupporter(email: email, password: password.bytes)) }
+        try await withPasswordHash { store in
+            let id = try store.deleteSupporter(email: email, password: password.bytes)
+            // Their address leaves every notice file now, not at the next checker run (docs/SECURITY.md).
+            for vault in store.noticeVaultIds() { self.noteRevocation(store, vaultId: vault, supporterId: id) }
+            return SupporterID(trusted: id)
+        }
     }
 
     /// The patients who linked this supporter, with their nickname and record count. The link folder is a hint:

@@ -122,7 +122,14 @@ struct NoticeRunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A JSON settings file (the one 'mikata serve --config' reads).", valueName: "file")) var config: String?
 
     func validate() throws {
-        if let now, (try? Date(now, strategy: .iso8601)) == nil { throw ValidationError("--now must be an ISO 8601 instant with a zone") }
+        if let now {
+            guard let instant = try? Date(now, strategy: .iso8601) else { throw ValidationError("--now must be an ISO 8601 instant with a zone") }
+            // A clock ahead of the real one would mark doses not yet due as notified, so the real misses never would be.
+            // (Tests set MIKATA_ALLOW_TEST_CLOCK=1 to run the checker on a later day.)
+            guard instant <= Date().addingTimeInterval(300) || ProcessInfo.processInfo.environment["MIKATA_ALLOW_TEST_CLOCK"] == "1" else {
+                throw ValidationError("--now must not be later than the current time")
+            }
+        }
     }
 
     func run() async throws {
@@ -145,6 +152,9 @@ struct NoticeRunCommand: AsyncParsableCommand {
         } else {
             try StandardOutput.line("Notices: \(r.vaultsChecked) vault(s) checked, \(r.sent) sent, \(r.failed) failed (tried again next run), \(r.unreadable) unreadable")
         }
-        if r.failed > 0 || r.unreadable > 0 { throw ExitCode(1) }
+        if r.failed > 0 || r.unreadable > 0 {
+            throw CLIError.io(r.failed > 0 ? "\(r.failed) notice(s) could not be handed to the mail program (see notices.transport; they are tried again next run)"
+                                           : "\(r.unreadable) notice file(s) could not be read")
+        }
     }
 }

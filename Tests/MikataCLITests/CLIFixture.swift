@@ -117,9 +117,13 @@ final class CLIFixture {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
+    /// Variables added to every command's environment (a test's own settings).
+    var extraEnvironment: [String: String] = [:]
+
     var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["MIKATA_STORE"] = store
+        env.merge(extraEnvironment) { _, new in new }
         return env
     }
 

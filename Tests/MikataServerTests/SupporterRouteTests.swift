@@ -50,6 +50,9 @@ import Testing
 
             let message = try await c.post("/v1/supporter/patients/\(p.vaultId)/messages", #"{"text":"take care"}"#, token: s.token)
             #expect(message.code == 201 && message.json["seq"] is Int, "\(message.body)")
+            let long = try await c.post("/v1/supporter/patients/\(p.vaultId)/messages", #"{"text":"\#(String(repeating: "x", count: 4001))"}"#,
+                                        token: s.token)
+            #expect(long.code == 400 && long.field == "/text", "the body's own member: \(long.body)")
             let empty = try await c.post("/v1/supporter/patients/\(p.vaultId)/messages", #"{"text":""}"#, token: s.token)
             #expect(empty.code == 400 && empty.field == "/text")
             let seen = try await c.get("/v1/patient/records?type=message", token: p.token)

@@ -209,7 +209,23 @@ private func fixturePattern(_ d: LocalDate, _ m: String) -> DoseStatus? {
         #expect(await message { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "message", data: json(#"{"from":"x"}"#)) }?.hasPrefix("/") == true)
         #expect(await message { _ = try await s.append(patient, type: "medication-request", data: json("{}")) }?.hasPrefix("/effectiveFrom") == true)
         #expect(throws: MikataError.self) { _ = try VaultService.checkedRecordData(json(badTime), type: "dose-event") }  // before a password
+        // Dose events must make sense in time and correct an event that exists.
+        func dose(_ extra: String, recordedAt: String = "2026-11-01T00:00:00Z", status: String = "missed") -> [UInt8] {
+            json(#"{"scheduled":{"medication":"isoniazid","date":"2026-11-01","time":"08:00"},"status":"\#(status)","recordedAt":"\#(recordedAt)","method":"self-report"\#(extra)}"#)
+        }
+        func field(_ body: () async throws -> Void) async -> String? {
+            do { try await body(); return nil } catch let e as MikataError { return e.field } catch { return "\(error)" }
+        }
+        let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+        #expect(await field { _ = try await s.append(patient, type: "dose-event", data: dose("", recordedAt: future)) } == "/data/recordedAt")
+        #expect(await field { _ = try await s.append(patient, type: "dose-event", data: dose(#","takenAt":"2026-11-02T00:00:00Z""#, status: "taken")) }
+                == "/data/takenAt")
+        #expect(await field { _ = try await s.append(patient, type: "dose-event", data: dose(#","supersedes":9999"#)) } == "/data/supersedes")
+        #expect(await field { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "dose-event", data: dose(#","supersedes":1"#)) }
+                == "/data/supersedes", "record 1 is not a dose event")
         #expect(try await s.records(patient).records.count == before)
+        let first = try await s.append(patient, type: "dose-event", data: dose(""))
+        _ = try await s.append(patient, type: "dose-event", data: dose(#","supersedes":\#(first)"#))  // a real correction
         // Other types stay free-form.
         _ = try await s.append(patient, type: "note", data: json(#"{"from":"x"}"#))
     }

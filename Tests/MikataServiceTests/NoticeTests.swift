@@ -261,4 +261,32 @@ private struct NoticeFixture {
         let run = try await n.s.sendDueNotices(now: afterNinth, transport: RecordingTransport(), settings: settings)
         #expect(run.vaultsChecked == 2 && run.unreadable == 1)
     }
+
+    @Test func aSupporterWhoDeletesTheirAccountLeavesNoAddressBehind() async throws {
+        let n = try await NoticeFixture.make()
+        defer { Task { await n.f.tearDown() } }
+        try await n.satoOptsIn()
+        #expect(try await n.s.noticeConsent(n.patient).supporters == [n.sato.supporterId])
+        _ = try await n.s.deleteSupporter(email: "sato@hokenjo.example.jp", password: pw("npw"))
+        #expect(try await n.s.noticeConsent(n.patient).supporters.isEmpty, "removed at once, not at the next checker run")
+    }
+
+    @Test func theScheduleKeepsABoundedNumberOfVersions() async throws {
+        let n = try await NoticeFixture.make()
+        defer { Task { await n.f.tearDown() } }
+        for k in 0..<NoticeRules.maxScheduleVersions + 3 {
+            let base = try RegimenTemplate.hrze6.regimen(start: day("2026-11-01"), doses: doses, timesOfDay: [eight])
+            let v = try Regimen(template: base.template, effectiveFrom: day("2026-11-01").adding(days: k), timeZone: tokyo, phases: base.phases)
+            _ = try await n.s.append(n.patient, type: "medication-request", data: v.json())
+        }
+        #expect(try await n.s.noticeConsent(n.patient).scheduleVersions == NoticeRules.maxScheduleVersions)
+    }
+
+    @Test func aMailProgramThatHangsIsStoppedAtItsDeadline() throws {
+        let hanging = SendmailTransport(executable: "/bin/sh", arguments: ["-c", "cat >/dev/null; sleep 60"], deadline: .seconds(1))
+        let message = try NoticeMessage.missedDoseNotice(from: "noreply@hokenjo.example.jp", to: "sato@hokenjo.example.jp", nickname: "Taro",
+                                                         signInURL: nil, date: at("2026-11-09T02:30:00Z"))
+        let error = #expect(throws: MikataError.self) { try hanging.send(message) }
+        #expect(error?.code == .io && error?.message.contains("did not finish") == true)
+    }
 }

@@ -54,7 +54,12 @@ extension MikataServer {
             let body = try await request.decode(Message.self, limit: limit)
             guard !body.text.isEmpty else { throw Problem.malformed("a message needs text", field: "/text") }
             let data = try JSONSerialization.data(withJSONObject: ["text": body.text], options: [.sortedKeys, .withoutEscapingSlashes])
-            let r = try await Self.hidingOthers { try await service.append(session, to: .vault(id), type: "message", data: Array(data)) }
+            let r: AppendOutcome
+            do { r = try await Self.hidingOthers { try await service.append(session, to: .vault(id), type: "message", data: Array(data)) } }
+            catch let e as MikataError where e.field?.hasPrefix("/data") == true {
+                // This route's body is the message's data itself: `/data/text` is `/text` here.
+                throw MikataError(e.code, e.message, field: String(e.field!.dropFirst("/data".count)))
+            }
             return try JSONResponse.make(["seq": r.seq], status: .created)
         }
         supporter.post("/password") { [service, sessions] request, context in

@@ -21,6 +21,9 @@ extension Store {
 
     private func noticePath(_ vaultId: [UInt8]) -> String { "\(noticeDirectory)/\(vaultId.hex)" }
 
+    /// Whether `vaultId` has a notice file (one `stat`, no lock: appends to vaults without one pay nothing more).
+    package func hasNoticeFile(vaultId: [UInt8]) -> Bool { Posix.exists(noticePath(vaultId)) }
+
     /// The vaults that have a notice file (ids only, from the file names), sorted.
     package func noticeVaultIds() -> [[UInt8]] {
         Posix.list(noticeDirectory).compactMap { name in
@@ -73,6 +76,8 @@ extension Store {
             ct = try XChaCha20Poly1305.seal(plain, key: rootKey.noticeKey, nonce: nonce,
                                             ad: SealedDocumentFile.associatedData(storeId: storeId, kind: .notices, subject: vaultId))
         } catch let e as CryptoError { throw VaultError.crypto(e, "notice file") }
+        // Never write what no reader would open (SealedDocumentFile's bound): the file stays as it was.
+        guard ct.count <= SealedDocumentFile.maxCiphertextLength else { throw VaultError.invalidInput("a notice file would exceed its size limit") }
         try Posix.writeAtomically(noticePath(vaultId), SealedDocumentFile(kind: .notices, nonce: nonce, ciphertext: ct).serialize())
         return result
     }
