@@ -69,6 +69,8 @@ public struct AdherenceDay: Sendable, Hashable, Codable {
         case partial
         /// None was.
         case missed
+        /// None was, every one skipped with a reason (counted as not taken, as `missed` is).
+        case skipped
         /// Doses are not yet due (today).
         case pending
         /// Nothing was scheduled.
@@ -204,7 +206,7 @@ public enum AdherenceCalculator {
             let status: AdherenceDay.Status
             if list.isEmpty { status = .none } else if f.expected == 0 { status = .pending }
             else if f.taken == f.expected && pending == 0 { status = .complete }
-            else if f.taken == 0 && pending == 0 { status = .missed } else if f.taken == 0 { status = .pending } else { status = .partial }
+            else if f.taken == 0 && pending == 0 { status = f.skipped == f.expected ? .skipped : .missed } else if f.taken == 0 { status = .pending } else { status = .partial }
             calendar.append(AdherenceDay(date: d, figure: f, pending: pending, status: status))
             d = d.adding(days: 1)
         }

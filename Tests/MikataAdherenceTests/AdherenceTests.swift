@@ -92,6 +92,22 @@ private func fixture() throws -> AdherenceInput {
         #expect(r.lastActivity == at("2026-11-07T23:05:00Z") || r.lastActivity == day("2026-11-08").instant(at: TimeOfDay("08:05")!, in: tokyo))
     }
 
+    @Test func aDayWhoseDosesWereAllSkippedIsSkippedNotMissed() throws {
+        var input = try fixture()
+        // 11-08: all four doses skipped for side effects (their taken events dropped first).
+        input.doseEvents.removeAll { $0.event.scheduled.date == day("2026-11-08") }
+        for (i, m) in ["isoniazid", "rifampicin", "ethambutol"].enumerated() {
+            let s = ScheduledDose(medication: m, date: day("2026-11-08"), time: TimeOfDay("08:00")!)
+            input.doseEvents.append((UInt64(900 + i), try DoseEvent(scheduled: s, status: .skipped, takenAt: nil, recordedAt: at("2026-11-07T23:30:00Z"),
+                                                                     method: .selfReport, reason: .sideEffects)))
+        }
+        let r = AdherenceCalculator.report(input, now: at("2026-11-08T03:00:00Z"))
+        let nov8 = try #require(r.calendar.first { $0.date == day("2026-11-08") })
+        #expect(nov8.status == .skipped && nov8.figure.skipped == 3 && nov8.figure.taken == 0)
+        let nov1 = try #require(r.calendar.first { $0.date == day("2026-11-01") })
+        #expect(nov1.status == .missed)
+    }
+
     @Test func aDoseTakenLateAtNightCountsOnItsScheduledDayNotOnTheDayItWasRecorded() throws {
         let r = AdherenceCalculator.report(try fixture(), now: at("2026-11-08T03:00:00Z"))
         let oct31 = try #require(r.calendar.first { $0.date == day("2026-10-31") })
