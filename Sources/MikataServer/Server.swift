@@ -72,6 +72,7 @@ public final class MikataServer: Sendable {
         addSupporterRoutes(to: router)
         addAdherenceRoutes(to: router)
         addPhotoRoutes(to: router)
+        addRegimenTemplateRoutes(to: router)
         addNoticeRoutes(to: router)
         addServiceRoutes(to: router)
         routes.set(router.routes.map { ($0.path, $0.method) })

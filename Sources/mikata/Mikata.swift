@@ -18,7 +18,7 @@ struct Mikata: AsyncParsableCommand {
             RecordCommand.self, PasswordCommand.self, RecoverCommand.self, VaultCommand.self,
             ShredCommand.self, CertificateCommand.self, StoreCommand.self, AuditCommand.self, BackupCommand.self,
             ServiceCommand.self, ServeCommand.self, AdminCommand.self, ReportCommand.self, DashboardCommand.self, ExportCommand.self,
-            PhotoCommand.self,
+            PhotoCommand.self, RegimenCommand.self,
             NoticesCommand.self,
         ]
     )

@@ -86,4 +86,18 @@ struct AdherenceCLITests {
         #expect(bad.status == 64 && bad.stderr.contains("/grade"), "\(bad.stderr)")
         #expect(try fx.listRecords(patient: Self.patient).isEmpty)
     }
+
+    @Test("regimen templates and from-template: the regimen prints, stores as a medication-request; a missing dose is exit 64 naming it")
+    func regimenFromTemplate() throws {
+        let fx = try CLIFixture()
+        let list = try fx.ok(["regimen", "templates"])
+        #expect(list.stdout.contains("2HRZE/4HR") && list.stdout.contains("2HPMZ/2HPM"))
+        let made = try fx.ok(["regimen", "from-template", "--template", "2HPMZ/2HPM", "--start", "2026-11-01", "--time", "08:00",
+                              "--dose", "isoniazid=300mg", "--dose", "rifapentine=1200mg", "--dose", "moxifloxacin=400mg", "--dose", "pyrazinamide=1.5 g"])
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])
+        #expect(o["template"] as? String == "2HPMZ/2HPM" && (o["phases"] as? [Any])?.count == 2)
+        #expect(made.stdout.contains(#""unit":"g","value":"1.5""#))
+        let missing = try fx.run(["regimen", "from-template", "--template", "2HPMZ/2HPM", "--start", "2026-11-01", "--time", "08:00", "--dose", "isoniazid=300mg"])
+        #expect(missing.status == 64 && missing.stderr.contains("/doses/"), "\(missing.stderr)")
+    }
 }

@@ -21,6 +21,29 @@ import Testing
         #expect(d.code == 201, "\(d.body)")
     }
 
+    @Test func aRegimenFromATemplateIsMadeForASignedInUserAndStoredAsARecord() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            #expect(try await c.get("/v1/regimen-templates").code == 401)
+            let p = try await c.patient("tp@example.com")
+            let list = try await c.get("/v1/regimen-templates", token: p.token)
+            let codes = (list.json["templates"] as? [[String: Any]])?.compactMap { $0["code"] as? String }
+            #expect(codes == ["2HRZE/4HR", "2HRE/7HR", "2HPMZ/2HPM"], "\(list.body)")
+            let body = #"{"template":"2HRE/7HR","start":"2026-11-01","timesOfDay":["08:00"],"doses":{"isoniazid":{"value":"300","unit":"mg"},"rifampicin":{"value":"450","unit":"mg"},"ethambutol":{"value":"750","unit":"mg"}}}"#
+            let made = try await c.post("/v1/regimen-templates/regimen", body, token: p.token)
+            #expect(made.code == 200 && made.json["template"] as? String == "2HRE/7HR" && (made.json["phases"] as? [Any])?.count == 2, "\(made.body)")
+            let stored = try await c.post("/v1/patient/records", #"{"type":"medication-request","data":\#(made.body)}"#, token: p.token)
+            #expect(stored.code == 201, "\(stored.body)")
+            // Each member at fault is named; nothing is stored by this route.
+            let missing = try await c.post("/v1/regimen-templates/regimen", body.replacingOccurrences(of: #","ethambutol":{"value":"750","unit":"mg"}"#, with: ""), token: p.token)
+            #expect(missing.code == 400 && missing.field == "/doses/ethambutol", "\(missing.body)")
+            let unknown = try await c.post("/v1/regimen-templates/regimen", body.replacingOccurrences(of: "2HRE/7HR", with: "3HP"), token: p.token)
+            #expect(unknown.code == 400 && unknown.field == "/template")
+            let badTime = try await c.post("/v1/regimen-templates/regimen", body.replacingOccurrences(of: #"["08:00"]"#, with: #"["8am"]"#), token: p.token)
+            #expect(badTime.code == 400 && badTime.field == "/timesOfDay/0")
+        }
+    }
+
     @Test func reportsDashboardAndExports() async throws {
         let f = try await ServerFixture.make()
         try await f.run { c in

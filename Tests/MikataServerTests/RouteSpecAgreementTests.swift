@@ -35,7 +35,7 @@ import Testing
 
     @Test func theSpecParsesToTheContractsRoutes() throws {
         let spec = try Self.specRoutes()
-        #expect(spec.count == 50)  // 36 of issue 9; of issue 10: 5 adherence, 6 photo and 3 notice routes
+        #expect(spec.count == 52)  // 36 of issue 9; of issue 10: 5 adherence, 6 photo, 3 notice and 2 regimen-template routes
         #expect(spec.contains("GET /v1/supporter/patients/{vaultId}/records"))
         #expect(spec.contains("POST /v1/admin/shred-requests") && spec.contains("GET /v1/admin/shred-requests"))
     }
