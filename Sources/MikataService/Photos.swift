@@ -262,7 +262,7 @@ extension VaultService {
     static func checkAnnounced(_ expected: Int?, maxBytes: Int) throws {
         guard maxBytes > 0 else { throw MikataError(.invalidInput, "maxBytes: must be positive") }
         if let expected, expected > maxBytes { throw tooLarge(maxBytes) }
-        if let expected, expected < 0 { throw MikataError(.invalidInput, "photo: a size is never negative") }
+        if let expected, expected < 0 { throw MikataError(.invalidInput, "photo: a size is never negative", field: "") }
     }
 
     static func tooLarge(_ maxBytes: Int) -> MikataError {
@@ -272,7 +272,7 @@ extension VaultService {
     /// The record at `seq` must be a `dose-event`.
     static func checkDoseEvent(_ seq: UInt64, _ vault: Vault, _ session: VaultSession) throws {
         guard let r = try recordAt(seq, vault, session), r.type == "dose-event" else {
-            throw MikataError(.invalidInput, "doseEvent: no dose-event record has this sequence number")
+            throw MikataError(.invalidInput, "doseEvent: no dose-event record has this sequence number", field: "doseEvent")
         }
     }
 
@@ -295,10 +295,10 @@ extension VaultService {
 
         func checkType() throws {
             guard let sniffed = PhotoContentType.sniff(buffer) else {
-                throw MikataError(.invalidInput, "photo: not a JPEG or PNG image (its first bytes are neither FF D8 FF nor 89 50 4E 47 0D 0A 1A 0A)")
+                throw MikataError(.invalidInput, "photo: not a JPEG or PNG image (its first bytes are neither FF D8 FF nor 89 50 4E 47 0D 0A 1A 0A)", field: "")
             }
             if let declared, declared != sniffed {
-                throw MikataError(.invalidInput, "photo: the bytes are \(sniffed.rawValue), not \(declared.rawValue) as declared")
+                throw MikataError(.invalidInput, "photo: the bytes are \(sniffed.rawValue), not \(declared.rawValue) as declared", field: "")
             }
             sniffedType = sniffed
         }
@@ -320,7 +320,7 @@ extension VaultService {
                 // Reading stops at the limit: a client sending more is not read to its end.
                 guard total <= maxBytes else { throw Self.tooLarge(maxBytes) }
                 if let expectedByteCount, total > expectedByteCount {
-                    throw MikataError(.invalidInput, "photo: more bytes than the announced \(expectedByteCount)")
+                    throw MikataError(.invalidInput, "photo: more bytes than the announced \(expectedByteCount)", field: "")
                 }
                 hash.update(piece)
                 var rest = piece[...]
@@ -338,13 +338,13 @@ extension VaultService {
         } catch {
             throw MikataError(.io, "photo: the image could not be read to its end (\(type(of: error)))")
         }
-        guard total > 0 else { throw MikataError(.invalidInput, "photo: empty") }
+        guard total > 0 else { throw MikataError(.invalidInput, "photo: empty", field: "") }
         if sniffedType == nil {
-            guard total >= 8 else { throw MikataError(.invalidInput, "photo: too short to be an image") }
+            guard total >= 8 else { throw MikataError(.invalidInput, "photo: too short to be an image", field: "") }
             try checkType()
         }
         if let expectedByteCount, total != expectedByteCount {
-            throw MikataError(.invalidInput, "photo: \(total) bytes where \(expectedByteCount) were announced")
+            throw MikataError(.invalidInput, "photo: \(total) bytes where \(expectedByteCount) were announced", field: "")
         }
         if !buffer.isEmpty { try await flush() }
         guard let type = sniffedType, let first, let last else { throw MikataError(.io, "photo: nothing was written") }

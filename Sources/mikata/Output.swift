@@ -20,7 +20,7 @@ func hint(for code: MikataError.Code) -> String? {
     case .tampered: return "the file may have been altered; keep a copy for investigation and restore from a backup"
     case .busy: return "another process is using the vault or the machine is short of memory; try again"
     case .unsupported: return "upgrade mikata to a version that reads this file"
-    case .authenticationFailed: return "check the password (or use 'mikata recover' with the recovery code)"
+    case .authenticationFailed: return "check the password (a patient who lost it: 'mikata recover' with the recovery code)"
     default: return nil
     }
 }
