@@ -211,11 +211,20 @@ public enum AdherenceCalculator {
             d = d.adding(days: 1)
         }
 
-        // The current run of missed doses, from the latest due dose back.
-        let ordered = wAll.sorted { $0.dose < $1.dose }
+        // The doses due, by slot (date and time of day), oldest first: runs are counted slot by slot, so the
+        // medicines' order within one slot does not change them.
+        func bySlot(_ list: [(dose: ScheduledDose, status: DoseStatus?)]) -> [[(dose: ScheduledDose, status: DoseStatus?)]] {
+            var slots: [String: [(dose: ScheduledDose, status: DoseStatus?)]] = [:]
+            for x in list { slots["\(x.dose.date)T\(x.dose.time)", default: []].append(x) }
+            return slots.keys.sorted().map { slots[$0]! }
+        }
+        let slots = bySlot(wAll.map { ($0.dose, $0.status) })
+        // The current run of missed doses, from the latest due slot back: a slot's missed doses count, and a slot
+        // where any dose was taken ends the run (after its missed ones); skipped doses neither count nor end it.
         var run = 0
-        for x in ordered.reversed() {
-            if x.status == .missed { run += 1 } else if x.status == .skipped { continue } else { break }
+        for slot in slots.reversed() {
+            run += slot.filter { $0.status == .missed }.count
+            if slot.contains(where: { $0.status == .taken || $0.status == .late }) { break }
         }
 
         var flags: Set<AdherenceFlag> = []
@@ -225,8 +234,9 @@ public enum AdherenceCalculator {
             flags.insert(.lateStart)
         }
         var runs = 0, inRun = false
-        for x in w28.sorted(by: { $0.dose < $1.dose }) {
-            if x.status == .missed { if !inRun { runs += 1; inRun = true } } else if x.status == .taken || x.status == .late { inRun = false }
+        for slot in bySlot(w28.map { ($0.dose, $0.status) }) {
+            if slot.contains(where: { $0.status == .missed }) { if !inRun { runs += 1; inRun = true } }
+            if slot.contains(where: { $0.status == .taken || $0.status == .late }) { inRun = false }
         }
         if runs >= 2 { flags.insert(.intermittentMisses) }
         if let lastPlanned, lastPlanned > today, !w7.isEmpty, !w7.contains(where: { $0.status == .taken || $0.status == .late }) {

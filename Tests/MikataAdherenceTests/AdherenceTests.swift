@@ -92,6 +92,19 @@ private func fixture() throws -> AdherenceInput {
         #expect(r.lastActivity == at("2026-11-07T23:05:00Z") || r.lastActivity == day("2026-11-08").instant(at: TimeOfDay("08:05")!, in: tokyo))
     }
 
+    @Test func theMissedRunCountsBySlotWhateverTheMedicinesOrder() throws {
+        var input = try fixture()
+        // 11-08: isoniazid taken, rifampicin and ethambutol missed in the same 08:00 slot.
+        input.doseEvents.removeAll { $0.event.scheduled.date == day("2026-11-08") && $0.event.scheduled.medication != "isoniazid" }
+        for (i, m) in ["rifampicin", "ethambutol"].enumerated() {
+            let s = ScheduledDose(medication: m, date: day("2026-11-08"), time: TimeOfDay("08:00")!)
+            input.doseEvents.append((UInt64(950 + i), try DoseEvent(scheduled: s, status: .missed, takenAt: nil, recordedAt: at("2026-11-08T01:00:00Z"),
+                                                                     method: .selfReport)))
+        }
+        let r = AdherenceCalculator.report(input, now: at("2026-11-08T03:00:00Z"))
+        #expect(r.currentMissedRun == 2, "both missed doses of the latest slot, not only those sorting after isoniazid")
+    }
+
     @Test func aDayWhoseDosesWereAllSkippedIsSkippedNotMissed() throws {
         var input = try fixture()
         // 11-08: all four doses skipped for side effects (their taken events dropped first).
