@@ -324,8 +324,8 @@ extension VaultService {
 
     // MARK: the checker
 
-    /// Sends the missed-dose notices due at `now` (docs/ADHERENCE.md, "Missed-dose notices"). Reads only notice
-    /// files (never a vault). For each vault: the slots whose time plus the patient's grace fell due within
+    /// Sends the missed-dose notices due at `now` (docs/ADHERENCE.md, "Missed-dose notices"). Reads notice files and
+    /// each vault's signed header (whom it links: no key, no record). For each vault: the slots whose time plus the patient's grace fell due within
     /// `NoticeRules.lookback` before `now`, after the consent, without a check-in; for each opted-in supporter still
     /// linked (`links/`), the slots due after their opt-in and not yet notified to them; if any, one message (the
     /// nickname, "sign in to see details") through `transport`, then those slots are marked sent in the file.
@@ -360,8 +360,16 @@ extension VaultService {
                             plain = d.encoded()
                         }
                     }
+                    // Whom the vault's signed header links now (not the link hints alone, which a disk writer could
+                    // plant): a vault that cannot be opened (shredded, rolled back, damaged) gets no notice.
+                    let holders: Set<String>
+                    do { holders = Set(try store.openVault(id: id).keyShareHolders().map(\.hex)) } catch {
+                        unreadable += 1
+                        continue
+                    }
                     for sub in doc.supporters {
-                        guard let sid = [UInt8](hex: sub.supporterId), store.linkedVaults(supporterId: sid).contains(id) else {
+                        guard let sid = [UInt8](hex: sub.supporterId), holders.contains(sub.supporterId),
+                              store.linkedVaults(supporterId: sid).contains(id) else {
                             self.noteRevocation(store, vaultId: id, supporterId: [UInt8](hex: sub.supporterId) ?? [])
                             continue
                         }

@@ -594,6 +594,14 @@ package final class Vault {
 
     /// Non-secret metadata; needs no password. Checks structure, order and chain of every record, not their content:
     /// a walk of frame headers, tags and trailers (bodies of frames larger than a read chunk are not read).
+    /// The supporters holding a key share of the current epoch, from the vault's signed header (checked against its
+    /// anchor as every lock does); no record is read and no key is needed. The missed-dose checker asks this rather
+    /// than trust the store's link hints, which a disk writer could plant.
+    /// - Throws: `VaultError` `.notFound`, `.erased`, `.tampered`, `.corrupted`, `.busy`, `.io`.
+    package func keyShareHolders() throws -> [[UInt8]] {
+        try locked(exclusive: false) { state.supporterSlots.map(\.supporterId) }
+    }
+
     package func inspect() throws -> VaultInfo {
         try locked(exclusive: false) {
             let result = try walkFile(from: nil, keyring: nil, decryptFrom: 0)
