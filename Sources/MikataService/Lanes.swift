@@ -91,6 +91,52 @@ final class VaultLanes: Sendable {
     }
 }
 
+/// Appends waiting for their vault's lane (flat combining, docs/ARCHITECTURE.md "Appends on one vault"): the caller
+/// that gets the lane writes every append queued for the vault by then, up to `Vault.maxAppendBatch`, as one batch
+/// (`Vault.append(batch:)`: one write and one fdatasync of the vault, one access-log group commit) and answers each;
+/// a caller whose append was written by another finds its answer when its own lane turn comes and does no I/O.
+/// Appends from many tasks to one vault thus share their syncs instead of queueing one fdatasync pair each.
+final class AppendQueue: Sendable {
+    /// One caller's append.
+    final class Request: Sendable {
+        /// Runs in the lane, on a pool thread: the caller's own checks and session, giving the record to write.
+        let prepare: @Sendable (Vault) throws -> Vault.PendingAppend
+        /// Runs after the record is durable and logged, with its sequence number (notice bookkeeping).
+        let after: @Sendable (Vault, UInt64) -> Void
+        private let outcome = Mutex<Result<UInt64, MikataError>?>(nil)
+
+        init(prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend, after: @escaping @Sendable (Vault, UInt64) -> Void) {
+            self.prepare = prepare; self.after = after
+        }
+
+        func finish(_ result: Result<UInt64, any Error>) {
+            outcome.withLock { if $0 == nil { $0 = result.mapError { MikataError.from($0) } } }
+        }
+        var result: Result<UInt64, MikataError>? { outcome.withLock { $0 } }
+    }
+
+    private let pending = Mutex<[String: [Request]]>([:])
+
+    /// Queues `request` for the vault with hex id `key` (before the caller waits for the lane).
+    func enqueue(_ key: String, _ request: Request) {
+        pending.withLock { $0[key, default: []].append(request) }
+    }
+
+    /// How many appends wait for `key` now (tests).
+    func count(_ key: String) -> Int { pending.withLock { $0[key]?.count ?? 0 } }
+
+    /// The oldest `limit` appends queued for `key`, removed from the queue.
+    func take(_ key: String, limit: Int) -> [Request] {
+        pending.withLock { table in
+            guard var queue = table[key] else { return [] }
+            let batch = Array(queue.prefix(limit))
+            queue.removeFirst(batch.count)
+            table[key] = queue.isEmpty ? nil : queue
+            return batch
+        }
+    }
+}
+
 /// Open vault handles kept between operations, so a vault's frame index (where its pages start) and header survive
 /// from one page to the next instead of being rebuilt by walking the file from record 0 for every page.
 /// A handle is only used inside its vault's lane, one operation at a time, and a `Vault` handle re-checks its file

@@ -24,26 +24,24 @@ extension VaultService {
     /// - Returns: the record's sequence number.
     /// - Throws: `MikataError` `.invalidInput` (type or data), `.closed`, `.busy`, `.tampered`, `.erased`, `.io`.
     public func append(_ session: PatientSession, type: String, data: [UInt8]) async throws -> UInt64 {
-        let key = try session.ownerKey()
+        _ = try session.ownerKey()
         let id = session.vaultId
         let json = try checkedData(type: type, data)
-        return try await inVault(id) { store in
-            let vault = try self.handles.open(id.bytes, store)
-            try Self.checkSupersedes(type: type, data: json, vault, VaultSession(ownerKey: key))
-            let seq = try vault.append(type: type, data: json, session: VaultSession(ownerKey: key))
-            self.noteAppend(store, vaultId: id.bytes, type: type, data: json, seq: seq)
-            return seq
-        }
+        return try await appendCombined(id, prepare: { vault in
+            let s = try session.engineSession()
+            try Self.checkSupersedes(type: type, data: json, vault, s)
+            return Vault.PendingAppend(type: type, data: json, session: s)
+        }, after: { vault, seq in self.noteAppend(self.store, vaultId: id.bytes, type: type, data: json, seq: seq) })
     }
 
     /// A page of the patient's records (`query.after`, `query.limit`, types, time window).
     /// - Throws: `MikataError` `.invalidInput` (query bounds), `.closed`, `.busy`, `.tampered`, `.corrupted`, `.erased`.
     public func records(_ session: PatientSession, _ query: RecordQuery = RecordQuery()) async throws -> RecordPage {
-        let key = try session.ownerKey()
+        _ = try session.ownerKey()
         let id = session.vaultId
         let q = try query.validated()
         return try await inVault(id) { store in
-            try VaultService.readPage(try self.handles.open(id.bytes, store), VaultSession(ownerKey: key), q)
+            try VaultService.readPage(try self.handles.open(id.bytes, store), try session.engineSession(), q)
         }
     }
 
@@ -63,6 +61,15 @@ extension VaultService {
                        acceptNewVault: Bool = false) async throws -> AppendOutcome {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
+        if case .vault(let id) = patient {
+            let seq = try await appendCombined(id, prepare: { vault in
+                let s = try vault.unlock(supporter: identity)
+                try Self.checkSupersedes(type: type, data: json, vault, s)
+                return Vault.PendingAppend(type: type, data: json, session: s)
+            }, after: { vault, seq in self.noteAppend(self.store, vaultId: id.bytes, type: type, data: json, seq: seq) })
+            return AppendOutcome(vaultId: id, seq: seq, pin: .notApplicable)
+        }
+        // By e-mail: the address is resolved and the supporter's pin checked inside the lane, one append at a time.
         let r = try await asSupporter(identity, patient, access: .write, acceptNewVault: acceptNewVault) { vault, s in
             try Self.checkSupersedes(type: type, data: json, vault, s)
             let seq = try vault.append(type: type, data: json, session: s)
@@ -97,12 +104,9 @@ extension VaultService {
     public func append(_ session: ServiceSession, to vaultId: VaultID, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
-        return try await inVault(vaultId) { store in
-            let vault = try self.handles.open(vaultId.bytes, store)
-            let seq = try vault.append(type: type, data: json, session: try vault.session(service: identity))
-            self.noteAppend(store, vaultId: vaultId.bytes, type: type, data: json, seq: seq)
-            return seq
-        }
+        return try await appendCombined(vaultId, prepare: { vault in
+            Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
+        }, after: { vault, seq in self.noteAppend(self.store, vaultId: vaultId.bytes, type: type, data: json, seq: seq, byService: true) })
     }
 
     /// Appends as an authorised write-only service to the vault `patientEmail` leads to. An address with no vault is
@@ -137,6 +141,51 @@ extension VaultService {
     }
 
     // MARK: helpers
+
+    /// Appends through the vault's append queue (`AppendQueue`): queued, then, holding the vault's lane, written
+    /// together with the appends queued meanwhile unless another caller already wrote this one. `prepare` runs in
+    /// the lane on a pool thread (the caller's checks and session); `after` once the record is durable and logged.
+    /// - Returns: the record's sequence number.
+    /// - Throws: `MikataError`: what `prepare` throws, and what the engine's append throws.
+    func appendCombined(_ id: VaultID, prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend,
+                        after: @escaping @Sendable (Vault, UInt64) -> Void) async throws -> UInt64 {
+        let request = AppendQueue.Request(prepare: prepare, after: after)
+        appendQueue.enqueue(id.hex, request)
+        return try await lanes.run(id.hex) {
+            while request.result == nil {
+                let batch = appendQueue.take(id.hex, limit: Vault.maxAppendBatch)
+                guard !batch.isEmpty else { break }
+                do { try await blocking { store in self.writeBatch(batch, id, store) } } catch {
+                    for r in batch { r.finish(.failure(error)) }  // the pool was shut down: nothing ran
+                }
+            }
+            guard let result = request.result else { throw MikataError(.io, "the append was not run") }
+            return try result.get()
+        }
+    }
+
+    /// One batch of queued appends on a pool thread, inside the vault's lane: each caller's `prepare`, one engine
+    /// batch, each caller answered. A handle whose batch had a failure is not kept (as `inVault` does).
+    private func writeBatch(_ batch: [AppendQueue.Request], _ id: VaultID, _ store: Store) {
+        let vault: Vault
+        do { vault = try handles.open(id.bytes, store) } catch {
+            for r in batch { r.finish(.failure(error)) }
+            handles.drop(id.hex)
+            return
+        }
+        var items: [Vault.PendingAppend] = [], owners: [AppendQueue.Request] = []
+        var failed = false
+        for r in batch {
+            do { items.append(try r.prepare(vault)); owners.append(r) } catch { r.finish(.failure(error)); failed = true }
+        }
+        if !items.isEmpty {
+            for (r, result) in zip(owners, vault.append(batch: items)) {
+                if case .success(let seq) = result { r.after(vault, seq) } else { failed = true }
+                r.finish(result)
+            }
+        }
+        if failed { handles.drop(id.hex) }
+    }
 
     /// The one rule for record data, shared by every entry point: strict JSON, trimmed; and for an adherence type
     /// (`medication-request`, `dose-event`, `side-effect`, `message`) its typed shape (docs/ADHERENCE.md), else

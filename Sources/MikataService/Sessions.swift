@@ -1,3 +1,4 @@
+import Foundation
 import MikataCrypto
 import MikataFormat
 import MikataVault
@@ -32,6 +33,7 @@ public final class PatientSession: Sendable {
     /// The patient's vault.
     public let vaultId: VaultID
     private let key: HeldCredential<SecureBytes>
+    private let engine = EngineSessionCache()
 
     init(vaultId: VaultID, ownerKey: SecureBytes) {
         self.vaultId = vaultId
@@ -39,12 +41,40 @@ public final class PatientSession: Sendable {
     }
 
     /// Drops the session's keys (zeroed when no operation in flight still uses them). Later calls throw `.closed`.
-    public func close() { key.close() }
+    public func close() {
+        key.close()
+        engine.drop()
+    }
 
     /// Whether `close()` was called.
     public var isClosed: Bool { key.isClosed }
 
     func ownerKey() throws -> SecureBytes { try key.current() }
+
+    /// The engine session for appends and page reads, kept from one to the next: its keyring (the signing key and
+    /// record keys derived from the owner key) is rebuilt only when the vault's header generation changes, which the
+    /// engine checks at every lock (`Vault.prepare`), so another process's key change is still seen. Call only
+    /// inside the vault's lane (one operation at a time).
+    /// - Throws: `MikataError(.closed)` after `close()`.
+    func engineSession() throws -> VaultSession { engine.session(ownerKey: try key.current()) }
+}
+
+/// A patient session's engine session (`VaultSession`), built once and reused inside the vault's lane; `drop()` lets
+/// its guarded memory go (zeroed at the last release). @unchecked: the reference is behind `lock`; the session
+/// object itself is used only inside its vault's lane, one operation at a time.
+final class EngineSessionCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cached: VaultSession?
+
+    func session(ownerKey: SecureBytes) -> VaultSession {
+        lock.lock(); defer { lock.unlock() }
+        if let s = cached { return s }
+        let s = VaultSession(ownerKey: ownerKey)
+        cached = s
+        return s
+    }
+
+    func drop() { lock.lock(); cached = nil; lock.unlock() }
 }
 
 /// A supporter's unlocked account: reads and appends to the vaults that link them; never grants, revokes or deletes.

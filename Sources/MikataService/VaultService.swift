@@ -83,6 +83,7 @@ public final class VaultService: Sendable {
     let passwordPool: BlockingPool
     let lanes = VaultLanes()
     let handles = VaultHandles(capacity: 256)
+    let appendQueue = AppendQueue()
     let budget: Argon2Budget
 
     private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {

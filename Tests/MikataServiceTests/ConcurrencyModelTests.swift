@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import MikataVault
 @testable @_spi(Testing) import MikataService
 
 /// What the tasks were told succeeded, to compare with what the vaults hold afterwards.
@@ -122,5 +123,68 @@ final class Ledger: Sendable {
         #expect(!revoked.isEmpty)
         let log = try await s.verifyAccessLog()
         #expect(log.entries > told.count)
+    }
+
+    /// Appends to one vault that arrive while its lane is held are written as one batch by whichever gets the lane:
+    /// one access-log group commit for all of them, each caller its own sequence number, a bad one refused alone.
+    @Test func appendsQueuedOnOneVaultShareOneBatch() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
+        _ = try await s.createSupporter(email: "n@example.jp", name: "n", password: pw("n"))
+        let nurse = try await s.unlockSupporter(email: "n@example.jp", password: pw("n"))
+        _ = try await s.grant(patient, supporterEmail: "n@example.jp")
+        let first = try await s.append(patient, type: "dose", data: json(#"{"tag":"before"}"#))
+        let key = patient.vaultId.hex
+        let n = 12
+        let held = Ledger.Flags(), release = Ledger.Flags()
+        let holder = Task {
+            try await s.lanes.run(key) {
+                held.insert(0)
+                while !release.contains(0) { await Task.yield() }
+            }
+        }
+        while !held.contains(0) { await Task.yield() }
+        let outcomes = Task {
+            try await withThrowingTaskGroup(of: (Int, Result<UInt64, MikataError>).self) { group in
+                for i in 0..<n {
+                    group.addTask {
+                        let data = json("{\"tag\":\"t\(i)\"}")
+                        do {
+                            if i == 5 {  // supersedes a record that does not exist: refused alone
+                                return (i, .success(try await s.append(patient, type: "dose-event", data: json(#"{"scheduled":{"medication":"isoniazid","date":"2026-11-01","time":"08:00"},"status":"missed","recordedAt":"2026-11-01T00:00:00Z","method":"self-report","supersedes":999}"#))))
+                            }
+                            if i % 3 == 0 { return (i, .success(try await s.append(nurse, to: .vault(patient.vaultId), type: "note", data: data).seq)) }
+                            return (i, .success(try await s.append(patient, type: "dose", data: data)))
+                        } catch let e as MikataError { return (i, .failure(e)) }
+                    }
+                }
+                var all: [Int: Result<UInt64, MikataError>] = [:]
+                for try await (i, r) in group { all[i] = r }
+                return all
+            }
+        }
+        while s.appendQueue.count(key) < n { await Task.yield() }
+        release.insert(0)
+        try await holder.value
+        let all = try await outcomes.value
+        // Everything but the refused one in one batch: its log entries are written together, one after the other
+        // (one at a time, the nurse's unlock entries would fall between them).
+        let entries = try s.store.auditLog().entries()
+        let appendsOk = entries.indices.filter { entries[$0].action == "append" && entries[$0].outcome == "ok" }.suffix(n - 1)
+        #expect(appendsOk.count == n - 1 && appendsOk.last! - appendsOk.first! == n - 2, "\(entries.suffix(3 * n).map { "\($0.action) \($0.outcome)" })")
+        let seqs = all.values.compactMap { try? $0.get() }
+        #expect(seqs.count == n - 1 && Set(seqs).count == n - 1)
+        #expect(Set(seqs) == Set((first + 1)...(first + UInt64(n - 1))))
+        if case .failure(let e)? = all[5] { #expect(e.code == .invalidInput) } else { Issue.record("the bad append was stored") }
+        var stored = -1  // the one before
+        for try await r in s.recordStream(patient, RecordQuery(limit: 100)) where r.seq >= first {
+            stored += 1
+            #expect(r.seq == first || seqs.contains(r.seq))
+        }
+        #expect(stored == n - 1)
+        _ = try await s.verifyAccessLog()
     }
 }

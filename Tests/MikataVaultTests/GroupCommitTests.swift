@@ -235,6 +235,64 @@ struct GroupCommitTests {
         _ = try s.store.verifyAccessLog()
     }
 
+    // MARK: batches on one vault
+
+    @Test("an append batch: one frame sync for every record, numbered in order, each author signing its own; a revoked author fails alone")
+    func batchOfAuthors() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        let nursePublic = try s.store.createSupporter(email: "nurse@example.jp", name: "Nurse", password: pw("nurse-pw"))
+        let formerPublic = try s.store.createSupporter(email: "former@example.jp", name: "Former", password: pw("former-pw"))
+        let nurse = try s.store.unlockSupporter(email: "nurse@example.jp", password: pw("nurse-pw"))
+        let former = try s.store.unlockSupporter(email: "former@example.jp", password: pw("former-pw"))
+        try vault.grant(nursePublic, session: owner)
+        try vault.grant(formerPublic, session: owner)
+        let nurseSession = try vault.unlock(supporter: nurse), formerSession = try vault.unlock(supporter: former)
+        try vault.revoke(former.id, session: owner)
+        let syncs = Shared(0)
+        vault.frameSyncFault = { syncs.update { $0 += 1 } }
+        let t: Int64 = 1_750_000_000_000
+        let results = vault.append(batch: [
+            Vault.PendingAppend(type: "dose", data: json("1"), timeMillis: t, session: owner),
+            Vault.PendingAppend(type: "message", data: json("2"), timeMillis: t + 1, session: formerSession),
+            Vault.PendingAppend(type: "message", data: json("3"), timeMillis: t + 2, session: nurseSession),
+            Vault.PendingAppend(type: "mikata.contact", data: json("4"), timeMillis: t + 3, session: owner),
+            Vault.PendingAppend(type: "dose", data: json("5"), timeMillis: t + 4, session: owner),
+        ])
+        #expect(syncs.current == 1)
+        let outcomes = results.map { r -> String in
+            switch r {
+            case .success(let seq): return "\(seq)"
+            case .failure(let e): return (e as? VaultError)?.failureClass ?? "\(e)"
+            }
+        }
+        #expect(outcomes == ["1", "not-permitted", "2", "invalid-input", "3"])
+        let records = try vault.records(owner)
+        #expect(records.map(\.seq) == [0, 1, 2, 3])
+        #expect(records.dropFirst().map { String(decoding: $0.data, as: UTF8.self) } == ["1", "3", "5"])
+        #expect(records[2].author == RecordAuthor(role: "supporter", id: nurse.id))
+        #expect(try vault.verify(owner).recordCount == 4)
+        let appends = try s.store.auditLog().entries().filter { $0.action == "append" }.suffix(5).map { "\($0.actor.prefix(9)) \($0.outcome)" }
+        #expect(appends == ["patient failed", "supporter denied", "patient ok", "supporter ok", "patient ok"])
+        _ = try s.store.verifyAccessLog()
+    }
+
+    @Test("an append batch whose frame sync fails: every record is taken back and none is logged as done")
+    func batchSyncFailure() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        vault.frameSyncFault = { throw VaultError.io("fdatasync: injected failure") }
+        let results = vault.append(batch: (1...4).map { Vault.PendingAppend(type: "dose", data: json("\($0)"), timeMillis: 1_750_000_000_000, session: owner) })
+        #expect(results.allSatisfy { if case .failure(let e) = $0 { return (e as? VaultError)?.failureClass == "io" } else { return false } })
+        vault.frameSyncFault = nil
+        #expect(try s.store.auditLog().entries().filter { $0.action == "append" && $0.outcome == "ok" }.isEmpty)
+        #expect(try vault.records(owner).count == 1)
+        #expect(try vault.append(type: "dose", data: json("1"), session: owner) == 1)
+        _ = try s.store.verifyAccessLog()
+    }
+
     // MARK: processes
 
     @Test("two processes appending to two vaults at once (flock between them, group commit within): one valid chain")

@@ -55,9 +55,10 @@ struct LogClaims {
         }
     }
 
-    /// Records a vault may hold beyond its last logged append: an append syncs its record before its log entry,
-    /// so a process killed between the two leaves one record the log does not show (docs/SECURITY.md).
-    static let unloggedTailAllowance: UInt64 = 1
+    /// Records a vault may hold beyond its last logged append: an append batch syncs its records before their log
+    /// entries, so a process killed between the two leaves up to one batch (`Vault.maxAppendBatch`) of records the
+    /// log does not show (docs/SECURITY.md, "The newest records of a vault can be hidden from the log").
+    static let unloggedTailAllowance = UInt64(Vault.maxAppendBatch)
 
     /// Checks a vault's header generation and record tail against the log. With `logComplete`, also that the log
     /// shows the vault's appends up to its last record but `unloggedTailAllowance` (dropped log entries).

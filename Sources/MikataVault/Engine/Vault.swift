@@ -251,7 +251,7 @@ package final class Vault {
     package func append(type: String, data: [UInt8], timeMillis: Int64? = nil, session: VaultSession) throws -> UInt64 {
         try Vault.checkRecord(type: type, data: data, isInternal: false)
         try HumanInput.checkRecordData(data)
-        return try appendRecord(type: type, data: data, timeMillis: timeMillis ?? Posix.wallClockMillis(), session: session)
+        return try append(batch: [PendingAppend(type: type, data: data, timeMillis: timeMillis ?? Posix.wallClockMillis(), session: session)])[0].get()
     }
 
     static func checkRecord(type: String, data: [UInt8], isInternal: Bool) throws {
@@ -262,66 +262,139 @@ package final class Vault {
 
     @discardableResult
     func appendRecord(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
-        try audited("append", actor: Vault.actor(of: session), logsSuccessItself: true) { try appendLocked(type: type, data: data, timeMillis: timeMillis, session: session) }
+        var item = PendingAppend(type: type, data: data, timeMillis: timeMillis, session: session)
+        item.isInternal = true  // the engine's own record types (contacts, photo chunks), checked by their writers
+        return try append(batch: [item])[0].get()
     }
 
-    private func appendLocked(type: String, data: [UInt8], timeMillis: Int64, session: VaultSession) throws -> UInt64 {
-        try locked(exclusive: true) {
-            try prepare(session)
-            try dropDeadShares(session)
-            var t = try currentTail()
-            let seq = t.nextSeq
-            guard seq < UInt64.max else { throw VaultError.corrupted("the vault's sequence numbers are exhausted (a damaged last record?)") }
-            let epoch = state.currentEpoch
-            let (authorId, signing) = try signer(for: session)
-            guard state.author(id: authorId, seq: seq) != nil else {
-                throw VaultError.notPermitted("this author may no longer write to the vault (revoked)")
-            }
-            var payload = RecordPayload(authorId: authorId, timeMillis: timeMillis, type: type, data: data)
-            let unsigned = payload.unsignedBytes()
-            payload.signature = signing.sign(RecordPayload.signatureMessage(vaultId: vaultId, seq: seq, unsignedPayload: unsigned))
-            let frame: RecordFrame
-            if let keyring = session.keyring, let keys = keyring.derived[epoch.epoch] {
-                frame = try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .vaultKey, recordKey: keys.recordKey)
-            } else {
-                // Write-only: a fresh record key sealed to the epoch's public write key.
-                let rk = SecureBytes.random(count: 32)
-                let sealedKey = try SealedBox.seal(rk, to: epoch.writePublicKey)
-                frame = try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .sealed,
-                                       recordKey: rk, sealedRecordKey: sealedKey)
-            }
-            let bytes = frame.serialize()
-            // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
-            func takeBack() {
-                try? medium.truncate(to: t.end)
-                try? medium.syncData()
-                tail = nil
-            }
-            do { try medium.append(bytes, atExpectedEnd: t.end) } catch VaultError.busy(let why) {
-                tail = nil  // another writer moved the end: nothing of ours is there to take back
-                throw VaultError.busy(why)
-            } catch { takeBack(); throw error }
-            // The frame is durable before its log entry is written (then committed with other appends' entries in
-            // one fdatasync: group commit). A crash in between leaves one record the log does not show, which the
-            // log cross-check tolerates (`unloggedTailAllowance`); the log never claims a record the vault may lack,
-            // so cutting records off a vault is always caught (docs/SECURITY.md). Syncing the two at once would let
-            // a crash leave the entry without its frame, indistinguishable from a cut, and an attacker could then
-            // cut the newest record after every append unseen. If the entry cannot be written, the record is taken
-            // back, so the log never misses an acknowledged append and a retry never stores it twice.
-            do { try frameSyncFault?(); try medium.syncData() } catch { takeBack(); throw error }
-            if let audit {
-                let actor = Vault.actor(of: session)
-                let event = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok",
-                                           detail: "seq \(seq) link \(frame.link.hex) at \(state.generation)")
-                do { try audit.append(event) } catch {
-                    takeBack()
-                    throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
-                }
-            }
-            t = Tail(end: t.end + bytes.count, nextSeq: seq + 1, link: frame.link)
-            tail = t
-            return seq
+    /// One record of an append batch (`append(batch:)`): its type and data are checked as `append` checks them.
+    package struct PendingAppend {
+        package var type: String
+        package var data: [UInt8]
+        /// Milliseconds since 1970 (UTC) the record carries.
+        package var timeMillis: Int64
+        /// Who writes it: the patient, a linked supporter or an authorised service (each item its own).
+        package var session: VaultSession
+        /// The engine's own records (`mikata.*` types, raw data); every record from outside is strict JSON.
+        var isInternal = false
+
+        /// - Parameter timeMillis: nil for now (the wall clock).
+        package init(type: String, data: [UInt8], timeMillis: Int64? = nil, session: VaultSession) {
+            self.type = type; self.data = data; self.timeMillis = timeMillis ?? Posix.wallClockMillis(); self.session = session
         }
+    }
+
+    /// The most records one `append(batch:)` writes. A crash after a batch's frames are durable and before its log
+    /// entries are leaves at most this many records the access log does not show, which is what the log
+    /// cross-check tolerates at a vault's tail (`LogClaims.unloggedTailAllowance`, docs/SECURITY.md).
+    package static let maxAppendBatch = 32
+
+    /// Appends records written by one caller or by several waiting on the same vault (the service layer's per-vault
+    /// queue): one lock, one write of every frame, one fdatasync of the vault, then every log entry in one access-log
+    /// group commit (docs/FORMAT.md §5.4; docs/ARCHITECTURE.md, "Appends on one vault"). Items are numbered in the
+    /// order given. An item that fails its own checks (type, data, a revoked or unlinked author) fails alone and is
+    /// logged as a failed append; a failure of the write, the sync or the log fails every item still pending and
+    /// takes their frames back, so no caller is told of a record that was not stored and logged.
+    /// - Parameter batch: 1 to `maxAppendBatch` records.
+    /// - Returns: each item's sequence number, or its error (`VaultError`, in the classes `append` throws).
+    package func append(batch: [PendingAppend]) -> [Result<UInt64, any Error>] {
+        precondition(!batch.isEmpty && batch.count <= Vault.maxAppendBatch, "an append batch holds 1 to \(Vault.maxAppendBatch) records")
+        var results = [Result<UInt64, any Error>?](repeating: nil, count: batch.count)
+        func fail(_ i: Int, _ error: any Error) {
+            results[i] = .failure(error)
+            if let e = error as? VaultError {
+                try? log("append", actor: Vault.actor(of: batch[i].session), outcome: e.auditOutcome, detail: e.failureClass)
+            }
+        }
+        for (i, item) in batch.enumerated() {
+            do {
+                try Vault.checkRecord(type: item.type, data: item.data, isInternal: item.isInternal)
+                if !item.isInternal { try HumanInput.checkRecordData(item.data) }
+            } catch { fail(i, error) }
+        }
+        do {
+            try locked(exclusive: true) {
+                // Key changes an owner write makes on the way (dropping dead shares starts an epoch) come first, so
+                // no record of the batch is sealed under an epoch that a later item's preparation ends.
+                for i in batch.indices where results[i] == nil {
+                    do { try prepare(batch[i].session); try dropDeadShares(batch[i].session) } catch { fail(i, error) }
+                }
+                let start = try currentTail()
+                var t = start
+                var bytes: [UInt8] = []
+                var written: [(index: Int, seq: UInt64, link: [UInt8])] = []
+                for i in batch.indices where results[i] == nil {
+                    do {
+                        try prepare(batch[i].session)
+                        let frame = try sealFrame(batch[i], after: t)
+                        let frameBytes = frame.serialize()
+                        bytes += frameBytes
+                        written.append((i, t.nextSeq, frame.link))
+                        t = Tail(end: t.end + frameBytes.count, nextSeq: t.nextSeq + 1, link: frame.link)
+                    } catch { fail(i, error) }
+                }
+                guard !written.isEmpty else { return }
+                // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
+                func takeBack() {
+                    try? medium.truncate(to: start.end)
+                    try? medium.syncData()
+                    tail = nil
+                }
+                do { try medium.append(bytes, atExpectedEnd: start.end) } catch VaultError.busy(let why) {
+                    tail = nil  // another writer moved the end: nothing of ours is there to take back
+                    throw VaultError.busy(why)
+                } catch { takeBack(); throw error }
+                // The frames are durable before their log entries are written (then committed with other appends'
+                // entries in one fdatasync: group commit). A crash in between leaves at most one batch of records the
+                // log does not show, which the log cross-check tolerates (`unloggedTailAllowance`); the log never
+                // claims a record the vault may lack, so cutting records off a vault is always caught
+                // (docs/SECURITY.md). Syncing the two at once would let a crash leave the entries without their
+                // frames, indistinguishable from a cut, and an attacker could then cut the newest records after every
+                // append unseen. If the entries cannot be written, the records are taken back, so the log never
+                // misses an acknowledged append and a retry never stores one twice.
+                do { try frameSyncFault?(); try medium.syncData() } catch { takeBack(); throw error }
+                if let audit {
+                    let events = written.map { w in
+                        let actor = Vault.actor(of: batch[w.index].session)
+                        return AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append", outcome: "ok",
+                                              detail: "seq \(w.seq) link \(w.link.hex) at \(state.generation)")
+                    }
+                    do { try audit.append(contentsOf: events) } catch {
+                        takeBack()
+                        throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
+                    }
+                }
+                tail = t
+                for w in written { results[w.index] = .success(w.seq) }
+            }
+        } catch {
+            for i in batch.indices where results[i] == nil { fail(i, error) }
+        }
+        return results.map { $0! }
+    }
+
+    /// Signs and seals one record as the frame after `t` (FORMAT.md §5.1–5.3): under the epoch's record key for a
+    /// session that holds it, else (write-only) under a fresh record key sealed to the epoch's public write key.
+    /// - Throws: `VaultError.notPermitted` (the author was revoked), `.corrupted` (sequence numbers exhausted).
+    private func sealFrame(_ item: PendingAppend, after t: Tail) throws -> RecordFrame {
+        let seq = t.nextSeq
+        guard seq < UInt64.max else { throw VaultError.corrupted("the vault's sequence numbers are exhausted (a damaged last record?)") }
+        let epoch = state.currentEpoch
+        let (authorId, signing) = try signer(for: item.session)
+        guard state.author(id: authorId, seq: seq) != nil else {
+            throw VaultError.notPermitted("this author may no longer write to the vault (revoked)")
+        }
+        var payload = RecordPayload(authorId: authorId, timeMillis: item.timeMillis, type: item.type, data: item.data)
+        let unsigned = payload.unsignedBytes()
+        payload.signature = signing.sign(RecordPayload.signatureMessage(vaultId: vaultId, seq: seq, unsignedPayload: unsigned))
+        if let keyring = item.session.keyring, let keys = keyring.derived[epoch.epoch] {
+            return try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .vaultKey, recordKey: keys.recordKey)
+        }
+        // Write-only: a fresh record key sealed to the epoch's public write key.
+        let rk = SecureBytes.random(count: 32)
+        let sealedKey = try SealedBox.seal(rk, to: epoch.writePublicKey)
+        return try Vault.seal(payload.serialize(), seq: seq, epoch: epoch.epoch, prevLink: t.link, vaultId: vaultId, kind: .sealed,
+                              recordKey: rk, sealedRecordKey: sealedKey)
     }
 
     static func seal(_ plaintext: [UInt8], seq: UInt64, epoch: UInt32, prevLink: [UInt8], vaultId: [UInt8], kind: RecordFrame.Kind,
