@@ -55,18 +55,46 @@ package enum PlainJSON {
 
     private static func string(_ b: [UInt8], _ i: inout Int, keyLetters: Bool) -> Bool {
         guard i < b.count, b[i] == UInt8(ascii: "\"") else { return false }
-        i += 1
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: "\"") { i += 1; return true }
-            if keyLetters {
-                guard c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z") else { return false }
-            } else {
-                guard c >= 0x20 && c <= 0x7e && c != UInt8(ascii: "\\") else { return false }
+        // A local index and one loop per kind (a key's letters, a value's printable ASCII) keep the per-byte work to
+        // a compare or two: record data is mostly long strings, and listings scan every byte of it.
+        var j = i + 1
+        let n = b.count
+        defer { i = j }
+        if keyLetters {
+            while j < n {
+                let c = b[j]
+                if c &- UInt8(ascii: "a") < 26 { j += 1; continue }
+                guard c == UInt8(ascii: "\"") else { return false }
+                j += 1
+                return true
             }
-            i += 1
+            return false
+        }
+        // Eight bytes at a time while every one of them is plain (the word tests below never pass a word holding a
+        // byte that is not; a word they stop at, and the rest, are decided byte by byte).
+        while j + 8 <= n, wordIsPlain(b, j) { j += 8 }
+        while j < n {
+            let c = b[j]
+            // Printable ASCII (0x20...0x7e) but for the quote and the backslash.
+            if c &- 0x20 < 0x5f, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") { j += 1; continue }
+            guard c == UInt8(ascii: "\"") else { return false }
+            j += 1
+            return true
         }
         return false
+    }
+
+    /// Whether `b[at..<at + 8]` are all printable ASCII other than `"` and `\\`, tested on one 64-bit word
+    /// (Anderson, "Bit Twiddling Hacks": `haszero`, `hasless`; exact as "some byte is" tests when no byte has its top
+    /// bit set, which is tested first).
+    package static func wordIsPlain(_ b: [UInt8], _ at: Int) -> Bool {
+        var w: UInt64 = 0
+        for k in 0..<8 { w |= UInt64(b[at + k]) << (8 * k) }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        if w & highs != 0 { return false }                          // a byte ≥ 0x80
+        if (w &- ones &* 0x20) & ~w & highs != 0 { return false }   // a byte < 0x20
+        return !hasZeroByte(w ^ (ones &* 0x22)) && !hasZeroByte(w ^ (ones &* 0x5c)) && !hasZeroByte(w ^ (ones &* 0x7f))
     }
 
     private static func literal(_ b: [UInt8], _ i: inout Int, _ word: StaticString) -> Bool {

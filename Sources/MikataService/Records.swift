@@ -1,3 +1,4 @@
+import Foundation
 import MikataFormat
 import MikataVault
 import Synchronization
@@ -12,7 +13,31 @@ extension VaultService {
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
         let page = try vault.records(session, after: query.after, limit: query.limit, maxBytes: query.maxBytes, types: query.types, from: query.fromMillis,
                                      until: query.untilMillis, includeInternal: query.includeInternal)
-        return RecordPage(records: page.records.map(VaultRecord.init), nextAfter: page.nextAfter)
+        let plain = plainScans(page.records)
+        return RecordPage(records: zip(page.records, plain).map { VaultRecord($0, plainScan: $1) }, nextAfter: page.nextAfter)
+    }
+
+    /// `PlainJSON.isPlain` of each record's data, for clients that copy plain data as stored (`dataIsPlainJSON`):
+    /// scanned here, split over every core for a page of more than 1 MiB, so the client's single-threaded output
+    /// loop does not scan it again.
+    static func plainScans(_ records: [Record]) -> [Bool] {
+        let bytes = records.reduce(0) { $0 + $1.data.count }
+        let parts = min(records.count, ProcessInfo.processInfo.activeProcessorCount)
+        guard bytes > 1 << 20, parts > 1 else { return records.map { PlainJSON.isPlain($0.data) } }
+        // Parts of about equal bytes, each scanned on its own thread.
+        var bounds = [0], running = 0
+        for (i, r) in records.enumerated() {
+            running += r.data.count
+            if running >= bytes * bounds.count / parts, bounds.count < parts, i + 1 < records.count { bounds.append(i + 1) }
+        }
+        bounds.append(records.count)
+        let cuts = bounds
+        let results = Mutex([[Bool]](repeating: [], count: cuts.count - 1))
+        DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { k in
+            let part = records[cuts[k]..<cuts[k + 1]].map { PlainJSON.isPlain($0.data) }
+            results.withLock { $0[k] = part }
+        }
+        return results.withLock { $0.flatMap { $0 } }
     }
 
     /// Appends a record as the patient.

@@ -33,11 +33,29 @@ public struct VaultRecord: Sendable, Hashable {
     /// `timeMillis` as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
 
+    /// `dataIsPlainJSON` when the read that made this record already scanned the data (page reads do, on every core).
+    private let plainScan: Bool?
+
     /// Whether `data` is in the plain JSON subset a key-sorting serializer prints back byte for byte (no white space,
     /// printable-ASCII strings without escapes, integers of at most 15 digits, lower-case keys in increasing order;
     /// `PlainJSON` in MikataFormat): a client writing JSON with sorted keys may then copy `data` as stored instead of
-    /// parsing and re-serializing it.
-    public var dataIsPlainJSON: Bool { PlainJSON.isPlain(data) }
+    /// parsing and re-serializing it. Records of a page read carry the answer (scanned in parallel while the page was
+    /// read); others scan `data` here.
+    public var dataIsPlainJSON: Bool { plainScan ?? PlainJSON.isPlain(data) }
+
+    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], plainScan: Bool? = nil) {
+        self.seq = seq; self.type = type; self.author = author; self.timeMillis = timeMillis; self.data = data
+        self.plainScan = plainScan
+    }
+
+    // Equal records are equal whether or not their data was scanned yet.
+    public static func == (a: VaultRecord, b: VaultRecord) -> Bool {
+        a.seq == b.seq && a.type == b.type && a.author == b.author && a.timeMillis == b.timeMillis && a.data == b.data
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(seq); h.combine(type); h.combine(author); h.combine(timeMillis); h.combine(data)
+    }
 }
 
 /// Which records a read returns: those after `after` (a sequence number), at most `limit`, optionally only some

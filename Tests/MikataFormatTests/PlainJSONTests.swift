@@ -64,4 +64,24 @@ struct PlainJSONTests {
         }
         #expect(accepted > 500)
     }
+
+    /// The eight-bytes-at-a-time scan of long strings decides exactly as the byte rule: every byte value at every
+    /// position of a long string (inside the words and in the tail), and words of random boundary bytes.
+    @Test func longStringsDecideByteByByte() {
+        func plainByte(_ c: UInt8) -> Bool { c >= 0x20 && c <= 0x7e && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") }
+        for v in 0...255 {
+            for position in [0, 1, 7, 8, 9, 15, 16, 40, 61, 62] {
+                var body = [UInt8](repeating: UInt8(ascii: "a"), count: 63)
+                body[position] = UInt8(v)
+                let text = [UInt8(ascii: "\"")] + body + [UInt8(ascii: "\"")]
+                #expect(PlainJSON.isPlain(text) == plainByte(UInt8(v)), "byte \(v) at \(position)")
+            }
+        }
+        let edges: [UInt8] = [0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xa0, 0xdc, 0xff]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let word = (0..<8).map { _ in Bool.random(using: &g) ? edges.randomElement(using: &g)! : UInt8.random(in: 0x20...0x7e, using: &g) }
+            #expect(PlainJSON.wordIsPlain(word, 0) == word.allSatisfy(plainByte), "\(word)")
+        }
+    }
 }
