@@ -179,7 +179,12 @@ struct RecordListWriter {
                 // Data JSONSerialization would print back unchanged: copied as stored, in the row it would write (sorted
                 // keys; author, time and type hold no character that needs escaping).
                 buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
-                buffer += r.data
+                if r.data.count >= Self.flushBytes {  // large data goes out as it is, not copied into the buffer first
+                    try flush()
+                    try StandardOutput.write(r.data)
+                } else {
+                    buffer += r.data
+                }
                 buffer += Array(#","seq":\#(r.seq),"time":"\#(stamp)","type":"\#(r.type)"}"#.utf8)
             } else {
                 let row: [String: Any] = [

@@ -23,7 +23,9 @@ struct RecordListCLITests {
         let empty = try fx.ok(list + pw + ["--json"])
         #expect(empty.stdout == "{\"records\":[]}\n")
         #expect(try fx.ok(list + pw).stdout.isEmpty)
-        let data = [#"{"z":1,"a":[1,2.5,"x/y"],"u":"日本\u0001","n":null}"#, #""plain""#, "[true,false,{}]", "[-0.125]"]
+        // The last is plain data larger than the output buffer (written out directly, not through the buffer).
+        let data = [#"{"z":1,"a":[1,2.5,"x/y"],"u":"日本\u0001","n":null}"#, #""plain""#, "[true,false,{}]", "[-0.125]",
+                    "{\"big\":\"" + String(repeating: "ab", count: 36_000) + "\"}"]
         for (i, d) in data.enumerated() {
             try fx.ok(["record", "add", "--email", Self.patient, "--type", i % 2 == 0 ? "dose" : "note", "--data", d] + pw)
         }
@@ -31,7 +33,8 @@ struct RecordListCLITests {
         let patientList = try fx.ok(list + pw + ["--json"])
         #expect(patientList.stdout == (try Self.emitted(patientList.stdout)))
         let rows = try #require(try patientList.json()["records"] as? [[String: Any]])
-        #expect(rows.map { $0["seq"] as? Int } == [1, 2, 3, 4], "the profile and contact records stay hidden")
+        #expect(rows.map { $0["seq"] as? Int } == [1, 2, 3, 4, 5], "the profile and contact records stay hidden")
+        #expect((rows[4]["data"] as? [String: String])?["big"]?.count == 72_000)
         #expect(rows.allSatisfy { Set($0.keys) == ["seq", "type", "author", "time", "data"] })
         #expect(patientList.stdout.contains(#""data":{"a":[1,2.5,"x/y"],"n":null,"u":"日本\u0001","z":1}"#), "\(patientList.stdout)")
 
@@ -39,11 +42,11 @@ struct RecordListCLITests {
         #expect(nurseList.stdout == (try Self.emitted(nurseList.stdout)))
         #expect(try Set(nurseList.json().keys) == ["records", "vaultPin"])
         #expect(nurseList.stdout.hasSuffix(#"],"vaultPin":"first-contact"}"# + "\n"))
-        #expect(try (nurseList.json()["records"] as? [[String: Any]])?.count == 4)
+        #expect(try (nurseList.json()["records"] as? [[String: Any]])?.count == 5)
 
         let text = try fx.ok(list + pw).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        #expect(lines.count == 5 && lines.last == "", "\(text)")
+        #expect(lines.count == 6 && lines.last == "", "\(text)")
         for (line, row) in zip(lines, rows) {
             let fields = line.split(separator: "\t", maxSplits: 4).map(String.init)
             #expect(fields.count == 5 && fields[0] == "\(row["seq"] as? Int ?? -1)" && fields[1] == row["time"] as? String && fields[2] == "patient")
