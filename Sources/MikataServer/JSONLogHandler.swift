@@ -35,19 +35,42 @@ public struct JSONLogHandler: LogHandler {
 
     /// Writes one line.
     public func log(event: LogEvent) {
-        var object: [String: Any] = ["time": Date().formatted(.iso8601), "level": event.level.rawValue, "label": label,
-                                     "message": event.message.description]
-        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = Self.json(v) }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        var object: [String: LineValue] = ["time": .string(Date().formatted(.iso8601)), "level": .string(event.level.rawValue),
+                                           "label": .string(label), "message": .string(event.message.description)]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = LineValue(v) }
+        guard let data = try? Self.encoder.encode(object) else { return }
         write(String(decoding: data, as: UTF8.self))
     }
 
-    static func json(_ v: Logger.Metadata.Value) -> Any {
-        switch v {
-        case .string(let s): return s
-        case .stringConvertible(let c): return c.description
-        case .array(let a): return a.map(json)
-        case .dictionary(let d): return d.mapValues(json)
+    /// Foundation's Swift JSON encoder, members sorted (by code point: no locale-aware comparison per key and line).
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// A metadata value as it is written: strings, arrays and objects of them.
+    indirect enum LineValue: Encodable {
+        case string(String)
+        case array([LineValue])
+        case object([String: LineValue])
+
+        init(_ v: Logger.Metadata.Value) {
+            switch v {
+            case .string(let s): self = .string(s)
+            case .stringConvertible(let c): self = .string(c.description)
+            case .array(let a): self = .array(a.map(LineValue.init))
+            case .dictionary(let d): self = .object(d.mapValues(LineValue.init))
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .string(let s): try c.encode(s)
+            case .array(let a): try c.encode(a)
+            case .object(let o): try c.encode(o)
+            }
         }
     }
 }

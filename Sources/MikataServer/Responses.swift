@@ -39,38 +39,31 @@ enum JSONResponse {
     }
 
     /// A page of records: `{"records": [{"seq", "type", "author", "time", "data"}], "nextAfter": N|null}`. `data` is
-    /// the record's JSON as stored when it is plain JSON, else re-serialised; a record whose data is not JSON at
-    /// all (none is appended through this service) carries `dataBase64` instead.
+    /// the record's JSON as stored (every record appended through the service is strict JSON: `dataIsJSON`); a record
+    /// whose data is not JSON (none is appended through this service) carries `dataBase64` instead.
     static func records(_ page: RecordPage) -> Response {
         var out: [UInt8] = Array(#"{"nextAfter":"#.utf8)
         out += Array((page.nextAfter.map(String.init) ?? "null").utf8)
         out += Array(#","records":["#.utf8)
         for (i, r) in page.records.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out += record(r)
+            record(r, into: &out)
         }
         out += Array("]}".utf8)
         return raw(out)
     }
 
-    struct RecordHead: Encodable {
-        let author: String
-        let seq: UInt64
-        let time: String
-        let type: String
-    }
-
-    static func record(_ r: VaultRecord) -> [UInt8] {
-        var head = (try? encoder.encode(RecordHead(author: r.author.description, seq: r.seq, time: time(r.timeMillis), type: r.type)))
-            .map(Array.init) ?? Array("{".utf8)
-        if head.last == UInt8(ascii: "}") { head.removeLast() }
-        if r.dataIsPlainJSON {
-            return head + Array(#","data":"#.utf8) + r.data + [UInt8(ascii: "}")]
+    /// One record's object, members in sorted order. Its head needs no escaping: `author` is `patient` or a role and
+    /// hex id, `time` ISO 8601 digits, `type` one of `a-z 0-9 . _ -` (the engine refuses other types).
+    static func record(_ r: VaultRecord, into out: inout [UInt8]) {
+        out += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8)
+        if r.dataIsJSON {
+            out += Array(#"","data":"#.utf8)
+            out += r.data
+            out += Array(#","seq":\#(r.seq),"time":"\#(time(r.timeMillis))","type":"\#(r.type)"}"#.utf8)
+        } else {
+            out += Array(#"","dataBase64":""#.utf8) + Array(Data(r.data).base64EncodedString().utf8)
+            out += Array(#"","seq":\#(r.seq),"time":"\#(time(r.timeMillis))","type":"\#(r.type)"}"#.utf8)
         }
-        if let object = try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed]),
-           let data = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
-            return head + Array(#","data":"#.utf8) + Array(data) + [UInt8(ascii: "}")]
-        }
-        return head + Array(#","dataBase64":""#.utf8) + Array(Data(r.data).base64EncodedString().utf8) + Array(#""}"#.utf8)
     }
 }

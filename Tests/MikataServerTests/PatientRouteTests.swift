@@ -94,7 +94,9 @@ import Testing
             #expect(try await c.post("/v1/patient/records", #"{"data":12345678901234567890123,"type":"n"}"#, token: p.token).code == 201)
             let page = try await c.get("/v1/patient/records?type=n", token: p.token)
             #expect(page.body.components(separatedBy: "[123456789012345678901234567890,").count == 3, "\(page.body)")
-            #expect(page.body.contains(#""data":12345678901234567890123}"#), "\(page.body)")
+            #expect(page.body.contains(#""data":12345678901234567890123,"seq":3,"#), "\(page.body)")
+            // Returned as stored, byte for byte (members in sorted order around it).
+            #expect(page.body.contains(#""data":\#(sent),"seq":1,"#), "\(page.body)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import MikataVault
 @testable @_spi(Testing) import MikataService
 
 /// A throwaway store with its root key in a folder of its own, opened through the public API only.
@@ -44,6 +45,30 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
 }
 
 @Suite struct ServiceTests {
+    /// What a page read's scan says of record data, and the same answer for a record that was not scanned; equal
+    /// records are equal whether scanned or not.
+    @Test func dataScanClassifiesRecordData() {
+        func record(_ text: String, scanned: Bool) -> VaultRecord {
+            let data = Array(text.utf8)
+            return VaultRecord(seq: 1, type: "t", author: .patient, timeMillis: 0, data: data, scan: scanned ? DataScan(data) : nil)
+        }
+        let cases: [(String, plain: Bool, json: Bool)] = [
+            (#"{"a":1,"b":"x"}"#, true, true), (#"{"b":1,"a":2}"#, false, true), (#"[1.5, "\u00e9"]"#, false, true),
+            (#"{"a":1,"a":2}"#, false, false), ("not json", false, false), (#"{"a":"#, false, false), ("", false, false),
+        ]
+        for (text, plain, json) in cases {
+            for scanned in [true, false] {
+                let r = record(text, scanned: scanned)
+                #expect(r.dataIsPlainJSON == plain && r.dataIsJSON == json, "\(text) scanned: \(scanned)")
+            }
+            #expect(record(text, scanned: true) == record(text, scanned: false))
+        }
+        // A page of more than 1 MiB is scanned in parts, in order.
+        let big = (0..<40).map { i in Record(seq: UInt64(i), type: "t", author: .init(role: "patient", id: []), timeMillis: 0,
+                                             data: Array((i % 3 == 0 ? #"{"b":1,"a":""# : #"{"a":""#).utf8) + Array(repeating: UInt8(ascii: "x"), count: 40_000) + Array(#""}"#.utf8)) }
+        #expect(VaultService.dataScans(big).map(\.plain) == big.indices.map { $0 % 3 != 0 })
+    }
+
     @Test func patientLifecycleThroughThePublicAPI() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }
