@@ -2,14 +2,14 @@ import MikataFormat
 import MikataVault
 
 extension VaultRecord {
-    init(_ r: Record, scan: DataScan? = nil) {
+    init(_ r: Record, plainScan: Bool? = nil) {
         let author: RecordAuthor
         switch r.author.role {
         case "supporter": author = .supporter(SupporterID(trusted: r.author.id))
         case "service": author = .service(ServiceID(trusted: r.author.id))
         default: author = .patient
         }
-        self.init(seq: r.seq, type: r.type, author: author, timeMillis: r.timeMillis, data: r.data, scan: scan)
+        self.init(seq: r.seq, type: r.type, author: author, timeMillis: r.timeMillis, data: r.data, plainScan: plainScan)
     }
 }
 

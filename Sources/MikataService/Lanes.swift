@@ -103,10 +103,12 @@ final class AppendQueue: Sendable {
         let prepare: @Sendable (Vault) throws -> Vault.PendingAppend
         /// Runs after the record is durable and logged, with its sequence number (notice bookkeeping).
         let after: @Sendable (Vault, UInt64) -> Void
+        /// The record data's size, for the batch's byte bound.
+        let bytes: Int
         private let outcome = Mutex<Result<UInt64, MikataError>?>(nil)
 
-        init(prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend, after: @escaping @Sendable (Vault, UInt64) -> Void) {
-            self.prepare = prepare; self.after = after
+        init(bytes: Int, prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend, after: @escaping @Sendable (Vault, UInt64) -> Void) {
+            self.bytes = bytes; self.prepare = prepare; self.after = after
         }
 
         func finish(_ result: Result<UInt64, any Error>) {
@@ -125,11 +127,20 @@ final class AppendQueue: Sendable {
     /// How many appends wait for `key` now (tests).
     func count(_ key: String) -> Int { pending.withLock { $0[key]?.count ?? 0 } }
 
-    /// The oldest `limit` appends queued for `key`, removed from the queue.
+    /// The record data a batch holds at most (beyond its first append): a batch's frames are written from one buffer.
+    static let batchBytes = 4 << 20
+
+    /// The oldest appends queued for `key`, at most `limit` of them and `batchBytes` of data (at least one), removed
+    /// from the queue.
     func take(_ key: String, limit: Int) -> [Request] {
         pending.withLock { table in
             guard var queue = table[key] else { return [] }
-            let batch = Array(queue.prefix(limit))
+            var count = 0, bytes = 0
+            while count < min(limit, queue.count), count == 0 || bytes + queue[count].bytes <= Self.batchBytes {
+                bytes += queue[count].bytes
+                count += 1
+            }
+            let batch = Array(queue.prefix(count))
             queue.removeFirst(batch.count)
             table[key] = queue.isEmpty ? nil : queue
             return batch

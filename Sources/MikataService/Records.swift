@@ -13,17 +13,17 @@ extension VaultService {
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
         let page = try vault.records(session, after: query.after, limit: query.limit, maxBytes: query.maxBytes, types: query.types, from: query.fromMillis,
                                      until: query.untilMillis, includeInternal: query.includeInternal)
-        let scans = dataScans(page.records)
-        return RecordPage(records: zip(page.records, scans).map { VaultRecord($0, scan: $1) }, nextAfter: page.nextAfter)
+        let plain = plainScans(page.records)
+        return RecordPage(records: zip(page.records, plain).map { VaultRecord($0, plainScan: $1) }, nextAfter: page.nextAfter)
     }
 
-    /// Each record's `DataScan`, for clients that copy JSON data as stored (`dataIsPlainJSON`, `dataIsJSON`):
+    /// `PlainJSON.isPlain` of each record's data, for clients that copy plain data as stored (`dataIsPlainJSON`):
     /// scanned here, split over every core for a page of more than 1 MiB, so the client's single-threaded output
     /// loop does not scan it again.
-    static func dataScans(_ records: [Record]) -> [DataScan] {
+    static func plainScans(_ records: [Record]) -> [Bool] {
         let bytes = records.reduce(0) { $0 + $1.data.count }
         let parts = min(records.count, ProcessInfo.processInfo.activeProcessorCount)
-        guard bytes > 1 << 20, parts > 1 else { return records.map { DataScan($0.data) } }
+        guard bytes > 1 << 20, parts > 1 else { return records.map { PlainJSON.isPlain($0.data) } }
         // Parts of about equal bytes, each scanned on its own thread.
         var bounds = [0], running = 0
         for (i, r) in records.enumerated() {
@@ -32,9 +32,9 @@ extension VaultService {
         }
         bounds.append(records.count)
         let cuts = bounds
-        let results = Mutex([[DataScan]](repeating: [], count: cuts.count - 1))
+        let results = Mutex([[Bool]](repeating: [], count: cuts.count - 1))
         DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { k in
-            let part = records[cuts[k]..<cuts[k + 1]].map { DataScan($0.data) }
+            let part = records[cuts[k]..<cuts[k + 1]].map { PlainJSON.isPlain($0.data) }
             results.withLock { $0[k] = part }
         }
         return results.withLock { $0.flatMap { $0 } }
@@ -52,7 +52,7 @@ extension VaultService {
         _ = try session.ownerKey()
         let id = session.vaultId
         let json = try checkedData(type: type, data)
-        return try await appendCombined(id, prepare: { vault in
+        return try await appendCombined(id, bytes: json.count, prepare: { vault in
             let s = try session.engineSession()
             try Self.checkSupersedes(type: type, data: json, vault, s)
             return Vault.PendingAppend(type: type, data: json, session: s)
@@ -87,7 +87,7 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
         if case .vault(let id) = patient {
-            let seq = try await appendCombined(id, prepare: { vault in
+            let seq = try await appendCombined(id, bytes: json.count, prepare: { vault in
                 let s = try vault.unlock(supporter: identity)
                 try Self.checkSupersedes(type: type, data: json, vault, s)
                 return Vault.PendingAppend(type: type, data: json, session: s)
@@ -129,7 +129,7 @@ extension VaultService {
     public func append(_ session: ServiceSession, to vaultId: VaultID, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
         let json = try checkedData(type: type, data)
-        return try await appendCombined(vaultId, prepare: { vault in
+        return try await appendCombined(vaultId, bytes: json.count, prepare: { vault in
             Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
         }, after: { vault, seq in self.noteAppend(self.store, vaultId: vaultId.bytes, type: type, data: json, seq: seq, byService: true) })
     }
@@ -172,15 +172,17 @@ extension VaultService {
     /// the lane on a pool thread (the caller's checks and session); `after` once the record is durable and logged.
     /// - Returns: the record's sequence number.
     /// - Throws: `MikataError`: what `prepare` throws, and what the engine's append throws.
-    func appendCombined(_ id: VaultID, prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend,
+    func appendCombined(_ id: VaultID, bytes: Int, prepare: @escaping @Sendable (Vault) throws -> Vault.PendingAppend,
                         after: @escaping @Sendable (Vault, UInt64) -> Void) async throws -> UInt64 {
-        let request = AppendQueue.Request(prepare: prepare, after: after)
+        let request = AppendQueue.Request(bytes: bytes, prepare: prepare, after: after)
         appendQueue.enqueue(id.hex, request)
         return try await lanes.run(id.hex) {
             while request.result == nil {
                 let batch = appendQueue.take(id.hex, limit: Vault.maxAppendBatch)
                 guard !batch.isEmpty else { break }
-                do { try await blocking { store in self.writeBatch(batch, id, store) } } catch {
+                // In a task of its own: the batch holds other callers' appends, so this caller's cancellation must
+                // not keep it from running.
+                do { try await Task { try await self.blocking { store in self.writeBatch(batch, id, store) } }.value } catch {
                     for r in batch { r.finish(.failure(error)) }  // the pool was shut down: nothing ran
                 }
             }

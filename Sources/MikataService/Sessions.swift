@@ -56,7 +56,10 @@ public final class PatientSession: Sendable {
     /// engine checks at every lock (`Vault.prepare`), so another process's key change is still seen. Call only
     /// inside the vault's lane (one operation at a time).
     /// - Throws: `MikataError(.closed)` after `close()`.
-    func engineSession() throws -> VaultSession { engine.session(ownerKey: try key.current()) }
+    func engineSession() throws -> VaultSession {
+        guard let s = engine.session(ownerKey: try key.current()) else { throw MikataError(.closed, "this session was closed") }
+        return s
+    }
 }
 
 /// A patient session's engine session (`VaultSession`), built once and reused inside the vault's lane; `drop()` lets
@@ -65,16 +68,19 @@ public final class PatientSession: Sendable {
 final class EngineSessionCache: @unchecked Sendable {
     private let lock = NSLock()
     private var cached: VaultSession?
+    private var dropped = false
 
-    func session(ownerKey: SecureBytes) -> VaultSession {
+    /// The kept session, made on first use; nil once `drop()` ran (a close racing an operation keeps nothing).
+    func session(ownerKey: SecureBytes) -> VaultSession? {
         lock.lock(); defer { lock.unlock() }
+        if dropped { return nil }
         if let s = cached { return s }
         let s = VaultSession(ownerKey: ownerKey)
         cached = s
         return s
     }
 
-    func drop() { lock.lock(); cached = nil; lock.unlock() }
+    func drop() { lock.lock(); cached = nil; dropped = true; lock.unlock() }
 }
 
 /// A supporter's unlocked account: reads and appends to the vaults that link them; never grants, revokes or deletes.

@@ -33,24 +33,25 @@ public struct VaultRecord: Sendable, Hashable {
     /// `timeMillis` as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
 
-    /// What the read that made this record found scanning its data (page reads scan on every core), or nil.
-    private let scan: DataScan?
+    /// `dataIsPlainJSON` when the read that made this record already scanned the data (page reads do, on every core).
+    private let plainScan: Bool?
 
     /// Whether `data` is in the plain JSON subset a key-sorting serializer prints back byte for byte (no white space,
     /// printable-ASCII strings without escapes, integers of at most 15 digits, lower-case keys in increasing order;
     /// `PlainJSON` in MikataFormat): a client writing JSON with sorted keys may then copy `data` as stored instead of
     /// parsing and re-serializing it. Records of a page read carry the answer (scanned in parallel while the page was
     /// read); others scan `data` here.
-    public var dataIsPlainJSON: Bool { scan?.plain ?? PlainJSON.isPlain(data) }
+    public var dataIsPlainJSON: Bool { plainScan ?? PlainJSON.isPlain(data) }
 
     /// Whether `data` is one JSON value under the rules every append checks (RFC 8259, strict: no duplicate member,
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
-    /// as stored. Only records written before those rules (or by hand) can fail it. Plain data always passes.
-    public var dataIsJSON: Bool { scan?.json ?? DataScan(data).json }
+    /// as stored. Only records written before those rules can fail it. Plain data passes without a second look;
+    /// other data is parsed here, each time it is asked.
+    public var dataIsJSON: Bool { dataIsPlainJSON || (try? CanonicalJSON.parse(data)) != nil }
 
-    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: DataScan? = nil) {
+    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], plainScan: Bool? = nil) {
         self.seq = seq; self.type = type; self.author = author; self.timeMillis = timeMillis; self.data = data
-        self.scan = scan
+        self.plainScan = plainScan
     }
 
     // Equal records are equal whether or not their data was scanned yet.
@@ -60,18 +61,6 @@ public struct VaultRecord: Sendable, Hashable {
 
     public func hash(into h: inout Hasher) {
         h.combine(seq); h.combine(type); h.combine(author); h.combine(timeMillis); h.combine(data)
-    }
-}
-
-/// What a scan of a record's data found: plain JSON (`PlainJSON`), and JSON at all (`CanonicalJSON.parse`, the rule
-/// every append checks; plain data is JSON without a second look).
-struct DataScan: Sendable {
-    let plain: Bool
-    let json: Bool
-
-    init(_ data: [UInt8]) {
-        plain = PlainJSON.isPlain(data)
-        json = plain || (try? CanonicalJSON.parse(data)) != nil
     }
 }
 

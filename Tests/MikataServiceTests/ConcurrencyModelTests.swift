@@ -139,14 +139,16 @@ final class Ledger: Sendable {
         let first = try await s.append(patient, type: "dose", data: json(#"{"tag":"before"}"#))
         let key = patient.vaultId.hex
         let n = 12
-        let held = Ledger.Flags(), release = Ledger.Flags()
+        // The lane is held by a task that waits (suspended, holding no thread) until the test lets it go.
+        let (heldSignal, heldWaiter) = AsyncStream.makeStream(of: Void.self)
+        let (releaseSignal, releaseWaiter) = AsyncStream.makeStream(of: Void.self)
         let holder = Task {
             try await s.lanes.run(key) {
-                held.insert(0)
-                while !release.contains(0) { await Task.yield() }
+                heldWaiter.yield()
+                for await _ in releaseSignal { break }
             }
         }
-        while !held.contains(0) { await Task.yield() }
+        for await _ in heldSignal { break }
         let outcomes = Task {
             try await withThrowingTaskGroup(of: (Int, Result<UInt64, MikataError>).self) { group in
                 for i in 0..<n {
@@ -166,8 +168,9 @@ final class Ledger: Sendable {
                 return all
             }
         }
-        while s.appendQueue.count(key) < n { await Task.yield() }
-        release.insert(0)
+        // Polled with a pause, not spun: a spinning task would take a cooperative thread from the other suites.
+        while s.appendQueue.count(key) < n { try await Task.sleep(for: .milliseconds(2)) }
+        releaseWaiter.yield()
         try await holder.value
         let all = try await outcomes.value
         // Everything but the refused one in one batch: its log entries are written together, one after the other

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MikataFormat
 @testable import MikataVault
 @testable @_spi(Testing) import MikataService
 
@@ -50,7 +51,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
     @Test func dataScanClassifiesRecordData() {
         func record(_ text: String, scanned: Bool) -> VaultRecord {
             let data = Array(text.utf8)
-            return VaultRecord(seq: 1, type: "t", author: .patient, timeMillis: 0, data: data, scan: scanned ? DataScan(data) : nil)
+            return VaultRecord(seq: 1, type: "t", author: .patient, timeMillis: 0, data: data, plainScan: scanned ? PlainJSON.isPlain(data) : nil)
         }
         let cases: [(String, plain: Bool, json: Bool)] = [
             (#"{"a":1,"b":"x"}"#, true, true), (#"{"b":1,"a":2}"#, false, true), (#"[1.5, "\u00e9"]"#, false, true),
@@ -66,7 +67,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         // A page of more than 1 MiB is scanned in parts, in order.
         let big = (0..<40).map { i in Record(seq: UInt64(i), type: "t", author: .init(role: "patient", id: []), timeMillis: 0,
                                              data: Array((i % 3 == 0 ? #"{"b":1,"a":""# : #"{"a":""#).utf8) + Array(repeating: UInt8(ascii: "x"), count: 40_000) + Array(#""}"#.utf8)) }
-        #expect(VaultService.dataScans(big).map(\.plain) == big.indices.map { $0 % 3 != 0 })
+        #expect(VaultService.plainScans(big) == big.indices.map { $0 % 3 != 0 })
     }
 
     @Test func patientLifecycleThroughThePublicAPI() async throws {

@@ -278,6 +278,32 @@ struct GroupCommitTests {
         _ = try s.store.verifyAccessLog()
     }
 
+    @Test("a batch announces its numbers first: records a crash leaves without entries are ones the log named; the same records without the announcement are dropped entries")
+    func batchIntent() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        try vault.append(type: "dose", data: json("0"), session: owner)
+        let before = try Self.read(s.store.auditLogPath)
+        let results = vault.append(batch: (1...5).map { Vault.PendingAppend(type: "dose", data: json("\($0)"), session: owner) })
+        #expect(results.compactMap { try? $0.get() } == [2, 3, 4, 5, 6])
+        let full = try Self.read(s.store.auditLogPath)
+        _ = try s.store.verifyAccessLog()
+        // The log as a crash after the frames' sync and before their entries leaves it: up to the intent.
+        let lines = full.split(separator: 10, omittingEmptySubsequences: false)
+        let intent = try #require(lines.firstIndex { String(decoding: $0, as: UTF8.self).contains(#""action":"append-intent""#) })
+        #expect(String(decoding: lines[intent], as: UTF8.self).contains("seq 2 to 6"))
+        try Self.write(Array(lines[...intent].joined(separator: [10])) + [10], s.store.auditLogPath)
+        #expect(failureClass { _ = try s.store.verifyAccessLog() } == "ok")
+        // Without the intent, five unlogged records are entries dropped.
+        try Self.write(before, s.store.auditLogPath)
+        #expect(failureClass { _ = try s.store.verifyAccessLog() } == "tampered")
+        try Self.write(full, s.store.auditLogPath)
+        // A single append makes no announcement: the allowance stays one record.
+        #expect(try vault.append(type: "dose", data: json("7"), session: owner) == 7)
+        #expect(try s.store.auditLog().entries().filter { $0.action == "append-intent" }.count == 1)
+    }
+
     @Test("an append batch whose frame sync fails: every record is taken back and none is logged as done")
     func batchSyncFailure() throws {
         let s = try Scratch()

@@ -164,23 +164,22 @@ struct TrustAnchorTests {
         #expect(cls == "tampered" && text.contains("empty or missing"), "\(cls): \(text)")
     }
 
-    @Test("drop the log's last entries: appends the vault holds but the log lost are named; one batch of unlogged records (a crash) is not")
+    @Test("drop the log's last entries: appends the vault holds but the log lost are named; one unlogged record (a crash) is not")
     func logTailDropped() throws {
         let s = try Scratch()
         let (vault, _) = try s.patient()
         let owner = try vault.unlock(password: pw("patient-pw"))
-        try vault.append(type: "dose", data: json("0"), session: owner)
-        let logBefore = try Self.read(s.store.auditLogPath)
-        for i in 1...Vault.maxAppendBatch { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
+        try vault.append(type: "dose", data: json("1"), session: owner)
+        let logAfterOne = try Self.read(s.store.auditLogPath)
+        try vault.append(type: "dose", data: json("2"), session: owner)
+        let logAfterTwo = try Self.read(s.store.auditLogPath)
+        try vault.append(type: "dose", data: json("3"), session: owner)
         #expect(failureClass { _ = try s.store.verifyAccessLog() } == "ok")
-        // One batch of appends missing from the log: what a kill between a batch's sync and its entries leaves.
-        let logNow = try Self.read(s.store.auditLogPath)
-        try Self.write(logBefore, s.store.auditLogPath)
+        // One append missing from the log: what a kill between the record's sync and its entry leaves.
+        try Self.write(logAfterTwo, s.store.auditLogPath)
         #expect(failureClass { _ = try s.store.verifyAccessLog() } == "ok")
-        // One more than a batch: entries were dropped.
-        try Self.write(logNow, s.store.auditLogPath)
-        try vault.append(type: "dose", data: json("\(Vault.maxAppendBatch + 1)"), session: owner)
-        try Self.write(logBefore, s.store.auditLogPath)
+        // Two: entries were dropped.
+        try Self.write(logAfterOne, s.store.auditLogPath)
         let (cls, text) = Self.message { _ = try s.store.verifyAccessLog() }
         #expect(cls == "tampered" && text.contains("dropped"), "\(cls): \(text)")
     }
@@ -316,8 +315,7 @@ struct TrustAnchorTests {
         let (vault, _) = try s.patient()
         let logAfterCreate = try Self.logLines(s)
         let owner = try vault.unlock(password: pw("patient-pw"))
-        // More than one batch (`Vault.maxAppendBatch`): fewer would look like a crash between a batch's sync and its entries.
-        for i in 0...Vault.maxAppendBatch { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
+        for i in 0..<3 { try vault.append(type: "dose", data: json("\(i)"), session: owner) }
         try Self.writeLog(logAfterCreate, s)
         let (cls, text) = Self.message { _ = try s.store.verifyAccessLog() }
         #expect(cls == "tampered" && text.contains("dropped"), "\(cls): \(text)")

@@ -146,7 +146,7 @@ struct VaultTests {
             _ = try Vault.scanRecords(current, preamble: loaded.preamble, state: loaded.state, keyring: oldKeyring, keepPayloads: false)
         } == "not-permitted")
         // Even forcing A's old epoch keys onto the new epoch fails authentication.
-        let forced = Keyring(generation: 0, epochKeys: [:], derived: [1: oldKeyring.derived[1]!, 2: oldKeyring.derived[1]!])
+        let forced = Keyring(generation: 0, stateSignature: [], epochKeys: [:], derived: [1: oldKeyring.derived[1]!, 2: oldKeyring.derived[1]!])
         #expect(failureClass {
             _ = try Vault.scanRecords(current, preamble: loaded.preamble, state: loaded.state, keyring: forced, keepPayloads: false)
         } == "tampered")
@@ -178,7 +178,7 @@ struct VaultTests {
         // A's old keys open nothing in the re-encrypted file, not even the old records.
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: vault.path)))
         let loaded = try Vault.loadHeader(file: try PosixFile.open(vault.path, readOnly: true))
-        let forced = Keyring(generation: 0, epochKeys: [:], derived: [2: oldKeyring.derived[1]!])
+        let forced = Keyring(generation: 0, stateSignature: [], epochKeys: [:], derived: [2: oldKeyring.derived[1]!])
         #expect(failureClass { _ = try Vault.scanRecords(bytes, preamble: loaded.preamble, state: loaded.state, keyring: forced, keepPayloads: false) } == "tampered")
         // Appending continues the sequence.
         #expect(try vault.append(type: "dose", data: json("9"), session: patient) == 6)

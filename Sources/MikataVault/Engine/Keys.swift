@@ -142,6 +142,9 @@ struct EpochKeys {
 /// All epoch keys a reader holds, from the current epoch back to the oldest the header keeps.
 struct Keyring {
     let generation: UInt64
+    /// The signature of the key state it was built from: a session kept across operations is rebuilt when the
+    /// header differs, even at the same generation number (a vault file put back from a backup and changed again).
+    let stateSignature: [UInt8]
     let epochKeys: [UInt32: SecureBytes]
     let derived: [UInt32: EpochKeys]
 
@@ -164,7 +167,7 @@ struct Keyring {
                 }
             }
         }
-        return Keyring(generation: state.generation, epochKeys: keys, derived: derived)
+        return Keyring(generation: state.generation, stateSignature: state.signature, epochKeys: keys, derived: derived)
     }
 }
 

@@ -16,6 +16,8 @@ struct LogClaims {
         /// the next write took their numbers (the cut is laundered if only the last append is compared).
         var reusedSeq: UInt64?
         var maxAppendSeq: UInt64?
+        /// The sequence numbers the last `append-intent` announced (a batch of appends: `Vault.append(batch:)`).
+        var lastIntent: ClosedRange<UInt64>?
     }
 
     private(set) var byVault: [String: Claim] = [:]
@@ -49,19 +51,25 @@ struct LogClaims {
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
             }
+            if e.action == "append-intent", let from = value(after: "seq").flatMap({ UInt64($0) }),
+               let to = value(after: "to").flatMap({ UInt64($0) }), from <= to {
+                c.lastIntent = from...to
+            }
             if let g = value(after: "generation").flatMap({ UInt64($0) }) { c.generation = max(c.generation, g) }
             if e.action == "shred" || e.action == "delete-vault" || e.action == "create-vault-undone" { c = Claim() }
             byVault[e.vault] = c
         }
     }
 
-    /// Records a vault may hold beyond its last logged append: an append batch syncs its records before their log
-    /// entries, so a process killed between the two leaves up to one batch (`Vault.maxAppendBatch`) of records the
-    /// log does not show (docs/SECURITY.md, "The newest records of a vault can be hidden from the log").
-    static let unloggedTailAllowance = UInt64(Vault.maxAppendBatch)
+    /// Records a vault may hold beyond its last logged append: an append syncs its record before its log entry, so
+    /// a process killed between the two leaves one record the log does not show (docs/SECURITY.md). A batch of
+    /// appends announces its numbers first (`append-intent`): records inside the last announced range that follow
+    /// the last logged append are tolerated too.
+    static let unloggedTailAllowance: UInt64 = 1
 
     /// Checks a vault's header generation and record tail against the log. With `logComplete`, also that the log
-    /// shows the vault's appends up to its last record but `unloggedTailAllowance` (dropped log entries).
+    /// shows the vault's appends up to its last record but `unloggedTailAllowance`, or the rest of the batch its
+    /// last intent announced (dropped log entries otherwise).
     /// - Throws: `VaultError.tampered` naming what the log shows and the vault lacks, or the other way round.
     func check(vaultId: [UInt8], generation: UInt64, recordCount: UInt64, lastLink: [UInt8], logComplete: Bool = false) throws {
         guard let c = byVault[vaultId.hex] else { return }
@@ -75,7 +83,8 @@ struct LogClaims {
             guard recordCount > seq else {
                 throw VaultError.tampered("vault \(vaultId.hex) ends at record \(Int64(recordCount) - 1) but the access log records the append of record \(seq): records were cut off")
             }
-            if logComplete, recordCount > seq + 1 + Self.unloggedTailAllowance {
+            let announced = c.lastIntent.map { $0.lowerBound <= seq + 1 && recordCount - 1 <= $0.upperBound } ?? false
+            if logComplete, recordCount > seq + 1 + Self.unloggedTailAllowance, !announced {
                 throw VaultError.tampered("vault \(vaultId.hex) holds records up to \(recordCount - 1) but the access log's last append for it is record \(seq): log entries were dropped")
             }
             if recordCount == seq + 1, c.lastAppendGeneration == generation, let link = c.lastAppendLink, link != lastLink.hex {

@@ -214,7 +214,7 @@ package final class Vault {
 
     /// Builds (or rebuilds, after a header change) a session's keyring from the current key state.
     func prepare(_ session: VaultSession) throws {
-        if let k = session.keyring, k.generation == state.generation { return }
+        if let k = session.keyring, k.generation == state.generation, k.stateSignature == state.signature { return }
         switch session.unlock {
         case .owner(let ownerKey):
             let seed: SecureBytes
@@ -284,9 +284,9 @@ package final class Vault {
         }
     }
 
-    /// The most records one `append(batch:)` writes. A crash after a batch's frames are durable and before its log
-    /// entries are leaves at most this many records the access log does not show, which is what the log
-    /// cross-check tolerates at a vault's tail (`LogClaims.unloggedTailAllowance`, docs/SECURITY.md).
+    /// The most records one `append(batch:)` writes. A batch of more than one first logs an `append-intent` entry
+    /// naming its sequence numbers, so a crash after its frames are durable and before their entries leaves records
+    /// the log announced: the cross-check tolerates those (`LogClaims`), and otherwise one unlogged record only.
     package static let maxAppendBatch = 32
 
     /// Appends records written by one caller or by several waiting on the same vault (the service layer's per-vault
@@ -334,6 +334,17 @@ package final class Vault {
                     } catch { fail(i, error) }
                 }
                 guard !written.isEmpty else { return }
+                // More than one record: the log announces their numbers first, durably, before any of their bytes can
+                // reach the disk, so the records a crash may leave without entries are ones the log names (and the
+                // cross-check need tolerate no more than the last batch: docs/SECURITY.md).
+                if written.count > 1, let audit {
+                    let actor = Vault.actor(of: batch[written[0].index].session)
+                    let intent = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append-intent", outcome: "ok",
+                                                detail: "seq \(written[0].seq) to \(written[written.count - 1].seq) at \(state.generation)")
+                    do { try audit.append(intent) } catch {
+                        throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
+                    }
+                }
                 // Leave no partial frame behind; if even that fails, the next open discards the torn tail.
                 func takeBack() {
                     try? medium.truncate(to: start.end)
@@ -345,9 +356,9 @@ package final class Vault {
                     throw VaultError.busy(why)
                 } catch { takeBack(); throw error }
                 // The frames are durable before their log entries are written (then committed with other appends'
-                // entries in one fdatasync: group commit). A crash in between leaves at most one batch of records the
-                // log does not show, which the log cross-check tolerates (`unloggedTailAllowance`); the log never
-                // claims a record the vault may lack, so cutting records off a vault is always caught
+                // entries in one fdatasync: group commit). A crash in between leaves one record, or the records of
+                // the batch the last intent announced, without entries, which the log cross-check tolerates; the log
+                // never claims a record the vault may lack, so cutting records off a vault is always caught
                 // (docs/SECURITY.md). Syncing the two at once would let a crash leave the entries without their
                 // frames, indistinguishable from a cut, and an attacker could then cut the newest records after every
                 // append unseen. If the entries cannot be written, the records are taken back, so the log never

@@ -79,7 +79,8 @@ enum StoreLayout {
         // not this user's regular file is refused before a key is made beside it.
         for folder in [root, "\(root)/keys"] {
             for name in Posix.list(folder) where !isFolder(folder == root ? [name] : ["keys", name]) {
-                _ = try PosixFile.open("\(folder)/\(name)", readOnly: true)
+                // A name gone since the listing was another init's temporary (written, then unlinked): nothing to check.
+                do { _ = try PosixFile.open("\(folder)/\(name)", readOnly: true) } catch VaultError.notFound { continue }
             }
         }
     }

@@ -166,7 +166,8 @@ extension Store {
             }
             return t
         }
-        return try auditLog().entries().filter { $0.vault == id }.map { e in
+        // An append batch's announcement (`append-intent`) is bookkeeping, not an access: each record has its own entry.
+        return try auditLog().entries().filter { $0.vault == id && $0.action != "append-intent" }.map { e in
             PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail))
         }
     }
