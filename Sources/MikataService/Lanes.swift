@@ -39,6 +39,9 @@ final class BlockingPool: Sendable {
             }
         } catch {
             if error is NIOThreadPoolError.ThreadPoolInactive { throw MikataError(.closed, "the vault service was shut down") }
+            // A stopped pool answers new work with CancellationError too (NIO's async `runIfActive`); a caller whose
+            // own task was cancelled gets the same error, and for it nothing ran either.
+            if error is CancellationError { throw MikataError(.closed, Task.isCancelled ? "the operation was cancelled before it ran" : "the vault service was shut down") }
             throw MikataError.from(error)
         }
     }

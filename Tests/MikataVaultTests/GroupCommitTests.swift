@@ -304,6 +304,26 @@ struct GroupCommitTests {
         #expect(try s.store.auditLog().entries().filter { $0.action == "append-intent" }.count == 1)
     }
 
+    @Test("an announcement vouches for its own frames only: after a failed batch, records appended one by one under the same numbers and then cut from the log are dropped entries")
+    func staleIntent() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let owner = try vault.unlock(password: pw("patient-pw"))
+        vault.frameSyncFault = { throw VaultError.io("fdatasync: injected failure") }
+        let failed = vault.append(batch: (1...5).map { Vault.PendingAppend(type: "dose", data: json("\($0)"), session: owner) })
+        #expect(failed.allSatisfy { if case .failure = $0 { return true } else { return false } })
+        vault.frameSyncFault = nil
+        #expect(try s.store.auditLog().entries().filter { $0.action == "append-intent" }.count == 1)  // 1 to 5, frames taken back
+        #expect(try vault.append(type: "dose", data: json("1"), session: owner) == 1)
+        let afterOne = try Self.read(s.store.auditLogPath)
+        for i in 2...5 { #expect(try vault.append(type: "dose", data: json("\(i)"), session: owner) == UInt64(i)) }
+        _ = try s.store.verifyAccessLog()
+        // Records 2 to 5 are numbers the failed batch announced, but not its frames.
+        try Self.write(afterOne, s.store.auditLogPath)
+        let (cls, text) = TrustAnchorTests.message { _ = try s.store.verifyAccessLog() }
+        #expect(cls == "tampered" && text.contains("dropped"), "\(cls): \(text)")
+    }
+
     @Test("an append batch whose frame sync fails: every record is taken back and none is logged as done")
     func batchSyncFailure() throws {
         let s = try Scratch()

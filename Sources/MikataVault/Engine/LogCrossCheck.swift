@@ -16,8 +16,9 @@ struct LogClaims {
         /// the next write took their numbers (the cut is laundered if only the last append is compared).
         var reusedSeq: UInt64?
         var maxAppendSeq: UInt64?
-        /// The sequence numbers the last `append-intent` announced (a batch of appends: `Vault.append(batch:)`).
-        var lastIntent: ClosedRange<UInt64>?
+        /// The sequence numbers the last `append-intent` announced (a batch of appends: `Vault.append(batch:)`) and
+        /// the chain link of each of its frames, in order.
+        var lastIntent: (range: ClosedRange<UInt64>, links: [String])?
     }
 
     private(set) var byVault: [String: Claim] = [:]
@@ -38,9 +39,9 @@ struct LogClaims {
             }
             // A vault's creation logs its record 0 (the profile); a restore or an upgrade logs each vault's tail as
             // a new baseline (`anchor-vault`).
-            if e.action == "create-vault" { c.lastAppendSeq = 0; c.maxAppendSeq = 0 }
+            if e.action == "create-vault" { c.lastAppendSeq = 0; c.maxAppendSeq = 0; c.lastIntent = nil }
             if e.action == "anchor-vault", let seq = value(after: "seq").flatMap({ UInt64($0) }) {
-                c.lastAppendSeq = seq; c.maxAppendSeq = seq
+                c.lastAppendSeq = seq; c.maxAppendSeq = seq; c.lastIntent = nil
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
             }
@@ -51,9 +52,14 @@ struct LogClaims {
                 c.lastAppendLink = value(after: "link").map(String.init)
                 c.lastAppendGeneration = value(after: "at").flatMap { UInt64($0) }
             }
-            if e.action == "append-intent", let from = value(after: "seq").flatMap({ UInt64($0) }),
-               let to = value(after: "to").flatMap({ UInt64($0) }), from <= to {
-                c.lastIntent = from...to
+            if e.action == "append-intent" {
+                // A malformed announcement announces nothing (and ends the one before it).
+                c.lastIntent = nil
+                if let from = value(after: "seq").flatMap({ UInt64($0) }), let to = value(after: "to").flatMap({ UInt64($0) }), from <= to,
+                   to - from < UInt64(Vault.maxAppendBatch), let links = value(after: "links")?.split(separator: ",").map(String.init),
+                   links.count == Int(to - from) + 1 {
+                    c.lastIntent = (from...to, links)
+                }
             }
             if let g = value(after: "generation").flatMap({ UInt64($0) }) { c.generation = max(c.generation, g) }
             if e.action == "shred" || e.action == "delete-vault" || e.action == "create-vault-undone" { c = Claim() }
@@ -63,8 +69,9 @@ struct LogClaims {
 
     /// Records a vault may hold beyond its last logged append: an append syncs its record before its log entry, so
     /// a process killed between the two leaves one record the log does not show (docs/SECURITY.md). A batch of
-    /// appends announces its numbers first (`append-intent`): records inside the last announced range that follow
-    /// the last logged append are tolerated too.
+    /// appends announces its numbers and its frames' links first (`append-intent`): more records are tolerated when
+    /// they lie in the last announced range, right after the last logged append, and the vault's last record is the
+    /// frame the announcement named for its number.
     static let unloggedTailAllowance: UInt64 = 1
 
     /// Checks a vault's header generation and record tail against the log. With `logComplete`, also that the log
@@ -83,7 +90,12 @@ struct LogClaims {
             guard recordCount > seq else {
                 throw VaultError.tampered("vault \(vaultId.hex) ends at record \(Int64(recordCount) - 1) but the access log records the append of record \(seq): records were cut off")
             }
-            let announced = c.lastIntent.map { $0.lowerBound <= seq + 1 && recordCount - 1 <= $0.upperBound } ?? false
+            // The link must be the announced one whatever happened since: a revocation with re-encryption after such
+            // a crash rewrites the frames, and the vault is then named until its next logged append (docs/SECURITY.md).
+            let announced = c.lastIntent.map { intent in
+                intent.range.lowerBound <= seq + 1 && intent.range.contains(recordCount - 1)
+                    && intent.links[Int(recordCount - 1 - intent.range.lowerBound)] == lastLink.hex
+            } ?? false
             if logComplete, recordCount > seq + 1 + Self.unloggedTailAllowance, !announced {
                 throw VaultError.tampered("vault \(vaultId.hex) holds records up to \(recordCount - 1) but the access log's last append for it is record \(seq): log entries were dropped")
             }

@@ -337,10 +337,12 @@ package final class Vault {
                 // More than one record: the log announces their numbers first, durably, before any of their bytes can
                 // reach the disk, so the records a crash may leave without entries are ones the log names (and the
                 // cross-check need tolerate no more than the last batch: docs/SECURITY.md).
+                // The entry names each frame's chain link, so it vouches for these frames only: a batch that fails
+                // after it and records written later under the same numbers (fresh nonces, other links) gain nothing.
                 if written.count > 1, let audit {
-                    let actor = Vault.actor(of: batch[written[0].index].session)
-                    let intent = AuditLog.Event(vaultId: vaultId, actor: actor.actor, role: actor.role, action: "append-intent", outcome: "ok",
-                                                detail: "seq \(written[0].seq) to \(written[written.count - 1].seq) at \(state.generation)")
+                    let intent = AuditLog.Event(vaultId: vaultId, actor: "vault", role: "batch", action: "append-intent", outcome: "ok",
+                                                detail: "seq \(written[0].seq) to \(written[written.count - 1].seq) at \(state.generation) links "
+                                                    + written.map(\.link.hex).joined(separator: ","))
                     do { try audit.append(intent) } catch {
                         throw VaultError.io("the access log could not be written (\(error)); the operation was not reported as done")
                     }
