@@ -96,7 +96,8 @@ final class VaultLanes: Sendable {
 
 /// Appends waiting for their vault's lane (flat combining, docs/ARCHITECTURE.md "Appends on one vault"): the caller
 /// that gets the lane writes every append queued for the vault by then, up to `Vault.maxAppendBatch`, as one batch
-/// (`Vault.append(batch:)`: one write and one fdatasync of the vault, one access-log group commit) and answers each;
+/// (`Vault.append(batch:)`: an `append-intent` entry, one write and one fdatasync of the vault, one access-log group
+/// commit) and answers each;
 /// a caller whose append was written by another finds its answer when its own lane turn comes and does no I/O.
 /// Appends from many tasks to one vault thus share their syncs instead of queueing one fdatasync pair each.
 final class AppendQueue: Sendable {

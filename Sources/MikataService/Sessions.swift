@@ -52,8 +52,8 @@ public final class PatientSession: Sendable {
     func ownerKey() throws -> SecureBytes { try key.current() }
 
     /// The engine session for appends and page reads, kept from one to the next: its keyring (the signing key and
-    /// record keys derived from the owner key) is rebuilt only when the vault's header generation changes, which the
-    /// engine checks at every lock (`Vault.prepare`), so another process's key change is still seen. Call only
+    /// record keys derived from the owner key) is rebuilt only when the vault's key state changes (generation or
+    /// signature), which the engine checks at every lock (`Vault.prepare`), so another process's key change is still seen. Call only
     /// inside the vault's lane (one operation at a time).
     /// - Throws: `MikataError(.closed)` after `close()`.
     func engineSession() throws -> VaultSession {

@@ -285,13 +285,13 @@ package final class Vault {
     }
 
     /// The most records one `append(batch:)` writes. A batch of more than one first logs an `append-intent` entry
-    /// naming its sequence numbers, so a crash after its frames are durable and before their entries leaves records
+    /// naming its sequence numbers and frame links, so a crash after its frames are durable and before their entries leaves records
     /// the log announced: the cross-check tolerates those (`LogClaims`), and otherwise one unlogged record only.
     package static let maxAppendBatch = 32
 
     /// Appends records written by one caller or by several waiting on the same vault (the service layer's per-vault
-    /// queue): one lock, one write of every frame, one fdatasync of the vault, then every log entry in one access-log
-    /// group commit (docs/FORMAT.md §5.4; docs/ARCHITECTURE.md, "Appends on one vault"). Items are numbered in the
+    /// queue): one lock, an `append-intent` entry (two or more records), one write of every frame, one fdatasync of the
+    /// vault, then every log entry in one access-log group commit (docs/FORMAT.md §5.4; docs/ARCHITECTURE.md, "Appends on one vault"). Items are numbered in the
     /// order given. An item that fails its own checks (type, data, a revoked or unlinked author) fails alone and is
     /// logged as a failed append; a failure of the write, the sync or the log fails every item still pending and
     /// takes their frames back, so no caller is told of a record that was not stored and logged.
