@@ -56,7 +56,9 @@ extension RequestBody {
             throw Problem.malformed("the body is not I-JSON (RFC 7493): a member name repeats, or a string or number is not allowed")
         }
         do {
-            return try JSONDecoder().decode(Self.self, from: data)
+            let decoder = JSONDecoder()
+            decoder.userInfo[.requestBody] = Array(buffer.readableBytesView)
+            return try decoder.decode(Self.self, from: data)
         } catch let e as DecodingError {
             throw problem(e)
         } catch let p as Problem {
@@ -88,46 +90,29 @@ func pointerEscape(_ s: String) -> String {
     s.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
 }
 
-/// A JSON value carried through untouched (a record's `data`): kept as the bytes `JSONSerialization` writes for it.
+/// A JSON value carried through untouched (a record's `data`, a certificate): the bytes of the member's value exactly
+/// as the client sent them (re-serialising would reorder members and round numbers beyond a double's precision).
+/// Only a top-level member of a `RequestBody` can be one: `decodeStrictly` hands the body to the decoder
+/// (`CodingUserInfoKey.requestBody`), and the body has already been checked to be I-JSON, so the member's bytes are
+/// one JSON value and occur once.
 struct JSONValue: Decodable, Sendable {
-    /// The value, serialised (RFC 8259).
+    /// The value, serialised (RFC 8259), as sent.
     let bytes: [UInt8]
 
+    /// - Throws: `DecodingError.dataCorrupted` when decoded other than as a top-level member of a request body.
     init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let any = try JSONValue.decodeAny(c, decoder)
-        guard JSONSerialization.isValidJSONObject([any]),
-              let data = try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed, .withoutEscapingSlashes])
-        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not JSON") }
-        bytes = Array(data)
-    }
-
-    private static func decodeAny(_ c: any SingleValueDecodingContainer, _ decoder: any Decoder) throws -> Any {
-        if c.decodeNil() { return NSNull() }
-        if let b = try? c.decode(Bool.self) { return b }
-        if let i = try? c.decode(Int64.self) { return i }
-        if let d = try? c.decode(Double.self) { return d }
-        if let s = try? c.decode(String.self) { return s }
-        if var a = try? decoder.unkeyedContainer() {
-            var out: [Any] = []
-            while !a.isAtEnd { out.append(try a.decode(JSONValue.self).object) }
-            return out
+        guard decoder.codingPath.count == 1, let body = decoder.userInfo[.requestBody] as? [UInt8],
+              let value = rawMember(decoder.codingPath[0].stringValue, in: body), !value.isEmpty else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "a JSON value is read only as a top-level member of a request body"))
         }
-        let k = try decoder.container(keyedBy: AnyKey.self)
-        var out: [String: Any] = [:]
-        for key in k.allKeys { out[key.stringValue] = try k.decode(JSONValue.self, forKey: key).object }
-        return out
+        bytes = Array(value)
     }
-
-    /// The value as `JSONSerialization` objects.
-    var object: Any { (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) ?? NSNull() }
 }
 
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+extension CodingUserInfoKey {
+    /// The request body's bytes, for `JSONValue`.
+    static let requestBody = CodingUserInfoKey(rawValue: "mikata.requestBody")!
 }
 
 /// The bytes of top-level member `name`'s value in `body`, exactly as sent (a record's `data` is stored as the client
@@ -150,7 +135,11 @@ func rawMember(_ name: String, in body: [UInt8]) -> ArraySlice<UInt8>? {
         guard i < body.count, body[i] == UInt8(ascii: "\"") else { return nil }
         let keyStart = i
         skipString()
-        let key = (try? JSONSerialization.jsonObject(with: Data(body[keyStart..<min(i, body.count)]), options: [.fragmentsAllowed])) as? String
+        let rawKey = body[min(keyStart + 1, body.count)..<max(keyStart + 1, min(i - 1, body.count))]
+        // A name without escapes is its bytes; one with escapes is decoded (rare: member names are ASCII words).
+        let key = rawKey.contains(UInt8(ascii: "\\"))
+            ? (try? JSONSerialization.jsonObject(with: Data(body[keyStart..<min(i, body.count)]), options: [.fragmentsAllowed])) as? String
+            : String(decoding: rawKey, as: UTF8.self)
         skipSpace()
         guard i < body.count, body[i] == UInt8(ascii: ":") else { return nil }
         i += 1

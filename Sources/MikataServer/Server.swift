@@ -56,6 +56,7 @@ public final class MikataServer: Sendable {
             ?? configuration.rootKeyDirectory.map { .directory($0) } ?? .environment
         var vc = VaultServiceConfiguration()
         vc.passwordCost = configuration.passwordCost
+        vc.verifiedSignatureCacheEntries = configuration.verifiedSignatureCacheEntries
         return try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
     }
 

@@ -68,6 +68,10 @@ public struct ServerConfiguration: Sendable {
     /// `minimum-for-testing` (libsodium's floor, worthless against guessing) is accepted only when the environment
     /// has `MIKATA_ALLOW_TEST_PASSWORD_COST=1`; `make test`'s schemathesis run uses it.
     public var passwordCost: PasswordCost = .interactive
+    /// `reads.verifiedSignatureCacheEntries`: record signatures remembered once verified, so a record read again is
+    /// decrypted and checked but not verified again (docs/SECURITY.md, "Verified-signature cache"); about 48 bytes
+    /// each. Default 262,144 (about 12 MiB); 0 keeps none.
+    public var verifiedSignatureCacheEntries: Int = 262_144
     /// `store.rootKeyDir`: where the store's root key is (default: as `mikata init`, `$MIKATA_ROOT_KEY_DIR` or the
     /// operator's default directory).
     public var rootKeyDirectory: String?
@@ -98,6 +102,7 @@ public struct ServerConfiguration: Sendable {
         sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
         sessionAbsoluteTimeout = .seconds(reader.int(forKey: "sessions.absoluteTimeoutSeconds", default: 43_200))
         maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
+        verifiedSignatureCacheEntries = reader.int(forKey: "reads.verifiedSignatureCacheEntries", default: verifiedSignatureCacheEntries)
         maxSessionsPerAccount = reader.int(forKey: "sessions.maxPerAccount", default: maxSessionsPerAccount)
         accountFailureLimit = reader.int(forKey: "throttle.accountFailureLimit", default: accountFailureLimit)
         accountLockout = .seconds(reader.int(forKey: "throttle.accountLockoutSeconds", default: 900))
@@ -142,6 +147,9 @@ public struct ServerConfiguration: Sendable {
         guard (1024...(64 << 20)).contains(photosMaxBytes) else { throw MikataError(.invalidInput, "photos.maxBytes: 1024 to 67108864") }
         guard sessionIdleTimeout > .zero, sessionAbsoluteTimeout >= sessionIdleTimeout else {
             throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")
+        }
+        guard verifiedSignatureCacheEntries == 0 || (32...(1 << 26)).contains(verifiedSignatureCacheEntries) else {
+            throw MikataError(.invalidInput, "reads.verifiedSignatureCacheEntries: 0 (none), or 32 to 67108864")
         }
         guard maxSessions > 0 else { throw MikataError(.invalidInput, "sessions.maxOpen: at least 1") }
         guard maxSessionsPerAccount > 0 else { throw MikataError(.invalidInput, "sessions.maxPerAccount: at least 1") }

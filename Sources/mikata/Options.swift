@@ -16,10 +16,12 @@ struct GlobalOptions: ParsableArguments {
 
     var rootKey: RootKeyLocation { rootKeyFile.map { .file($0) } ?? .environment }
 
-    /// One command is one operation at a time: a small pool is plenty.
+    /// One command is one operation at a time: a small pool is plenty, and it reads each record once (no signature
+    /// cache).
     static var serviceConfiguration: VaultServiceConfiguration {
         var c = VaultServiceConfiguration()
         c.threads = 2
+        c.verifiedSignatureCacheEntries = 0
         return c
     }
 

@@ -76,4 +76,32 @@ struct PublicKeyTests {
         #expect(!Ed25519.verify(signature: Array(signature.prefix(63)), message: message, publicKey: signer.publicKey))
         #expect(!Ed25519.verify(signature: signature, message: message, publicKey: Array(signer.publicKey.prefix(31))))
     }
+
+    @Test("the verified-signature cache keeps only successes, under the exact key, signature and message, and stays bounded")
+    func verifiedSignatureCache() throws {
+        let signer = SigningKeyPair.generate()
+        let other = SigningKeyPair.generate()
+        let cache = VerifiedSignatures(capacity: 32)
+        let message = Array("record 1".utf8)
+        let signature = signer.sign(message)
+        #expect(cache.verify(signature: signature, message: message, publicKey: signer.publicKey))
+        #expect(cache.verify(signature: signature, message: message, publicKey: signer.publicKey))
+        #expect(cache.statistics == (entries: 1, hits: 1, misses: 1))
+        // Any byte of key, signature or message changed is a new question, verified (and refused) every time.
+        for _ in 0..<2 {
+            #expect(!cache.verify(signature: signature, message: message + [0], publicKey: signer.publicKey))
+            #expect(!cache.verify(signature: signature, message: message, publicKey: other.publicKey))
+            var flipped = signature
+            flipped[63] ^= 0x01
+            #expect(!cache.verify(signature: flipped, message: message, publicKey: signer.publicKey))
+        }
+        #expect(!cache.verify(signature: [], message: message, publicKey: signer.publicKey))
+        #expect(cache.statistics.entries == 1, "failures are never kept")
+        // Bounded: many more valid signatures than it holds.
+        for i in 0..<200 {
+            let m = Array("record \(i + 2)".utf8)
+            #expect(cache.verify(signature: signer.sign(m), message: m, publicKey: signer.publicKey))
+            #expect(cache.statistics.entries <= 32)
+        }
+    }
 }

@@ -110,4 +110,17 @@ struct WycheproofTests {
                 ? .accepted(matchesExpected: true) : .rejected
         }
     }
+
+    @Test("Ed25519 through the verified-signature cache: the same answers, the first time and from the cache")
+    func ed25519Cached() throws {
+        let cache = VerifiedSignatures(capacity: 1 << 12)
+        for _ in 0..<2 {
+            try Wycheproof.run("ed25519_test.json", EdDSAGroup.self) { group, test in
+                cache.verify(signature: test.sig, message: test.msg, publicKey: group.publicKey.pk)
+                    ? .accepted(matchesExpected: true) : .rejected
+            }
+        }
+        let stats = cache.statistics
+        #expect(stats.entries > 0 && stats.hits >= stats.entries, "the second pass answered every valid signature from the cache")
+    }
 }

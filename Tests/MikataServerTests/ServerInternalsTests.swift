@@ -13,6 +13,7 @@ import Testing
         #expect(c.accountFailureLimit == 100 && c.maxBodyBytes == 1 << 20)
         #expect(c.adminAllowlist.map(\.description) == ["127.0.0.0/8", "0:0:0:0:0:0:0:1/128"])
         #expect(c.trustedProxies.isEmpty && c.tlsCertificatePath == nil)
+        #expect(c.verifiedSignatureCacheEntries == 262_144)
     }
 
     @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() async throws {
@@ -41,6 +42,7 @@ import Testing
                            (["MIKATA_HTTP_TRUSTED_PROXIES": "proxy.example"], "http.trustedProxies"),
                            (["MIKATA_THROTTLE_ACCOUNT_FAILURE_LIMIT": "101"], "throttle.accountFailureLimit"),
                            (["MIKATA_TLS_CERTIFICATE_PATH": "/x.pem"], "tls"),
+                           (["MIKATA_READS_VERIFIED_SIGNATURE_CACHE_ENTRIES": "1"], "reads.verifiedSignatureCacheEntries"),
                            (["MIKATA_LOG_LEVEL": "loud"], "log.level")] {
             do {
                 _ = try await reading(env)

@@ -55,6 +55,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
         let p = try await s.unlockPatient(email: "p@example.jp", password: Secret(utf8: "pw"))
         let q = try await s.unlockPatient(email: "q@example.jp", password: Secret(utf8: "pw2"))
         let patientToken = try f.server.sessions.open(.patient(p, email: "p@example.jp"))
+        let exactData = #"{"z":123456789012345678901234567890,"a":[1.50,"\/"]}"#
         let app = Application(router: f.router())
         try await app.test(.live) { client in
             // An administrator registers a service: 201 with its id and key (shown once).
@@ -89,6 +90,11 @@ private func object(_ response: TestResponse) -> [String: Any] {
                 #expect(object(r)["seq"] as? Int != nil)
             }
             try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(apiKey), body: body(#"{"patientEmail":"p@example.jp",\#(record)}"#)) { r in
+                #expect(r.status == .created)
+            }
+            // The data is stored as sent: member order, escapes and numbers beyond a double's precision kept.
+            try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(apiKey),
+                                     body: body(#"{"type":"device-reading", "d\u0061ta" : \#(exactData) ,"vaultId":"\#(p.vaultId.hex)"}"#)) { r in
                 #expect(r.status == .created)
             }
             var notFound: [String] = []
@@ -132,6 +138,7 @@ private func object(_ response: TestResponse) -> [String: Any] {
         }
         // Two appends by the service are in the patient's vault, nothing in the other.
         #expect(try await s.records(p).records.filter { $0.type == "dose" }.count == 2)
+        #expect(try await s.records(p).records.filter { $0.type == "device-reading" }.map(\.data) == [Array(exactData.utf8)])
         #expect(try await s.records(q).records.filter { $0.type == "dose" }.isEmpty)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MikataFormat
+import MikataCrypto
 @testable import MikataVault
 @testable @_spi(Testing) import MikataService
 
@@ -68,6 +69,28 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         let big = (0..<40).map { i in Record(seq: UInt64(i), type: "t", author: .init(role: "patient", id: []), timeMillis: 0,
                                              data: Array((i % 3 == 0 ? #"{"b":1,"a":""# : #"{"a":""#).utf8) + Array(repeating: UInt8(ascii: "x"), count: 40_000) + Array(#""}"#.utf8)) }
         #expect(VaultService.plainScans(big) == big.indices.map { $0 % 3 != 0 })
+    }
+
+    /// A service remembers verified record signatures: a page read again is answered with the same records, its
+    /// signatures from the cache; a service configured with none verifies every time.
+    @Test func readsAgainUseTheVerifiedSignatureCache() async throws {
+        for entries in [0, 1024] {
+            let f = try await ServiceFixture.make { $0.verifiedSignatureCacheEntries = entries }
+            defer { Task { await f.tearDown() } }
+            let s = f.service
+            _ = try await s.createPatient(email: "sig@example.jp", nickname: "sig", password: pw("pw"))
+            let session = try await s.unlockPatient(email: "sig@example.jp", password: pw("pw"))
+            for i in 0..<5 { _ = try await s.append(session, type: "dose", data: json("{\"n\":\(i)}")) }
+            let first = try await s.records(session).records
+            let again = try await s.records(session).records
+            #expect(first.count == 5 && first == again)
+            let stats = s.store.verifiedSignatures?.statistics
+            if entries == 0 {
+                #expect(stats == nil)
+            } else {
+                #expect((stats?.hits ?? 0) >= 5, "the second read's signatures came from the cache: \(String(describing: stats))")
+            }
+        }
     }
 
     @Test func patientLifecycleThroughThePublicAPI() async throws {

@@ -90,8 +90,7 @@ extension MikataServer {
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
             let bytes = try await request.collectBody(limit: limit)
             let body = try NewRecord.decodeStrictly(bytes)
-            let data = rawMember("data", in: Array(bytes.readableBytesView)).map(Array.init) ?? body.data.bytes  // as sent
-            let seq = try await service.append(session, type: body.type, data: data)
+            let seq = try await service.append(session, type: body.type, data: body.data.bytes)
             return try JSONResponse.make(["seq": seq], status: .created)
         }
         patient.get("/records") { [service] request, context in

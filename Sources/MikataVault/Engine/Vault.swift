@@ -101,6 +101,9 @@ package final class Vault {
     /// Bytes per read of the records region, and whether batches are decrypted on every core (tests vary both).
     var readChunkSize = FrameReader.defaultChunkSize
     var parallelReads = true
+    /// Set by the store when its owner keeps a verified-signature cache (a long-running service): reads then skip
+    /// Ed25519 verification of records whose exact signature, message and key this process verified before.
+    var verifiedSignatures: VerifiedSignatures?
 
     struct Tail {
         var end: Int

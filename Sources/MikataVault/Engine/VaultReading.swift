@@ -231,7 +231,7 @@ extension Vault {
         var reader = FrameReader(medium: medium, from: start.offset, end: size, chunkSize: readChunkSize)
         return try Vault.walk(&reader, state: state, vaultId: vaultId, from: start, floorLink: floorLink, keyring: keyring,
                               decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, pipelined: pipelined,
-                              batch: batch, visit: visit)
+                              signatures: verifiedSignatures, batch: batch, visit: visit)
     }
 
     struct ReadResult {
@@ -265,7 +265,7 @@ extension Vault {
     /// are decrypted.
     static func walk(_ reader: inout FrameReader, state: KeyState, vaultId: [UInt8], from start: FrameCheckpoint, floorLink: [UInt8]?,
                      keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, pipelined: Bool = false,
-                     keepPayloads: Bool = false, batch: () -> Int = { Vault.batchFramesMax },
+                     keepPayloads: Bool = false, signatures: VerifiedSignatures? = nil, batch: () -> Int = { Vault.batchFramesMax },
                      visit: (Record, [UInt8]) throws -> Bool) throws -> WalkResult {
         var chain = ChainCheck(state: state, start: start, floorLink: floorLink)
         var pending: [WalkedFrame] = []
@@ -297,7 +297,8 @@ extension Vault {
             guard let keyring else { return true }
             var job: DecodeJob?
             if !pending.isEmpty {
-                let next = DecodeJob(frames: pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
+                let next = DecodeJob(frames: pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads,
+                                     signatures: signatures)
                 pending = []
                 pendingBytes = 0
                 guard pipelined else { return try deliver(next.run()) }
@@ -368,16 +369,19 @@ extension Vault {
         let keyring: Keyring
         let parallel: Bool
         let keepPayloads: Bool
+        let signatures: VerifiedSignatures?
         private var results: [Result<(Record, [UInt8]), any Error>] = []
         private let done = DispatchGroup()
 
-        init(frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring, parallel: Bool, keepPayloads: Bool) {
+        init(frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring, parallel: Bool, keepPayloads: Bool,
+             signatures: VerifiedSignatures?) {
             self.frames = frames; self.vaultId = vaultId; self.state = state; self.keyring = keyring
-            self.parallel = parallel; self.keepPayloads = keepPayloads
+            self.parallel = parallel; self.keepPayloads = keepPayloads; self.signatures = signatures
         }
 
         func run() -> [Result<(Record, [UInt8]), any Error>] {
-            Vault.openRecords(frames, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads)
+            Vault.openRecords(frames, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads,
+                              signatures: signatures)
         }
 
         func start() {
@@ -408,15 +412,19 @@ extension Vault {
     // MARK: decryption
 
     /// Decrypts and checks frames, in parallel over every core when there are several (the chain was checked by the
-    /// walk). One result per frame, in order.
+    /// walk). One result per frame, in order. With `signatures`, a signature this process verified before is not
+    /// verified again.
     static func openRecords(_ frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring,
-                            parallel: Bool = true, keepPayloads: Bool = false) -> [Result<(Record, [UInt8]), any Error>] {
+                            parallel: Bool = true, keepPayloads: Bool = false, signatures: VerifiedSignatures? = nil) -> [Result<(Record, [UInt8]), any Error>] {
         guard parallel, frames.count > 1, Vault.cores > 1 else {
-            return frames.map { f in Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads) } }
+            return frames.map { f in
+                Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, signatures: signatures) }
+            }
         }
         var results = [Result<(Record, [UInt8]), any Error>?](repeating: nil, count: frames.count)
         results.withUnsafeMutableBufferPointer { out in
-            let job = ParallelOpen(frames: frames, vaultId: vaultId, state: state, keyring: keyring, keepPayloads: keepPayloads, out: out)
+            let job = ParallelOpen(frames: frames, vaultId: vaultId, state: state, keyring: keyring, keepPayloads: keepPayloads,
+                                   signatures: signatures, out: out)
             DispatchQueue.concurrentPerform(iterations: frames.count) { i in job.run(i) }
         }
         return results.map { $0! }
@@ -430,18 +438,23 @@ extension Vault {
         let state: KeyState
         let keyring: Keyring
         let keepPayloads: Bool
+        let signatures: VerifiedSignatures?
         let out: UnsafeMutableBufferPointer<Result<(Record, [UInt8]), any Error>?>
 
         func run(_ i: Int) {
-            out[i] = Result { try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads) }
+            out[i] = Result {
+                try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, signatures: signatures)
+            }
         }
     }
 
     static let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
-    /// FORMAT.md §5.5–5.6 for one frame: decrypt, parse the payload, check the author's right and signature. The
-    /// payload's bytes come back only if asked (a re-encryption); else they are let go at once.
-    static func openRecord(_ walked: WalkedFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring, keepPayload: Bool) throws -> (Record, [UInt8]) {
+    /// FORMAT.md §5.5–5.6 for one frame: decrypt, parse the payload, check the author's right and signature (through
+    /// `signatures` when given: exactly these bytes verified before are not verified again). The payload's bytes come
+    /// back only if asked (a re-encryption); else they are let go at once.
+    static func openRecord(_ walked: WalkedFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring, keepPayload: Bool,
+                           signatures: VerifiedSignatures? = nil) throws -> (Record, [UInt8]) {
         guard let frame = try VaultError.parsing("record \(walked.header.seq)", { try walked.frame() }) else {
             preconditionFailure("a frame to decrypt was walked without its body")
         }
@@ -455,7 +468,9 @@ extension Vault {
             throw VaultError.tampered("record \(n) names an author who was not allowed to write at that position")
         }
         let message = RecordPayload.signatureMessage(vaultId: vaultId, seq: n, unsignedPayload: payloadBytes.dropLast(64))
-        guard Ed25519.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey) else {
+        let valid = signatures?.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey)
+            ?? Ed25519.verify(signature: payload.signature, message: message, publicKey: author.signPublicKey)
+        guard valid else {
             throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
         }
         return (Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id),

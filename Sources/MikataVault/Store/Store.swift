@@ -52,6 +52,13 @@ package final class Store: Sendable {
         set { settings.withLock { $0.lockTimeout = newValue } }
     }
 
+    /// Ed25519 signatures already verified, shared by every vault this handle opens from now on (nil: none kept, the
+    /// default; a long-running service sets one: `VaultServiceConfiguration.verifiedSignatureCacheEntries`).
+    package var verifiedSignatures: VerifiedSignatures? {
+        get { settings.withLock { $0.verifiedSignatures } }
+        set { settings.withLock { $0.verifiedSignatures = newValue } }
+    }
+
     /// The mutable part of a store handle: settings and caches, behind one lock.
     private struct Settings: ~Copyable {
         var upgradedFromLegacy = false
@@ -60,6 +67,7 @@ package final class Store: Sendable {
         var lockTimeout: Double = 10
         var signingKey: SigningKeyPair?
         var auditLog: AuditLog?
+        var verifiedSignatures: VerifiedSignatures?
     }
     private let settings = Mutex(Settings())
 
@@ -362,6 +370,7 @@ package final class Store: Sendable {
         let vault = try Vault(path: path, erasureSecret: file.secret, anchor: anchor(id), lockTimeout: lockTimeout,
                               expectedVaultId: id)
         vault.audit = try auditLog()
+        vault.verifiedSignatures = verifiedSignatures
         vault.erasureSecrets = erasureSecrets
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
         installTombstoneHooks(on: vault)
