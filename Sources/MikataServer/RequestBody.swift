@@ -38,26 +38,27 @@ extension Request {
 extension RequestBody {
     /// Strict decoding of `bytes` (see `RequestBody`).
     static func decodeStrictly(_ buffer: ByteBuffer) throws -> Self {
-        let data = Data(buffer.readableBytesView)
-        let object: Any
-        do {
-            // Fragments allowed: `42` is JSON (RFC 8259 §2), just not an object, and is answered as such.
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            throw Problem.malformed("the body is not JSON")
-        }
-        guard let dict = object as? [String: Any] else { throw Problem.malformed("the body must be a JSON object", field: "") }
-        if let unknown = dict.keys.sorted().first(where: { !members.contains($0) }) {
-            throw Problem.malformed("unknown member", field: "/" + pointerEscape(unknown))
-        }
-        // I-JSON (RFC 7493), as record data must be: JSONSerialization keeps one of two members of the same name
-        // silently, so `{"a":1,"a":2}` would otherwise be stored as something the client did not send.
-        do { _ = try VaultService.checkedRecordData(Array(buffer.readableBytesView)) } catch {
+        let bytes = Array(buffer.readableBytesView)
+        let names: [String]?
+        // One parse for the shape and for I-JSON (RFC 7493), as record data must be: Foundation's parsers keep one
+        // of two members of the same name silently, so `{"a":1,"a":2}` would otherwise be stored as something the
+        // client did not send.
+        do { names = try VaultService.checkedObjectMemberNames(bytes) } catch {
+            // Which of the two it is, for the message (this path only).
+            if (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
+                throw Problem.malformed("the body is not JSON")
+            }
             throw Problem.malformed("the body is not I-JSON (RFC 7493): a member name repeats, or a string or number is not allowed")
         }
+        // Fragments are JSON: `42` is JSON (RFC 8259 §2), just not an object, and is answered as such.
+        guard let names else { throw Problem.malformed("the body must be a JSON object", field: "") }
+        if let unknown = names.sorted().first(where: { !members.contains($0) }) {
+            throw Problem.malformed("unknown member", field: "/" + pointerEscape(unknown))
+        }
+        let data = Data(bytes)
         do {
             let decoder = JSONDecoder()
-            decoder.userInfo[.requestBody] = Array(buffer.readableBytesView)
+            decoder.userInfo[.requestBody] = bytes
             return try decoder.decode(Self.self, from: data)
         } catch let e as DecodingError {
             throw problem(e)

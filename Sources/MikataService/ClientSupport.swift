@@ -1,4 +1,5 @@
 import MikataCrypto
+import MikataFormat
 import MikataVault
 
 // What the project's own clients (the `mikata` CLI, the coming `mikata serve`) need around the use cases: the tool's
@@ -21,6 +22,18 @@ extension VaultService {
     /// - Throws: `MikataError(.invalidInput)`.
     public static func checkedRecordData(_ data: [UInt8]) throws -> [UInt8] {
         do { return try HumanInput.recordData(data) } catch { throw MikataError.from(error) }
+    }
+
+    /// The member names of a JSON object checked by the same rule as record data (RFC 8259 with I-JSON's rules: a
+    /// member name at most once at any depth), in the order sent: one parse for a request body's shape and
+    /// strictness.
+    /// - Returns: nil when `text` is strict JSON but not an object.
+    /// - Throws: `MikataError(.invalidInput)` when it is not strict JSON.
+    public static func checkedObjectMemberNames(_ text: [UInt8]) throws -> [String]? {
+        let value: JSONValue
+        do { value = try CanonicalJSON.parse(text) } catch { throw MikataError(.invalidInput, "the text is not strict JSON (\(error))") }
+        guard case .object(let members) = value else { return nil }
+        return members.map(\.0)
     }
 }
 

@@ -17,12 +17,16 @@ extension VaultService {
         return RecordPage(records: zip(page.records, plain).map { VaultRecord($0, plainScan: $1) }, nextAfter: page.nextAfter)
     }
 
+    /// The cores this process may use, read once: `activeProcessorCount` reads the cgroup's files (cpu.max,
+    /// cpuset) at every call, which a per-page question cannot afford.
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     /// `PlainJSON.isPlain` of each record's data, for clients that copy plain data as stored (`dataIsPlainJSON`):
     /// scanned here, split over every core for a page of more than 1 MiB, so the client's single-threaded output
     /// loop does not scan it again.
     static func plainScans(_ records: [Record]) -> [Bool] {
         let bytes = records.reduce(0) { $0 + $1.data.count }
-        let parts = min(records.count, ProcessInfo.processInfo.activeProcessorCount)
+        let parts = min(records.count, VaultService.cores)
         guard bytes > 1 << 20, parts > 1 else { return records.map { PlainJSON.isPlain($0.data) } }
         // Parts of about equal bytes, each scanned on its own thread.
         var bounds = [0], running = 0
