@@ -16,7 +16,10 @@ enum JSONFuzz {
     /// Whatever `CanonicalJSON.parse` accepts must serialize (its preconditions: finite numbers, distinct names)
     /// and canonicalization must be idempotent: canonicalize(canonicalize(x)) == canonicalize(x).
     static func canonical(_ bytes: [UInt8]) {
-        guard let value = try? CanonicalJSON.parse(bytes) else { return }
+        let value = try? CanonicalJSON.parse(bytes)
+        // The check-only parse (record data checks, page reads) accepts exactly what the parse accepts.
+        Fuzz.invariant(CanonicalJSON.isStrictJSON(bytes) == (value != nil), "isStrictJSON disagrees with parse")
+        guard let value else { return }
         let once = CanonicalJSON.serialize(value)
         guard let twice = try? CanonicalJSON.canonicalize(once) else {
             Fuzz.invariant(false, "canonical output does not parse")

@@ -108,10 +108,27 @@ package enum CanonicalJSON {
     ///   UTF-8, control characters in strings, lone surrogates, duplicate member names, numbers that overflow).
     ///   Messages give the byte offset, never content.
     package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        try parse(bytes, validateOnly: false)
+    }
+
+    /// Whether `parse` would accept `bytes` (the same rules, the same limits), without building the value: strings
+    /// and numbers are checked in place, only member names are kept (per object, to find duplicates). For readers
+    /// that pass stored JSON on as it is and only need to know that it is strict JSON.
+    package static func isStrictJSON(_ bytes: [UInt8]) -> Bool {
+        (try? validate(bytes)) != nil
+    }
+
+    /// `isStrictJSON`, with `parse`'s error when it is not.
+    /// - Throws: as `parse`.
+    package static func validate(_ bytes: [UInt8]) throws {
+        _ = try parse(bytes, validateOnly: true)
+    }
+
+    private static func parse(_ bytes: [UInt8], validateOnly: Bool) throws -> JSONValue {
         guard bytes.count <= maxInputBytes else {
             throw FormatError.limitExceeded("json: input of \(bytes.count) bytes exceeds \(maxInputBytes)")
         }
-        var parser = JSONParser(bytes: bytes)
+        var parser = JSONParser(bytes: bytes, validateOnly: validateOnly)
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
         guard parser.offset == bytes.count else { throw FormatError.trailingBytes("json text (at byte \(parser.offset))") }
@@ -262,8 +279,11 @@ package enum CanonicalJSON {
 private struct JSONParser {
     let bytes: [UInt8]
     private(set) var offset = 0
+    /// Check only: every value comes back as `.null` (containers empty), strings are decoded into `scratch`.
+    let validateOnly: Bool
+    private var scratch: [UInt8] = []
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], validateOnly: Bool = false) { self.bytes = bytes; self.validateOnly = validateOnly }
 
     private func invalid(_ what: String, at position: Int? = nil) -> FormatError {
         .invalidField("json: \(what) at byte \(position ?? offset)")
@@ -292,11 +312,22 @@ private struct JSONParser {
         switch try peek() {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(String(decoding: try parseString(), as: UTF8.self))
+        case UInt8(ascii: "\""):
+            if validateOnly {
+                var out = scratch
+                scratch = []
+                out.removeAll(keepingCapacity: true)
+                try parseString(into: &out)
+                scratch = out
+                return .null
+            }
+            return .string(String(decoding: try parseString(), as: UTF8.self))
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let n = try parseNumber()
+            return validateOnly ? .null : .number(n)
         default: throw invalid("unexpected byte")
         }
     }
@@ -325,7 +356,8 @@ private struct JSONParser {
             return .array(elements)
         }
         while true {
-            elements.append(try parseValue(depth: depth))
+            let element = try parseValue(depth: depth)
+            if !validateOnly { elements.append(element) }
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","): offset += 1  // a value must follow: trailing commas fail in parseValue
@@ -355,7 +387,8 @@ private struct JSONParser {
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':'") }
             offset += 1
-            members.append((String(decoding: name, as: UTF8.self), try parseValue(depth: depth)))
+            let value = try parseValue(depth: depth)
+            if !validateOnly { members.append((String(decoding: name, as: UTF8.self), value)) }
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","): offset += 1
@@ -367,14 +400,20 @@ private struct JSONParser {
 
     /// A string's content as validated UTF-8 (RFC 8259 §7, §8.1), escapes decoded.
     private mutating func parseString() throws -> [UInt8] {
-        offset += 1  // the opening quote
         var out: [UInt8] = []
+        try parseString(into: &out)
+        return out
+    }
+
+    /// The same, appended to `out`.
+    private mutating func parseString(into out: inout [UInt8]) throws {
+        offset += 1  // the opening quote
         while true {
             let byte = try peek()
             switch byte {
             case UInt8(ascii: "\""):
                 offset += 1
-                return out
+                return
             case UInt8(ascii: "\\"):
                 try parseEscape(into: &out)
             case 0x00..<0x20:

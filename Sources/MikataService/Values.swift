@@ -47,7 +47,7 @@ public struct VaultRecord: Sendable, Hashable {
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
     /// as stored. Only records written before those rules can fail it. Plain data passes without a second look;
     /// other data is parsed here, each time it is asked.
-    public var dataIsJSON: Bool { dataIsPlainJSON || (try? CanonicalJSON.parse(data)) != nil }
+    public var dataIsJSON: Bool { dataIsPlainJSON || CanonicalJSON.isStrictJSON(data) }
 
     init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], plainScan: Bool? = nil) {
         self.seq = seq; self.type = type; self.author = author; self.timeMillis = timeMillis; self.data = data

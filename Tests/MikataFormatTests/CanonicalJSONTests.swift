@@ -24,15 +24,24 @@ enum JSONParseFailure: String, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// Parses `bytes` expecting a `FormatError`; returns its class, or nil if the parse succeeded.
+/// Parses `bytes` expecting a `FormatError`; returns its class, or nil if the parse succeeded. The check-only
+/// parse (`validate`, `isStrictJSON`) must say the same, with the same error.
 private func failure(_ bytes: [UInt8]) -> JSONParseFailure? {
+    let parsed = outcome { _ = try CanonicalJSON.parse(bytes) }
+    let validated = outcome { try CanonicalJSON.validate(bytes) }
+    #expect(parsed.message == validated.message && CanonicalJSON.isStrictJSON(bytes) == (parsed.failure == nil))
+    return parsed.failure
+}
+
+/// A parse's failure class and message (nil, nil: accepted).
+private func outcome(_ body: () throws -> Void) -> (failure: JSONParseFailure?, message: String?) {
     do {
-        _ = try CanonicalJSON.parse(bytes)
-        return nil
+        try body()
+        return (nil, nil)
     } catch let error as FormatError {
-        return JSONParseFailure(error)
+        return (JSONParseFailure(error), "\(error)")
     } catch {
-        return .other
+        return (.other, "\(error)")
     }
 }
 
@@ -420,6 +429,8 @@ private struct SplitMix64: RandomNumberGenerator {
 struct CanonicalJSONRobustnessTests {
     /// Whatever the input, parse either throws a FormatError or yields a value whose canonical form is a fixed point.
     private func check(_ bytes: [UInt8]) {
+        // The check-only parse accepts exactly what the parse accepts, failing with the same error.
+        _ = failure(bytes)
         let once: [UInt8]
         do {
             once = try CanonicalJSON.canonicalize(bytes)

@@ -133,7 +133,7 @@ package enum HumanInput {
     }
 
     static func checkRecordData(_ bytes: [UInt8]) throws {
-        do { _ = try CanonicalJSON.parse(bytes) } catch let e as FormatError {
+        do { try CanonicalJSON.validate(bytes) } catch let e as FormatError {
             throw VaultError.invalidInput("the record data is not strict JSON (\(e))")
         }
     }
