@@ -1,8 +1,29 @@
+import Synchronization
+
 /// The access log as one file (audit/log.jsonl); its writer is a `FileVaultMedium` on it.
 struct FileAccessLogSink: AccessLogSink {
     let path: String
+    /// The log's file as the last batch left it, kept open: the next batch locks it and checks with one lstat(2)
+    /// that the path still names it, instead of opening the file twice. Every caller holds the `AuditLog`'s writer
+    /// lock, so one open file description serves one batch at a time; the flock fences other processes.
+    private let kept = KeptFile()
+
+    init(path: String) { self.path = path }
+
+    private final class KeptFile: Sendable {
+        let file = Mutex<PosixFile?>(nil)
+    }
 
     func openLocked(creating: Bool) throws -> any AccessLogWriter {
+        if !creating, let file = kept.file.withLock({ $0 }) {
+            try file.lock(exclusive: true, timeout: 10)
+            // Still the file the path names (a prune replaces it by rename), and not emptied since.
+            if let current = try? Posix.identity(of: path), current == (try? file.identity()), ((try? file.size()) ?? 0) > 0 {
+                return FileVaultMedium(path: path, file: file)
+            }
+            file.unlock()
+            kept.file.withLock { if $0 === file { $0 = nil } }
+        }
         if creating { try Posix.makeDirectories(Posix.parent(of: path)) }
         while true {
             let file: PosixFile
@@ -15,6 +36,7 @@ struct FileAccessLogSink: AccessLogSink {
             try file.lock(exclusive: true, timeout: 10)
             // A prune replaces the file by rename: a writer that got the lock on the old inode reopens.
             if let current = try? PosixFile.open(path, readOnly: true).identity(), current == (try file.identity()) {
+                kept.file.withLock { $0 = file }
                 return FileVaultMedium(path: path, file: file)
             }
             file.unlock()
