@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// Bounded: at most `capacity` entries, spread by digest over 16 shards, each in two generations of a 32nd of the
 /// capacity. A hit in a shard's older generation moves the entry to its newer one; when the newer one is full, the
-/// older is dropped whole. Memory: about 48 bytes per entry (docs/SECURITY.md, "Verified-signature cache").
+/// older is dropped whole. Memory: about 64 bytes per entry (32-byte digests in sets at most three quarters full),
+/// all of it resident once the cache has filled (docs/SECURITY.md, "Verified-signature cache").
 ///
 /// Thread-safe: a lock per shard, held for a lookup or an insert only (never during verification), so the threads
 /// of a parallel read seldom meet on one.

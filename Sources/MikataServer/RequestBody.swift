@@ -118,7 +118,8 @@ extension CodingUserInfoKey {
 
 /// The bytes of top-level member `name`'s value in `body`, exactly as sent (a record's `data` is stored as the client
 /// wrote it: re-serialising through `JSONSerialization` would round numbers beyond a double's precision).
-/// `body` must already have passed `decodeStrictly` (a JSON object, I-JSON: so the member occurs at most once).
+/// `body` must already have passed `decodeStrictly`'s strict parse (a JSON object, I-JSON: so the member occurs at
+/// most once).
 /// - Returns: nil when the member is absent.
 func rawMember(_ name: String, in body: [UInt8]) -> ArraySlice<UInt8>? {
     var i = 0

@@ -69,8 +69,8 @@ public struct ServerConfiguration: Sendable {
     /// has `MIKATA_ALLOW_TEST_PASSWORD_COST=1`; `make test`'s schemathesis run uses it.
     public var passwordCost: PasswordCost = .interactive
     /// `reads.verifiedSignatureCacheEntries`: record signatures remembered once verified, so a record read again is
-    /// decrypted and checked but not verified again (docs/SECURITY.md, "Verified-signature cache"); about 48 bytes
-    /// each. Default 262,144 (about 12 MiB); 0 keeps none.
+    /// decrypted and checked but not verified again (docs/SECURITY.md, "Verified-signature cache"); about 64 bytes
+    /// each. Default 262,144 (about 16 MiB once filled); 0 keeps none, else 32 to 16,777,216.
     public var verifiedSignatureCacheEntries: Int = 262_144
     /// `store.rootKeyDir`: where the store's root key is (default: as `mikata init`, `$MIKATA_ROOT_KEY_DIR` or the
     /// operator's default directory).
@@ -148,8 +148,8 @@ public struct ServerConfiguration: Sendable {
         guard sessionIdleTimeout > .zero, sessionAbsoluteTimeout >= sessionIdleTimeout else {
             throw MikataError(.invalidInput, "sessions: timeouts must be positive, the absolute one at least the idle one")
         }
-        guard verifiedSignatureCacheEntries == 0 || (32...(1 << 26)).contains(verifiedSignatureCacheEntries) else {
-            throw MikataError(.invalidInput, "reads.verifiedSignatureCacheEntries: 0 (none), or 32 to 67108864")
+        guard verifiedSignatureCacheEntries == 0 || (32...(1 << 24)).contains(verifiedSignatureCacheEntries) else {
+            throw MikataError(.invalidInput, "reads.verifiedSignatureCacheEntries: 0 (none), or 32 to 16777216")
         }
         guard maxSessions > 0 else { throw MikataError(.invalidInput, "sessions.maxOpen: at least 1") }
         guard maxSessionsPerAccount > 0 else { throw MikataError(.invalidInput, "sessions.maxPerAccount: at least 1") }

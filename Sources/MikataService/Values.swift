@@ -46,7 +46,7 @@ public struct VaultRecord: Sendable, Hashable {
     /// Whether `data` is one JSON value under the rules every append checks (RFC 8259, strict: no duplicate member,
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
     /// as stored. Only records written before those rules can fail it. Plain data passes without a second look;
-    /// other data is parsed here, each time it is asked.
+    /// other data is checked here (`CanonicalJSON.isStrictJSON`: no value built), each time it is asked.
     public var dataIsJSON: Bool { dataIsPlainJSON || CanonicalJSON.isStrictJSON(data) }
 
     init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], plainScan: Bool? = nil) {

@@ -57,8 +57,8 @@ public struct VaultServiceConfiguration: Sendable {
     /// Seconds an operation waits for another process holding a vault before answering `.busy`.
     public var lockTimeoutSeconds: Double = 10
     /// Ed25519 signatures of records remembered once verified, so a record read again is decrypted and checked but
-    /// not verified again (docs/SECURITY.md, "Verified-signature cache"): about 48 bytes each, 262,144 by default
-    /// (about 12 MiB); fewer than 32 are taken as 32. 0 keeps none.
+    /// not verified again (docs/SECURITY.md, "Verified-signature cache"): about 64 bytes each, 262,144 by default
+    /// (about 16 MiB once filled); fewer than 32 are taken as 32. 0 keeps none.
     public var verifiedSignatureCacheEntries: Int = 262_144
     /// The Argon2id memory budget password checks are admitted into (tests give a small one of their own).
     @_spi(Testing) public var argon2Budget: Argon2BudgetHandle = .shared

@@ -252,4 +252,43 @@ struct StorageProtocolTests {
             #expect(try log.verify().entries == 17)
         }
     }
+
+    @Test("the file sink keeps its log open between batches yet follows a replaced log and refuses a deleted, emptied or symlinked one")
+    func keptAccessLogFile() throws {
+        let b = try Backends()
+        let path = "\(b.dir)/audit/log.jsonl"
+        let sink = FileAccessLogSink(path: path)
+        func write(_ line: String) throws {
+            let w = try sink.openLocked(creating: !FileManager.default.fileExists(atPath: path))
+            defer { w.unlock() }
+            try w.append(Array((line + "\n").utf8), atExpectedEnd: try w.size())
+        }
+        func identity() throws -> MediumIdentity {
+            let w = try sink.openLocked(creating: false)
+            defer { w.unlock() }
+            return try w.identity()
+        }
+        try write("one")
+        try write("two")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "one\ntwo\n")
+        // Replaced by rename (a prune, here or in another process): the next batch writes to the new file.
+        try Data("new\n".utf8).write(to: URL(fileURLWithPath: path + ".tmp"))
+        #expect(rename(path + ".tmp", path) == 0)
+        try write("three")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new\nthree\n")
+        _ = try identity()
+        // Emptied in place: tampering, as for a fresh open.
+        #expect(truncate(path, 0) == 0)
+        #expect(failureClass { _ = try identity() } == VaultError.tampered("").failureClass)
+        // Deleted: tampering, though the descriptor kept from before is still open.
+        try Data("again\n".utf8).write(to: URL(fileURLWithPath: path))
+        _ = try identity()
+        try FileManager.default.removeItem(atPath: path)
+        #expect(failureClass { _ = try identity() } == VaultError.tampered("").failureClass)
+        // A symlink in its place is not followed.
+        try Data("elsewhere\n".utf8).write(to: URL(fileURLWithPath: "\(b.dir)/other.jsonl"))
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "\(b.dir)/other.jsonl")
+        #expect(throws: (any Error).self) { _ = try identity() }
+        #expect(try String(contentsOfFile: "\(b.dir)/other.jsonl", encoding: .utf8) == "elsewhere\n")
+    }
 }

@@ -45,5 +45,10 @@ struct FileAccessLogSink: AccessLogSink {
 
     func readAll() throws -> [UInt8]? { try Posix.readFile(path) }
 
-    func replace(with bytes: [UInt8]) throws { try Posix.writeAtomically(path, bytes) }
+    /// A prune: the new file replaces the old by rename, and the kept descriptor on the old one is let go at once
+    /// (with the entries the prune dropped). Another process's prune is seen at the next batch.
+    func replace(with bytes: [UInt8]) throws {
+        try Posix.writeAtomically(path, bytes)
+        kept.file.withLock { $0 = nil }
+    }
 }
