@@ -65,6 +65,27 @@ package final class Blake2b {
         for p in parts { h.update(p) }
         return h.finalize()
     }
+
+    /// One-shot unkeyed hash of the parts `feed` passes to its `update` argument, in order, with the hash state on
+    /// the stack (no object, no heap state): for the per-frame hashes of record walks (links, header checksums).
+    /// Unkeyed only: the stack state holds no key material to wipe.
+    /// - Parameter outputLength: 16 to 64 bytes.
+    package static func hash(outputLength: Int = 32, _ feed: (_ update: (UnsafeRawBufferPointer) -> Void) -> Void) -> [UInt8] {
+        Sodium.ready()
+        precondition(outputLengthRange.contains(outputLength), "BLAKE2b output length out of range")
+        return withUnsafeTemporaryAllocation(byteCount: crypto_generichash_statebytes(), alignment: 64) { raw in
+            let state = OpaquePointer(raw.baseAddress!)
+            crypto_generichash_init(state, nil, 0, outputLength)
+            feed { part in
+                guard let base = part.baseAddress else { return }
+                crypto_generichash_update(state, base.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+            }
+            return [UInt8](unsafeUninitializedCapacity: outputLength) { out, initialized in
+                crypto_generichash_final(state, out.baseAddress!, outputLength)
+                initialized = outputLength
+            }
+        }
+    }
 }
 
 /// libsodium's `crypto_kdf` (BLAKE2b-based): numbered subkeys of a master key, separated by an 8-byte context.

@@ -28,6 +28,12 @@ package final class VerifiedSignatures: Sendable {
     /// A 256-bit digest as four words (hashing and comparing without an array).
     private struct Digest: Hashable {
         var a, b, c, d: UInt64
+
+        static func == (x: Digest, y: Digest) -> Bool { x.a == y.a && x.b == y.b && x.c == y.c && x.d == y.d }
+
+        /// The first word alone: a digest is keyed BLAKE2b output, uniform and unknown to whoever chose the inputs,
+        /// so its 64 bits spread entries as well as all 256 would (and `Set` still seeds them per process).
+        func hash(into h: inout Hasher) { h.combine(a) }
     }
 
     private final class Shard: Sendable {

@@ -22,21 +22,23 @@ package struct ByteReader {
         return Array(bytes[offset..<offset + count])
     }
 
-    package mutating func readU8() throws -> UInt8 { try read(1)[0] }
-
-    package mutating func readU16() throws -> UInt16 {
-        let b = try read(2)
-        return UInt16(b[0]) << 8 | UInt16(b[1])
+    package mutating func readU8() throws -> UInt8 {
+        guard remaining >= 1 else { throw FormatError.truncated(context) }
+        defer { offset += 1 }
+        return bytes[offset]
     }
 
-    package mutating func readU32() throws -> UInt32 {
-        let b = try read(4)
-        return b.reduce(0) { $0 << 8 | UInt32($1) }
-    }
+    package mutating func readU16() throws -> UInt16 { UInt16(truncatingIfNeeded: try readBigEndian(2)) }
 
-    package mutating func readU64() throws -> UInt64 {
-        let b = try read(8)
-        return b.reduce(0) { $0 << 8 | UInt64($1) }
+    package mutating func readU32() throws -> UInt32 { UInt32(truncatingIfNeeded: try readBigEndian(4)) }
+
+    package mutating func readU64() throws -> UInt64 { try readBigEndian(8) }
+
+    /// An unsigned big-endian integer of `count` (1 to 8) bytes, read in place (no copy of the bytes).
+    private mutating func readBigEndian(_ count: Int) throws -> UInt64 {
+        guard count <= remaining else { throw FormatError.truncated(context) }
+        defer { offset += count }
+        return bytes.bigEndianInteger(at: offset, count: count)
     }
 
     package mutating func readI64() throws -> Int64 { Int64(bitPattern: try readU64()) }
@@ -49,7 +51,9 @@ package struct ByteReader {
     }
 
     package mutating func expectMagic(_ magic: [UInt8]) throws {
-        guard try read(magic.count) == magic else { throw FormatError.badMagic(context) }
+        guard magic.count <= remaining else { throw FormatError.truncated(context) }
+        guard bytes[offset..<offset + magic.count].elementsEqual(magic) else { throw FormatError.badMagic(context) }
+        offset += magic.count
     }
 
     package func expectEnd() throws {
@@ -84,6 +88,14 @@ package struct ByteWriter {
 }
 
 extension Array where Element == UInt8 {
+    /// The unsigned big-endian integer in `count` (1 to 8) bytes from `index`; the caller has checked the bounds.
+    package func bigEndianInteger(at index: Int, count: Int) -> UInt64 {
+        precondition(count >= 1 && count <= 8 && index >= 0 && count <= self.count - index, "bigEndianInteger out of bounds")
+        var v: UInt64 = 0
+        for i in index..<(index + count) { v = v << 8 | UInt64(self[i]) }
+        return v
+    }
+
     /// Lower-case hexadecimal, for identifiers (never for secrets).
     package var hex: String {
         let digits = [Character]("0123456789abcdef")

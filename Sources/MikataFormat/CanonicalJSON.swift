@@ -279,9 +279,11 @@ package enum CanonicalJSON {
 private struct JSONParser {
     let bytes: [UInt8]
     private(set) var offset = 0
-    /// Check only: every value comes back as `.null` (containers empty), strings are decoded into `scratch`.
+    /// Check only: every value comes back as `.null` (containers empty); string values are checked in place, and
+    /// member names are decoded into `names` (a stack: an object's names sit above its enclosing objects' names).
     let validateOnly: Bool
-    private var scratch: [UInt8] = []
+    private var names: [UInt8] = []
+    private var nameSpans: [Range<Int>] = []
 
     init(bytes: [UInt8], validateOnly: Bool = false) { self.bytes = bytes; self.validateOnly = validateOnly }
 
@@ -314,11 +316,8 @@ private struct JSONParser {
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""):
             if validateOnly {
-                var out = scratch
-                scratch = []
-                out.removeAll(keepingCapacity: true)
-                try parseString(into: &out)
-                scratch = out
+                var none: [UInt8] = []
+                try parseString(into: &none, keep: false)
                 return .null
             }
             return .string(String(decoding: try parseString(), as: UTF8.self))
@@ -369,6 +368,10 @@ private struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws -> JSONValue {
         try enter(depth: depth)
+        if validateOnly {
+            try checkObject(depth: depth)
+            return .null
+        }
         var members: [(String, JSONValue)] = []
         // Keys as bytes: Swift String equality and hashing use canonical equivalence, JSON names do not.
         var names = Set<[UInt8]>()
@@ -398,6 +401,55 @@ private struct JSONParser {
         }
     }
 
+    /// `parseObject` when checking only, with the same checks in the same order (so the same first error): member
+    /// names are decoded onto the `names` stack and compared with this object's earlier names (past 16 members, in a
+    /// hash set), instead of one array and one set insertion per name.
+    private mutating func checkObject(depth: Int) throws {
+        let spanBase = nameSpans.count, byteBase = names.count
+        defer {
+            // After a throw the stacks may be shorter (a name being decoded was moved out): the parse is over then.
+            if nameSpans.count > spanBase { nameSpans.removeSubrange(spanBase...) }
+            if names.count > byteBase { names.removeSubrange(byteBase...) }
+        }
+        var many: Set<[UInt8]>?
+        skipWhitespace()
+        if try peek() == UInt8(ascii: "}") {
+            offset += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            let nameStart = offset
+            guard try peek() == UInt8(ascii: "\"") else { throw invalid("expected a member name") }
+            var stack = names
+            names = []
+            let from = stack.count
+            try parseString(into: &stack)
+            names = stack
+            let span = from..<names.count
+            // RFC 7493 §2.3 / RFC 8785 §3.1, as in parseObject.
+            if many != nil {
+                guard many!.insert(Array(names[span])).inserted else { throw invalid("duplicate member name", at: nameStart) }
+            } else {
+                for earlier in nameSpans[spanBase...] where earlier.count == span.count && names[earlier].elementsEqual(names[span]) {
+                    throw invalid("duplicate member name", at: nameStart)
+                }
+                if nameSpans.count - spanBase >= 16 { many = Set(nameSpans[spanBase...].map { Array(names[$0]) } + [Array(names[span])]) }
+            }
+            nameSpans.append(span)
+            skipWhitespace()
+            guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':'") }
+            offset += 1
+            _ = try parseValue(depth: depth)
+            skipWhitespace()
+            switch try peek() {
+            case UInt8(ascii: ","): offset += 1
+            case UInt8(ascii: "}"): offset += 1; return
+            default: throw invalid("expected ',' or '}'")
+            }
+        }
+    }
+
     /// A string's content as validated UTF-8 (RFC 8259 §7, §8.1), escapes decoded.
     private mutating func parseString() throws -> [UInt8] {
         var out: [UInt8] = []
@@ -405,8 +457,8 @@ private struct JSONParser {
         return out
     }
 
-    /// The same, appended to `out`.
-    private mutating func parseString(into out: inout [UInt8]) throws {
+    /// The same, appended to `out` (or, with `keep` false, only checked).
+    private mutating func parseString(into out: inout [UInt8], keep: Bool = true) throws {
         offset += 1  // the opening quote
         while true {
             let byte = try peek()
@@ -415,23 +467,39 @@ private struct JSONParser {
                 offset += 1
                 return
             case UInt8(ascii: "\\"):
-                try parseEscape(into: &out)
+                try parseEscape(into: &out, keep: keep)
             case 0x00..<0x20:
                 throw invalid("unescaped control character in string")
             case 0x20..<0x80:
-                out.append(byte)
+                if keep { out.append(byte) }
                 offset += 1
             default:
-                try copyUTF8Sequence(into: &out)
+                try copyUTF8Sequence(into: &out, keep: keep)
             }
         }
     }
 
-    private mutating func parseEscape(into out: inout [UInt8]) throws {
+    private mutating func parseEscape(into out: inout [UInt8], keep: Bool) throws {
         let start = offset
         offset += 1  // the backslash
         let c = try peek()
         offset += 1
+        if !keep {
+            // The same checks without the decoded bytes.
+            var none: [UInt8] = []
+            switch c {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                 UInt8(ascii: "r"), UInt8(ascii: "t"):
+                return
+            case UInt8(ascii: "u"):
+                offset = start
+                none.reserveCapacity(4)
+                try parseEscape(into: &none, keep: true)
+                return
+            default:
+                throw invalid("invalid escape", at: start)
+            }
+        }
         switch c {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(c)
         case UInt8(ascii: "b"): out.append(0x08)
@@ -482,7 +550,7 @@ private struct JSONParser {
 
     /// Copies one multi-byte UTF-8 sequence, rejecting what Unicode §3.9 Table 3-7 forbids: stray continuation
     /// bytes, overlong forms, UTF-8-encoded surrogates, scalars above U+10FFFF and truncated sequences.
-    private mutating func copyUTF8Sequence(into out: inout [UInt8]) throws {
+    private mutating func copyUTF8Sequence(into out: inout [UInt8], keep: Bool = true) throws {
         let start = offset
         let lead = bytes[offset]
         let count: Int
@@ -502,7 +570,7 @@ private struct JSONParser {
         for i in 2..<count where !(0x80...0xBF).contains(bytes[offset + i]) {
             throw invalid("invalid UTF-8", at: start)
         }
-        out += bytes[offset..<offset + count]
+        if keep { out += bytes[offset..<offset + count] }
         offset += count
     }
 
@@ -522,7 +590,9 @@ private struct JSONParser {
             guard offset < bytes.count, isDigit(bytes[offset]) else { throw invalid("invalid number", at: start) }
             skipDigits()
         }
+        var sawExponent = false
         if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
+            sawExponent = true
             offset += 1
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") {
                 offset += 1
@@ -530,6 +600,8 @@ private struct JSONParser {
             guard offset < bytes.count, isDigit(bytes[offset]) else { throw invalid("invalid number", at: start) }
             skipDigits()
         }
+        // Checking only: without an exponent, fewer than 309 digits stay below 1e308, so the value is finite.
+        if validateOnly, !sawExponent, offset - start < 309 { return 0 }
         // The grammar above admits only text Double(_:) reads (correctly rounded); overflow gives ±infinity.
         let text = String(decoding: bytes[start..<offset], as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw invalid("number out of double range", at: start) }

@@ -130,17 +130,18 @@ package struct RecordFrame: Equatable, Sendable {
     package static func parseHeader(_ bytes: [UInt8], at index: Int, position: Int) throws -> Header {
         precondition(bytes.count - index >= headerLength, "parseHeader needs the whole header")
         guard startsWithMagic(bytes, at: index) else { throw FormatError.badMagic("record frame at byte \(position)") }
-        guard VaultFormat.checksum(bytes[index..<(index + fixedHeaderLength)], length: 16) == Array(bytes[(index + fixedHeaderLength)..<(index + headerLength)]) else {
+        guard VaultFormat.checksum(bytes[index..<(index + fixedHeaderLength)], length: 16).elementsEqual(bytes[(index + fixedHeaderLength)..<(index + headerLength)]) else {
             throw FormatError.checksumMismatch("record frame header at byte \(position)")
         }
-        var r = ByteReader(bytes, range: (index + 4)..<(index + fixedHeaderLength), context: "record frame at byte \(position)")
-        let length = Int(try r.readU32())
-        let seq = try r.readU64()
-        let epoch = try r.readU32()
-        let kindCode = try r.readU8()
-        let reserved = try r.read(3)
-        let prevLink = try r.read(32)
-        guard reserved == [0, 0, 0] else { throw FormatError.invalidField("record frame at byte \(position): reserved bytes set") }
+        // Fixed offsets (FORMAT.md §5.2), read in place: the whole header is there (the precondition above).
+        let length = Int(bytes.bigEndianInteger(at: index + 4, count: 4))
+        let seq = bytes.bigEndianInteger(at: index + 8, count: 8)
+        let epoch = UInt32(truncatingIfNeeded: bytes.bigEndianInteger(at: index + 16, count: 4))
+        let kindCode = bytes[index + 20]
+        guard bytes[index + 21] == 0, bytes[index + 22] == 0, bytes[index + 23] == 0 else {
+            throw FormatError.invalidField("record frame at byte \(position): reserved bytes set")
+        }
+        let prevLink = Array(bytes[(index + 24)..<(index + fixedHeaderLength)])
         guard let kind = Kind(rawValue: kindCode) else { throw FormatError.unsupportedType("record kind \(kindCode)") }
         let minimum = minimumLength + (kind == .sealed ? sealedKeyLength : 0)
         guard length >= minimum, length <= maximumLength else {
@@ -152,9 +153,13 @@ package struct RecordFrame: Equatable, Sendable {
     /// The trailer of a frame of `length` bytes whose last 8 bytes are at `index` of `bytes` (FORMAT.md §5.2);
     /// `end` is the frame's end in the file, for messages.
     package static func checkTrailer(_ bytes: [UInt8], at index: Int, length: Int, end: Int) throws {
-        var t = ByteReader(bytes, range: index..<(index + trailerLength), context: "record frame trailer at byte \(end - trailerLength)")
-        guard Int(try t.readU32()) == length else { throw FormatError.invalidField("record frame trailer at byte \(end - trailerLength): length mismatch") }
-        try t.expectMagic(trailerMagic)
+        guard index >= 0, trailerLength <= bytes.count - index else { throw FormatError.truncated("record frame trailer at byte \(end - trailerLength)") }
+        guard Int(bytes.bigEndianInteger(at: index, count: 4)) == length else {
+            throw FormatError.invalidField("record frame trailer at byte \(end - trailerLength): length mismatch")
+        }
+        guard bytes[(index + 4)..<(index + trailerLength)].elementsEqual(trailerMagic) else {
+            throw FormatError.badMagic("record frame trailer at byte \(end - trailerLength)")
+        }
     }
 
     /// The whole frame at `index` of `bytes` (which hold at least `header.length` bytes from there), its header

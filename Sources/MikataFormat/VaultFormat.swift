@@ -76,9 +76,11 @@ package enum VaultFormat {
 
     /// The link a record's successor carries (FORMAT.md §5.3): a hash of its fixed header and its AEAD tag.
     package static func link(fixedHeader: ArraySlice<UInt8>, tag: ArraySlice<UInt8>) -> [UInt8] {
-        let h = Blake2b(outputLength: 32)
-        h.update(Label.link); h.update(Array(fixedHeader)); h.update(Array(tag))
-        return h.finalize()
+        Blake2b.hash(outputLength: 32) { update in
+            Label.link.withUTF8Buffer { update(UnsafeRawBufferPointer($0)) }
+            fixedHeader.withUnsafeBytes(update)
+            tag.withUnsafeBytes(update)
+        }
     }
 
     /// The prevLink of record 0.
@@ -89,11 +91,7 @@ package enum VaultFormat {
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>, length: Int) -> [UInt8] {
-        bytes.withUnsafeBytes { raw in
-            let h = Blake2b(outputLength: length)
-            h.update(raw)
-            return h.finalize()
-        }
+        Blake2b.hash(outputLength: length) { update in bytes.withUnsafeBytes(update) }
     }
 }
 

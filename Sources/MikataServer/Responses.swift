@@ -42,28 +42,38 @@ enum JSONResponse {
     /// the record's JSON as stored (every record appended through the service is strict JSON: `dataIsJSON`); a record
     /// whose data is not JSON (none is appended through this service) carries `dataBase64` instead.
     static func records(_ page: RecordPage) -> Response {
-        var out: [UInt8] = Array(#"{"nextAfter":"#.utf8)
-        out += Array((page.nextAfter.map(String.init) ?? "null").utf8)
-        out += Array(#","records":["#.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(page.records.reduce(64) { $0 + $1.data.count + 160 })
+        out.append(contentsOf: #"{"nextAfter":"#.utf8)
+        out.append(contentsOf: (page.nextAfter.map(String.init) ?? "null").utf8)
+        out.append(contentsOf: #","records":["#.utf8)
         for (i, r) in page.records.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             record(r, into: &out)
         }
-        out += Array("]}".utf8)
+        out.append(contentsOf: "]}".utf8)
         return raw(out)
     }
 
     /// One record's object, members in sorted order. Its head needs no escaping: `author` is `patient` or a role and
     /// hex id, `time` ISO 8601 digits, `type` one of `a-z 0-9 . _ -` (the engine refuses other types).
     static func record(_ r: VaultRecord, into out: inout [UInt8]) {
-        out += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8)
+        out.append(contentsOf: #"{"author":""#.utf8)
+        out.append(contentsOf: r.author.description.utf8)
         if r.dataIsJSON {
-            out += Array(#"","data":"#.utf8)
-            out += r.data
-            out += Array(#","seq":\#(r.seq),"time":"\#(time(r.timeMillis))","type":"\#(r.type)"}"#.utf8)
+            out.append(contentsOf: #"","data":"#.utf8)
+            out.append(contentsOf: r.data)
+            out.append(contentsOf: #","seq":"#.utf8)
         } else {
-            out += Array(#"","dataBase64":""#.utf8) + Array(Data(r.data).base64EncodedString().utf8)
-            out += Array(#"","seq":\#(r.seq),"time":"\#(time(r.timeMillis))","type":"\#(r.type)"}"#.utf8)
+            out.append(contentsOf: #"","dataBase64":""#.utf8)
+            out.append(contentsOf: Data(r.data).base64EncodedString().utf8)
+            out.append(contentsOf: #"","seq":"#.utf8)
         }
+        out.append(contentsOf: String(r.seq).utf8)
+        out.append(contentsOf: #","time":""#.utf8)
+        out.append(contentsOf: time(r.timeMillis).utf8)
+        out.append(contentsOf: #"","type":""#.utf8)
+        out.append(contentsOf: r.type.utf8)
+        out.append(contentsOf: #""}"#.utf8)
     }
 }

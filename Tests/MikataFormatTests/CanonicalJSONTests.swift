@@ -400,6 +400,38 @@ struct CanonicalJSONRejectionTests {
         #expect(try CanonicalJSON.canonicalize(bytes) == bytes)
     }
 
+    /// The check-only parse keeps member names on one stack and compares them without a set up to 16 members: it
+    /// must find the same duplicates (escaped spellings included, at any member count and nesting) and accept the
+    /// same texts as `parse`, and it skips `Double` parsing only where no overflow is possible.
+    @Test func checkOnlyParseAgreesOnNamesAndNumbers() {
+        func members(_ names: [String]) -> String { "{" + names.map { "\"\($0)\":0" }.joined(separator: ",") + "}" }
+        let distinct = (0..<40).map { "m\($0)" }
+        for count in [1, 2, 15, 16, 17, 18, 33, 40] {
+            let names = Array(distinct.prefix(count))
+            #expect(failure(utf8(members(names))) == nil)
+            // A repeat of the first name, of a middle one and of the last, just after it.
+            for repeated in Set([0, count / 2, count - 1]) {
+                #expect(failure(utf8(members(names + [names[repeated]]))) == .invalidField)
+                #expect(failure(utf8(members(Array(names[..<(repeated + 1)]) + [names[repeated]] + names[(repeated + 1)...]))) == .invalidField)
+            }
+        }
+        // Escaped spellings of one name are duplicates; the same name at other levels is not.
+        #expect(failure(utf8(#"{"ab":1,"\u0061b":2}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"a/":1,"a\/":2}"#)) == .invalidField)
+        #expect(failure(utf8(members(Array(distinct.prefix(20)) + [#"m\u0031"#]))) == .invalidField)
+        #expect(failure(utf8(#"{"a":{"a":{"a":1},"b":{"a":2}},"b":[{"a":1,"b":2},{"a":3}]}"#)) == nil)
+        #expect(failure(utf8(#"{"a":{"b":1,"c":2},"b":{"b":1,"c":2,"b":3}}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"a":{"b":1},"a":2}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"x":"\ud83d\ude00","y":"\ud83d"}"#)) == .invalidField)
+        // Numbers: up to 308 digits without an exponent are finite (not parsed); longer ones and any exponent are.
+        #expect(failure(utf8(String(repeating: "9", count: 308))) == nil)
+        #expect(failure(utf8(String(repeating: "9", count: 309))) == .invalidField)
+        #expect(failure(utf8("1" + String(repeating: "0", count: 308) + ".5")) == nil)
+        #expect(failure(utf8("[1e308,-1.5E-400,0.1e1]")) == nil)
+        #expect(failure(utf8("[1e309]")) == .invalidField)
+        #expect(failure(utf8("-" + String(repeating: "9", count: 307) + ".99")) == nil)
+    }
+
     @Test func errorsNameTheOffsetNotTheContent() {
         do {
             _ = try CanonicalJSON.parse(utf8(#"{"secret-name":1,"secret-name":2}"#))
