@@ -33,18 +33,20 @@ package enum XChaCha20Poly1305 {
         guard key.count == keyLength else { throw CryptoError.invalidKey("XChaCha20-Poly1305 key must be 32 bytes") }
         guard nonce.count == nonceLength else { throw CryptoError.invalidInput("XChaCha20-Poly1305 nonce must be 24 bytes") }
         guard ciphertext.count >= tagLength else { throw CryptoError.authenticationFailed }
-        // At least one byte, so the output buffer always has an address (an empty plaintext is legal).
-        var out = [UInt8](repeating: 0, count: max(ciphertext.count - tagLength, 1))
-        var outLen: UInt64 = 0
-        let rc = key.withUnsafeBytes { k in
-            out.withUnsafeMutableBufferPointer { o in
+        // At least one byte, so the output buffer always has an address (an empty plaintext is legal). Not
+        // zero-filled first: libsodium checks the tag before it decrypts and then writes every byte of the
+        // plaintext; on a failure nothing of the buffer is kept (its count stays 0).
+        var rc: Int32 = -1
+        let out = [UInt8](unsafeUninitializedCapacity: max(ciphertext.count - tagLength, 1)) { o, initialized in
+            var outLen: UInt64 = 0
+            rc = key.withUnsafeBytes { k in
                 crypto_aead_xchacha20poly1305_ietf_decrypt(
                     o.baseAddress!, &outLen, nil, ciphertext.baseAddress!, UInt64(ciphertext.count),
                     ad, UInt64(ad.count), nonce, k.u8)
             }
+            initialized = rc == 0 ? Int(outLen) : 0
         }
         guard rc == 0 else { throw CryptoError.authenticationFailed }
-        if Int(outLen) < out.count { out.removeLast(out.count - Int(outLen)) }
         return out
     }
 

@@ -98,11 +98,16 @@ extension Array where Element == UInt8 {
 
     /// Lower-case hexadecimal, for identifiers (never for secrets).
     package var hex: String {
-        let digits = [Character]("0123456789abcdef")
-        var s = ""
-        s.reserveCapacity(count * 2)
-        for b in self { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xf)]) }
-        return s
+        @inline(__always) func digit(_ v: UInt8) -> UInt8 { v < 10 ? v + 48 : v + 87 }  // 0-9, a-f
+        return String(unsafeUninitializedCapacity: count * 2) { out in
+            var i = 0
+            for b in self {
+                out[i] = digit(b >> 4)
+                out[i + 1] = digit(b & 0x0F)
+                i += 2
+            }
+            return i
+        }
     }
 
     /// The value of one hex digit (either case), or nil.

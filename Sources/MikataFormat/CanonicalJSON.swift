@@ -169,18 +169,22 @@ package enum CanonicalJSON {
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            // §3.2.3: sort by the names' UTF-16 code units, which differs from scalar order above U+FFFF.
-            let sorted = members.map { (key: Array($0.0.utf16), member: $0) }
-                .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            // §3.2.3: sort by the names' UTF-16 code units, which differs from scalar order above U+FFFF. For names
+            // of ASCII only (the engine's own objects), UTF-8 bytes sort the same, compared in place.
+            let ascii = members.allSatisfy { $0.0.utf8.allSatisfy { $0 < 0x80 } }
+            let sorted = ascii
+                ? members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+                : members.map { (key: Array($0.0.utf16), member: $0) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map(\.member)
             out.append(UInt8(ascii: "{"))
-            for (i, entry) in sorted.enumerated() {
+            for (i, member) in sorted.enumerated() {
                 if i > 0 {
-                    precondition(entry.key != sorted[i - 1].key, "JSONValue.object has a duplicate member name")
+                    // Equal code units, not Swift's canonical-equivalence `==`.
+                    precondition(!member.0.utf8.elementsEqual(sorted[i - 1].0.utf8), "JSONValue.object has a duplicate member name")
                     out.append(UInt8(ascii: ","))
                 }
-                writeString(entry.member.0, into: &out)
+                writeString(member.0, into: &out)
                 out.append(UInt8(ascii: ":"))
-                write(entry.member.1, into: &out)
+                write(member.1, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -190,23 +194,36 @@ package enum CanonicalJSON {
     /// everything else (including U+007F, U+2028 and non-BMP scalars) as literal UTF-8.
     private static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += #"\""#.utf8
-            case UInt8(ascii: "\\"): out += #"\\"#.utf8
-            case 0x08: out += #"\b"#.utf8
-            case 0x09: out += #"\t"#.utf8
-            case 0x0A: out += #"\n"#.utf8
-            case 0x0C: out += #"\f"#.utf8
-            case 0x0D: out += #"\r"#.utf8
-            case 0x00..<0x20:
-                out += #"\u00"#.utf8
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
-            default: out.append(byte)
+        var s = s
+        s.withUTF8 { text in
+            // Runs of bytes that need no escape are copied whole.
+            var run = 0
+            for (i, byte) in text.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<i]))
+                writeEscape(byte, into: &out)
+                run = i + 1
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run...]))
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// One byte that `writeString` escapes: a quote, a backslash or a control character.
+    private static func writeEscape(_ byte: UInt8, into out: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): out += #"\""#.utf8
+        case UInt8(ascii: "\\"): out += #"\\"#.utf8
+        case 0x08: out += #"\b"#.utf8
+        case 0x09: out += #"\t"#.utf8
+        case 0x0A: out += #"\n"#.utf8
+        case 0x0C: out += #"\f"#.utf8
+        case 0x0D: out += #"\r"#.utf8
+        case 0x00..<0x20:
+            out += #"\u00"#.utf8
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0x0F)])
+        default: out.append(byte)
+        }
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -281,3 +281,16 @@ struct AuditTests {
         #expect(try log.verify().lastSeq == (try log.entries().last?.seq))
     }
 }
+
+/// The access log's timestamps (`Posix.isoTime`, written digit by digit) agree with Foundation's ISO 8601 formatter.
+@Suite struct AccessLogTimeTests {
+    @Test(arguments: [Int64(0), 1, 999, 1_000, 59_999, 951_782_400_000 /* 2000-02-29 */, 1_764_460_799_999, 1_798_761_599_123,
+                      4_102_444_800_000 /* 2100-01-01 */, 253_402_300_799_999 /* 9999-12-31T23:59:59.999 */])
+    func isoTimeMatchesFoundation(millis: Int64) {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        #expect(Posix.isoTime(millis: millis) == f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000)))
+        #expect(AuditLog.parseTime(Posix.isoTime(millis: millis)).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } == millis)
+    }
+}
