@@ -167,12 +167,29 @@ package struct RecordFrame: Equatable, Sendable {
     package static func parseFrame(_ bytes: [UInt8], at index: Int, header: Header, position: Int) throws -> RecordFrame {
         let end = index + header.length
         try checkTrailer(bytes, at: end - trailerLength, length: header.length, end: position + header.length)
-        var b = ByteReader(bytes, range: (index + headerLength)..<(end - trailerLength), context: "record frame body")
-        let sealedKey = header.kind == .sealed ? try b.read(sealedKeyLength) : nil
-        let nonce = try b.read(nonceLength)
-        let ciphertext = try b.read(b.remaining)
-        return RecordFrame(seq: header.seq, epoch: header.epoch, kind: header.kind, prevLink: header.prevLink, sealedRecordKey: sealedKey,
-                           nonce: nonce, ciphertext: ciphertext)
+        let body = try bodyLayout(bytes, at: index, header: header)
+        return RecordFrame(seq: header.seq, epoch: header.epoch, kind: header.kind, prevLink: header.prevLink,
+                           sealedRecordKey: body.sealedRecordKey.map { Array(bytes[$0]) },
+                           nonce: Array(bytes[body.nonce]), ciphertext: Array(bytes[body.ciphertext]))
+    }
+
+    /// Where the body of the frame at `index` of `bytes` lies (FORMAT.md §5.2: sealed record key for kind 2, nonce,
+    /// ciphertext with its tag), as ranges of `bytes`, for readers that decrypt in place instead of copying the
+    /// ciphertext out (`parseFrame` copies it). The header was checked (`parseHeader`), so the ranges are in bounds.
+    /// - Throws: `FormatError.truncated` when the body is too short for its fields (a header check lets none through).
+    package static func bodyLayout(_ bytes: [UInt8], at index: Int, header: Header) throws
+        -> (sealedRecordKey: Range<Int>?, nonce: Range<Int>, ciphertext: Range<Int>) {
+        var start = index + headerLength
+        let end = index + header.length - trailerLength
+        guard index >= 0, header.length <= bytes.count - index else { throw FormatError.truncated("record frame body") }
+        var sealedKey: Range<Int>?
+        if header.kind == .sealed {
+            guard sealedKeyLength <= end - start else { throw FormatError.truncated("record frame body") }
+            sealedKey = start..<(start + sealedKeyLength)
+            start += sealedKeyLength
+        }
+        guard nonceLength <= end - start else { throw FormatError.truncated("record frame body") }
+        return (sealedKey, start..<(start + nonceLength), (start + nonceLength)..<end)
     }
 
     /// The sequence number in a 72-byte frame header, if its magic, checksum and length field are right.

@@ -8,13 +8,9 @@ struct WalkedFrame {
     let offset: Int
     let header: RecordFrame.Header
     let link: [UInt8]
+    /// The frame's bytes from `index` on (its trailer was checked by the walk, so only the split into fields remains:
+    /// `RecordFrame.bodyLayout`, then `Vault.decrypt` in place).
     let body: (bytes: [UInt8], index: Int)?
-
-    /// The frame itself (its trailer was checked by the walk, so only the split into fields remains).
-    func frame() throws -> RecordFrame? {
-        guard let body else { return nil }
-        return try RecordFrame.parseFrame(body.bytes, at: body.index, header: header, position: offset)
-    }
 }
 
 /// Reads the records region of a vault frame by frame through one bounded buffer (FORMAT.md §5.2): memory is

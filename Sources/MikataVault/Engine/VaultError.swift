@@ -61,8 +61,8 @@ package enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Runs a parse, mapping its FormatError into this module's classes.
-    static func parsing<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as FormatError { throw from(e, in: what) }
+    static func parsing<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as FormatError { throw from(e, in: what()) }
     }
 
     static func crypto(_ error: CryptoError, _ what: String) -> VaultError {

@@ -455,11 +455,11 @@ extension Vault {
     /// back only if asked (a re-encryption); else they are let go at once.
     static func openRecord(_ walked: WalkedFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring, keepPayload: Bool,
                            signatures: VerifiedSignatures? = nil) throws -> (Record, [UInt8]) {
-        guard let frame = try VaultError.parsing("record \(walked.header.seq)", { try walked.frame() }) else {
-            preconditionFailure("a frame to decrypt was walked without its body")
-        }
-        let n = frame.seq
-        let payloadBytes = try decrypt(frame, vaultId: vaultId, keyring: keyring)
+        guard let body = walked.body else { preconditionFailure("a frame to decrypt was walked without its body") }
+        let n = walked.header.seq
+        // Decrypted where the walk read it: the ciphertext is not copied out of the chunk first.
+        let layout = try VaultError.parsing("record \(n)") { try RecordFrame.bodyLayout(body.bytes, at: body.index, header: walked.header) }
+        let payloadBytes = try decrypt(header: walked.header, body.bytes, layout, vaultId: vaultId, keyring: keyring)
         let payload: RecordPayload
         do { payload = try RecordPayload.parse(payloadBytes) }
         catch FormatError.unsupportedType(let what) { throw VaultError.unsupported("record \(n): \(what) is not supported by this build") }
@@ -477,21 +477,34 @@ extension Vault {
                        timeMillis: payload.timeMillis, data: payload.data), keepPayload ? payloadBytes : [])
     }
 
-    static func decrypt(_ frame: RecordFrame, vaultId: [UInt8], keyring: Keyring) throws -> [UInt8] {
-        guard let keys = keyring.derived[frame.epoch] else {
-            throw VaultError.notPermitted("record \(frame.seq) is under key epoch \(frame.epoch), which this reader does not hold")
+    /// FORMAT.md §5.3–5.4: the payload of the frame whose checked header is `header` and whose body lies in `bytes`
+    /// at `layout` (`RecordFrame.bodyLayout`), decrypted in place under the epoch's record key (kind 1) or the
+    /// record key sealed to the epoch's write key (kind 2).
+    /// - Throws: `VaultError.notPermitted` (an epoch the reader does not hold), `.tampered` (authentication failed).
+    static func decrypt(header: RecordFrame.Header, _ bytes: [UInt8],
+                        _ layout: (sealedRecordKey: Range<Int>?, nonce: Range<Int>, ciphertext: Range<Int>),
+                        vaultId: [UInt8], keyring: Keyring) throws -> [UInt8] {
+        guard let keys = keyring.derived[header.epoch] else {
+            throw VaultError.notPermitted("record \(header.seq) is under key epoch \(header.epoch), which this reader does not hold")
         }
-        let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: frame.fixedHeader, sealedRecordKey: frame.sealedRecordKey)
+        let sealedRecordKey = layout.sealedRecordKey.map { Array(bytes[$0]) }
+        let fixedHeader = RecordFrame.fixedHeader(seq: header.seq, epoch: header.epoch, kind: header.kind, prevLink: header.prevLink,
+                                                  frameLength: header.length)
+        let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: fixedHeader, sealedRecordKey: sealedRecordKey)
+        let nonce = Array(bytes[layout.nonce])
         do {
-            switch frame.kind {
-            case .vaultKey:
-                return try XChaCha20Poly1305.open(frame.ciphertext, key: keys.recordKey, nonce: frame.nonce, ad: ad)
-            case .sealed:
-                let rk = try SealedBox.open(frame.sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
-                return try XChaCha20Poly1305.open(frame.ciphertext, key: rk, nonce: frame.nonce, ad: ad)
+            return try bytes.withUnsafeBufferPointer { all in
+                let ciphertext = UnsafeBufferPointer(rebasing: all[layout.ciphertext])
+                switch header.kind {
+                case .vaultKey:
+                    return try XChaCha20Poly1305.open(ciphertext: ciphertext, key: keys.recordKey, nonce: nonce, ad: ad)
+                case .sealed:
+                    let rk = try SealedBox.open(sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
+                    return try XChaCha20Poly1305.open(ciphertext: ciphertext, key: rk, nonce: nonce, ad: ad)
+                }
             }
         } catch {
-            throw VaultError.tampered("record \(frame.seq) failed authentication: it was altered, or belongs to another vault")
+            throw VaultError.tampered("record \(header.seq) failed authentication: it was altered, or belongs to another vault")
         }
     }
 }
