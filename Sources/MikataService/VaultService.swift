@@ -49,6 +49,10 @@ public struct VaultServiceConfiguration: Sendable {
     /// Checks beyond them wait in the Argon2id queue (`argon2QueueLimit`, then `.busy`). Default: half the cores,
     /// at least 1: a login flood then holds at most half the machine, at the lowest priority.
     public var passwordThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    /// Whether the password-check threads run at nice 19 (the default: a login flood then yields the CPU to reads and
+    /// appends). Off, they run at the process's own priority: for a process whose other work is not the service's
+    /// (the test runner, where dozens of CPU-bound suites at nice 0 would starve nice-19 logins for minutes).
+    public var passwordChecksAtLowestPriority = true
     /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once. The budget
     /// is process-wide, so this limit is too: the service opened last sets it.
     public var argon2QueueLimit: Int = 64
@@ -93,7 +97,7 @@ public final class VaultService: Sendable {
     private init(store: Store, pool: BlockingPool, configuration: VaultServiceConfiguration) {
         self.store = store
         self.pool = pool
-        passwordPool = BlockingPool(threads: configuration.passwordThreads, lowPriority: true)
+        passwordPool = BlockingPool(threads: configuration.passwordThreads, lowPriority: configuration.passwordChecksAtLowestPriority)
         budget = configuration.argon2Budget.budget
         store.kdf = configuration.passwordCost.parameters
         store.lockTimeout = configuration.lockTimeoutSeconds

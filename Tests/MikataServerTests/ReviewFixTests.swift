@@ -109,10 +109,14 @@ import Testing
 
     // The flood finding: password checks run at the lowest CPU priority, everything else does not.
     @Test func passwordChecksRunAtTheLowestPriority() async throws {
-        let f = try await ServerFixture.make()
+        #expect(VaultServiceConfiguration().passwordChecksAtLowestPriority)  // the default
+        let f = try await ServerFixture.make(lowPriorityPasswordChecks: true)
         let low = try await f.service.passwordPool.run { ThreadPriority.currentNice() }
         let normal = try await f.service.pool.run { ThreadPriority.currentNice() }
         #expect(low == 19 && normal < 19)
         await f.tearDown()
+        let off = try await ServerFixture.make(lowPriorityPasswordChecks: false)
+        #expect(try await off.service.passwordPool.run { ThreadPriority.currentNice() } < 19)
+        await off.tearDown()
     }
 }

@@ -35,12 +35,16 @@ struct ServerFixture {
         func advance(_ d: Duration) { lock.withLock { current += d } }
     }
 
-    static func make(clock: ManualClock? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
+    /// - Parameter lowPriorityPasswordChecks: the production setting (nice 19); off by default here, since the test
+    ///   runner's other suites would starve the logins of the one under test.
+    static func make(clock: ManualClock? = nil, lowPriorityPasswordChecks: Bool = false,
+                     _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-server-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         var c = VaultServiceConfiguration()
         c.passwordCost = .minimumForTesting
         c.threads = 8
+        c.passwordChecksAtLowestPriority = lowPriorityPasswordChecks
         let (service, _) = try await VaultService.initialize(storePath: "\(base)/store", rootKey: .directory("\(base)/root-keys"),
                                                              configuration: c)
         var configuration = ServerConfiguration()
