@@ -477,7 +477,7 @@ extension Vault {
                        timeMillis: payload.timeMillis, data: payload.data), keepPayload ? payloadBytes : [])
     }
 
-    /// FORMAT.md §5.3–5.4: the payload of the frame whose checked header is `header` and whose body lies in `bytes`
+    /// FORMAT.md §5.1: the payload of the frame whose checked header is `header` and whose body lies in `bytes`
     /// at `layout` (`RecordFrame.bodyLayout`), decrypted in place under the epoch's record key (kind 1) or the
     /// record key sealed to the epoch's write key (kind 2).
     /// - Throws: `VaultError.notPermitted` (an epoch the reader does not hold), `.tampered` (authentication failed).
