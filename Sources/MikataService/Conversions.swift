@@ -2,14 +2,14 @@ import MikataFormat
 import MikataVault
 
 extension VaultRecord {
-    init(_ r: Record, plainScan: Bool? = nil) {
+    init(_ r: Record, scan: DataScan? = nil) {
         let author: RecordAuthor
         switch r.author.role {
         case "supporter": author = .supporter(SupporterID(trusted: r.author.id))
         case "service": author = .service(ServiceID(trusted: r.author.id))
         default: author = .patient
         }
-        self.init(seq: r.seq, type: r.type, author: author, timeMillis: r.timeMillis, data: r.data, plainScan: plainScan)
+        self.init(seq: r.seq, type: r.type, author: author, timeMillis: r.timeMillis, data: r.data, scan: scan)
     }
 }
 
@@ -65,5 +65,19 @@ extension RecordQuery {
         guard maxBytes > 0 else { throw MikataError(.invalidInput, "a page's byte budget must be positive") }
         if let f = fromMillis, let u = untilMillis, f > u { throw MikataError(.invalidInput, "the time window ends before it starts") }
         return self
+    }
+}
+
+/// What a page read found out about one record's data (`VaultRecord.dataIsPlainJSON`, `VaultRecord.dataIsJSON`).
+struct DataScan: Sendable {
+    /// `PlainJSON.isPlain`.
+    let plain: Bool
+    /// Plain, or `CanonicalJSON.isStrictJSON` (docs/FORMAT.md §5.2).
+    let strict: Bool
+
+    /// Both answers for `data`: the plain scan first, the strict parse (check only) when it is not plain.
+    static func of(_ data: [UInt8]) -> DataScan {
+        let plain = PlainJSON.isPlain(data)
+        return DataScan(plain: plain, strict: plain || CanonicalJSON.isStrictJSON(data))
     }
 }

@@ -13,21 +13,21 @@ extension VaultService {
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
         let page = try vault.records(session, after: query.after, limit: query.limit, maxBytes: query.maxBytes, types: query.types, from: query.fromMillis,
                                      until: query.untilMillis, includeInternal: query.includeInternal)
-        let plain = plainScans(page.records)
-        return RecordPage(records: zip(page.records, plain).map { VaultRecord($0, plainScan: $1) }, nextAfter: page.nextAfter)
+        let scans = dataScans(page.records)
+        return RecordPage(records: zip(page.records, scans).map { VaultRecord($0, scan: $1) }, nextAfter: page.nextAfter)
     }
 
     /// The cores this process may use, read once: `activeProcessorCount` reads the cgroup's files (cpu.max,
     /// cpuset) at every call, which a per-page question cannot afford.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
 
-    /// `PlainJSON.isPlain` of each record's data, for clients that copy plain data as stored (`dataIsPlainJSON`):
+    /// `DataScan.of` each record's data, for clients that copy JSON data as stored (`dataIsPlainJSON`, `dataIsJSON`):
     /// scanned here, split over every core for a page of more than 1 MiB, so the client's single-threaded output
     /// loop does not scan it again.
-    static func plainScans(_ records: [Record]) -> [Bool] {
+    static func dataScans(_ records: [Record]) -> [DataScan] {
         let bytes = records.reduce(0) { $0 + $1.data.count }
         let parts = min(records.count, VaultService.cores)
-        guard bytes > 1 << 20, parts > 1 else { return records.map { PlainJSON.isPlain($0.data) } }
+        guard bytes > 1 << 20, parts > 1 else { return records.map { DataScan.of($0.data) } }
         // Parts of about equal bytes, each scanned on its own thread.
         var bounds = [0], running = 0
         for (i, r) in records.enumerated() {
@@ -36,9 +36,9 @@ extension VaultService {
         }
         bounds.append(records.count)
         let cuts = bounds
-        let results = Mutex([[Bool]](repeating: [], count: cuts.count - 1))
+        let results = Mutex([[DataScan]](repeating: [], count: cuts.count - 1))
         DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { k in
-            let part = records[cuts[k]..<cuts[k + 1]].map { PlainJSON.isPlain($0.data) }
+            let part = records[cuts[k]..<cuts[k + 1]].map { DataScan.of($0.data) }
             results.withLock { $0[k] = part }
         }
         return results.withLock { $0.flatMap { $0 } }

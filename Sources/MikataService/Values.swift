@@ -33,25 +33,32 @@ public struct VaultRecord: Sendable, Hashable {
     /// `timeMillis` as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeMillis) / 1000) }
 
-    /// `dataIsPlainJSON` when the read that made this record already scanned the data (page reads do, on every core).
-    private let plainScan: Bool?
+    /// What the read that made this record found out about its data (page reads scan it, on every core for a large
+    /// page), so a client's output loop does not scan it again.
+    private let scan: DataScan?
 
     /// Whether `data` is in the plain JSON subset a key-sorting serializer prints back byte for byte (no white space,
     /// printable-ASCII strings without escapes, integers of at most 15 digits, lower-case keys in increasing order;
-    /// `PlainJSON` in MikataFormat): a client writing JSON with sorted keys may then copy `data` as stored instead of
-    /// parsing and re-serializing it. Records of a page read carry the answer (scanned in parallel while the page was
-    /// read); others scan `data` here.
-    public var dataIsPlainJSON: Bool { plainScan ?? PlainJSON.isPlain(data) }
+    /// `PlainJSON` in MikataFormat). Records of a page read carry the answer; others scan `data` here.
+    public var dataIsPlainJSON: Bool { scan?.plain ?? PlainJSON.isPlain(data) }
 
     /// Whether `data` is one JSON value under the rules every append checks (RFC 8259, strict: no duplicate member,
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
-    /// as stored. Only records written before those rules can fail it. Plain data passes without a second look;
-    /// other data is checked here (`CanonicalJSON.isStrictJSON`: no value built), each time it is asked.
-    public var dataIsJSON: Bool { dataIsPlainJSON || CanonicalJSON.isStrictJSON(data) }
+    /// as stored. Only records written before those rules can fail it. Records of a page read carry the answer;
+    /// others are checked here (`CanonicalJSON.isStrictJSON`: no value built), each time it is asked.
+    public var dataIsJSON: Bool { scan?.strict ?? (dataIsPlainJSON || CanonicalJSON.isStrictJSON(data)) }
 
-    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], plainScan: Bool? = nil) {
+    /// Appends `data` to `out` without the white space RFC 8259 §2 allows between tokens (`CompactJSON`): the same JSON
+    /// value on one line, member order and the spelling of numbers and escapes as the author wrote them. For a client
+    /// embedding data that `dataIsJSON` in a line-oriented JSON document; on other data the bytes appended are
+    /// `data`'s less some white space. Plain data (`dataIsPlainJSON`) has none and is appended as it is. O(`data.count`).
+    public func appendCompactData(to out: inout [UInt8]) {
+        if dataIsPlainJSON { out += data } else { CompactJSON.append(data, to: &out) }
+    }
+
+    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: DataScan? = nil) {
         self.seq = seq; self.type = type; self.author = author; self.timeMillis = timeMillis; self.data = data
-        self.plainScan = plainScan
+        self.scan = scan
     }
 
     // Equal records are equal whether or not their data was scanned yet.

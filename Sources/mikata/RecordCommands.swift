@@ -155,9 +155,11 @@ struct RecordCommand: ParsableCommand {
     }
 }
 
-/// `record list`'s output, written as the records arrive: text lines, or the same JSON document a single
-/// `JSONSerialization` of `{"records": [...], "vaultPin": ..., "warning": ...}` with sorted keys gives, built row by
-/// row. Output is buffered up to `flushBytes`; what is still buffered when a read fails is never printed.
+/// `record list`'s output, written as the records arrive: text lines, or one line of JSON,
+/// `{"records": [...], "vaultPin": ..., "warning": ...}` with sorted keys, built row by row. A record's `data` is its
+/// JSON as stored, less white space between tokens (`VaultRecord.appendCompactData`): member order and the spelling of numbers and
+/// escapes are the author's. Output is buffered up to `flushBytes`; what is still buffered when a read fails is never
+/// printed.
 struct RecordListWriter {
     let json: Bool
     var pin: PinReport?
@@ -175,11 +177,14 @@ struct RecordListWriter {
         let stamp = time.string(millis: r.timeMillis)
         if json {
             if rows > 0 { buffer.append(UInt8(ascii: ",")) }
-            if r.dataIsPlainJSON {
-                // Data JSONSerialization would print back unchanged: copied as stored, in the row it would write (sorted
-                // keys; author, time and type hold no character that needs escaping).
+            if r.dataIsJSON {
+                // Strict JSON (all data appended under the rules of docs/FORMAT.md §5.2) goes out as stored, less
+                // white space between tokens, in the row JSONSerialization would write (sorted keys; author, time and
+                // type hold no character that needs escaping). Plain data has no white space to drop.
                 buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
-                if r.data.count >= Self.flushBytes {  // large data goes out as it is, not copied into the buffer first
+                if !r.dataIsPlainJSON {
+                    r.appendCompactData(to: &buffer)
+                } else if r.data.count >= Self.flushBytes {  // large data goes out as it is, not copied into the buffer first
                     try flush()
                     try StandardOutput.write(r.data)
                 } else {
@@ -187,6 +192,7 @@ struct RecordListWriter {
                 }
                 buffer += Array(#","seq":\#(r.seq),"time":"\#(stamp)","type":"\#(r.type)"}"#.utf8)
             } else {
+                // Data from before the strict rules: what Foundation's parser makes of it, or null.
                 let row: [String: Any] = [
                     "seq": r.seq, "type": r.type, "author": r.author.description, "time": stamp,
                     "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
@@ -197,18 +203,52 @@ struct RecordListWriter {
             buffer += Array("\(r.seq)\t\(stamp)\t\(r.author)\t\(r.type)\t".utf8)
             // One line per record: JSON may hold line breaks between tokens, and a crafted record could hold terminal
             // escapes, so control characters (C0, DEL, C1) are shown as \u escapes; invalid UTF-8 as U+FFFD.
-            for scalar in String(decoding: r.data, as: UTF8.self).unicodeScalars {
-                let v = scalar.value
-                if v < 0x20 || (0x7f...0x9f).contains(v) {
-                    buffer += Array(String(format: "\\u%04x", v).utf8)
-                } else {
-                    buffer += Array(String(scalar).utf8)
+            if r.dataIsJSON {
+                Self.appendEscapingControls(validUTF8: r.data, to: &buffer)
+            } else {
+                for scalar in String(decoding: r.data, as: UTF8.self).unicodeScalars {
+                    let v = scalar.value
+                    if v < 0x20 || (0x7f...0x9f).contains(v) {
+                        Self.appendEscape(UInt8(v), to: &buffer)
+                    } else {
+                        buffer += Array(String(scalar).utf8)
+                    }
                 }
             }
             buffer.append(10)
         }
         rows += 1
         if buffer.count >= Self.flushBytes { try flush() }
+    }
+
+    /// Appends `bytes` (valid UTF-8: strict JSON is) with each control character (C0 U+0000–001F, DEL, C1
+    /// U+0080–009F) written as a `\u00XX` escape, the rest copied in runs: the text line's rule without decoding.
+    static func appendEscapingControls(validUTF8 bytes: [UInt8], to out: inout [UInt8]) {
+        var runStart = 0, i = 0
+        let n = bytes.count
+        while i < n {
+            let c = bytes[i]
+            let width: Int
+            if c < 0x20 || c == 0x7f {
+                width = 1
+            } else if c == 0xc2, i + 1 < n, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9f {  // C1: U+0080–009F
+                width = 2
+            } else {
+                i += 1
+                continue
+            }
+            out.append(contentsOf: bytes[runStart..<i])
+            appendEscape(width == 1 ? c : bytes[i + 1], to: &out)
+            i += width
+            runStart = i
+        }
+        out.append(contentsOf: bytes[runStart..<n])
+    }
+
+    /// `\u00XX` for a code point below U+0100, lower-case hex digits.
+    static func appendEscape(_ v: UInt8, to out: inout [UInt8]) {
+        let digits = Array("0123456789abcdef".utf8)
+        out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), digits[Int(v >> 4)], digits[Int(v & 15)]])
     }
 
     mutating func finish() throws {

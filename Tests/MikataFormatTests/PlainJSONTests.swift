@@ -85,3 +85,51 @@ struct PlainJSONTests {
         }
     }
 }
+
+@Suite("Compact JSON: record data without the white space between its tokens")
+struct CompactJSONTests {
+    static func compact(_ text: String) -> String {
+        var out: [UInt8] = []
+        CompactJSON.append(Array(text.utf8), to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test("white space between tokens goes; strings, escapes and number spellings stay", arguments: [
+        (" { \"a b\" :\t[ 1 ,\r\n2.5e3 ] , \"c\" : \"x\\\" y\" }\n", #"{"a b":[1,2.5e3],"c":"x\" y"}"#),
+        (#"["a\\", "b"]"#, #"["a\\","b"]"#),
+        ("\"  \"", "\"  \""),
+        (" true ", "true"),
+        ("{ \"日本\" : \"日 本\\u2028\" }", #"{"日本":"日 本\u2028"}"#),
+        ("", ""),
+    ])
+    func fixed(_ text: String, _ expected: String) {
+        #expect(Self.compact(text) == expected)
+    }
+
+    /// Random values (as the plain-JSON tests make them) with random white space put between every two tokens come
+    /// back as they were; values without any come back unchanged.
+    @Test("white space put between tokens is taken out exactly (3,000 random values)")
+    func randomSpacing() {
+        var g = SystemRandomNumberGenerator()
+        let spaces: [[UInt8]] = [[0x20], [0x09], [0x0a], [0x0d, 0x0a], [0x20, 0x20, 0x09]]
+        for _ in 0..<3000 {
+            let text = Array(randomJSON(&g).utf8)
+            var spaced: [UInt8] = [], inString = false, escaped = false
+            for c in text {
+                if !inString, Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
+                spaced.append(c)
+                if inString {
+                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+                } else if c == UInt8(ascii: "\"") {
+                    inString = true
+                }
+            }
+            if Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
+            var once: [UInt8] = [], twice: [UInt8] = []
+            CompactJSON.append(spaced, to: &once)
+            CompactJSON.append(text, to: &twice)
+            #expect(once == text, "\(String(decoding: spaced, as: UTF8.self))")
+            #expect(twice == text)
+        }
+    }
+}
