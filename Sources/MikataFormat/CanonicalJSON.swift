@@ -124,7 +124,20 @@ package enum CanonicalJSON {
         _ = try parse(bytes, validateOnly: true)
     }
 
+    /// `isStrictJSON`, and whether the text is compact: no white space between its tokens (RFC 8259 §2 `ws`), so it
+    /// is already what `CompactJSON.append` would write. One check-only parse.
+    package static func strictScan(_ bytes: [UInt8]) -> (strict: Bool, compact: Bool) {
+        var compact = true
+        guard (try? parse(bytes, validateOnly: true, compact: &compact)) != nil else { return (false, false) }
+        return (true, compact)
+    }
+
     private static func parse(_ bytes: [UInt8], validateOnly: Bool) throws -> JSONValue {
+        var compact = true
+        return try parse(bytes, validateOnly: validateOnly, compact: &compact)
+    }
+
+    private static func parse(_ bytes: [UInt8], validateOnly: Bool, compact: inout Bool) throws -> JSONValue {
         guard bytes.count <= maxInputBytes else {
             throw FormatError.limitExceeded("json: input of \(bytes.count) bytes exceeds \(maxInputBytes)")
         }
@@ -132,6 +145,7 @@ package enum CanonicalJSON {
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
         guard parser.offset == bytes.count else { throw FormatError.trailingBytes("json text (at byte \(parser.offset))") }
+        compact = !parser.sawWhitespace
         return value
     }
 
@@ -315,11 +329,14 @@ private struct JSONParser {
         return bytes[offset]
     }
 
+    /// Whether any white space between tokens was skipped.
+    private(set) var sawWhitespace = false
+
     /// RFC 8259 §2: whitespace is space, tab, line feed and carriage return only.
     mutating func skipWhitespace() {
         while offset < bytes.count {
             switch bytes[offset] {
-            case 0x20, 0x09, 0x0A, 0x0D: offset += 1
+            case 0x20, 0x09, 0x0A, 0x0D: offset += 1; sawWhitespace = true
             default: return
             }
         }
@@ -488,8 +505,14 @@ private struct JSONParser {
             case 0x00..<0x20:
                 throw invalid("unescaped control character in string")
             case 0x20..<0x80:
-                if keep { out.append(byte) }
-                offset += 1
+                if keep {
+                    out.append(byte)
+                    offset += 1
+                } else {
+                    // Checking only: eight bytes at a time while all are printable ASCII but `"` and `\\`.
+                    offset += 1
+                    while offset + 8 <= bytes.count, PlainJSON.wordIsPlain(bytes, offset) { offset += 8 }
+                }
             default:
                 try copyUTF8Sequence(into: &out, keep: keep)
             }

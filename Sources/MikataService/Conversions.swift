@@ -68,16 +68,20 @@ extension RecordQuery {
     }
 }
 
-/// What a page read found out about one record's data (`VaultRecord.dataIsPlainJSON`, `VaultRecord.dataIsJSON`).
+/// What a page read found out about one record's data (`VaultRecord.dataIsPlainJSON`, `VaultRecord.dataIsJSON`,
+/// `VaultRecord.dataIsCompactJSON`).
 struct DataScan: Sendable {
     /// `PlainJSON.isPlain`.
     let plain: Bool
     /// Plain, or `CanonicalJSON.isStrictJSON` (docs/FORMAT.md §5.2).
     let strict: Bool
+    /// Strict, with no white space between tokens.
+    let compact: Bool
 
-    /// Both answers for `data`: the plain scan first, the strict parse (check only) when it is not plain.
+    /// The answers for `data`: the plain scan first, the strict parse (check only) when it is not plain.
     static func of(_ data: [UInt8]) -> DataScan {
-        let plain = PlainJSON.isPlain(data)
-        return DataScan(plain: plain, strict: plain || CanonicalJSON.isStrictJSON(data))
+        if PlainJSON.isPlain(data) { return DataScan(plain: true, strict: true, compact: true) }
+        let (strict, compact) = CanonicalJSON.strictScan(data)
+        return DataScan(plain: false, strict: strict, compact: compact)
     }
 }

@@ -46,14 +46,19 @@ public struct VaultRecord: Sendable, Hashable {
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
     /// as stored. Only records written before those rules can fail it. Records of a page read carry the answer;
     /// others are checked here (`CanonicalJSON.isStrictJSON`: no value built), each time it is asked.
-    public var dataIsJSON: Bool { scan?.strict ?? (dataIsPlainJSON || CanonicalJSON.isStrictJSON(data)) }
+    public var dataIsJSON: Bool { (scan ?? DataScan.of(data)).strict }
+
+    /// Whether `data` is strict JSON (`dataIsJSON`) with no white space between its tokens: as stored, it is already
+    /// what `appendCompactData` writes. Records of a page read carry the answer; others are checked here.
+    public var dataIsCompactJSON: Bool { (scan ?? DataScan.of(data)).compact }
 
     /// Appends `data` to `out` without the white space RFC 8259 §2 allows between tokens (`CompactJSON`): the same JSON
     /// value on one line, member order and the spelling of numbers and escapes as the author wrote them. For a client
     /// embedding data that `dataIsJSON` in a line-oriented JSON document; on other data the bytes appended are
-    /// `data`'s less some white space. Plain data (`dataIsPlainJSON`) has none and is appended as it is. O(`data.count`).
+    /// `data`'s less some white space. Compact data (`dataIsCompactJSON`, known from a page read's scan) and plain data are
+    /// appended as they are. O(`data.count`).
     public func appendCompactData(to out: inout [UInt8]) {
-        if dataIsPlainJSON { out += data } else { CompactJSON.append(data, to: &out) }
+        if scan?.compact == true || PlainJSON.isPlain(data) { out += data } else { CompactJSON.append(data, to: &out) }
     }
 
     init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: DataScan? = nil) {

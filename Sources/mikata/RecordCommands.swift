@@ -180,15 +180,13 @@ struct RecordListWriter {
             if r.dataIsJSON {
                 // Strict JSON (all data appended under the rules of docs/FORMAT.md §5.2) goes out as stored, less
                 // white space between tokens, in the row JSONSerialization would write (sorted keys; author, time and
-                // type hold no character that needs escaping). Plain data has no white space to drop.
+                // type hold no character that needs escaping). Compact data has no white space to drop.
                 buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
-                if !r.dataIsPlainJSON {
-                    r.appendCompactData(to: &buffer)
-                } else if r.data.count >= Self.flushBytes {  // large data goes out as it is, not copied into the buffer first
+                if r.data.count >= Self.flushBytes, r.dataIsCompactJSON {  // large data goes out as it is, not copied first
                     try flush()
                     try StandardOutput.write(r.data)
                 } else {
-                    buffer += r.data
+                    r.appendCompactData(to: &buffer)
                 }
                 buffer += Array(#","seq":\#(r.seq),"time":"\#(stamp)","type":"\#(r.type)"}"#.utf8)
             } else {

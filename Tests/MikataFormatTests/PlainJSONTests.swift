@@ -106,8 +106,8 @@ struct CompactJSONTests {
         #expect(Self.compact(text) == expected)
     }
 
-    /// Random values (as the plain-JSON tests make them) with random white space put between every two tokens come
-    /// back as they were; values without any come back unchanged.
+    /// Random values (as the plain-JSON tests make them) with random white space put around structural characters and
+    /// the whole come back as they were; values without any come back unchanged.
     @Test("white space put between tokens is taken out exactly (3,000 random values)")
     func randomSpacing() {
         var g = SystemRandomNumberGenerator()
@@ -115,21 +115,30 @@ struct CompactJSONTests {
         for _ in 0..<3000 {
             let text = Array(randomJSON(&g).utf8)
             var spaced: [UInt8] = [], inString = false, escaped = false
+            let structural = Set("{}[],:".utf8)
             for c in text {
-                if !inString, Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
+                // RFC 8259 §2: white space may stand before and after each structural character.
+                let around = !inString && structural.contains(c)
+                if around, Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
                 spaced.append(c)
+                if around, Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
                 if inString {
                     if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
                 } else if c == UInt8(ascii: "\"") {
                     inString = true
                 }
             }
-            if Bool.random(using: &g) { spaced += spaces.randomElement(using: &g)! }
+            if Bool.random(using: &g) { spaced = spaces.randomElement(using: &g)! + spaced + spaces.randomElement(using: &g)! }
             var once: [UInt8] = [], twice: [UInt8] = []
             CompactJSON.append(spaced, to: &once)
             CompactJSON.append(text, to: &twice)
             #expect(once == text, "\(String(decoding: spaced, as: UTF8.self))")
             #expect(twice == text)
+            // The strict parse sees the same white space (values with a leading zero are not strict: skipped).
+            if CanonicalJSON.strictScan(text).strict {
+                #expect(CanonicalJSON.strictScan(text) == (true, true))
+                #expect(CanonicalJSON.strictScan(spaced) == (true, spaced == text), "\(String(decoding: spaced, as: UTF8.self))")
+            }
         }
     }
 }

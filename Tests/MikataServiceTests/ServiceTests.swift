@@ -54,14 +54,18 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
             let data = Array(text.utf8)
             return VaultRecord(seq: 1, type: "t", author: .patient, timeMillis: 0, data: data, scan: scanned ? DataScan.of(data) : nil)
         }
-        let cases: [(String, plain: Bool, json: Bool)] = [
-            (#"{"a":1,"b":"x"}"#, true, true), (#"{"b":1,"a":2}"#, false, true), (#"[1.5, "\u00e9"]"#, false, true),
-            (#"{"a":1,"a":2}"#, false, false), ("not json", false, false), (#"{"a":"#, false, false), ("", false, false),
+        let cases: [(String, plain: Bool, json: Bool, compact: Bool)] = [
+            (#"{"a":1,"b":"x"}"#, true, true, true), (#"{"b":1,"a":2}"#, false, true, true), (#"[1.5, "\u00e9"]"#, false, true, false),
+            (#"{"b":"x y","a":"日本"}"#, false, true, true), (" 1", false, true, false), ("1\n", false, true, false),
+            (#"{"a":1,"a":2}"#, false, false, false), ("not json", false, false, false), (#"{"a":"#, false, false, false), ("", false, false, false),
         ]
-        for (text, plain, json) in cases {
+        for (text, plain, json, compact) in cases {
             for scanned in [true, false] {
                 let r = record(text, scanned: scanned)
-                #expect(r.dataIsPlainJSON == plain && r.dataIsJSON == json, "\(text) scanned: \(scanned)")
+                #expect(r.dataIsPlainJSON == plain && r.dataIsJSON == json && r.dataIsCompactJSON == compact, "\(text) scanned: \(scanned)")
+                var out: [UInt8] = []
+                r.appendCompactData(to: &out)
+                if json { #expect(CanonicalJSON.strictScan(out) == (true, true), "\(text)") }
             }
             #expect(record(text, scanned: true) == record(text, scanned: false))
         }
