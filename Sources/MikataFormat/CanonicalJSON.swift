@@ -333,6 +333,7 @@ private struct JSONParser {
     private(set) var sawWhitespace = false
 
     /// RFC 8259 §2: whitespace is space, tab, line feed and carriage return only.
+    @inline(__always)
     mutating func skipWhitespace() {
         while offset < bytes.count {
             switch bytes[offset] {
@@ -458,7 +459,13 @@ private struct JSONParser {
             var stack = names
             names = []
             let from = stack.count
-            try parseString(into: &stack)
+            if let end = Self.plainStringEnd(bytes, from: offset + 1) {
+                // Printable ASCII without escapes, the usual name: what parseString would decode, taken whole.
+                stack.append(contentsOf: bytes[(offset + 1)..<end])
+                offset = end + 1
+            } else {
+                try parseString(into: &stack)
+            }
             names = stack
             let span = from..<names.count
             // RFC 7493 §2.3 / RFC 8785 §3.1, as in parseObject.
@@ -484,6 +491,54 @@ private struct JSONParser {
         }
     }
 
+    /// Where the string whose content starts at `from` ends (its closing quote), when every byte before it is
+    /// printable ASCII but the backslash (0x20–0x7F): such content decodes to itself. Nil at anything else (an
+    /// escape, a control character, a non-ASCII byte, the end of the text), for `parseString` to decide.
+    private static func plainStringEnd(_ b: [UInt8], from: Int) -> Int? {
+        var j = from
+        while j < b.count {
+            let c = b[j]
+            if c == UInt8(ascii: "\"") { return j }
+            if c < 0x20 || c >= 0x80 || c == UInt8(ascii: "\\") { return nil }
+            j += 1
+        }
+        return nil
+    }
+
+    /// The end of the run of string content from `from` that decodes to itself: printable ASCII but `"` and `\\`,
+    /// and well-formed multi-byte UTF-8 sequences (the checks of `copyUTF8Sequence`, Unicode §3.9 Table 3-7). Stops
+    /// at the first other byte, or an ill-formed or truncated sequence, where `parseString` decides (and throws the
+    /// same error at the same offset as it would byte by byte).
+    private static func checkedRunEnd(_ b: [UInt8], from: Int) -> Int {
+        var j = from
+        let n = b.count
+        while j < n {
+            let c = b[j]
+            if c < 0x80 {
+                if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return j }
+                j += 1
+                continue
+            }
+            let count: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: count = 2
+            case 0xE0: count = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: count = 3
+            case 0xED: count = 3; high = 0x9F
+            case 0xF0: count = 4; low = 0x90
+            case 0xF1...0xF3: count = 4
+            case 0xF4: count = 4; high = 0x8F
+            default: return j
+            }
+            guard n - j >= count, b[j + 1] >= low, b[j + 1] <= high else { return j }
+            if count >= 3, b[j + 2] & 0xC0 != 0x80 { return j }
+            if count == 4, b[j + 3] & 0xC0 != 0x80 { return j }
+            j += count
+        }
+        return j
+    }
+
     /// A string's content as validated UTF-8 (RFC 8259 §7, §8.1), escapes decoded.
     private mutating func parseString() throws -> [UInt8] {
         var out: [UInt8] = []
@@ -495,6 +550,8 @@ private struct JSONParser {
     private mutating func parseString(into out: inout [UInt8], keep: Bool = true) throws {
         offset += 1  // the opening quote
         while true {
+            // Checking only: what needs no decoding is stepped over in one loop; the byte it stops at is decided below.
+            if !keep { offset = Self.checkedRunEnd(bytes, from: offset) }
             let byte = try peek()
             switch byte {
             case UInt8(ascii: "\""):
@@ -505,14 +562,8 @@ private struct JSONParser {
             case 0x00..<0x20:
                 throw invalid("unescaped control character in string")
             case 0x20..<0x80:
-                if keep {
-                    out.append(byte)
-                    offset += 1
-                } else {
-                    // Checking only: eight bytes at a time while all are printable ASCII but `"` and `\\`.
-                    offset += 1
-                    while offset + 8 <= bytes.count, PlainJSON.wordIsPlain(bytes, offset) { offset += 8 }
-                }
+                if keep { out.append(byte) }
+                offset += 1
             default:
                 try copyUTF8Sequence(into: &out, keep: keep)
             }

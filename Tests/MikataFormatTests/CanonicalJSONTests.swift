@@ -432,6 +432,33 @@ struct CanonicalJSONRejectionTests {
         #expect(failure(utf8("-" + String(repeating: "9", count: 307) + ".99")) == nil)
     }
 
+    /// The check-only parse steps over string content that needs no decoding in one loop (printable ASCII and
+    /// well-formed UTF-8) and leaves the rest to the byte-by-byte rules: every lead byte with every boundary
+    /// continuation byte, truncated at each length, in a name and in a value, between plain text and at the end of
+    /// the input, gives the same answer and the same error at the same offset as `parse`.
+    @Test func checkOnlyStringRunsAgreeOnUTF8() {
+        let leads: [UInt8] = [0x7f, 0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff]
+        let tails: [UInt8] = [0x00, 0x1f, 0x22, 0x41, 0x5c, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0]
+        var accepted = 0
+        for lead in leads {
+            for second in tails {
+                for third in [UInt8(0x80), 0xbf, 0x41, 0xc0] {
+                    for length in 1...4 {
+                        let sequence = Array([lead, second, third, 0x80].prefix(length))
+                        for (before, after) in [([UInt8](), [UInt8]()), (utf8("ab日"), utf8("cd")), (utf8("x"), [])] {
+                            let content = before + sequence + after
+                            for text in [utf8("\"") + content + utf8("\""), utf8("{\"") + content + utf8("\":1}"),
+                                         utf8("[\"") + content, utf8("[\"") + content + utf8("\",\"é\"]")] {
+                                if failure(text) == nil { accepted += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(accepted > 100)
+    }
+
     @Test func errorsNameTheOffsetNotTheContent() {
         do {
             _ = try CanonicalJSON.parse(utf8(#"{"secret-name":1,"secret-name":2}"#))
