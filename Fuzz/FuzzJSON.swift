@@ -1,6 +1,8 @@
-// Fuzz target "json" (scripts/fuzz.sh): JSON bodies. There is no HTTP service yet; JSON from outside reaches
-// MikataVault through RFC 8785 canonical JSON (certificates, the access log, backup headers, shred intents) and
-// through the CLI's record data, which Foundation's JSONSerialization validates and `record list --json` re-emits.
+// Fuzz target "json" (scripts/fuzz.sh): JSON bodies. JSON from outside reaches MikataVault through RFC 8785
+// canonical JSON (certificates, the access log, backup headers, shred intents), HTTP request bodies, and record
+// data: every append checks it with the strict parser (check only: `CanonicalJSON.strictScan`), and listings splice
+// it as stored (`record list --json` less the white space between tokens: `CompactJSON`); data that is not strict
+// (old vaults) goes through Foundation's JSONSerialization.
 import Foundation
 import MikataFormat
 
@@ -16,9 +18,15 @@ enum JSONFuzz {
     /// Whatever `CanonicalJSON.parse` accepts must serialize (its preconditions: finite numbers, distinct names)
     /// and canonicalization must be idempotent: canonicalize(canonicalize(x)) == canonicalize(x).
     static func canonical(_ bytes: [UInt8]) {
-        let value = try? CanonicalJSON.parse(bytes)
-        // The check-only parse (record data checks, page reads) accepts exactly what the parse accepts.
-        Fuzz.invariant(CanonicalJSON.isStrictJSON(bytes) == (value != nil), "isStrictJSON disagrees with parse")
+        var parseError: String?, validateError: String?
+        var value: JSONValue?
+        do { value = try CanonicalJSON.parse(bytes) } catch { parseError = "\(error)" }
+        do { try CanonicalJSON.validate(bytes) } catch { validateError = "\(error)" }
+        // The check-only parse (record data checks, page reads) accepts exactly what the parse accepts, and fails
+        // with the same error at the same offset.
+        Fuzz.invariant(parseError == validateError, "validate's error differs from parse's")
+        let scan = CanonicalJSON.strictScan(bytes)
+        Fuzz.invariant(CanonicalJSON.isStrictJSON(bytes) == (value != nil) && scan.strict == (value != nil), "isStrictJSON disagrees with parse")
         guard let value else { return }
         let once = CanonicalJSON.serialize(value)
         guard let twice = try? CanonicalJSON.canonicalize(once) else {
@@ -26,7 +34,18 @@ enum JSONFuzz {
             return
         }
         Fuzz.invariant(twice == once, "canonicalization is not idempotent")
+        compacted(bytes, canonical: once, compact: scan.compact)
         visit(value)
+    }
+
+    /// Strict JSON less its white space between tokens (what `record list --json` prints) is strict, compact and
+    /// the same value; the scan calls the text compact exactly when there was nothing to drop.
+    private static func compacted(_ bytes: [UInt8], canonical: [UInt8], compact: Bool) {
+        var out: [UInt8] = []
+        CompactJSON.append(bytes, to: &out)
+        Fuzz.invariant(CanonicalJSON.strictScan(out) == (true, true), "compacted JSON is not strict and compact")
+        Fuzz.invariant((try? CanonicalJSON.canonicalize(out)) == canonical, "compacting changed the value")
+        Fuzz.invariant(compact == (out == bytes), "strictScan's compact flag disagrees with CompactJSON")
     }
 
     /// The accessors signatures and log checks use on parsed values.
@@ -42,8 +61,8 @@ enum JSONFuzz {
         if let elements = value.arrayValue { elements.forEach(visit) }
     }
 
-    /// The CLI: `record add` accepts data that JSONSerialization reads (fragments allowed); `record list --json`
-    /// reads it again and writes it inside its output object.
+    /// Record data from before the strict rules: `record list --json` reads it with JSONSerialization (fragments
+    /// allowed) and writes it inside its output object.
     static func recordData(_ bytes: [UInt8]) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return }
         let output: [String: Any] = ["records": [["seq": 0, "data": object] as [String: Any]]]

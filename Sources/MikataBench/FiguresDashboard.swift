@@ -139,7 +139,7 @@ extension BenchRun {
             + "(minimum-cost Argon2id, backdated appends, access log detached). Both series run on one `VaultService` whose handle "
             + "cache holds every vault after the first request (measured apart), alternating, \(runs) runs each; the peer reads "
             + "each vault's `dose-event` and `medication-request` records through `records(_:of:_:)` (decrypted and verified: the "
-            + "service keeps no verified-signature cache here, so both verify every signature; nothing decoded), four vaults at a time as the dashboard does; both write an unlock and a read entry per vault. "
+            + "service keeps no verified-signature cache here, so both verify every signature; nothing decoded, but each page read checks that every record's data is strict JSON, as it does for every client), four vaults at a time as the dashboard does; both write an unlock and a read entry per vault. "
             + "Time is the process's CPU time over the request (getrusage, every thread): its wall time varies severalfold with "
             + "the other tenants' load, its CPU time by a few per cent. Peak memory: `malloc_trim(0)`, VmHWM reset (`5` into "
             + "/proc/self/clear_refs), then VmHWM after the request minus VmRSS before it. Issue 10 asks for this figure (time "

@@ -492,7 +492,7 @@ private struct JSONParser {
     }
 
     /// Where the string whose content starts at `from` ends (its closing quote), when every byte before it is
-    /// printable ASCII but the backslash (0x20–0x7F): such content decodes to itself. Nil at anything else (an
+    /// ASCII from 0x20 to 0x7F (printable, and DEL) but the backslash: such content decodes to itself. Nil at anything else (an
     /// escape, a control character, a non-ASCII byte, the end of the text), for `parseString` to decide.
     private static func plainStringEnd(_ b: [UInt8], from: Int) -> Int? {
         var j = from

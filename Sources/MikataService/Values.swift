@@ -58,7 +58,7 @@ public struct VaultRecord: Sendable, Hashable {
     /// `data`'s less some white space. Compact data (`dataIsCompactJSON`, known from a page read's scan) and plain data are
     /// appended as they are. O(`data.count`).
     public func appendCompactData(to out: inout [UInt8]) {
-        if scan?.compact == true || PlainJSON.isPlain(data) { out += data } else { CompactJSON.append(data, to: &out) }
+        if (scan ?? DataScan.of(data)).compact { out += data } else { CompactJSON.append(data, to: &out) }
     }
 
     init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: DataScan? = nil) {

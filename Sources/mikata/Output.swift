@@ -57,7 +57,8 @@ func reportWarning(_ message: String) {
     FileHandle.standardError.write(Data("mikata: warning: \(message)\n".utf8))
 }
 
-/// The one JSON writer of `--json` output: sorted keys, slashes unescaped.
+/// The JSON writer of `--json` output: sorted keys, slashes unescaped. (`record list` writes its rows itself, in
+/// the same member order, with each record's data as stored: `RecordListWriter`.)
 func jsonBytes(_ object: Any) throws -> [UInt8] {
     Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
 }

@@ -442,9 +442,9 @@ struct CanonicalJSONRejectionTests {
         var accepted = 0
         for lead in leads {
             for second in tails {
-                for third in [UInt8(0x80), 0xbf, 0x41, 0xc0] {
+                for (third, fourth) in [(UInt8(0x80), UInt8(0x80)), (0xbf, 0xbf), (0x80, 0x41), (0x80, 0xc0), (0x41, 0x80), (0xc0, 0x80)] {
                     for length in 1...4 {
-                        let sequence = Array([lead, second, third, 0x80].prefix(length))
+                        let sequence = Array([lead, second, third, fourth].prefix(length))
                         for (before, after) in [([UInt8](), [UInt8]()), (utf8("ab日"), utf8("cd")), (utf8("x"), [])] {
                             let content = before + sequence + after
                             for text in [utf8("\"") + content + utf8("\""), utf8("{\"") + content + utf8("\":1}"),
