@@ -506,7 +506,7 @@ private struct JSONParser {
     }
 
     /// The end of the run of string content from `from` that decodes to itself: printable ASCII but `"` and `\\`,
-    /// and well-formed multi-byte UTF-8 sequences (the checks of `copyUTF8Sequence`, Unicode §3.9 Table 3-7). Stops
+    /// and well-formed multi-byte UTF-8 sequences (`utf8SequenceLength`, Unicode §3.9 Table 3-7). Stops
     /// at the first other byte, or an ill-formed or truncated sequence, where `parseString` decides (and throws the
     /// same error at the same offset as it would byte by byte).
     private static func checkedRunEnd(_ b: [UInt8], from: Int) -> Int {
@@ -519,21 +519,8 @@ private struct JSONParser {
                 j += 1
                 continue
             }
-            let count: Int
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF
-            switch c {
-            case 0xC2...0xDF: count = 2
-            case 0xE0: count = 3; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: count = 3
-            case 0xED: count = 3; high = 0x9F
-            case 0xF0: count = 4; low = 0x90
-            case 0xF1...0xF3: count = 4
-            case 0xF4: count = 4; high = 0x8F
-            default: return j
-            }
-            guard n - j >= count, b[j + 1] >= low, b[j + 1] <= high else { return j }
-            if count >= 3, b[j + 2] & 0xC0 != 0x80 { return j }
-            if count == 4, b[j + 3] & 0xC0 != 0x80 { return j }
+            let count = utf8SequenceLength(b, at: j)
+            if count == 0 { return j }
             j += count
         }
         return j
@@ -639,28 +626,34 @@ private struct JSONParser {
         return value
     }
 
-    /// Copies one multi-byte UTF-8 sequence, rejecting what Unicode §3.9 Table 3-7 forbids: stray continuation
-    /// bytes, overlong forms, UTF-8-encoded surrogates, scalars above U+10FFFF and truncated sequences.
-    private mutating func copyUTF8Sequence(into out: inout [UInt8], keep: Bool = true) throws {
-        let start = offset
-        let lead = bytes[offset]
+    /// The length of the well-formed multi-byte UTF-8 sequence at `b[j]`, or 0 where Unicode §3.9 Table 3-7 forbids
+    /// one: a byte that cannot lead (a continuation byte, C0, C1, F5–FF), a second byte outside its lead's range
+    /// (overlong forms, UTF-8-encoded surrogates, scalars above U+10FFFF), a later byte that is not a continuation
+    /// byte, or a sequence cut short by the end of `b`.
+    @inline(__always)
+    private static func utf8SequenceLength(_ b: [UInt8], at j: Int) -> Int {
         let count: Int
-        var secondRange: ClosedRange<UInt8> = 0x80...0xBF
-        switch lead {
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF
+        switch b[j] {
         case 0xC2...0xDF: count = 2
-        case 0xE0: count = 3; secondRange = 0xA0...0xBF
+        case 0xE0: count = 3; low = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: count = 3
-        case 0xED: count = 3; secondRange = 0x80...0x9F
-        case 0xF0: count = 4; secondRange = 0x90...0xBF
+        case 0xED: count = 3; high = 0x9F
+        case 0xF0: count = 4; low = 0x90
         case 0xF1...0xF3: count = 4
-        case 0xF4: count = 4; secondRange = 0x80...0x8F
-        default: throw invalid("invalid UTF-8")
+        case 0xF4: count = 4; high = 0x8F
+        default: return 0
         }
-        guard count <= bytes.count - offset else { throw invalid("invalid UTF-8") }
-        guard secondRange.contains(bytes[offset + 1]) else { throw invalid("invalid UTF-8", at: start) }
-        for i in 2..<count where !(0x80...0xBF).contains(bytes[offset + i]) {
-            throw invalid("invalid UTF-8", at: start)
-        }
+        guard b.count - j >= count, b[j + 1] >= low, b[j + 1] <= high else { return 0 }
+        if count >= 3, b[j + 2] & 0xC0 != 0x80 { return 0 }
+        if count == 4, b[j + 3] & 0xC0 != 0x80 { return 0 }
+        return count
+    }
+
+    /// Copies one multi-byte UTF-8 sequence, rejecting what `utf8SequenceLength` rejects.
+    private mutating func copyUTF8Sequence(into out: inout [UInt8], keep: Bool = true) throws {
+        let count = Self.utf8SequenceLength(bytes, at: offset)
+        guard count > 0 else { throw invalid("invalid UTF-8") }
         if keep { out += bytes[offset..<offset + count] }
         offset += count
     }
