@@ -24,11 +24,20 @@ package enum XChaCha20Poly1305 {
 
     /// Decrypts and verifies; throws `.authenticationFailed` on any mismatch and returns nothing in that case.
     package static func open(_ ciphertext: [UInt8], key: SecureBytes, nonce: [UInt8], ad: [UInt8]) throws -> [UInt8] {
-        try ciphertext.withUnsafeBufferPointer { try open(ciphertext: $0, key: key, nonce: nonce, ad: ad) }
+        try open(ciphertext, range: ciphertext.indices, key: key, nonce: nonce, ad: ad)
     }
 
-    /// Decrypts straight out of a larger buffer (a vault file read into memory) without copying the input.
-    package static func open(ciphertext: UnsafeBufferPointer<UInt8>, key: SecureBytes, nonce: [UInt8], ad: [UInt8]) throws -> [UInt8] {
+    /// Decrypts `buffer[range]` (ciphertext with its 16-byte tag) straight out of a larger buffer, a vault file's
+    /// chunk read into memory, without copying it out first. As `open(_:key:nonce:ad:)` otherwise.
+    /// - Throws: `.invalidInput` for a range outside `buffer`, and what `open(_:key:nonce:ad:)` throws.
+    package static func open(_ buffer: [UInt8], range: Range<Int>, key: SecureBytes, nonce: [UInt8], ad: [UInt8]) throws -> [UInt8] {
+        guard range.lowerBound >= 0, range.upperBound <= buffer.count else { throw CryptoError.invalidInput("ciphertext range outside its buffer") }
+        return try buffer.withUnsafeBufferPointer { all in
+            try open(ciphertext: UnsafeBufferPointer(rebasing: all[range]), key: key, nonce: nonce, ad: ad)
+        }
+    }
+
+    private static func open(ciphertext: UnsafeBufferPointer<UInt8>, key: SecureBytes, nonce: [UInt8], ad: [UInt8]) throws -> [UInt8] {
         Sodium.ready()
         guard key.count == keyLength else { throw CryptoError.invalidKey("XChaCha20-Poly1305 key must be 32 bytes") }
         guard nonce.count == nonceLength else { throw CryptoError.invalidInput("XChaCha20-Poly1305 nonce must be 24 bytes") }

@@ -17,6 +17,22 @@ struct AEADTests {
         #expect(try XChaCha20Poly1305.open(empty, key: key, nonce: nonce, ad: []) == [])
     }
 
+    @Test("a ciphertext inside a larger buffer opens in place; a range one byte off fails; a range outside the buffer is invalid input")
+    func opensInPlace() throws {
+        let sealed = try XChaCha20Poly1305.seal(plaintext, key: key, nonce: nonce, ad: ad)
+        let buffer = Random.bytes(7) + sealed + Random.bytes(5)
+        let range = 7..<(7 + sealed.count)
+        #expect(try XChaCha20Poly1305.open(buffer, range: range, key: key, nonce: nonce, ad: ad) == plaintext)
+        for shifted in [6..<(6 + sealed.count), 8..<(8 + sealed.count), 7..<(6 + sealed.count)] {
+            #expect(throws: CryptoError.authenticationFailed) { try XChaCha20Poly1305.open(buffer, range: shifted, key: key, nonce: nonce, ad: ad) }
+        }
+        for outside in [(-1)..<10, 0..<(buffer.count + 1)] {
+            #expect(throws: CryptoError.invalidInput("ciphertext range outside its buffer")) {
+                try XChaCha20Poly1305.open(buffer, range: outside, key: key, nonce: nonce, ad: ad)
+            }
+        }
+    }
+
     @Test("wrong key, nonce, AD, a flipped bit or a truncated input fail as authenticationFailed")
     func tamperingFails() throws {
         let sealed = try XChaCha20Poly1305.seal(plaintext, key: key, nonce: nonce, ad: ad)

@@ -493,15 +493,12 @@ extension Vault {
         let ad = RecordFrame.associatedData(vaultId: vaultId, fixedHeader: fixedHeader, sealedRecordKey: sealedRecordKey)
         let nonce = Array(bytes[layout.nonce])
         do {
-            return try bytes.withUnsafeBufferPointer { all in
-                let ciphertext = UnsafeBufferPointer(rebasing: all[layout.ciphertext])
-                switch header.kind {
-                case .vaultKey:
-                    return try XChaCha20Poly1305.open(ciphertext: ciphertext, key: keys.recordKey, nonce: nonce, ad: ad)
-                case .sealed:
-                    let rk = try SealedBox.open(sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
-                    return try XChaCha20Poly1305.open(ciphertext: ciphertext, key: rk, nonce: nonce, ad: ad)
-                }
+            switch header.kind {
+            case .vaultKey:
+                return try XChaCha20Poly1305.open(bytes, range: layout.ciphertext, key: keys.recordKey, nonce: nonce, ad: ad)
+            case .sealed:
+                let rk = try SealedBox.open(sealedRecordKey ?? [], keyPair: keys.writeKeyPair)
+                return try XChaCha20Poly1305.open(bytes, range: layout.ciphertext, key: rk, nonce: nonce, ad: ad)
             }
         } catch {
             throw VaultError.tampered("record \(header.seq) failed authentication: it was altered, or belongs to another vault")
