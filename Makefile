@@ -78,14 +78,15 @@ bench: deps
 	"$$($(SWIFT) build -c release --show-bin-path)/MikataBench" --out docs/BENCHMARKS.md
 
 # The HTTP service under load (docs/BENCHMARKS.md, "HTTP service"): the release `mikata serve` driven by wrk, beside
-# PostgreSQL 15's durable single-row inserts (pgbench) in the same run; wrk, postgresql-15 and python3 come from apt when absent.
+# PostgreSQL 15's durable single-row inserts (pgbench) in the same run; wrk, postgresql-15, eatmydata (the informative
+# appends without fsync) and python3 come from apt when absent.
 BENCH_SERVER_SECONDS ?= 20
 bench-server: deps
-	@command -v wrk >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 && { command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; } || { \
+	@command -v wrk >/dev/null 2>&1 && command -v eatmydata >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 && { command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; } || { \
 	  echo "make: installing wrk and postgresql-15 (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk postgresql-15 python3 >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk postgresql-15 eatmydata python3 >/dev/null; }
 	$(SWIFT) build -c release --product mikata
 	@! grep -qa MIKATA_CRASH_AT "$$($(SWIFT) build -c release --show-bin-path)/mikata" || { echo "release mikata contains a crash point (docs/RELIABILITY.md)"; exit 1; }
 	python3 scripts/bench_server.py --mikata "$$($(SWIFT) build -c release --show-bin-path)/mikata" \

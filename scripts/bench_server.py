@@ -254,7 +254,9 @@ def main():
         D = o.seconds
         log(f"appends, {CLIENTS} connections to {CLIENTS} vaults, {D} s")
         rss.mark("appends")
+        cpu0 = CPU(server.pid)
         own = run_wrk(base, "append", D, CLIENTS, CLIENTS, scratch, "append-own", own_file)
+        own["cpu"] = cpu0.since()
         log(f"appends, {CLIENTS} connections to one vault, {D} s")
         shared = run_wrk(base, "append", D, CLIENTS, CLIENTS, scratch, "append-shared", shared_file)
         top_up(base, tokens[:CLIENTS])
@@ -289,16 +291,25 @@ def main():
         # first read of a record does (docs/SECURITY.md, "Verified-signature cache").
         cold_env = dict(env, MIKATA_READS_VERIFIED_SIGNATURE_CACHE_ENTRIES="0")
         server, base = start_server(o.mikata, scratch, config, cold_env, "serve-cold.log")
-        cold_tokens = []
-        for email in emails[:CLIENTS]:
-            st, r = http(base, "POST", "/v1/patients/login", {"email": email, "password": PASSWORD})
-            assert st == 200, (st, r)
-            cold_tokens.append(r["token"])
+        cold_tokens = [login(base, e) for e in emails[:CLIENTS]]
         cold_file = os.path.join(scratch, "cold.tokens")
         with open(cold_file, "w") as f:
             f.write("\n".join(cold_tokens) + "\n")
         log(f"reads without the verified-signature cache, {CLIENTS} connections, pages of {PAGE}, {D} s")
         reads_cold = run_wrk(base, "read", D, CLIENTS, CLIENTS, scratch, "read-cold", cold_file, PAGE)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+        # The same store served again under eatmydata (LD_PRELOAD: fsync and fdatasync return at once, nothing is
+        # durable): appends to 32 vaults then measure what the HTTP path costs without the disk, on this machine.
+        server, base = start_server(o.mikata, scratch, config, env, "serve-nosync.log", wrapper=["eatmydata"])
+        nosync_file = os.path.join(scratch, "nosync.tokens")
+        with open(nosync_file, "w") as f:
+            f.write("\n".join(login(base, e) for e in emails[:CLIENTS]) + "\n")
+        log(f"appends with fsync and fdatasync as no-ops (eatmydata), {CLIENTS} connections to {CLIENTS} vaults, {D} s")
+        cpu0 = CPU(server.pid)
+        nosync = run_wrk(base, "append", D, CLIENTS, CLIENTS, scratch, "append-nosync", nosync_file)
+        nosync["cpu"] = cpu0.since()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         log(f"PostgreSQL peer: pgbench, {CLIENTS} clients of single-row INSERTs, {D} s")
@@ -309,23 +320,51 @@ def main():
             server.wait()
 
     # Every append and read must have been answered 2xx: a figure made of errors is no figure.
-    for name, r in (("appends to 32 vaults", own), ("appends to one vault", shared), ("reads", reads),
+    for name, r in (("appends to 32 vaults", own), ("appends to one vault", shared), ("appends without fsync", nosync), ("reads", reads),
                     ("reads of small pages", reads_small), ("reads without the signature cache", reads_cold),
                     ("reads, one connection", read1), ("appends, one connection", append1)):
         if r["ok"] != r["requests"] or r["socketErrors"]:
             raise SystemExit(f"{name}: {r['requests'] - r['ok']} non-2xx answers, {r['socketErrors']} socket errors: {r}")
 
-    section = report(o, own, shared, reads, reads_small, reads_cold, read1, append1, floods, pg, hwm, before, time.time() - started)
+    section = report(o, own, shared, nosync, reads, reads_small, reads_cold, read1, append1, floods, pg, hwm, before, time.time() - started)
     print(section)
     write_section(o.out, section)
     log(f"wrote {o.out} ({time.time() - started:.0f} s)")
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def start_server(mikata, scratch, config, env, log_name):
-    """Starts `mikata serve` on a free loopback port over the scratch store; returns the process and its base URL."""
+def login(base, email):
+    """Logs a bench patient in; returns the bearer token."""
+    st, r = http(base, "POST", "/v1/patients/login", {"email": email, "password": PASSWORD})
+    assert st == 200, (st, r)
+    return r["token"]
+
+
+class CPU:
+    """CPU time of one process and of the whole machine from a start (/proc/<pid>/stat, /proc/stat)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.start = self.sample()
+
+    def sample(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as f:
+            jiffies = list(map(int, f.readline().split()[1:]))
+        return time.time(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), sum(jiffies), jiffies[3] + jiffies[4]
+
+    def since(self):
+        """(the process's CPU seconds per wall second, the machine's busy fraction) since the start."""
+        (w0, p0, t0, i0), (w1, p1, t1, i1) = self.start, self.sample()
+        return {"cores": (p1 - p0) / (w1 - w0), "busy": 1 - (i1 - i0) / max(1, t1 - t0)}
+
+
+def start_server(mikata, scratch, config, env, log_name, wrapper=()):
+    """Starts `mikata serve` (behind `wrapper`, a command that execs it) on a free loopback port over the scratch
+    store; returns the process and its base URL."""
     serve_log = open(os.path.join(scratch, log_name), "w")
-    server = subprocess.Popen([mikata, "serve", "--listen", "127.0.0.1:0", "--store", os.path.join(scratch, "store"),
+    server = subprocess.Popen([*wrapper, mikata, "serve", "--listen", "127.0.0.1:0", "--store", os.path.join(scratch, "store"),
                                "--config", config], env=env, stdout=serve_log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -340,7 +379,7 @@ def start_server(mikata, scratch, config, env, log_name):
     raise SystemExit("mikata serve did not start listening")
 
 
-def report(o, own, shared, reads, reads_small, reads_cold, read1, append1, floods, pg, hwm, before, total):
+def report(o, own, shared, nosync, reads, reads_small, reads_cold, read1, append1, floods, pg, hwm, before, total):
     D = o.seconds
     records_s = reads["recordRate"]
     lines = [BEGIN, "", "## HTTP service", "",
@@ -367,6 +406,16 @@ def report(o, own, shared, reads, reads_small, reads_cold, read1, append1, flood
                      f"| {r['okRate'] / pg_rate:.2f}× | ≥ 1× | {verdict(r['okRate'] >= pg_rate)} |")
         lines.append(f"| Same, latency p50 / p99 | {ms(r['p50'])} / {ms(r['p99'])} | PostgreSQL INSERT {ms(pg['p50'])} / {ms(pg['p99'])} "
                      f"| | p99 ≤ 20 ms | {verdict(r['p99'] <= 20_000)} |")
+    c = own["cpu"]
+    lines.append(f"| Informative: where the appends to {CLIENTS} vaults are bound: the server's CPU use, and the machine's "
+                 f"(wrk shares it) | server {c['cores']:.2f} cores, {c['cores'] / own['okRate'] * 1e6:.0f} µs of CPU per append; "
+                 f"machine {c['busy'] * 100:.0f} % busy | {os.cpu_count()} cores | | | — |")
+    n = nosync["cpu"]
+    lines.append(f"| Informative: the same appends with fsync and fdatasync made no-ops (the server run under eatmydata: "
+                 f"nothing durable), so what remains is the HTTP path's CPU | {nosync['okRate']:.0f} appends/s, "
+                 f"p50 / p99 {ms(nosync['p50'])} / {ms(nosync['p99'])}; server {n['cores']:.2f} cores, machine {n['busy'] * 100:.0f} % busy "
+                 f"| {own['okRate']:.0f} durable appends/s (first row); PostgreSQL {pg_rate:.0f} INSERTs/s "
+                 f"| durable {own['okRate'] / nosync['okRate']:.2f}× of it; it is {nosync['okRate'] / pg_rate:.2f}× PostgreSQL | | — |")
     lines.append(f"| Authenticated record reads, {CLIENTS} connections, pages of {PAGE} records (`GET /v1/patient/records?limit={PAGE}`) "
                  f"| {records_s:.0f} records/s ({reads['okRate']:.0f} pages/s) | | | ≥ 10,000 records/s | {verdict(records_s >= 10_000)} |")
     lines.append(f"| Same, latency p50 / p99 per page | {ms(reads['p50'])} / {ms(reads['p99'])} | | | p99 ≤ 20 ms | {verdict(reads['p99'] <= 20_000)} |")
@@ -415,7 +464,10 @@ def report(o, own, shared, reads, reads_small, reads_cold, read1, append1, flood
               "author-checked; the informative row without the cache is the cost of a first read. Both page sizes run "
               "32 connections with no pause between requests, so a page's latency is mostly its wait behind the 31 others "
               "(Little's law: latency ≈ connections ÷ pages per second). Latencies are wrk's (per request, as the "
-              "client saw them) and pgbench's per-transaction log.", "", END]
+              "client saw them) and pgbench's per-transaction log. The appends without fsync run on the same store "
+              "served a third time under eatmydata (Debian's libeatmydata: LD_PRELOAD makes fsync, fdatasync and sync "
+              "return at once), after its 32 patients log in again; CPU figures are /proc/<pid>/stat (the server) and "
+              "/proc/stat (the machine) over the phase.", "", END]
     return "\n".join(lines)
 
 
