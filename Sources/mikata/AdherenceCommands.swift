@@ -39,7 +39,7 @@ struct ReportCommand: AsyncParsableCommand {
         let pin = PinReport(pin: result.pin, vaultId: result.vaultId)
         if let w = pin.warning { reportWarning(w) }
         if global.json {
-            try StandardOutput.write(result.json() + [10])
+            try StandardOutput.json(result.json())
         } else {
             try StandardOutput.line(Self.text(result))
         }
@@ -102,7 +102,7 @@ struct DashboardCommand: AsyncParsableCommand {
             return try await service.dashboard(session, days: days)
         }
         if global.json {
-            try StandardOutput.write(board.json() + [10])
+            try StandardOutput.json(board.json())
             return
         }
         if board.rows.isEmpty { try StandardOutput.line("No linked patients."); return }

@@ -63,7 +63,7 @@ struct NoticeStatusCommand: AsyncParsableCommand {
             var o: [String: Any] = ["enabled": c.enabled, "scheduleVersions": c.scheduleVersions, "supporters": c.supporters.map(\.hex)]
             if let g = c.graceMinutes { o["graceMinutes"] = g }
             if let t = c.consentedAt { o["consentedAt"] = t.formatted(.iso8601) }
-            try StandardOutput.write(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) + [10])
+            try StandardOutput.json(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])))
         } else if c.enabled {
             try StandardOutput.line("Missed-dose notices: on (grace \(c.graceMinutes ?? 0) min, \(c.scheduleVersions) regimen version(s) shared as check-in times, \(c.supporters.count) supporter(s) opted in)")
         } else {
@@ -101,7 +101,7 @@ struct NoticeSubscribeCommand: AsyncParsableCommand {
         if global.json {
             var o: [String: Any] = ["vaultId": s.vaultId.hex, "enabled": s.enabled]
             if let n = s.nickname { o["nickname"] = n }
-            try StandardOutput.write(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) + [10])
+            try StandardOutput.json(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])))
         } else {
             try StandardOutput.line(s.enabled ? "Notices for vault \(s.vaultId.hex): on, as \(printable(s.nickname ?? "-"))" : "Notices for vault \(s.vaultId.hex): off")
         }
@@ -148,7 +148,7 @@ struct NoticeRunCommand: AsyncParsableCommand {
         }
         if global.json {
             let o: [String: Any] = ["vaultsChecked": r.vaultsChecked, "sent": r.sent, "failed": r.failed, "unreadable": r.unreadable]
-            try StandardOutput.write(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) + [10])
+            try StandardOutput.json(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])))
         } else {
             try StandardOutput.line("Notices: \(r.vaultsChecked) vault(s) checked, \(r.sent) sent, \(r.failed) failed (tried again next run), \(r.unreadable) unreadable")
         }

@@ -50,6 +50,76 @@ enum StandardOutput {
     }
 
     static func line(_ text: String) throws { try write(Array((text + "\n").utf8)) }
+
+    /// Writes one JSON document (`json`: JSON text in UTF-8, on one line) and a line feed: every `--json` answer goes
+    /// out here. DEL and the C1 controls (U+007F–009F), which JSON allows raw inside strings (RFC 8259 §7) but a
+    /// terminal may act on (U+009B is CSI, ECMA-48 §5.3), become `\u00XX` escapes: the same JSON value (JSON text
+    /// holds them only inside strings; C0 characters are escaped there already).
+    /// - Throws: `CLIError.io` when the write fails.
+    static func json(_ json: [UInt8]) throws {
+        if ControlEscapes.mayHoldDELOrC1(json) {
+            var out: [UInt8] = []
+            out.reserveCapacity(json.count + 16)
+            ControlEscapes.append(validUTF8: json, c0: false, to: &out)
+            out.append(10)
+            try write(out)
+        } else {
+            try write(json + [10])
+        }
+    }
+}
+
+/// Control characters as `\u00XX` escapes in what the CLI prints: C0 (U+0000–001F), DEL and C1 (U+0080–009F), the
+/// characters a terminal acts on instead of showing. The form is JSON's (RFC 8259 §7), so inside a JSON string the
+/// value is unchanged, and a text line shows a crafted record's escape sequence as text.
+enum ControlEscapes {
+    /// Appends `bytes` (valid UTF-8) with each control character written as a `\u00XX` escape, the rest copied in
+    /// runs; with `c0` false, C0 characters are copied too (JSON text: its line breaks and tabs are white space
+    /// between tokens, and inside strings C0 is always escaped already). O(n), no decoding.
+    static func append(validUTF8 bytes: [UInt8], c0: Bool = true, to out: inout [UInt8]) {
+        var runStart = 0, i = 0
+        let n = bytes.count
+        while i < n {
+            let c = bytes[i]
+            let width: Int
+            if (c0 && c < 0x20) || c == 0x7f {
+                width = 1
+            } else if c == 0xc2, i + 1 < n, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9f {  // C1: U+0080–009F
+                width = 2
+            } else {
+                i += 1
+                continue
+            }
+            out.append(contentsOf: bytes[runStart..<i])
+            appendEscape(width == 1 ? c : bytes[i + 1], to: &out)
+            i += width
+            runStart = i
+        }
+        out.append(contentsOf: bytes[runStart..<n])
+    }
+
+    /// Whether `bytes` holds DEL (0x7F) or 0xC2, the UTF-8 lead byte of U+0080–00BF (C1 among them; also °, ±, µ):
+    /// false means valid UTF-8 `bytes` hold neither DEL nor C1. No C0 check: JSON text holds none outside its white
+    /// space. Branch-free over blocks of 4 KiB so the compiler can vectorise it (400 MiB in tens of milliseconds,
+    /// where `append` would copy).
+    static func mayHoldDELOrC1(_ bytes: [UInt8]) -> Bool {
+        let n = bytes.count
+        var start = 0
+        while start < n {
+            let end = min(n, start + 4096)
+            var hit: UInt8 = 0
+            for c in bytes[start..<end] { hit |= (c == 0x7f ? 1 : 0) | (c == 0xc2 ? 1 : 0) }
+            if hit != 0 { return true }
+            start = end
+        }
+        return false
+    }
+
+    /// `\u00XX` for a code point below U+0100, lower-case hex digits.
+    static func appendEscape(_ v: UInt8, to out: inout [UInt8]) {
+        let digits = Array("0123456789abcdef".utf8)
+        out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), digits[Int(v >> 4)], digits[Int(v & 15)]])
+    }
 }
 
 /// One `mikata: warning: ...` line on stderr: the command goes on.
@@ -66,7 +136,7 @@ func jsonBytes(_ object: Any) throws -> [UInt8] {
 /// Prints a result: JSON on stdout with `--json`, else the human lines.
 func emit(json: Bool, _ object: [String: Any], human: () -> String) throws {
     if json {
-        try StandardOutput.write(try jsonBytes(object) + [10])
+        try StandardOutput.json(try jsonBytes(object))
     } else {
         let text = human()
         if !text.isEmpty { try StandardOutput.line(text) }

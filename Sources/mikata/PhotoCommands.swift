@@ -70,7 +70,7 @@ struct PhotoCommand: ParsableCommand {
                 }
             }
             if let w = PinReport(pin: list.pin, vaultId: list.vaultId).warning { reportWarning(w) }
-            if global.json { try StandardOutput.write(list.json() + [10]); return }
+            if global.json { try StandardOutput.json(list.json()); return }
             if list.photos.isEmpty { try StandardOutput.line("No photos."); return }
             let times = RecordTimeFormatter()
             var lines: [String] = []

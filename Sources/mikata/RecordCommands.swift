@@ -180,11 +180,17 @@ struct RecordListWriter {
             if r.dataIsJSON {
                 // Strict JSON (all data appended under the rules of docs/FORMAT.md §5.2) goes out as stored, less
                 // white space between tokens, in the row JSONSerialization would write (sorted keys; author, time and
-                // type hold no character that needs escaping). Compact data has no white space to drop.
+                // type hold no character that needs escaping). Compact data has no white space to drop. DEL and C1
+                // inside its strings are escaped, as `StandardOutput.json` does for every other answer.
                 buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
-                if r.data.count >= Self.flushBytes, r.dataIsCompactJSON {  // large data goes out as it is, not copied first
+                let controls = ControlEscapes.mayHoldDELOrC1(r.data)
+                if r.data.count >= Self.flushBytes, r.dataIsCompactJSON, !controls {  // large data goes out as it is, not copied first
                     try flush()
                     try StandardOutput.write(r.data)
+                } else if controls {
+                    var compact: [UInt8] = []
+                    r.appendCompactData(to: &compact)
+                    ControlEscapes.append(validUTF8: compact, c0: false, to: &buffer)
                 } else {
                     r.appendCompactData(to: &buffer)
                 }
@@ -195,19 +201,20 @@ struct RecordListWriter {
                     "seq": r.seq, "type": r.type, "author": r.author.description, "time": stamp,
                     "data": (try? JSONSerialization.jsonObject(with: Data(r.data), options: [.fragmentsAllowed])) ?? NSNull(),
                 ]
-                buffer += try jsonBytes(row)
+                let bytes = try jsonBytes(row)
+                ControlEscapes.append(validUTF8: bytes, c0: false, to: &buffer)
             }
         } else {
             buffer += Array("\(r.seq)\t\(stamp)\t\(r.author)\t\(r.type)\t".utf8)
             // One line per record: JSON may hold line breaks between tokens, and a crafted record could hold terminal
             // escapes, so control characters (C0, DEL, C1) are shown as \u escapes; invalid UTF-8 as U+FFFD.
             if r.dataIsJSON {
-                Self.appendEscapingControls(validUTF8: r.data, to: &buffer)
+                ControlEscapes.append(validUTF8: r.data, to: &buffer)
             } else {
                 for scalar in String(decoding: r.data, as: UTF8.self).unicodeScalars {
                     let v = scalar.value
                     if v < 0x20 || (0x7f...0x9f).contains(v) {
-                        Self.appendEscape(UInt8(v), to: &buffer)
+                        ControlEscapes.appendEscape(UInt8(v), to: &buffer)
                     } else {
                         buffer += Array(String(scalar).utf8)
                     }
@@ -217,36 +224,6 @@ struct RecordListWriter {
         }
         rows += 1
         if buffer.count >= Self.flushBytes { try flush() }
-    }
-
-    /// Appends `bytes` (valid UTF-8: strict JSON is) with each control character (C0 U+0000–001F, DEL, C1
-    /// U+0080–009F) written as a `\u00XX` escape, the rest copied in runs: the text line's rule without decoding.
-    static func appendEscapingControls(validUTF8 bytes: [UInt8], to out: inout [UInt8]) {
-        var runStart = 0, i = 0
-        let n = bytes.count
-        while i < n {
-            let c = bytes[i]
-            let width: Int
-            if c < 0x20 || c == 0x7f {
-                width = 1
-            } else if c == 0xc2, i + 1 < n, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9f {  // C1: U+0080–009F
-                width = 2
-            } else {
-                i += 1
-                continue
-            }
-            out.append(contentsOf: bytes[runStart..<i])
-            appendEscape(width == 1 ? c : bytes[i + 1], to: &out)
-            i += width
-            runStart = i
-        }
-        out.append(contentsOf: bytes[runStart..<n])
-    }
-
-    /// `\u00XX` for a code point below U+0100, lower-case hex digits.
-    static func appendEscape(_ v: UInt8, to out: inout [UInt8]) {
-        let digits = Array("0123456789abcdef".utf8)
-        out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), digits[Int(v >> 4)], digits[Int(v & 15)]])
     }
 
     mutating func finish() throws {

@@ -20,7 +20,7 @@ struct RegimenCommand: ParsableCommand {
 
         func run() throws {
             let bytes = VaultService.regimenTemplatesJSON()
-            if json { try StandardOutput.write(bytes + [10]); return }
+            if json { try StandardOutput.json(bytes); return }
             guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let list = o["templates"] as? [[String: Any]] else { return }
             for t in list {
                 try StandardOutput.line("\(t["code"] as? String ?? "")  \(t["summary"] as? String ?? "")")
@@ -66,7 +66,7 @@ struct RegimenCommand: ParsableCommand {
                 parsed[String(d[..<eq])] = q
             }
             let json = try VaultService.regimenFromTemplate(template, start: start, timesOfDay: times, doses: parsed, timeZone: timeZone)
-            try StandardOutput.write(json + [10])
+            try StandardOutput.json(json)
         }
     }
 }

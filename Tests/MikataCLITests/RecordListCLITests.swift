@@ -54,7 +54,7 @@ struct RecordListCLITests {
         #expect(lines[4].hasSuffix("\t{ \"b\" : [ 1 ,\\u00092 ] ,\\u000d\\u000a \"a\" : \"x  y\\n\", \"n\": 1.5e3, \"big\": 12345678901234567890 }"), "\(lines[4])")
     }
 
-    @Test("text output: one line per record whatever the data holds; line breaks and escapes in it are shown as \\u escapes")
+    @Test("text and --json output: one line per record whatever the data holds; line breaks, DEL and C1 in it are shown as \\u escapes")
     func controlCharactersEscaped() throws {
         let fx = try CLIFixture()
         try fx.setUp(patient: Self.patient)
@@ -70,9 +70,24 @@ struct RecordListCLITests {
         #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || (0x7f...0x9f).contains($0.value) })
         #expect(lines.first?.hasSuffix("\tnote\t" + #"{"a":\u000a1,\u000d\u000a"b":"\u001b[31m\u0085","c":"\u007f\u0085\u009f\#u{a0}日本"}"#) == true,
                 "\(text)")
-        // --json keeps them as stored (JSON text may hold them), on one line.
+        // --json: one line. DEL and C1, which JSON allows raw inside strings, are written as \u escapes (the same JSON
+        // value); escapes and U+00A0 (also led by the byte 0xC2) stay as stored. Large compact data (written out
+        // directly when it holds neither) takes the same rule: one with a raw CSI (U+009B), one with only "°".
+        let big = String(repeating: "x", count: 70_000)
+        for d in ["{\"big\":\"\(big)\u{9b}[2J\"}", "{\"big\":\"\(big)37.5°C\"}"] {
+            try fx.ok(["record", "add", "--email", Self.patient, "--type", "note", "--data", d] + pw)
+        }
         let json = try fx.ok(["record", "list", "--email", Self.patient, "--json"] + pw).stdout
-        #expect(json.contains(#""data":{"a":1,"b":"\u001b[31m\u0085","c":"\#u{7f}\#u{85}\#u{9f}\#u{a0}日本"}"#), "\(json)")
+        // (Booleans first: a failed expectation would print the 140 KB document.)
+        let small = json.contains(#""data":{"a":1,"b":"\u001b[31m\u0085","c":"\u007f\u0085\u009f\#u{a0}日本"}"#)
+        let bigCSI = json.contains(#""data":{"big":"\#(big)\u009b[2J"}"#), bigDegree = json.contains(#""data":{"big":"\#(big)37.5°C"}"#)
+        let raw = json.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7f...0x9f).contains($0.value) }
+        #expect(small, "\(json.prefix(300))")
+        #expect(bigCSI && bigDegree && !raw)
         #expect(json.split(separator: "\n").count == 1)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])["records"] as? [[String: Any]]
+        #expect((rows?.first?["data"] as? [String: Any])?["c"] as? String == "\u{7f}\u{85}\u{9f}\u{a0}日本", "the same value")
+        #expect((rows?.last?["data"] as? [String: Any])?["big"] as? String == big + "37.5°C")
+        #expect((rows?.dropLast().last?["data"] as? [String: Any])?["big"] as? String == big + "\u{9b}[2J")
     }
 }
