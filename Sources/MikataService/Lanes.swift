@@ -21,7 +21,7 @@ final class BlockingPool: Sendable {
 
     /// Starts `threads` threads. Durable writes wait on the disk, so more threads than cores let concurrent writes
     /// share the access log's group commit instead of queueing behind each other. `lowPriority`: each thread lowers
-    /// its own scheduling priority (`ThreadPriority`: `SCHED_IDLE`, else nice 19) before its first work.
+    /// its own scheduling priority to nice 19 (setpriority(2) on the thread's id) before its first work.
     init(threads: Int, lowPriority: Bool = false) {
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
         self.lowPriority = lowPriority
@@ -197,17 +197,11 @@ final class VaultHandles: @unchecked Sendable {
     var count: Int { lock.withLock { entries.count } }
 }
 
-/// Lowers a thread's CPU priority once: the `SCHED_IDLE` policy (sched(7): run only when nothing else wants the
-/// core), and nice 19 should the policy be refused (Linux schedules threads by their own policy and nice value).
-/// Nice 19 alone was not enough: a core busy with a nice-19 thread does not count as idle when a woken thread looks
-/// for one, so request threads queued on the other core while Argon2id kept its own (measured: reads kept 0.74–0.80×
-/// of their throughput under a login flood at nice 19, 0.88–0.92× with `SCHED_IDLE`). A `SCHED_IDLE` thread is
-/// preempted as soon as another wakes and still gets a sliver of a fully busy core, so password checks flooding
-/// in cannot starve data access, never stop altogether, and use idle cores fully.
+/// Lowers a thread's CPU priority once (nice 19, the lowest; Linux schedules threads by their own nice value).
+/// The Linux CFS gives a nice-19 thread about 1.5 % of a core against a nice-0 one that wants it, and all of it
+/// when nothing else runs: password checks flooding in cannot starve data access, yet use idle cores fully.
 enum ThreadPriority {
     static let key = "mikata.lowPriority"
-    /// `SCHED_IDLE` (<linux/sched.h>, 5), which the Glibc module does not export.
-    static let schedIdle: Int32 = 5
 
     static func lowerCurrentThread() {
         let dictionary = Thread.current.threadDictionary
@@ -218,19 +212,6 @@ enum ThreadPriority {
         guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
               let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return }
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19)
-        var param = sched_param(sched_priority: 0)
-        _ = sched_setscheduler(pid_t(tid), schedIdle, &param)  // lowering needs no privilege; refused, nice 19 stays
-        #endif
-    }
-
-    /// The calling thread's scheduling policy (`SCHED_OTHER`, `SCHED_IDLE`, …; tests).
-    static func currentPolicy() -> Int32 {
-        #if os(Linux)
-        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-              let tid = link.split(separator: "/").last.flatMap({ pid_t($0) }) else { return -1 }
-        return sched_getscheduler(tid)
-        #else
-        return -1
         #endif
     }
 

@@ -45,13 +45,13 @@ public struct VaultServiceConfiguration: Sendable {
     /// Threads of the pool that runs blocking work (file I/O, fdatasync, flock waits). Durable writes spend most of
     /// their time waiting for the disk: more threads than cores let them share group commits.
     public var threads: Int = 64
-    /// Threads that run password checks (Argon2id, and the unlock around it), at the lowest CPU priority (`SCHED_IDLE`: only otherwise idle cores; `ThreadPriority`).
+    /// Threads that run password checks (Argon2id, and the unlock around it), at the lowest CPU priority (nice 19).
     /// Checks beyond them wait in the Argon2id queue (`argon2QueueLimit`, then `.busy`). Default: half the cores,
     /// at least 1: a login flood then holds at most half the machine, at the lowest priority.
     public var passwordThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-    /// Whether the password-check threads run at the lowest priority (`SCHED_IDLE`, else nice 19; the default: a login
-    /// flood then yields the CPU to reads and appends). Off, they run at the process's own priority: for a process whose
-    /// other work is not the service's (the test runner, where dozens of CPU-bound suites would starve logins for minutes).
+    /// Whether the password-check threads run at nice 19 (the default: a login flood then yields the CPU to reads and
+    /// appends). Off, they run at the process's own priority: for a process whose other work is not the service's
+    /// (the test runner, where dozens of CPU-bound suites at nice 0 would starve nice-19 logins for minutes).
     public var passwordChecksAtLowestPriority = true
     /// Password checks that may wait for Argon2id memory at once; one more is answered `.busy` at once. The budget
     /// is process-wide, so this limit is too: the service opened last sets it.
@@ -87,7 +87,7 @@ public final class VaultService: Sendable {
     /// Password checks (Argon2id) run here, on threads of their own (`passwordThreads`, half the cores by default)
     /// at the lowest CPU priority, so a flood of logins slows other logins, not the reads and writes of people already
     /// signed in: Argon2id is memory-bound, and more of it at once than half the cores would crowd out the rest even
-    /// at the lowest priority (the bench measured it).
+    /// at nice 19 (the bench measured it).
     let passwordPool: BlockingPool
     let lanes = VaultLanes()
     let handles = VaultHandles(capacity: 256)
