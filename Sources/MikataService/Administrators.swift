@@ -275,16 +275,17 @@ extension VaultService {
     /// Records a shred request by administrator `administrator`; a different administrator must approve it
     /// (`approveShred`). The e-mail address is kept only in the sealed requests file. Logged (`shred-request`).
     /// - Parameters:
-    ///   - reason, requestedBy, reference: as the certificate will state them (1 to 512 bytes each).
+    ///   - reason, requestedBy, reference: as the certificate will state them (1 to 512 bytes each, no control
+    ///     characters).
     /// - Throws: `MikataError` `.invalidInput` (an address or field the shred would refuse), `.notFound` (no
     ///   patient with that address), `.io`, `.tampered`.
     public func requestShred(email: String, reason: String, requestedBy: String, reference: String,
                              administrator: String) async throws -> ShredRequestSummary {
-        for (what, value) in [("reason", reason), ("requestedBy", requestedBy), ("reference", reference)] {
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
-                throw MikataError(.invalidInput, "\(what) must be 1 to 512 bytes")
+        do {
+            for (what, value) in [("reason", reason), ("requestedBy", requestedBy), ("reference", reference)] {
+                try ShredRequest.checkField(value, what: what)  // the certificate's rule, checked before anything is kept
             }
-        }
+        } catch { throw MikataError.from(error) }
         do {
             return try await blocking { store in
                 _ = try Store.normalise(email: email)

@@ -91,6 +91,23 @@ struct InputRulesCLITests {
 
     // MARK: closed standard streams
 
+    @Test("shred: a certificate text with a control character (C0, DEL, C1) is refused with 64 before anything is destroyed")
+    func shredTextsWithoutControls() throws {
+        let fx = try CLIFixture()
+        try fx.setUp(patient: Self.patient)
+        let base = ["shred", "--email", Self.patient, "--out", "\(fx.root)/cert.json"]
+        let fields = ["--reason": "test", "--requested-by": "centre", "--request-ref": "R1", "--operator": "op1"]
+        for (flag, bad) in [("--reason", "test\u{9b}[2J"), ("--requested-by", "centre\u{7f}"), ("--request-ref", "R\t1"), ("--operator", "op\u{85}")] {
+            let args = fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.key == flag ? bad : $0.value] }
+            let r = try fx.run(base + args)
+            #expect(r.status == 64 && r.stderr.contains("control characters"), "\(flag): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "\(fx.root)/cert.json"))
+        }
+        #expect(try fx.listRecords(patient: Self.patient).isEmpty, "the vault is still there and opens")
+        let ok = try fx.run(base + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
     @Test("--password-stdin with stdin closed is an empty password (64), and no failed login is logged")
     func closedStdin() throws {
         let fx = try CLIFixture()

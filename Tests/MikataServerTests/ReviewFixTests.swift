@@ -107,6 +107,25 @@ import Testing
         await f.tearDown()
     }
 
+    // The certificate is printed as it is signed: its texts hold no control character a terminal would act on.
+    @Test func shredRequestsWithControlCharactersAreRefusedBeforeAnythingIsKept() async throws {
+        let f = try await ServerFixture.make()
+        let s = f.service
+        _ = try await s.createAdministrator(name: "a1", password: Secret(utf8: "admin password 1"))
+        _ = try await s.createPatient(email: "cc@example.com", nickname: "C", password: Secret(utf8: "pw one"))
+        for (reason, by, ref) in [("r\u{9b}[2J", "hc", "1"), ("r", "hc\u{7f}", "1"), ("r", "hc", "1\n2"), ("r", "hc", "1\u{85}")] {
+            let refused = await #expect(throws: MikataError.self) {
+                _ = try await s.requestShred(email: "cc@example.com", reason: reason, requestedBy: by, reference: ref, administrator: "a1")
+            }
+            #expect(refused?.code == .invalidInput && refused?.message.contains("control characters") == true, "\(String(describing: refused))")
+        }
+        #expect(try await s.shredRequests().isEmpty)
+        // Printable text beyond ASCII is fine.
+        _ = try await s.requestShred(email: "cc@example.com", reason: "本人死亡 (°C ±)", requestedBy: "保健所", reference: "HC-1", administrator: "a1")
+        #expect(try await s.shredRequests().count == 1)
+        await f.tearDown()
+    }
+
     // The flood finding: password checks run at the lowest CPU priority, everything else does not.
     @Test func passwordChecksRunAtTheLowestPriority() async throws {
         #expect(VaultServiceConfiguration().passwordChecksAtLowestPriority)  // the default

@@ -13,6 +13,19 @@ package struct ShredRequest: Sendable {
     package init(reason: String, requestedBy: String, reference: String, executedBy: String, approvedBy: String?) {
         self.reason = reason; self.requestedBy = requestedBy; self.reference = reference; self.executedBy = executedBy; self.approvedBy = approvedBy
     }
+
+    /// The rule for every text the certificate states (docs/CERTIFICATE.md): 1 to 512 bytes, not only spaces, and
+    /// no control character (Unicode Cc: C0, DEL, C1; a tab or a line break included), because the certificate is
+    /// printed as it is signed and a terminal would act on one.
+    /// - Throws: `VaultError.invalidInput` naming `what`.
+    package static func checkField(_ value: String, what: String) throws {
+        guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
+            throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes")
+        }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw VaultError.invalidInput("the \(what) must not contain control characters (tabs, line breaks)")
+        }
+    }
 }
 
 /// The outcome of a shred: the signed certificate (canonical JSON bytes) and whether it was issued earlier.
@@ -105,10 +118,9 @@ extension Store {
     /// Records everything the shred must do and report, before anything is destroyed.
     private func makeIntent(vaultId id: [UInt8], email: String, request: ShredRequest) throws -> JSONValue {
         for (what, value) in [("reason", request.reason), ("requesting organisation", request.requestedBy), ("request reference", request.reference), ("operator", request.executedBy)] {
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
-                throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes")
-            }
+            try ShredRequest.checkField(value, what: what)
         }
+        if let approver = request.approvedBy { try ShredRequest.checkField(approver, what: "approver") }
         var supporters: [JSONValue] = []
         var vaultBytes = 0
         if let vault = try? openVault(id: id) {
