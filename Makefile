@@ -83,7 +83,7 @@ bench: deps
 BENCH_SERVER_SECONDS ?= 20
 bench-server: deps
 	@command -v wrk >/dev/null 2>&1 && command -v eatmydata >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 && { command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; } || { \
-	  echo "make: installing wrk and postgresql-15 (apt)"; \
+	  echo "make: installing wrk, postgresql-15 and eatmydata (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk postgresql-15 eatmydata python3 >/dev/null; }

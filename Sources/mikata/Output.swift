@@ -54,10 +54,12 @@ enum StandardOutput {
     /// Writes one JSON document (`json`: JSON text in UTF-8, on one line) and a line feed: every `--json` answer goes
     /// out here. DEL and the C1 controls (U+007F–009F), which JSON allows raw inside strings (RFC 8259 §7) but a
     /// terminal may act on (U+009B is CSI, ECMA-48 §5.3), become `\u00XX` escapes: the same JSON value (JSON text
-    /// holds them only inside strings; C0 characters are escaped there already).
+    /// holds them only inside strings; C0 characters are escaped there already). `record list` writes its document
+    /// itself by the same rule; the deletion certificate is printed as its signed bytes (its texts cannot hold a
+    /// control character: `ShredRequest.checkField`).
     /// - Throws: `CLIError.io` when the write fails.
     static func json(_ json: [UInt8]) throws {
-        if ControlEscapes.mayHoldDELOrC1(json) {
+        if ControlEscapes.holdsDELOrC1(json) {
             var out: [UInt8] = []
             out.reserveCapacity(json.count + 16)
             ControlEscapes.append(validUTF8: json, c0: false, to: &out)
@@ -98,17 +100,22 @@ enum ControlEscapes {
         out.append(contentsOf: bytes[runStart..<n])
     }
 
-    /// Whether `bytes` holds DEL (0x7F) or 0xC2, the UTF-8 lead byte of U+0080–00BF (C1 among them; also °, ±, µ):
-    /// false means valid UTF-8 `bytes` hold neither DEL nor C1. No C0 check: JSON text holds none outside its white
-    /// space. Branch-free over blocks of 4 KiB so the compiler can vectorise it (400 MiB in tens of milliseconds,
-    /// where `append` would copy).
-    static func mayHoldDELOrC1(_ bytes: [UInt8]) -> Bool {
+    /// Whether `bytes` (valid UTF-8) holds DEL (0x7F) or a C1 character (U+0080–009F: 0xC2 then 0x80–0x9F); U+00A0–00BF
+    /// (°, ±, µ, also led by 0xC2) do not count. No C0 check: JSON text holds none outside its white space.
+    /// Branch-free over blocks of 4 KiB so the compiler can vectorise it (400 MiB in about 60 ms, where `append`
+    /// would copy).
+    static func holdsDELOrC1(_ bytes: [UInt8]) -> Bool {
         let n = bytes.count
+        guard n > 0 else { return false }
+        if bytes[n - 1] == 0x7f { return true }  // the pairs below cover every other byte
         var start = 0
-        while start < n {
-            let end = min(n, start + 4096)
+        while start < n - 1 {
+            let end = min(n - 1, start + 4096)
             var hit: UInt8 = 0
-            for c in bytes[start..<end] { hit |= (c == 0x7f ? 1 : 0) | (c == 0xc2 ? 1 : 0) }
+            for j in start..<end {
+                let c = bytes[j], next = bytes[j + 1]
+                hit |= (c == 0x7f ? 1 : 0) | ((c == 0xc2 ? 1 : 0) & (next < 0xa0 ? 1 : 0))
+            }
             if hit != 0 { return true }
             start = end
         }

@@ -71,8 +71,8 @@ struct RecordListCLITests {
         #expect(lines.first?.hasSuffix("\tnote\t" + #"{"a":\u000a1,\u000d\u000a"b":"\u001b[31m\u0085","c":"\u007f\u0085\u009f\#u{a0}日本"}"#) == true,
                 "\(text)")
         // --json: one line. DEL and C1, which JSON allows raw inside strings, are written as \u escapes (the same JSON
-        // value); escapes and U+00A0 (also led by the byte 0xC2) stay as stored. Large compact data (written out
-        // directly when it holds neither) takes the same rule: one with a raw CSI (U+009B), one with only "°".
+        // value); escapes and U+00A0 (also led by the byte 0xC2) stay as stored. Large compact data is written out
+        // directly when it holds neither ("°" is C2 B0: no C1), and copied with escapes when it does (a raw CSI).
         let big = String(repeating: "x", count: 70_000)
         for d in ["{\"big\":\"\(big)\u{9b}[2J\"}", "{\"big\":\"\(big)37.5°C\"}"] {
             try fx.ok(["record", "add", "--email", Self.patient, "--type", "note", "--data", d] + pw)
