@@ -275,12 +275,15 @@ def main():
             log(f"{kind}: {FLOOD} connections of wrong passwords while reads continue, {D} s")
             rss.mark(kind)
             out_r, out_f = os.path.join(scratch, f"wrk-read-{kind}.json"), os.path.join(scratch, f"wrk-{kind}.json")
+            threads0, wall0 = thread_cpu(server.pid), time.monotonic()
             pr = wrk(base, "read", D, CLIENTS, CLIENTS, own_file, PAGE, out_r)
             pf = wrk(base, kind, D, 2, FLOOD, email_file, None, out_f)
             r, f = finish(pr, out_r), finish(pf, out_f)
+            threads1, wall1 = thread_cpu(server.pid), time.monotonic()
             rss.mark(kind + "-after")
             time.sleep(3)
-            floods[kind] = {"reads": r, "flood": f, "peak": rss.peak(kind), "after": rss.last(kind + "-after")}
+            by_nice = {n: (threads1.get(n, 0) - threads0.get(n, 0)) / (wall1 - wall0) for n in threads1}
+            floods[kind] = {"reads": r, "flood": f, "peak": rss.peak(kind), "after": rss.last(kind + "-after"), "cores": by_nice}
         hwm = rss.read("VmHWM")
         rss.stop = True
 
@@ -341,6 +344,20 @@ def login(base, email):
     st, r = http(base, "POST", "/v1/patients/login", {"email": email, "password": PASSWORD})
     assert st == 200, (st, r)
     return r["token"]
+
+
+def thread_cpu(pid):
+    """CPU seconds of a process's threads by nice value (/proc/<pid>/task/*/stat: fields 14, 15 and 19)."""
+    out = {}
+    for path in glob.glob(f"/proc/{pid}/task/*/stat"):
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        nice = int(fields[16])
+        out[nice] = out.get(nice, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 class CPU:
@@ -446,6 +463,10 @@ def report(o, own, shared, nosync, reads, reads_small, reads_cold, read1, append
         answers = ", ".join(f"{st[k]} × {k}" for k in sorted(st)) or "none"
         lines.append(f"| Reads during a login flood: {title} | {fl['reads']['recordRate']:.0f} records/s, p99 {ms(fl['reads']['p99'])} "
                      f"| {records_s:.0f} records/s unloaded | {ratio:.2f}× | ≥ 0.8× | {verdict(ratio >= 0.8 and fl['reads']['ok'] == fl['reads']['requests'])} |")
+        low = fl["cores"].get(19, 0.0)
+        rest = sum(v for n, v in fl["cores"].items() if n != 19)
+        lines.append(f"| Same flood: the server's CPU, password-check threads (nice 19: Argon2id) / all its other threads "
+                     f"| {low:.2f} / {rest:.2f} cores | {os.cpu_count()} cores, wrk beside | | | — |")
         budget = 1024 + 64
         lines.append(f"| Same flood: login answers; server resident memory | {fl['flood']['requests']} attempts ({fl['flood']['rate']:.0f}/s): {answers}"
                      f"{'; ' + str(fl['flood']['socketErrors']) + ' socket errors/timeouts' if fl['flood']['socketErrors'] else ''} "
