@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "MikataServerTests",
             dependencies: [
-                "MikataServer", "MikataService", "MikataAdherence",
+                "MikataServer", "MikataService", "MikataAdherence", "MikataVault",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),

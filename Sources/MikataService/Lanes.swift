@@ -196,33 +196,3 @@ final class VaultHandles: @unchecked Sendable {
     /// Handles kept now (for tests).
     var count: Int { lock.withLock { entries.count } }
 }
-
-/// Lowers a thread's CPU priority once (nice 19, the lowest; Linux schedules threads by their own nice value).
-/// The Linux CFS gives a nice-19 thread about 1.5 % of a core against a nice-0 one that wants it, and all of it
-/// when nothing else runs: password checks flooding in cannot starve data access, yet use idle cores fully.
-enum ThreadPriority {
-    static let key = "mikata.lowPriority"
-
-    static func lowerCurrentThread() {
-        let dictionary = Thread.current.threadDictionary
-        guard dictionary[key] == nil else { return }
-        dictionary[key] = true
-        #if os(Linux)
-        // The thread's id from /proc/thread-self ("PID/task/TID"): Glibc's overlay has no gettid().
-        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return }
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19)
-        #endif
-    }
-
-    /// The calling thread's nice value (tests).
-    static func currentNice() -> Int32 {
-        #if os(Linux)
-        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return 0 }
-        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid)
-        #else
-        return 0
-        #endif
-    }
-}

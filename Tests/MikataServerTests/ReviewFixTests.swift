@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 @testable import MikataServer
 @_spi(Testing) @testable import MikataService
+import MikataVault
 import Testing
 
 /// The attacker review's findings on the HTTP service, each shown fixed.

@@ -120,6 +120,47 @@ struct GroupCommitTests {
         #expect(try log.verify().entries == entriesBefore + ok.current.count + 1)
     }
 
+    @Test("a lowered thread (a password check) whose turn it is to lead hands the batch to a normal thread waiting behind it; alone, it writes its own")
+    func loweredThreadsDoNotLead() throws {
+        let s = try Scratch()
+        let log = try s.store.auditLog()
+        // Who writes each batch: (events, written on a lowered thread). The first batch (a normal caller's) is held
+        // until the lowered caller and then a normal one wait behind it, in that order: the lowered one heads the
+        // queue when the first batch is done.
+        let batches = Shared<[(count: Int, lowered: Bool)]>([])
+        let release = DispatchSemaphore(value: 0)
+        log.setBeforeBatchSync { count in
+            let n = batches.update { $0.append((count, ThreadPriority.isCurrentLowered)); return $0.count }
+            if n == 1 { release.wait() }
+        }
+        defer { log.setBeforeBatchSync(nil) }
+        let seqs = Shared<[String: UInt64]>([:])
+        func start(_ name: String, lowered: Bool) -> DispatchSemaphore {
+            let done = DispatchSemaphore(value: 0)
+            Thread {
+                if lowered { ThreadPriority.lowerCurrentThread() }
+                if let seq = try? log.append(Self.event(name)) { seqs.update { $0[name] = seq } }
+                done.signal()
+            }.start()
+            return done
+        }
+        let first = start("first", lowered: false)
+        Self.waitUntil { batches.current.count == 1 }
+        let low = start("password check", lowered: true)
+        Self.waitUntil { log.pendingCount == 1 }
+        let normal = start("read", lowered: false)
+        Self.waitUntil { log.pendingCount == 2 }
+        release.signal()
+        for d in [first, low, normal] { d.wait() }
+        #expect(batches.current.map(\.count) == [1, 2] && batches.current.map(\.lowered) == [false, false], "\(batches.current)")
+        #expect(seqs.current.count == 3)
+        // Alone, a lowered caller writes its own batch (nobody to hand it to).
+        start("alone", lowered: true).wait()
+        #expect(batches.current.last.map { $0.count == 1 && $0.lowered } == true, "\(batches.current)")
+        #expect(seqs.current.count == 4)
+        _ = try log.verify()
+    }
+
     @Test("many threads appending to their own vaults: every record and entry once, the log and every vault verify")
     func concurrentVaultAppends() throws {
         let s = try Scratch()

@@ -66,11 +66,13 @@ package final class AuditLog: Sendable {
         }
         let events: [Event]
         let creating: Bool
+        /// Made on a thread at the lowest CPU priority (`ThreadPriority`): it leads a batch only if no other waits.
+        let lowPriority: Bool
         private let answers = Mutex<[Answer]>([])
         private let woken = DispatchSemaphore(value: 0)
 
-        init(events: [Event], creating: Bool) {
-            self.events = events; self.creating = creating
+        init(events: [Event], creating: Bool, lowPriority: Bool) {
+            self.events = events; self.creating = creating; self.lowPriority = lowPriority
         }
 
         func post(_ a: Answer) {
@@ -236,11 +238,12 @@ package final class AuditLog: Sendable {
     /// one of them, the leader, in one batch: one flock, one tail read, one write, one fdatasync. Each caller gets
     /// its own entries' sequence numbers, or, if the batch failed, the batch's error (nothing unsynced is reported
     /// durable). A caller waits at most for the batch being written when it arrived, then for its own. The bytes
-    /// are those the same events appended one by one would give.
+    /// are those the same events appended one by one would give. A caller on a lowered thread (`ThreadPriority`)
+    /// whose turn it is to lead hands the turn to the first normal caller waiting, which writes both.
     @discardableResult
     package func append(contentsOf events: [Event], creating: Bool = false) throws -> UInt64 {
         precondition(!events.isEmpty, "append(contentsOf:) needs at least one event")
-        let request = Request(events: events, creating: creating)
+        let request = Request(events: events, creating: creating, lowPriority: ThreadPriority.isCurrentLowered)
         let leads = commits.withLock { s in
             s.pending.append(request)
             if s.leading { return false }
@@ -251,10 +254,29 @@ package final class AuditLog: Sendable {
         while true {
             switch answer {
             case .lead:
-                answer = leadOneBatch(including: request)
+                if request.lowPriority, let deputy = deputy(for: request) {
+                    deputy.post(.lead)
+                    answer = request.next()
+                } else {
+                    answer = leadOneBatch(including: request)
+                }
             case .committed(let seq): return seq
             case .failed(let error): throw error
             }
+        }
+    }
+
+    /// For a lowered caller whose turn it is to lead (it heads the queue): the first waiting caller of a normal
+    /// thread that can share its batch, moved to the head of the queue to lead in its place; its batch then holds
+    /// `own` too. Nil when none waits. Normal callers then never wait for a batch written by a thread the scheduler
+    /// seldom runs.
+    private func deputy(for own: Request) -> Request? {
+        commits.withLock { s in
+            guard s.pending.first === own,
+                  let j = s.pending.firstIndex(where: { !$0.lowPriority && $0.creating == own.creating }) else { return nil }
+            let deputy = s.pending.remove(at: j)
+            s.pending.insert(deputy, at: 0)
+            return deputy
         }
     }
 
