@@ -114,11 +114,18 @@ package enum HumanInput {
     /// A name or nickname: NFC, trimmed, no control characters (a tab or a line break included), 1 to 256 bytes.
     package static func name(_ typed: String, what: String) throws -> String {
         let n = typed.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !n.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw VaultError.invalidInput("the \(what) must not contain control characters (tabs, line breaks)")
-        }
+        try rejectControlCharacters(n, what: what)
         guard !n.isEmpty, n.utf8.count <= 256 else { throw VaultError.invalidInput("the \(what) must be 1 to 256 bytes") }
         return n
+    }
+
+    /// Refuses text with a control character (Unicode general category Cc: C0, DEL, C1; a tab or a line break
+    /// included): names, nicknames and the deletion certificate's texts, which are shown on terminals as they are.
+    /// - Throws: `VaultError.invalidInput` naming `what`.
+    package static func rejectControlCharacters(_ text: String, what: String) throws {
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw VaultError.invalidInput("the \(what) must not contain control characters (tabs, line breaks)")
+        }
     }
 
     // MARK: record data

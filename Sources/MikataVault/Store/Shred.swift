@@ -22,9 +22,7 @@ package struct ShredRequest: Sendable {
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
             throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes")
         }
-        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw VaultError.invalidInput("the \(what) must not contain control characters (tabs, line breaks)")
-        }
+        try HumanInput.rejectControlCharacters(value, what: what)
     }
 }
 
