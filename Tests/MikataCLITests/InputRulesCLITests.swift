@@ -91,7 +91,7 @@ struct InputRulesCLITests {
 
     // MARK: closed standard streams
 
-    @Test("shred: a certificate text with a control character (C0, DEL, C1) is refused with 64 before anything is destroyed")
+    @Test("shred: a certificate text with a control character (C0, DEL, C1), or the operator as approver, is refused with 64 before anything is destroyed")
     func shredTextsWithoutControls() throws {
         let fx = try CLIFixture()
         try fx.setUp(patient: Self.patient)
@@ -102,6 +102,11 @@ struct InputRulesCLITests {
             let r = try fx.run(base + args)
             #expect(r.status == 64 && r.stderr.contains("control characters"), "\(flag): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(fx.root)/cert.json"))
+        }
+        // Dual control: the approver is another operator.
+        for approver in ["op1", " OP1"] {
+            let r = try fx.run(base + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] } + ["--approver", approver])
+            #expect(r.status == 64 && r.stderr.contains("dual control"), "\(approver): \(r.stderr)")
         }
         #expect(try fx.listRecords(patient: Self.patient).isEmpty, "the vault is still there and opens")
         let ok = try fx.run(base + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })

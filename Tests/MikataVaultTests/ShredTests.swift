@@ -140,7 +140,9 @@ struct ShredTests {
         let (other, _) = try s.patient("bystander@example.jp", password: "other-pw")
         #expect(failureClass { _ = try s.store.shred(email: "nobody@example.jp", request: ShredKit.request()) } == "not-found")
         #expect(failureClass { _ = try s.store.shred(email: "not-an-address", request: ShredKit.request()) } == "invalid-input")
-        for bad in [ShredKit.request(reason: ""), ShredKit.request(reason: String(repeating: "r", count: 513)), ShredKit.request(executedBy: "  ")] {
+        // Dual control: the approver (op-1 in ShredKit) is never the operator, whatever the case or spaces.
+        for bad in [ShredKit.request(reason: ""), ShredKit.request(reason: String(repeating: "r", count: 513)), ShredKit.request(executedBy: "  "),
+                    ShredKit.request(executedBy: "op-1"), ShredKit.request(executedBy: " OP-1 "), ShredKit.request(reason: "deceased\u{9b}")] {
             #expect(failureClass { _ = try s.store.shred(email: "again@example.jp", request: bad) } == "invalid-input")
         }
         // Rejected requests left the vault as it was.
@@ -152,6 +154,8 @@ struct ShredTests {
         #expect(second.alreadyShredded)
         #expect(second.certificate == first.certificate)
         #expect(second.certificateId == first.certificateId && second.vaultId == first.vaultId)
+        // A re-run is checked like a first run: a bad request gets no certificate, not even the earlier one.
+        #expect(failureClass { _ = try s.store.shred(email: "again@example.jp", request: ShredKit.request(reason: "tab\there")) } == "invalid-input")
         #expect(try ShredKit.read("\(s.store.root)/certificates/\(first.certificateId).json") == first.certificate)
         // Only one shred was logged, and the bystander is untouched.
         #expect(try s.store.auditLog().entries().filter { $0.action == "shred" }.count == 1)

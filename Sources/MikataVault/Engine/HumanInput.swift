@@ -124,7 +124,7 @@ package enum HumanInput {
     /// - Throws: `VaultError.invalidInput` naming `what`.
     package static func rejectControlCharacters(_ text: String, what: String) throws {
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw VaultError.invalidInput("the \(what) must not contain control characters (tabs, line breaks)")
+            throw VaultError.invalidInput("the \(what) must not contain control characters (such as tabs, line breaks or DEL)")
         }
     }
 

@@ -20,9 +20,24 @@ package struct ShredRequest: Sendable {
     /// - Throws: `VaultError.invalidInput` naming `what`.
     package static func checkField(_ value: String, what: String) throws {
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.utf8.count <= 512 else {
-            throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes")
+            throw VaultError.invalidInput("the \(what) must be 1 to 512 bytes, not only spaces")
         }
         try HumanInput.rejectControlCharacters(value, what: what)
+    }
+
+    /// Every text by `checkField`, and dual control: an approver, when named, is not the operator who runs the shred
+    /// (compared trimmed and case-insensitively). Checked before anything else, a re-run included.
+    /// - Throws: `VaultError.invalidInput` naming the field.
+    package func validate() throws {
+        for (what, value) in [("reason", reason), ("requesting organisation", requestedBy), ("request reference", reference), ("operator", executedBy)] {
+            try ShredRequest.checkField(value, what: what)
+        }
+        guard let approver = approvedBy else { return }
+        try ShredRequest.checkField(approver, what: "approver")
+        let same = { (a: String, b: String) in a.trimmingCharacters(in: .whitespaces).lowercased() == b.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !same(approver, executedBy) else {
+            throw VaultError.invalidInput("the approver must be another operator than the one who runs the shred (dual control)")
+        }
     }
 }
 
@@ -55,6 +70,7 @@ extension Store {
     /// Shreds the vault of `email`, or finishes an interrupted shred of it, or returns the certificate of an
     /// earlier one.
     package func shred(email: String, request: ShredRequest) throws -> ShredOutcome {
+        try request.validate()
         let normalised = try Store.normalise(email: email)
         if let id = try? vaultId(email: email) {  // as typed: an entry made before HumanInput's rule resolves too
             if let intent = try readIntent(path: intentPath(id)) { return try execute(intent) }
@@ -115,10 +131,6 @@ extension Store {
 
     /// Records everything the shred must do and report, before anything is destroyed.
     private func makeIntent(vaultId id: [UInt8], email: String, request: ShredRequest) throws -> JSONValue {
-        for (what, value) in [("reason", request.reason), ("requesting organisation", request.requestedBy), ("request reference", request.reference), ("operator", request.executedBy)] {
-            try ShredRequest.checkField(value, what: what)
-        }
-        if let approver = request.approvedBy { try ShredRequest.checkField(approver, what: "approver") }
         var supporters: [JSONValue] = []
         var vaultBytes = 0
         if let vault = try? openVault(id: id) {
