@@ -58,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
             let base = "\(scheme)://\(host):\(port)"
             let tour = """
                 mikata serve: listening on \(base) (store \(service.storePath), jurisdiction \(service.jurisdiction))
+                root key: \(service.rootKeyLocation) (keep it outside the store and back it up apart from the store's backups)
                 Try it:
                   curl -s \(base)/v1/info
                   curl -s -X POST \(base)/v1/patients -H 'Content-Type: application/json' -d '{"email":"taro@example.jp","nickname":"Taro","password":"correct horse battery"}'
