@@ -346,17 +346,23 @@ def login(base, email):
     return r["token"]
 
 
+def stat_cpu(path):
+    """(CPU seconds, nice value) from a /proc stat file of a process or thread (proc(5): utime and stime are fields
+    14 and 15, nice 19)."""
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[16])
+
+
 def thread_cpu(pid):
-    """CPU seconds of a process's threads by nice value (/proc/<pid>/task/*/stat: fields 14, 15 and 19)."""
+    """CPU seconds of a process's threads by nice value."""
     out = {}
     for path in glob.glob(f"/proc/{pid}/task/*/stat"):
         try:
-            with open(path) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            seconds, nice = stat_cpu(path)
         except OSError:
             continue  # a thread that ended meanwhile
-        nice = int(fields[16])
-        out[nice] = out.get(nice, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[nice] = out.get(nice, 0) + seconds
     return out
 
 
@@ -368,11 +374,9 @@ class CPU:
         self.start = self.sample()
 
     def sample(self):
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()  # proc(5): utime and stime are fields 14 and 15
         with open("/proc/stat") as f:
             jiffies = list(map(int, f.readline().split()[1:9]))  # user … steal; guest time is inside user already
-        return time.monotonic(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), sum(jiffies), jiffies[3] + jiffies[4]
+        return time.monotonic(), stat_cpu(f"/proc/{self.pid}/stat")[0], sum(jiffies), jiffies[3] + jiffies[4]
 
     def since(self):
         """(the process's CPU seconds per wall second, the machine's busy fraction) since the start."""

@@ -22,9 +22,7 @@ package enum ThreadPriority {
         guard dictionary[key] == nil else { return }
         dictionary[key] = true
         #if os(Linux)
-        // The thread's id from /proc/thread-self ("PID/task/TID"): Glibc's overlay has no gettid().
-        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return }
+        guard let tid = currentThreadId() else { return }
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19)
         #endif
     }
@@ -35,11 +33,18 @@ package enum ThreadPriority {
     /// The calling thread's nice value (tests).
     package static func currentNice() -> Int32 {
         #if os(Linux)
-        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-              let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return 0 }
+        guard let tid = currentThreadId() else { return 0 }
         return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid)
         #else
         return 0
         #endif
     }
+
+    #if os(Linux)
+    /// The calling thread's id, from /proc/thread-self ("PID/task/TID"): Glibc's overlay has no gettid().
+    private static func currentThreadId() -> id_t? {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") else { return nil }
+        return link.split(separator: "/").last.flatMap { id_t($0) }
+    }
+    #endif
 }
