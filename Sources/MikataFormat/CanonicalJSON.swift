@@ -108,40 +108,41 @@ package enum CanonicalJSON {
     ///   UTF-8, control characters in strings, lone surrogates, duplicate member names, numbers that overflow).
     ///   Messages give the byte offset, never content.
     package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try parse(bytes, validateOnly: false)
+        var compact = true
+        return try parse(bytes, compact: &compact)
     }
 
-    /// Whether `parse` would accept `bytes` (the same rules, the same limits), without building the value: strings
-    /// and numbers are checked in place, only member names are kept (per object, to find duplicates). For readers
-    /// that pass stored JSON on as it is and only need to know that it is strict JSON.
+    /// Whether `parse` would accept `bytes` (the same rules, the same limits), without building the value
+    /// (`StrictJSONScanner`: one pass over the bytes; member names are compared where they lie in the text). For
+    /// readers that pass stored JSON on as it is and only need to know that it is strict JSON.
     package static func isStrictJSON(_ bytes: [UInt8]) -> Bool {
-        (try? validate(bytes)) != nil
+        strictScan(bytes).strict
     }
 
     /// `isStrictJSON`, with `parse`'s error when it is not.
     /// - Throws: as `parse`.
     package static func validate(_ bytes: [UInt8]) throws {
-        _ = try parse(bytes, validateOnly: true)
+        if case .strict = StrictJSONScanner.scan(bytes) { return }
+        // Rejected: the parser names the first problem (both read the same rules; the tests hold them to it).
+        var compact = true
+        _ = try parse(bytes, compact: &compact)
+        throw FormatError.invalidField("json: rejected by the check-only scan but not by the parser")
     }
 
     /// `isStrictJSON`, and whether the text is compact: no white space between its tokens (RFC 8259 §2 `ws`), so it
-    /// is already what `CompactJSON.append` would write. One check-only parse.
+    /// is already what `CompactJSON.append` would write. One pass (`StrictJSONScanner`).
     package static func strictScan(_ bytes: [UInt8]) -> (strict: Bool, compact: Bool) {
-        var compact = true
-        guard (try? parse(bytes, validateOnly: true, compact: &compact)) != nil else { return (false, false) }
-        return (true, compact)
+        switch StrictJSONScanner.scan(bytes) {
+        case .strict(let compact): return (true, compact)
+        case .invalid: return (false, false)
+        }
     }
 
-    private static func parse(_ bytes: [UInt8], validateOnly: Bool) throws -> JSONValue {
-        var compact = true
-        return try parse(bytes, validateOnly: validateOnly, compact: &compact)
-    }
-
-    private static func parse(_ bytes: [UInt8], validateOnly: Bool, compact: inout Bool) throws -> JSONValue {
+    private static func parse(_ bytes: [UInt8], compact: inout Bool) throws -> JSONValue {
         guard bytes.count <= maxInputBytes else {
             throw FormatError.limitExceeded("json: input of \(bytes.count) bytes exceeds \(maxInputBytes)")
         }
-        var parser = JSONParser(bytes: bytes, validateOnly: validateOnly)
+        var parser = JSONParser(bytes: bytes)
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
         guard parser.offset == bytes.count else { throw FormatError.trailingBytes("json text (at byte \(parser.offset))") }
@@ -310,13 +311,8 @@ package enum CanonicalJSON {
 private struct JSONParser {
     let bytes: [UInt8]
     private(set) var offset = 0
-    /// Check only: every value comes back as `.null` (containers empty); string values are checked in place, and
-    /// member names are decoded into `names` (a stack: an object's names sit above its enclosing objects' names).
-    let validateOnly: Bool
-    private var names: [UInt8] = []
-    private var nameSpans: [Range<Int>] = []
 
-    init(bytes: [UInt8], validateOnly: Bool = false) { self.bytes = bytes; self.validateOnly = validateOnly }
+    init(bytes: [UInt8]) { self.bytes = bytes }
 
     private func invalid(_ what: String, at position: Int? = nil) -> FormatError {
         .invalidField("json: \(what) at byte \(position ?? offset)")
@@ -350,18 +346,13 @@ private struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""):
-            if validateOnly {
-                var none: [UInt8] = []
-                try parseString(into: &none, keep: false)
-                return .null
-            }
             return .string(String(decoding: try parseString(), as: UTF8.self))
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let n = try parseNumber()
-            return validateOnly ? .null : .number(n)
+            return .number(n)
         default: throw invalid("unexpected byte")
         }
     }
@@ -391,7 +382,7 @@ private struct JSONParser {
         }
         while true {
             let element = try parseValue(depth: depth)
-            if !validateOnly { elements.append(element) }
+            elements.append(element)
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","): offset += 1  // a value must follow: trailing commas fail in parseValue
@@ -403,10 +394,6 @@ private struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws -> JSONValue {
         try enter(depth: depth)
-        if validateOnly {
-            try checkObject(depth: depth)
-            return .null
-        }
         var members: [(String, JSONValue)] = []
         // Keys as bytes: Swift String equality and hashing use canonical equivalence, JSON names do not.
         var names = Set<[UInt8]>()
@@ -426,7 +413,7 @@ private struct JSONParser {
             guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':'") }
             offset += 1
             let value = try parseValue(depth: depth)
-            if !validateOnly { members.append((String(decoding: name, as: UTF8.self), value)) }
+            members.append((String(decoding: name, as: UTF8.self), value))
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","): offset += 1
@@ -436,96 +423,6 @@ private struct JSONParser {
         }
     }
 
-    /// `parseObject` when checking only, with the same checks in the same order (so the same first error): member
-    /// names are decoded onto the `names` stack and compared with this object's earlier names (past 16 members, in a
-    /// hash set), instead of one array and one set insertion per name.
-    private mutating func checkObject(depth: Int) throws {
-        let spanBase = nameSpans.count, byteBase = names.count
-        defer {
-            // After a throw the stacks may be shorter (a name being decoded was moved out): the parse is over then.
-            if nameSpans.count > spanBase { nameSpans.removeSubrange(spanBase...) }
-            if names.count > byteBase { names.removeSubrange(byteBase...) }
-        }
-        var many: Set<[UInt8]>?
-        skipWhitespace()
-        if try peek() == UInt8(ascii: "}") {
-            offset += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            let nameStart = offset
-            guard try peek() == UInt8(ascii: "\"") else { throw invalid("expected a member name") }
-            var stack = names
-            names = []
-            let from = stack.count
-            if let end = Self.plainStringEnd(bytes, from: offset + 1) {
-                // Printable ASCII without escapes, the usual name: what parseString would decode, taken whole.
-                stack.append(contentsOf: bytes[(offset + 1)..<end])
-                offset = end + 1
-            } else {
-                try parseString(into: &stack)
-            }
-            names = stack
-            let span = from..<names.count
-            // RFC 7493 §2.3 / RFC 8785 §3.1, as in parseObject.
-            if many != nil {
-                guard many!.insert(Array(names[span])).inserted else { throw invalid("duplicate member name", at: nameStart) }
-            } else {
-                for earlier in nameSpans[spanBase...] where earlier.count == span.count && names[earlier].elementsEqual(names[span]) {
-                    throw invalid("duplicate member name", at: nameStart)
-                }
-                if nameSpans.count - spanBase >= 16 { many = Set(nameSpans[spanBase...].map { Array(names[$0]) } + [Array(names[span])]) }
-            }
-            nameSpans.append(span)
-            skipWhitespace()
-            guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':'") }
-            offset += 1
-            _ = try parseValue(depth: depth)
-            skipWhitespace()
-            switch try peek() {
-            case UInt8(ascii: ","): offset += 1
-            case UInt8(ascii: "}"): offset += 1; return
-            default: throw invalid("expected ',' or '}'")
-            }
-        }
-    }
-
-    /// Where the string whose content starts at `from` ends (its closing quote), when every byte before it is
-    /// ASCII from 0x20 to 0x7F (printable, and DEL) but the backslash: such content decodes to itself. Nil at anything else (an
-    /// escape, a control character, a non-ASCII byte, the end of the text), for `parseString` to decide.
-    private static func plainStringEnd(_ b: [UInt8], from: Int) -> Int? {
-        var j = from
-        while j < b.count {
-            let c = b[j]
-            if c == UInt8(ascii: "\"") { return j }
-            if c < 0x20 || c >= 0x80 || c == UInt8(ascii: "\\") { return nil }
-            j += 1
-        }
-        return nil
-    }
-
-    /// The end of the run of string content from `from` that decodes to itself: printable ASCII but `"` and `\\`,
-    /// and well-formed multi-byte UTF-8 sequences (`utf8SequenceLength`, Unicode §3.9 Table 3-7). Stops
-    /// at the first other byte, or an ill-formed or truncated sequence, where `parseString` decides (and throws the
-    /// same error at the same offset as it would byte by byte).
-    private static func checkedRunEnd(_ b: [UInt8], from: Int) -> Int {
-        var j = from
-        let n = b.count
-        while j < n {
-            let c = b[j]
-            if c < 0x80 {
-                if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return j }
-                j += 1
-                continue
-            }
-            let count = utf8SequenceLength(b, at: j)
-            if count == 0 { return j }
-            j += count
-        }
-        return j
-    }
-
     /// A string's content as validated UTF-8 (RFC 8259 §7, §8.1), escapes decoded.
     private mutating func parseString() throws -> [UInt8] {
         var out: [UInt8] = []
@@ -533,51 +430,33 @@ private struct JSONParser {
         return out
     }
 
-    /// The same, appended to `out` (or, with `keep` false, only checked).
-    private mutating func parseString(into out: inout [UInt8], keep: Bool = true) throws {
+    /// The same, appended to `out`.
+    private mutating func parseString(into out: inout [UInt8]) throws {
         offset += 1  // the opening quote
         while true {
-            // Checking only: what needs no decoding is stepped over in one loop; the byte it stops at is decided below.
-            if !keep { offset = Self.checkedRunEnd(bytes, from: offset) }
             let byte = try peek()
             switch byte {
             case UInt8(ascii: "\""):
                 offset += 1
                 return
             case UInt8(ascii: "\\"):
-                try parseEscape(into: &out, keep: keep)
+                try parseEscape(into: &out)
             case 0x00..<0x20:
                 throw invalid("unescaped control character in string")
             case 0x20..<0x80:
-                if keep { out.append(byte) }
+                out.append(byte)
                 offset += 1
             default:
-                try copyUTF8Sequence(into: &out, keep: keep)
+                try copyUTF8Sequence(into: &out)
             }
         }
     }
 
-    private mutating func parseEscape(into out: inout [UInt8], keep: Bool) throws {
+    private mutating func parseEscape(into out: inout [UInt8]) throws {
         let start = offset
         offset += 1  // the backslash
         let c = try peek()
         offset += 1
-        if !keep {
-            // The same checks without the decoded bytes.
-            var none: [UInt8] = []
-            switch c {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
-                 UInt8(ascii: "r"), UInt8(ascii: "t"):
-                return
-            case UInt8(ascii: "u"):
-                offset = start
-                none.reserveCapacity(4)
-                try parseEscape(into: &none, keep: true)
-                return
-            default:
-                throw invalid("invalid escape", at: start)
-            }
-        }
         switch c {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(c)
         case UInt8(ascii: "b"): out.append(0x08)
@@ -626,35 +505,11 @@ private struct JSONParser {
         return value
     }
 
-    /// The length of the well-formed multi-byte UTF-8 sequence at `b[j]`, or 0 where Unicode §3.9 Table 3-7 forbids
-    /// one: a byte that cannot lead (a continuation byte, C0, C1, F5–FF), a second byte outside its lead's range
-    /// (overlong forms, UTF-8-encoded surrogates, scalars above U+10FFFF), a later byte that is not a continuation
-    /// byte, or a sequence cut short by the end of `b`.
-    @inline(__always)
-    private static func utf8SequenceLength(_ b: [UInt8], at j: Int) -> Int {
-        let count: Int
-        var low: UInt8 = 0x80, high: UInt8 = 0xBF
-        switch b[j] {
-        case 0xC2...0xDF: count = 2
-        case 0xE0: count = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: count = 3
-        case 0xED: count = 3; high = 0x9F
-        case 0xF0: count = 4; low = 0x90
-        case 0xF1...0xF3: count = 4
-        case 0xF4: count = 4; high = 0x8F
-        default: return 0
-        }
-        guard b.count - j >= count, b[j + 1] >= low, b[j + 1] <= high else { return 0 }
-        if count >= 3, b[j + 2] & 0xC0 != 0x80 { return 0 }
-        if count == 4, b[j + 3] & 0xC0 != 0x80 { return 0 }
-        return count
-    }
-
     /// Copies one multi-byte UTF-8 sequence, rejecting what `utf8SequenceLength` rejects.
-    private mutating func copyUTF8Sequence(into out: inout [UInt8], keep: Bool = true) throws {
-        let count = Self.utf8SequenceLength(bytes, at: offset)
+    private mutating func copyUTF8Sequence(into out: inout [UInt8]) throws {
+        let count = StrictJSONScanner.utf8SequenceLength(bytes, at: offset)
         guard count > 0 else { throw invalid("invalid UTF-8") }
-        if keep { out += bytes[offset..<offset + count] }
+        out += bytes[offset..<offset + count]
         offset += count
     }
 
@@ -674,9 +529,7 @@ private struct JSONParser {
             guard offset < bytes.count, isDigit(bytes[offset]) else { throw invalid("invalid number", at: start) }
             skipDigits()
         }
-        var sawExponent = false
         if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
-            sawExponent = true
             offset += 1
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") {
                 offset += 1
@@ -684,8 +537,6 @@ private struct JSONParser {
             guard offset < bytes.count, isDigit(bytes[offset]) else { throw invalid("invalid number", at: start) }
             skipDigits()
         }
-        // Checking only: without an exponent, fewer than 309 digits stay below 1e308, so the value is finite.
-        if validateOnly, !sawExponent, offset - start < 309 { return 0 }
         // The grammar above admits only text Double(_:) reads (correctly rounded); overflow gives ±infinity.
         let text = String(decoding: bytes[start..<offset], as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw invalid("number out of double range", at: start) }

@@ -78,7 +78,7 @@ struct DataScan: Sendable {
     /// Strict, with no white space between tokens.
     let compact: Bool
 
-    /// The answers for `data`: the plain scan first, the strict parse (check only) when it is not plain.
+    /// The answers for `data`: the plain scan first, the strict check (`CanonicalJSON.strictScan`, no value built) when it is not plain.
     static func of(_ data: [UInt8]) -> DataScan {
         if PlainJSON.isPlain(data) { return DataScan(plain: true, strict: true, compact: true) }
         let (strict, compact) = CanonicalJSON.strictScan(data)

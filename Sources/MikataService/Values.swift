@@ -45,7 +45,7 @@ public struct VaultRecord: Sendable, Hashable {
     /// Whether `data` is one JSON value under the rules every append checks (RFC 8259, strict: no duplicate member,
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
     /// as stored. Only records written before those rules can fail it. Records of a page read carry the answer;
-    /// others are checked here (`CanonicalJSON.isStrictJSON`: no value built), each time it is asked.
+    /// others are checked here (`CanonicalJSON.isStrictJSON`: one pass, no value built), each time it is asked.
     public var dataIsJSON: Bool { (scan ?? DataScan.of(data)).strict }
 
     /// Whether `data` is strict JSON (`dataIsJSON`) with no white space between its tokens: as stored, it is already

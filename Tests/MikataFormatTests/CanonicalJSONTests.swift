@@ -400,9 +400,10 @@ struct CanonicalJSONRejectionTests {
         #expect(try CanonicalJSON.canonicalize(bytes) == bytes)
     }
 
-    /// The check-only parse keeps member names on one stack and compares them without a set up to 16 members: it
-    /// must find the same duplicates (escaped spellings included, at any member count and nesting) and accept the
-    /// same texts as `parse`, and it skips `Double` parsing only where no overflow is possible.
+    /// The check-only scan (`StrictJSONScanner`) compares member names where they lie in the text, without a set up to
+    /// 16 members, and decodes names spelled with escapes: it must find the same duplicates (escaped spellings
+    /// included, at any member count and nesting, before and after the switch to a set) and accept the same texts as
+    /// `parse`, and it skips `Double` parsing only where no overflow is possible.
     @Test func checkOnlyParseAgreesOnNamesAndNumbers() {
         func members(_ names: [String]) -> String { "{" + names.map { "\"\($0)\":0" }.joined(separator: ",") + "}" }
         let distinct = (0..<40).map { "m\($0)" }
@@ -419,6 +420,16 @@ struct CanonicalJSONRejectionTests {
         #expect(failure(utf8(#"{"ab":1,"\u0061b":2}"#)) == .invalidField)
         #expect(failure(utf8(#"{"a/":1,"a\/":2}"#)) == .invalidField)
         #expect(failure(utf8(members(Array(distinct.prefix(20)) + [#"m\u0031"#]))) == .invalidField)
+        // An escaped name first, then plain ones: the object compares through its set from the escaped name on.
+        #expect(failure(utf8(#"{"\u0061":1,"b":2,"a":3}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"\u0061":1,"b":2,"c":3}"#)) == nil)
+        #expect(failure(utf8(#"{"x":{"\u0061":1},"a":{"a":2},"y":[{"\u00e9":1,"é":2}]}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"x":{"\u0061":1},"a":{"a":2},"y":[{"\u00e9":1,"e":2}]}"#)) == nil)
+        #expect(failure(utf8(#"{"\ud83d\ude00":1,"😀":2}"#)) == .invalidField)
+        #expect(failure(utf8(#"{"\t\n\"\\\/":1,"\u0009\u000a\u0022\u005c/":2}"#)) == .invalidField)
+        // A set for a big object, then a small object at the same depth: its names start afresh.
+        #expect(failure(utf8("[" + members(Array(distinct.prefix(20))) + "," + members(["m0", "m1"]) + "]")) == nil)
+        #expect(failure(utf8("[" + members(Array(distinct.prefix(20))) + "," + members(["m0", "m0"]) + "]")) == .invalidField)
         #expect(failure(utf8(#"{"a":{"a":{"a":1},"b":{"a":2}},"b":[{"a":1,"b":2},{"a":3}]}"#)) == nil)
         #expect(failure(utf8(#"{"a":{"b":1,"c":2},"b":{"b":1,"c":2,"b":3}}"#)) == .invalidField)
         #expect(failure(utf8(#"{"a":{"b":1},"a":2}"#)) == .invalidField)
