@@ -157,7 +157,7 @@ extension BenchRun {
             ratio: "\(ratio(bareMBs / rawMBs)) / \(ratio(libMBs / oneMBs)) (with log, vs one core)", goal: "", pass: nil,
             samples: "\(libBare.count) + \(one.count) passes"))
         report.notes.append("Parallel read: \(n) records of 64 KiB; the library reads the file in 1 MiB chunks and decrypts, "
-            + "hashes and verifies batches of up to 256 frames (8 MiB) with DispatchQueue.concurrentPerform while the chain is "
+            + "hashes and verifies batches of up to 256 frames or 4 MiB with DispatchQueue.concurrentPerform while the chain is "
             + "checked in order. The baselines run the same three steps through MikataCrypto on \(n) chunks in memory, "
             + "concurrentPerform over the records (all cores) or a loop (one core). Throughput counts record data, in MB/s.")
     }

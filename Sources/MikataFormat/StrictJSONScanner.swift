@@ -39,7 +39,8 @@ enum StrictJSONScanner {
         var sawWhitespace = false
         /// Open containers, innermost last: an array is -1, an object where its names begin in `names`.
         var open: [Int] = []
-        /// Member names of the open objects, as offsets of their text in `b`: start, end, start, end, …
+        /// Member names of the open objects, as offsets of their text in `b`: start, end, start, end, … (an object's
+        /// names stop here once it has a hash set).
         var names: [Int] = []
         /// The hash set of names of each open object (by depth) that has more than `linearNames`.
         var nameSets: [Int: Set<ArraySlice<UInt8>>] = [:]
@@ -147,7 +148,8 @@ enum StrictJSONScanner {
             let length = end - start
             let base = open[open.count - 1], depth = open.count
             if !nameSets.isEmpty, nameSets[depth] != nil {
-                guard nameSets[depth]!.insert(b[start..<end]).inserted else { return false }
+                // The set holds every name of this object: `names` is not needed for it any more.
+                return nameSets[depth]!.insert(b[start..<end]).inserted
             } else {
                 for k in stride(from: base, to: names.count, by: 2) {
                     let earlier = names[k]
@@ -161,6 +163,7 @@ enum StrictJSONScanner {
                     for k in stride(from: base, to: names.count, by: 2) { set.insert(b[names[k]..<names[k + 1]]) }
                     set.insert(b[start..<end])
                     nameSets[depth] = set
+                    return true
                 }
             }
             names.append(start)
@@ -229,6 +232,16 @@ enum StrictJSONScanner {
         var j = from
         while j < n {
             let c = b[j]
+            // The usual bytes first: printable ASCII but the quote and the backslash, then the lead of a three-byte
+            // sequence without a restricted second byte (E1–EC, EE–EF: most of the BMP, kana and kanji among it).
+            if c >= 0x20, c < 0x80, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") {
+                j += 1
+                continue
+            }
+            if c >= 0xE1, c <= 0xEF, c != 0xED, j + 2 < n, b[j + 1] & 0xC0 == 0x80, b[j + 2] & 0xC0 == 0x80 {
+                j += 3
+                continue
+            }
             if c < 0x80 {
                 if c == UInt8(ascii: "\"") { return j + 1 }
                 if c < 0x20 { return nil }
