@@ -138,6 +138,13 @@ package enum CanonicalJSON {
         }
     }
 
+    /// The content of the JSON string whose opening quote is `bytes[quote]`, escapes decoded (RFC 8259 §7), as
+    /// `parse` decodes it; nil if no valid string starts there. For `StrictJSONScanner`'s member names.
+    static func decodedString(_ bytes: [UInt8], quoteAt quote: Int) -> [UInt8]? {
+        var parser = JSONParser(bytes: bytes, at: quote)
+        return try? parser.parseString()
+    }
+
     private static func parse(_ bytes: [UInt8], compact: inout Bool) throws -> JSONValue {
         guard bytes.count <= maxInputBytes else {
             throw FormatError.limitExceeded("json: input of \(bytes.count) bytes exceeds \(maxInputBytes)")
@@ -312,7 +319,7 @@ private struct JSONParser {
     let bytes: [UInt8]
     private(set) var offset = 0
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], at offset: Int = 0) { self.bytes = bytes; self.offset = offset }
 
     private func invalid(_ what: String, at position: Int? = nil) -> FormatError {
         .invalidField("json: \(what) at byte \(position ?? offset)")
@@ -424,7 +431,7 @@ private struct JSONParser {
     }
 
     /// A string's content as validated UTF-8 (RFC 8259 §7, §8.1), escapes decoded.
-    private mutating func parseString() throws -> [UInt8] {
+    fileprivate mutating func parseString() throws -> [UInt8] {
         var out: [UInt8] = []
         try parseString(into: &out)
         return out

@@ -9,7 +9,8 @@
 /// explicit stack of open containers, and compares member names where they lie in the text.
 ///
 /// Member names without escapes (nearly all) are compared where they lie in the text; a name spelled with escapes
-/// is decoded, since two spellings of one name are one name. Agreement with the full parser on every input is what
+/// is decoded by the parser's own string reading (`CanonicalJSON.decodedString`), since two spellings of one name
+/// are one name. Agreement with the full parser on every input is what
 /// the tests and the JSON fuzz target check; the parser alone names the first problem (`CanonicalJSON.validate`).
 enum StrictJSONScanner {
     /// What the scan found.
@@ -131,7 +132,7 @@ enum StrictJSONScanner {
             var escaped = false
             guard let end = stringEnd(b, from: start, escaped: &escaped) else { return .invalid }
             if escaped {
-                guard addDecodedName(Self.decode(b, from: start, to: end - 1)) else { return .invalid }
+                guard let name = CanonicalJSON.decodedString(b, quoteAt: i), addDecodedName(name) else { return .invalid }
             } else {
                 guard addName(start: start, end: end - 1) else { return .invalid }
             }
@@ -181,37 +182,6 @@ enum StrictJSONScanner {
                 nameSets[depth] = set
             }
             return nameSets[depth]!.insert(name[...]).inserted
-        }
-
-        /// The content `b[from..<to]` of a string that `stringEnd` accepted, its escapes decoded (RFC 8259 §7).
-        static func decode(_ b: [UInt8], from: Int, to: Int) -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(to - from)
-            var j = from
-            while j < to {
-                let c = b[j]
-                guard c == UInt8(ascii: "\\") else { out.append(c); j += 1; continue }
-                switch b[j + 1] {
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    let unit = UInt32(hex4(b, at: j + 2) ?? 0)
-                    var scalar = unit
-                    if (0xD800...0xDBFF).contains(unit) {
-                        let low = UInt32(hex4(b, at: j + 8) ?? 0)
-                        scalar = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                        j += 6
-                    }
-                    out += Unicode.Scalar(scalar).map { Array(String($0).utf8) } ?? []
-                    j += 4
-                default: out.append(b[j + 1])  // " \ /
-                }
-                j += 2
-            }
-            return out
         }
 
         mutating func close() {
@@ -286,7 +256,7 @@ enum StrictJSONScanner {
         }
     }
 
-    static func hex4(_ b: [UInt8], at j: Int) -> UInt16? {
+    private static func hex4(_ b: [UInt8], at j: Int) -> UInt16? {
         guard j + 4 <= b.count else { return nil }
         var value: UInt16 = 0
         for k in j..<j + 4 {
