@@ -124,8 +124,7 @@ package enum CanonicalJSON {
     package static func validate(_ bytes: [UInt8]) throws {
         if case .strict = StrictJSONScanner.scan(bytes) { return }
         // Rejected: the parser names the first problem (both read the same rules; the tests hold them to it).
-        var compact = true
-        _ = try parse(bytes, compact: &compact)
+        _ = try parse(bytes)
         throw FormatError.invalidField("json: rejected by the check-only scan but not by the parser")
     }
 
