@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -109,4 +110,43 @@ func parentDirectory(of path: String) -> String {
 func progress(_ message: String) {
     let line = Array("bench: \(message)\n".utf8)
     _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress!, $0.count) }
+}
+
+/// The physical ceiling of an append whose frame must be durable before its log entry is written (docs/SECURITY.md,
+/// "The newest records of a vault can be hidden from the log"): a raw shared file whose writers share one
+/// pwrite + fdatasync (group commit) and nothing else: no lock file, no tail read, no hashing. A caller's entry is
+/// durable when `appendDurably` returns; a caller that arrives while a batch is being written waits for it, then
+/// for its own (written by whoever leads next).
+final class RawGroupCommitFile: @unchecked Sendable {
+    private let file: RawAppendFile
+    private let condition = NSCondition()
+    private var pending: [UInt8] = []
+    private var nextTicket = 0, committed = 0
+    private var leading = false
+    private var failure: (any Error)?
+    /// Batches written (each one pwrite and one fdatasync).
+    private(set) var batches = 0
+
+    init(path: String) throws { file = try RawAppendFile(path: path) }
+
+    func appendDurably(_ entry: [UInt8]) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        let ticket = nextTicket
+        nextTicket += 1
+        pending += entry
+        while committed <= ticket {
+            if let failure { throw failure }
+            guard !leading else { condition.wait(); continue }
+            leading = true
+            let batch = pending, upTo = nextTicket
+            pending = []
+            condition.unlock()
+            let outcome = Result { try file.appendDurably(batch) }
+            condition.lock()
+            leading = false
+            if case .failure(let e) = outcome { failure = e } else { committed = upTo; batches += 1 }
+            condition.broadcast()
+        }
+    }
 }
