@@ -343,7 +343,7 @@ def main():
     # Every append and read must have been answered 2xx: a figure made of errors is no figure.
     for name, r in (("appends to 32 vaults", own), ("appends to one vault", shared), ("appends without fsync", nosync), ("reads", reads),
                     ("reads of small pages", reads_small),
-                    ("reads at the goal's rate, pages of 100", paced[PAGE]), ("reads at the goal's rate, small pages", paced[SMALL_PAGE]),
+                    (f"reads at the goal's rate, pages of {PAGE}", paced[PAGE]), (f"reads at the goal's rate, pages of {SMALL_PAGE}", paced[SMALL_PAGE]),
                     ("reads without the signature cache", reads_cold),
                     ("reads, one connection", read1), ("appends, one connection", append1)):
         if r["ok"] != r["requests"] or r["socketErrors"]:
@@ -523,8 +523,8 @@ def report(o, own, shared, nosync, reads, reads_small, paced, reads_cold, read1,
               "(Little's law: latency ≈ connections ÷ pages per second), so the latency goal is measured at the goal's load instead: "
               f"the same {CLIENTS} connections, each pausing a random time between its requests (exponentially distributed, "
               "`scripts/bench-server/wrk-paced.lua`), offer 1.1× the read goal; wrk times each request from its sending, so a "
-              "pause never counts as latency, and the row gives the rate reached. Latencies are wrk's (per request, as the "
-              "client saw them) and pgbench's per-transaction log. The appends without fsync run on the same store "
+              "pause never counts as latency, and the row gives the rate reached. Only reads have a rate goal of their own; the appends' goal is relative to PostgreSQL at the same 32 connections, so their latency stays measured at saturation, beside pgbench's. Latencies are wrk's (per request, as the "
+              "client saw them; at saturation wrk 4.1 also adds its own coordinated-omission samples for requests held back) and pgbench's per-transaction log. The appends without fsync run on the same store "
               "served a third time under eatmydata (Debian's libeatmydata: LD_PRELOAD makes fsync, fdatasync and sync "
               "return at once), after its 32 patients log in again; CPU figures are /proc/<pid>/stat (the server) and "
               "/proc/stat (the machine) over the phase.", "", END]

@@ -53,10 +53,16 @@ extension BenchRun {
             let vault = try store.openVault(email: email)
             vaults.append((vault, try vault.unlock(password: password)))
         }
+        // A frame's and a log entry's size, from appends (the smallest log growth of three: every 64th entry also
+        // brings a signed checkpoint line).
         let logPath = "\(store.root)/audit/log.jsonl"
-        let before = try fileSize(vaults[0].0.path), logBefore = try fileSize(logPath)
-        try vaults[0].0.append(type: "dose", data: data, session: vaults[0].1)
-        let frameLength = try fileSize(vaults[0].0.path) - before, entryLength = try fileSize(logPath) - logBefore
+        var frameLength = 0, entryLength = Int.max
+        for _ in 0..<3 {
+            let before = try fileSize(vaults[0].0.path), logBefore = try fileSize(logPath)
+            try vaults[0].0.append(type: "dose", data: data, session: vaults[0].1)
+            frameLength = try fileSize(vaults[0].0.path) - before
+            entryLength = min(entryLength, try fileSize(logPath) - logBefore)
+        }
         let frame = Random.bytes(frameLength), entry = Random.bytes(entryLength)
         let dir = parentDirectory(of: vaults[0].0.path)
         let raws = try (0..<threads).map { Handed(try RawAppendFile(path: "\(dir)/bench-raw-concurrent-\($0).bin")) }
@@ -133,6 +139,7 @@ extension BenchRun {
             oneService.add(try serviceRound())
         }
         let commitsAfter = service.accessLogGroupCommits
+        let rawBatches = rawLog.batches
         let serviceAppends = Double(tasksTotal * (rounds + 1))
         let logBatches = Double(commitsAfter.batches - commitsBefore.batches)
         func perSecond(_ v: Double) -> String { String(format: "%.0f appends/s", v) }
@@ -143,7 +150,7 @@ extension BenchRun {
             ratio: ratio(many.median / manyRaw.median), goal: "≥ 0.7×", pass: many.median / manyRaw.median >= 0.7, samples: samples))
         report.info.append(Row(
             figure: "Same, against the ordered design's raw ceiling: each thread's frame durable in its own file, then a \(entryLength) B entry in one shared file by group commit (pwrite + fdatasync per batch, nothing else), appends/s",
-            measured: perSecond(many.median), baseline: "\(perSecond(manyOrdered.median)) raw ordered (frame, then group-committed entry); \(perSecond(manyRaw.median)) frames alone",
+            measured: perSecond(many.median), baseline: "\(perSecond(manyOrdered.median)) raw ordered (frame, then group-committed entry; \(String(format: "%.1f", Double(rawBatches.callers) / Double(max(1, rawBatches.count)))) entries per batch); \(perSecond(manyRaw.median)) frames alone",
             ratio: "\(ratio(many.median / manyOrdered.median)) of it; it is \(ratio(manyOrdered.median / manyRaw.median)) of the frames alone",
             goal: "", pass: nil, samples: samples))
         report.info.append(Row(

@@ -114,39 +114,75 @@ func progress(_ message: String) {
 
 /// The physical ceiling of an append whose frame must be durable before its log entry is written (docs/SECURITY.md,
 /// "The newest records of a vault can be hidden from the log"): a raw shared file whose writers share one
-/// pwrite + fdatasync (group commit) and nothing else: no lock file, no tail read, no hashing. A caller's entry is
-/// durable when `appendDurably` returns; a caller that arrives while a batch is being written waits for it, then
-/// for its own (written by whoever leads next).
+/// pwrite + fdatasync (group commit) and nothing else: no lock file, no tail read, no hashing. The hand-off is the
+/// access log's (`AuditLog.append(contentsOf:)`): the first caller leads and writes every entry waiting; each of
+/// that batch's callers is woken once with the outcome, and the lead passes to the first caller that arrived
+/// meanwhile. A caller's entry is durable when `appendDurably` returns.
 final class RawGroupCommitFile: @unchecked Sendable {
+    private enum Answer { case lead, committed, failed(any Error) }
+
+    /// One caller: its entry, and the semaphore it waits on for its answer (written before the signal).
+    private final class Waiter: @unchecked Sendable {
+        let entry: [UInt8]
+        let ready = DispatchSemaphore(value: 0)
+        var answer = Answer.lead
+        init(_ entry: [UInt8]) { self.entry = entry }
+    }
+
     private let file: RawAppendFile
-    private let condition = NSCondition()
-    private var pending: [UInt8] = []
-    private var nextTicket = 0, committed = 0
+    private let lock = NSLock()
+    private var pending: [Waiter] = []
     private var leading = false
-    private var failure: (any Error)?
-    /// Batches written (each one pwrite and one fdatasync).
-    private(set) var batches = 0
+    private var written = 0, callers = 0
 
     init(path: String) throws { file = try RawAppendFile(path: path) }
 
+    /// Batches written (each one pwrite and one fdatasync) and the callers they held.
+    var batches: (count: Int, callers: Int) { lock.withLock { (written, callers) } }
+
     func appendDurably(_ entry: [UInt8]) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        let ticket = nextTicket
-        nextTicket += 1
-        pending += entry
-        while committed <= ticket {
-            if let failure { throw failure }
-            guard !leading else { condition.wait(); continue }
+        let me = Waiter(entry)
+        let leads: Bool = lock.withLock {
+            pending.append(me)
+            if leading { return false }
             leading = true
-            let batch = pending, upTo = nextTicket
-            pending = []
-            condition.unlock()
-            let outcome = Result { try file.appendDurably(batch) }
-            condition.lock()
-            leading = false
-            if case .failure(let e) = outcome { failure = e } else { committed = upTo; batches += 1 }
-            condition.broadcast()
+            return true
+        }
+        var answer = Answer.lead
+        if !leads {
+            me.ready.wait()
+            answer = me.answer
+        }
+        while true {
+            switch answer {
+            case .committed: return
+            case .failed(let error): throw error
+            case .lead:
+                let batch: [Waiter] = lock.withLock {
+                    defer { pending = [] }
+                    return pending
+                }
+                let outcome: Answer
+                do {
+                    try file.appendDurably(batch.flatMap(\.entry))
+                    outcome = .committed
+                } catch {
+                    outcome = .failed(error)
+                }
+                let next: Waiter? = lock.withLock {
+                    if case .committed = outcome { written += 1; callers += batch.count }
+                    if let first = pending.first { return first }
+                    leading = false
+                    return nil
+                }
+                for w in batch where w !== me {
+                    w.answer = outcome
+                    w.ready.signal()
+                }
+                next?.answer = .lead
+                next?.ready.signal()
+                answer = outcome
+            }
         }
     }
 }
