@@ -56,6 +56,7 @@ package enum VaultFormat {
         package static let fingerprint: StaticString = "mikata/v1/fingerprint\0"
         package static let contact: StaticString = "mikata/v1/contact\0"
         package static let supporterPins: StaticString = "mikata/v1/supporter-pins\0"
+        package static let shredIntent: StaticString = "mikata/v1/shred-intent\0"
         /// crypto_kdf context of the keys derived from a vault's owner key (FORMAT.md §5.8): 1 contact records.
         package static let ownerKDFContext: StaticString = "mkowner1"
         /// crypto_kdf context of the keys derived from a supporter's signing seed (FORMAT.md §7.11): 1 pins file, 2 address keys.

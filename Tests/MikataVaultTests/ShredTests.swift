@@ -224,6 +224,87 @@ struct ShredTests {
         _ = try s.store.auditLog().verify()
     }
 
+    /// How a disk writer tries to make the store act on an intent it did not write.
+    enum PlantedIntent: String, CaseIterable {
+        /// A plain intent with no MAC (also what a version before authenticated intents left).
+        case noMAC
+        /// This store's own intent for one vault, put under another vault's name.
+        case otherVaultsIntent
+        /// A member changed after the MAC was made.
+        case alteredReason
+        /// Validly MACed (the test holds the root key), but its lookup path leaves the store.
+        case traversingLookup
+        /// Validly MACed, but a byte count a double cannot turn into an Int.
+        case hugeByteCount
+    }
+
+    @Test("a shred intent the store did not write (or whose fields leave their form) is never executed: nothing is destroyed, inside or outside the store",
+          arguments: PlantedIntent.allCases)
+    func plantedIntentRefused(planted: PlantedIntent) throws {
+        let s = try Scratch()
+        let (victim, _) = try s.patient("victim@example.jp")
+        let (decoy, _) = try s.patient("decoy@example.jp", password: "decoy-pw")
+        let id = victim.vaultId
+        // A file outside the store the intent aims at, as the root key or anything the store's user owns.
+        let outside = ShredKit.temporaryPath("outside")
+        defer { ShredKit.cleanup(outside) }
+        try ShredKit.write(Array("keep me".utf8), to: outside)
+        let relative = String(repeating: "../", count: s.store.root.split(separator: "/").count) + outside.dropFirst()
+        var members: [(String, JSONValue)] = [
+            ("vaultId", .string(id.hex)), ("certificateId", .string(Random.bytes(16).hex)),
+            ("subjectRef", .string(Random.bytes(32).hex)), ("subjectRefSalt", .string(Random.bytes(16).hex)),
+            ("lookupFile", .string(relative)), ("reason", .string("forged")), ("requestedBy", .string("nobody")),
+            ("reference", .string("none")), ("executedBy", .string("attacker")), ("approvedBy", .string("attacker-2")),
+            ("receivedAt", .string(AuditLog.isoNow())), ("startedAt", .string(AuditLog.isoNow())), ("erasureKeyId", .string("")),
+            ("vaultBytes", .number(0)), ("secretBytes", .number(0)), ("supporters", .array([])),
+        ]
+        func macked(_ m: [(String, JSONValue)]) -> JSONValue {
+            .object(m + [("mac", .string(s.store.rootKey.mac(shredIntent: CanonicalJSON.serialize(.object(m))).hex))])
+        }
+        let intent: JSONValue
+        switch planted {
+        case .noMAC:
+            intent = .object(members)
+        case .otherVaultsIntent:
+            // The store's own, complete intent for the decoy (a shred interrupted before destruction), renamed.
+            let holder = try PosixFile.open(s.store.erasureSecretPath(decoy.vaultId))
+            try holder.lock(exclusive: true, timeout: 1)
+            s.store.lockTimeout = 0.2
+            #expect(failureClass { _ = try s.store.shred(email: "decoy@example.jp", request: ShredKit.request()) } == "busy")
+            holder.unlock()
+            intent = try CanonicalJSON.parse(try ShredKit.read(s.store.intentPath(decoy.vaultId)))
+            try FileManager.default.removeItem(atPath: s.store.intentPath(decoy.vaultId))
+        case .alteredReason:
+            members[1] = ("certificateId", .string(Random.bytes(16).hex))
+            members[4] = ("lookupFile", .string("index/ab/ab" + String(repeating: "0", count: 62)))
+            guard case .object(var m) = macked(members) else { return }
+            m[5] = ("reason", .string("altered after the MAC"))
+            intent = .object(m)
+        case .traversingLookup:
+            intent = macked(members)
+        case .hugeByteCount:
+            members[4] = ("lookupFile", .string("index/ab/ab" + String(repeating: "0", count: 62)))
+            members[13] = ("vaultBytes", .number(1e300))
+            intent = macked(members)
+        }
+        try ShredKit.write(CanonicalJSON.serialize(intent), to: s.store.intentPath(id))
+        let certificatesBefore = Posix.list("\(s.store.root)/certificates")
+        let logBefore = try s.store.auditLog().entries().count
+
+        // Every way an intent gets executed refuses it.
+        #expect(failureClass { _ = try s.store.shred(email: "victim@example.jp", request: ShredKit.request()) } == "tampered")
+        #expect(failureClass { _ = try s.store.completePendingShred(email: "victim@example.jp") } == "tampered")
+        #expect(failureClass { _ = try s.store.completePendingShreds() } == "tampered")
+        // Nothing was destroyed, issued or logged as a shred.
+        #expect(try ShredKit.read(outside) == Array("keep me".utf8))
+        #expect(ShredKit.exists(s.store.erasureSecretPath(id)) && ShredKit.exists(s.store.vaultPath(id)))
+        #expect(Posix.list("\(s.store.root)/certificates") == certificatesBefore)
+        #expect(try !s.store.auditLog().entries().dropFirst(logBefore).contains { $0.action == "shred" })
+        // Once the planted file is gone, the victim's own password opens the vault again.
+        try FileManager.default.removeItem(atPath: s.store.intentPath(id))
+        #expect(try victim.records(victim.unlock(password: pw("patient-pw"))).count == 1)
+    }
+
     @Test("a shred interrupted before the destruction (vault busy) refuses every open until it is completed")
     func interruptedBeforeDestruction() throws {
         let s = try Scratch()

@@ -159,6 +159,20 @@ package final class StoreRootKey: Sendable {
         Sodium.constantTimeEqual(Self.mac(anchorKey, anchor.macMessage()), anchor.mac)
     }
 
+    /// A shred intent's MAC (FORMAT.md §7.7): `KH32(rootSubkey 9, "mikata/v1/shred-intent\0" || canonical JSON of the
+    /// intent without its `mac` member)`.
+    func mac(shredIntent canonical: [UInt8]) -> [UInt8] {
+        let h = Blake2b(outputLength: 32, key: SubkeyDerivation.derive(from: secret, id: 9, context: VaultFormat.Label.rootKDFContext))
+        h.update(VaultFormat.Label.shredIntent)
+        h.update(canonical)
+        return h.finalize()
+    }
+
+    /// Whether `mac` is `mac(shredIntent: canonical)` (constant-time comparison).
+    func isAuthentic(shredIntent canonical: [UInt8], mac: [UInt8]) -> Bool {
+        Sodium.constantTimeEqual(self.mac(shredIntent: canonical), mac)
+    }
+
     func seal(_ secret: SecureBytes, storeId: String, kind: StoreSecretFile.Kind) throws -> SealedStoreSecretFile {
         let nonce = Random.bytes(24)
         let ct = try XChaCha20Poly1305.seal(secret: secret, key: sealingKey, nonce: nonce,

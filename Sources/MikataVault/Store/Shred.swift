@@ -123,10 +123,47 @@ extension Store {
         return try Store.subjectRef(email: email, salt: s) == ref
     }
 
+    /// The intent at `path` (`shred/<vaultId>.intent`), nil if there is none. Only an intent this store wrote is
+    /// returned: its MAC under root subkey 9 must verify (FORMAT.md §7.7), and it must name the vault its file is
+    /// named after. Everything an intent says is acted on (which files are removed, what the certificate states), so
+    /// one planted by a disk writer, or written before intents were authenticated, is never executed.
+    /// - Throws: `VaultError.corrupted` (not JSON), `.tampered` (no valid MAC, another vault's intent, a field
+    ///   outside its form).
     private func readIntent(path: String) throws -> JSONValue? {
         guard let bytes = try Posix.readFile(path) else { return nil }
         guard let v = try? CanonicalJSON.parse(bytes) else { throw VaultError.corrupted("shred intent \(path) is damaged; finish the shred by hand (see docs/OPERATIONS.md)") }
+        let name = String(path.split(separator: "/").last ?? "")
+        guard case .object(let members) = v, case .string(let macHex)? = v["mac"], let mac = [UInt8](hex: macHex),
+              rootKey.isAuthentic(shredIntent: CanonicalJSON.serialize(.object(members.filter { $0.0 != "mac" })), mac: mac) else {
+            throw VaultError.tampered("shred intent \(path) is not authenticated by this store's root key (planted, altered, or written by a version before intents were): it is not executed; see docs/OPERATIONS.md")
+        }
+        guard case .string(let id)? = v["vaultId"], name == "\(id).intent", Store.checkedIntentFields(v) else {
+            throw VaultError.tampered("shred intent \(path) does not name its own vault, or holds a field outside its form")
+        }
         return v
+    }
+
+    /// Whether an intent's fields are in their form (FORMAT.md §7.7): ids in lower-case hex of their length, the
+    /// lookup entry's path as `Store.lookupPath` makes it (`index/<2 hex>/<64 hex>`, the shard its name's first two
+    /// digits), byte counts whole numbers from 0 to 2^53. Checked even under a valid MAC: every path the shred
+    /// removes is built from them.
+    static func checkedIntentFields(_ intent: JSONValue) -> Bool {
+        func hex(_ s: String, _ count: Int) -> Bool { s.utf8.count == count && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
+        guard case .string(let id)? = intent["vaultId"], hex(id, 32),
+              case .string(let certificateId)? = intent["certificateId"], hex(certificateId, 32),
+              case .string(let lookup)? = intent["lookupFile"] else { return false }
+        let parts = lookup.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, parts[0] == "index", hex(parts[1], 2), hex(parts[2], 64), parts[2].hasPrefix(parts[1]) else { return false }
+        for key in ["vaultBytes", "secretBytes"] {
+            guard case .number(let n)? = intent[key], n >= 0, n <= 9_007_199_254_740_992, n.rounded() == n else { return false }
+        }
+        return true
+    }
+
+    /// `members` with their MAC under root subkey 9 added as `mac` (FORMAT.md §7.7).
+    private func authenticatedIntent(_ members: [(String, JSONValue)]) -> JSONValue {
+        let mac = rootKey.mac(shredIntent: CanonicalJSON.serialize(.object(members)))
+        return .object(members + [("mac", .string(mac.hex))])
     }
 
     /// Records everything the shred must do and report, before anything is destroyed.
@@ -160,7 +197,7 @@ extension Store {
             ("supporters", .array(supporters)),
         ]
         members.append(("approvedBy", request.approvedBy.map { .string($0) } ?? .null))
-        let intent = JSONValue.object(members)
+        let intent = authenticatedIntent(members)
         try Posix.makeDirectories(shredDirectory)
         try Posix.writeAtomically(intentPath(id), CanonicalJSON.serialize(intent))
         CrashPoint.hit("shred:intent-written")
@@ -187,7 +224,8 @@ extension Store {
     }
 
     private func execute(_ intent: JSONValue) throws -> ShredOutcome {
-        guard case .string(let idHex)? = intent["vaultId"], let id = [UInt8](hex: idHex), id.count == 16,
+        guard Store.checkedIntentFields(intent),
+              case .string(let idHex)? = intent["vaultId"], let id = [UInt8](hex: idHex), id.count == 16,
               case .string(let certId)? = intent["certificateId"], case .string(let lookupFile)? = intent["lookupFile"]
         else { throw VaultError.corrupted("a shred intent is incomplete; finish the shred by hand (see docs/OPERATIONS.md)") }
         // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
@@ -233,8 +271,8 @@ extension Store {
         try updateTombstoneList { $0.vaults.insert(idHex) }
         CrashPoint.hit("shred:tombstone-written")
         // A resumed shred reports what the interrupted run overwrote too (sizes were recorded in the intent).
-        let vaultBytes = max(vaultOverwritten, Int(intent["vaultBytes"]?.doubleValue ?? 0))
-        let secretTotal = max(secretBytes, Int(intent["secretBytes"]?.doubleValue ?? 0))
+        let vaultBytes = max(vaultOverwritten, intent["vaultBytes"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0)
+        let secretTotal = max(secretBytes, intent["secretBytes"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0)
         // A re-run after the certificate was issued keeps that certificate (same id, same bytes).
         let certificate: [UInt8]
         if let issued = try Posix.readFile("\(certificateDirectory)/\(certId).json"), (try? DeletionCertificate.verify(issued, publicKey: nil)) != nil {
