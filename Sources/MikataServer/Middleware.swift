@@ -76,16 +76,19 @@ extension Request {
 extension MikataServer {
     /// The client's address: the TCP peer, or, when the peer is a configured trusted proxy, the right-most
     /// `X-Forwarded-For` entry that is not itself a trusted proxy (the client as the nearest untrusted hop saw it).
-    /// "unknown" when there is no peer address (in-process tests).
+    /// "unknown" when there is no peer address (in-process tests), and when a trusted proxy's request names no
+    /// client (no header) or a malformed one before the first untrusted hop: the proxy's own address would stand for
+    /// every client behind it, and behind a proxy on loopback that address is in the default admin allowlist.
+    /// "unknown" is in no allowlist; the login throttle counts it as one address.
     func clientAddress(_ request: Request, _ context: MikataRequestContext) -> String {
         guard let peer = context.remoteAddress?.ipAddress else { return "unknown" }
         guard configuration.trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
         let hops = request.headers[values: HTTPField.Name("X-Forwarded-For")!]
             .flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
         for hop in hops.reversed() {
-            guard IPRange.parse(hop) != nil else { return peer }  // malformed: trust nothing past the proxy
+            guard IPRange.parse(hop) != nil else { return "unknown" }  // malformed: trust nothing past the proxy
             if !configuration.trustedProxies.contains(where: { $0.contains(hop) }) { return hop }
         }
-        return hops.first ?? peer
+        return hops.first ?? "unknown"
     }
 }

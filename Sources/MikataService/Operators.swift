@@ -23,7 +23,8 @@ extension VaultService {
     /// - Parameter expectedVaultId: when given (hex), the shred goes ahead only if the address still leads to that
     ///   vault (or to none: an interrupted shred of it completes); an address that now leads to another vault is
     ///   `.notFound` for the vault asked for, and nothing is shredded (a dual-control request made before the patient
-    ///   deleted their vault and someone re-registered the address).
+    ///   deleted their vault and someone re-registered the address); an address whose vault was deleted before (the
+    ///   earlier certificate found) is `.notFound` too: that certificate does not answer this request.
     /// - Throws: `MikataError` `.notFound`, `.invalidInput` (request fields), `.io`.
     public func shred(email: String, request: DeletionRequest, expectedVaultId: String? = nil) async throws -> DeletionOutcome {
         let key = try await laneKey(email: email)
@@ -36,6 +37,11 @@ extension VaultService {
                     reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
                     executedBy: request.executedBy, approvedBy: request.approvedBy)))
                 self.handles.drop(outcome.vaultId)
+                // An earlier deletion's certificate (the patient's own, or one of an older vault of the same address)
+                // is not this request's: the vault it names is gone and nobody shredded it on this request.
+                if expectedVaultId != nil, outcome.alreadyShredded {
+                    throw MikataError(.notFound, "the vault this request names no longer exists; it was deleted before the request was approved")
+                }
                 return outcome
             }
         }

@@ -402,6 +402,17 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
             #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: outsider).status == 403, "the nearest untrusted hop is the client")
             #expect(try await adminCall(client, .get, "/v1/admin/audit").status == 403, "the proxy itself is not in the list")
         }
+        // Behind a proxy on loopback with the default allowlist (loopback): a request through the proxy that names no
+        // client, or a malformed one, is not the proxy's own; it has no address the allowlist knows.
+        try await adminLiveApp(f.server { $0.trustedProxies = [IPRange("127.0.0.0/8")!, IPRange("::1")!] }).test(.live) { client async throws in
+            for value in ["203.0.113.7:5678", "fe80::1%eth0", "not an address", "203.0.113.7, 198.51.100.1:80"] {
+                let malformed = HTTPFields([HTTPField(name: HTTPField.Name("X-Forwarded-For")!, value: value)])
+                #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: malformed).status == 403, "\(value)")
+            }
+            #expect(try await adminCall(client, .get, "/v1/admin/audit").status == 403, "no X-Forwarded-For from the proxy")
+            let local = HTTPFields([HTTPField(name: HTTPField.Name("X-Forwarded-For")!, value: "127.0.0.1")])
+            #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: local).status == 401, "a client on loopback, as the proxy saw it")
+        }
         // From an untrusted peer, a spoofed X-Forwarded-For is ignored.
         try await adminLiveApp(f.server { $0.adminAllowlist = [IPRange("203.0.113.7")!] }).test(.live) { client async throws in
             #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: xff).status == 403)

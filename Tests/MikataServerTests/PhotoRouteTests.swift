@@ -119,6 +119,17 @@ private extension TestClientProtocol {
         let a3 = try limit.begin(account: "patient:a")
         for s in [a2, a3, b1] { s.end() }
         #expect(limit.inFlight == 0)
+        // A download whose body never runs (the client reset the connection before the head went out): the response
+        // is dropped unsent, and its place comes back with it.
+        do {
+            let slot = try limit.begin(account: "patient:a")
+            let unsent = Response(status: .ok, body: ResponseBody { writer in
+                defer { slot.end() }
+                try await writer.finish(nil)
+            })
+            #expect(limit.inFlight == 1 && unsent.status == .ok)
+        }
+        #expect(limit.inFlight == 0)
     }
 
     @Test func photosMaxBytesIsASetting() async throws {

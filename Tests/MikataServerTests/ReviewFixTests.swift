@@ -105,6 +105,16 @@ import Testing
         let session = try await s.unlockPatient(email: "toctou@example.com", password: Secret(utf8: "pw two"))  // untouched
         #expect(session.vaultId == second.vaultId)
         #expect(try await s.shredRequests().isEmpty)  // the void request is gone
+        // The patient deletes their vault while a request for it waits, and nobody takes the address again: the
+        // approval finds only the patient's own certificate, which answers no administrator's request.
+        _ = try await s.createPatient(email: "gone@example.com", nickname: "G", password: Secret(utf8: "pw three"))
+        let waiting = try await s.requestShred(email: "gone@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a1")
+        let own = try await s.deletePatient(email: "gone@example.com", password: Secret(utf8: "pw three"))
+        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: waiting.requestId, administrator: "a2") }
+        #expect(void?.code == .notFound)
+        #expect(try await s.shredRequests().isEmpty)
+        let tombstones = try await s.tombstones()
+        #expect(!own.alreadyShredded && Set(tombstones.map(\.vaultId)).count == 2)  // the two self-deletions only
         await f.tearDown()
     }
 

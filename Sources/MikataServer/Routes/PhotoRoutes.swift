@@ -145,11 +145,14 @@ final class TransferLimit: Sendable {
 
     init(total: Int, perAccount: Int) { self.total = total; self.perAccount = perAccount }
 
-    /// A place taken; `end()` gives it back (once; later calls do nothing).
+    /// A place taken; `end()` gives it back (once; later calls do nothing), and so does the slot's release when
+    /// nothing holds it any more: a response whose body never ran (the connection reset before the head was written)
+    /// drops its body closure, and with it the slot.
     final class Slot: Sendable {
         private let release: Mutex<(@Sendable () -> Void)?>
         init(_ release: @escaping @Sendable () -> Void) { self.release = Mutex(release) }
         func end() { release.withLock { r in r?(); r = nil } }
+        deinit { end() }
     }
 
     /// Takes a place for `account`.
