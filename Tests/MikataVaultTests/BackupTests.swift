@@ -279,6 +279,32 @@ struct BackupTests {
         #expect(failureClass { _ = try f.records(in: try Store.open(at: f.path("later")), email: email, password: password) } == "not-found")
     }
 
+    @Test("a plain tombstone file planted for a live vault hides it from neither audit verify nor backups")
+    func plantedTombstoneHint() throws {
+        let f = try BackupFixture()
+        // One real shred, so the store has its signed tombstone list.
+        _ = try f.store.shred(email: BackupFixture.patients[1].0, request: ShredKit.request())
+        let (email, password) = BackupFixture.patients[2]
+        let vault = try f.store.openVault(email: email)
+        let before = try ShredKit.read(vault.path)
+        try vault.append(type: "dose", data: json(#"{"n":9}"#), session: try vault.unlock(password: pw(password)))
+        let full = try ShredKit.read(vault.path)
+        // The disk writer plants the hint, then cuts the vault's newest record.
+        try ShredKit.write(Array("{}".utf8), to: "\(f.store.root)/tombstones/\(vault.vaultId.hex)")
+        try ShredKit.write(before, to: vault.path)
+        #expect(failureClass { _ = try f.store.verifyAccessLog() } == "tampered")
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("cut.mkb")) } == "tampered")
+        // Put back, the hint alone changes nothing: the vault is backed up and restored with every record.
+        try ShredKit.write(full, to: vault.path)
+        _ = try f.store.verifyAccessLog()
+        let summary = try Backup.create(store: f.store, out: f.path("whole.mkb"))
+        #expect(summary.vaults == 2)
+        let key = try Backup.readSecretKey(path: f.keyFile)
+        _ = try Backup.restore(path: f.path("whole.mkb"), into: f.path("restored"), backupKey: key, tombstones: .noneExists)
+        let restored = try Store.open(at: f.path("restored"))
+        #expect(try f.records(in: restored, email: email, password: password).count == f.records(in: f.store, email: email, password: password).count)
+    }
+
     @Test("a supporter who deleted their registration stays deleted when a backup from before is restored")
     func restoreSkipsDeletedSupporter() throws {
         let f = try BackupFixture()

@@ -119,7 +119,9 @@ package enum Backup {
         try add("keys/store-signing.key", StoreSecretFile(.signingSeed, secret: signing.seed).serialize())
         seen.insert("keys/store-signing.key")
         // Vaults next, each with its anchor and erasure secret, under the vault's shared lock.
-        let shredded = store.tombstones()  // includes shreds under way: their vaults are not copied
+        // Shreds the list, the log or an authentic intent records (those under way included): their vaults are not
+        // copied. A plain tombstone file alone does not hide a vault from the backup.
+        let shredded = store.confirmedShredded(entries: try store.auditLog().entries(), list: try store.signedTombstoneList())
         for shard in Posix.list("\(store.root)/vaults") {
             for name in Posix.list("\(store.root)/vaults/\(shard)") where name.hasSuffix(".vault") {
                 guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !shredded.contains(id.hex) else { continue }
@@ -151,7 +153,7 @@ package enum Backup {
             ("createdAt", .string(createdAt)), ("vaults", .number(Double(vaults))), ("files", .number(Double(files))),
             ("backupKeyId", .string(Store.keyId(backupKey))), ("signingPublicKey", .string(signing.publicKey.hex)),
             ("tombstones", .array(shredded.union(tombstones.vaults).sorted().map { .string($0) })),
-            ("supporterTombstones", .array(store.supporterTombstones().union(tombstones.supporters).sorted().map { .string($0) })),
+            ("supporterTombstones", .array(tombstones.supporters.sorted().map { .string($0) })),
             ("revocations", .array(tombstones.revocations.sorted { ($0.vault, $0.id, $0.generation) < ($1.vault, $1.id, $1.generation) }.map {
                 .object([("vaultId", .string($0.vault)), ("id", .string($0.id)), ("generation", .number(Double($0.generation)))])
             })),

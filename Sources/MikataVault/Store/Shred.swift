@@ -309,6 +309,18 @@ extension Store {
             .union(Posix.list(shredDirectory).filter { $0.hasSuffix(".intent") }.map { String($0.prefix(32)) })
     }
 
+    /// Vault ids this store can show were shredded or are being shredded: the signed tombstone list (§7.10), the
+    /// access log's shred events, and shred intents that authenticate (FORMAT.md §7.7). Unlike `tombstones()`, no
+    /// plain file a disk writer can plant counts, so the checks and the backups that skip these vaults skip no other.
+    /// - Parameters: `entries`, the log's entries (read once by the caller); `list`, the signed list, checked.
+    func confirmedShredded(entries: [AuditLog.Entry], list: TombstoneList?) -> Set<String> {
+        var ids = (list?.vaults ?? []).union(TombstoneList.events(in: entries, storeId: storeId).vaults)
+        for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
+            if (try? readIntent(path: "\(shredDirectory)/\(name)")) != nil { ids.insert(String(name.prefix(32))) }
+        }
+        return ids
+    }
+
     /// Supporter ids whose registration was deleted.
     package func supporterTombstones() -> Set<String> {
         Set(Posix.list(supporterTombstoneDirectory).filter { $0.count == 32 })

@@ -404,7 +404,9 @@ package final class Store: Sendable {
         let claims = LogClaims(entries)
         let list = try signedTombstoneList()
         try checkTombstoneList(list, entries: entries)
-        let gone = tombstones().union(list?.vaults ?? [])
+        // Only what the list, the log or an authentic intent records: a plain `tombstones/` file is a hint a disk
+        // writer can plant to hide a rolled-back vault from these checks.
+        let gone = confirmedShredded(entries: entries, list: list)
         // Every identity entry is checked on the way (MAC, pinned keys), and says which vaults an e-mail reaches.
         var reachable = Set<String>()
         for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {

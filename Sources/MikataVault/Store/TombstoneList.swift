@@ -180,16 +180,20 @@ extension Store {
         return list
     }
 
-    /// The list in force: the signed list, the plain `tombstones/` files, and what the access log records (for a
-    /// store that has no list yet, or events recorded before lists existed); checked against the log first.
+    /// The list in force: the signed list and what the access log records; checked against the log first. The
+    /// plain `tombstones/` files count only in a store that has no signed list yet (made before lists: its files
+    /// are its only record of shreds the log no longer holds); once a list exists they are hints a disk writer could
+    /// plant, and a backup that carried them would have every restore drop that vault.
     /// - Throws: `VaultError.tampered` when the signed list does not verify or lacks an event the log records.
     func tombstoneList() throws -> TombstoneList {
         let entries = try auditLog().entries()
         let signed = try signedTombstoneList()
         try checkTombstoneList(signed, entries: entries)
         var list = signed ?? TombstoneList(storeId: storeId)
-        list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
-        list.supporters.formUnion(supporterTombstones())
+        if signed == nil {
+            list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
+            list.supporters.formUnion(supporterTombstones())
+        }
         list.merge(TombstoneList.events(in: entries, storeId: storeId))
         return list
     }
