@@ -190,7 +190,7 @@ extension Store {
         let signed = try signedTombstoneList()
         try checkTombstoneList(signed, entries: entries)
         var list = signed ?? TombstoneList(storeId: storeId)
-        if signed == nil {
+        if signed == nil, try plainTombstonesCount() {
             list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
             list.supporters.formUnion(supporterTombstones())
         }
@@ -227,8 +227,10 @@ extension Store {
         if existing == nil {
             let entries = try auditLog().entries()
             try checkTombstoneList(nil, entries: entries)
-            list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
-            list.supporters.formUnion(supporterTombstones())
+            if try plainTombstonesCount() {
+                list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
+                list.supporters.formUnion(supporterTombstones())
+            }
             list.merge(TombstoneList.events(in: entries, storeId: storeId))
         }
         change(&list)
@@ -238,6 +240,15 @@ extension Store {
         if existing == nil {
             try log("tombstone-list", vaultId: nil, actor: "operator", role: "operator", detail: "signed tombstone list started")
         }
+    }
+
+    /// Whether the plain `tombstones/` files count as a record of shreds and supporter deletions where no signed
+    /// list exists yet: only when the access log was pruned (it starts with an anchor line), so it may no longer
+    /// hold the events of old deletions. A log kept from the store's creation holds every one, and a plain file it
+    /// does not back is a hint a disk writer planted: it never reaches a signed list or a backup.
+    func plainTombstonesCount() throws -> Bool {
+        if case .anchor? = try auditLog().lines().first { return true }
+        return false
     }
 
     /// The holds the signed list records for one vault. Only a store made by a restore has any; a list without the
