@@ -129,7 +129,8 @@ package enum Backup {
                 do { file = try PosixFile.open(store.vaultPath(id), readOnly: true) } catch VaultError.notFound { continue }
                 try file.lock(exclusive: false, timeout: store.lockTimeout)
                 defer { file.unlock() }
-                guard let secret = try Posix.readFile(store.erasureSecretPath(id)), let gen = try Posix.readFile(store.generationPath(id)) else { continue }
+                guard var secret = try Posix.readFile(store.erasureSecretPath(id)), let gen = try Posix.readFile(store.generationPath(id)) else { continue }
+                defer { Sodium.wipe(&secret) }  // `add` seals a copy: this array is the caller's to wipe
                 let rel = { (p: String) in String(p.dropFirst(store.root.count + 1)) }
                 try store.anchor(id).check(try Vault.loadHeader(file: file).state)  // the copy as taken, under its lock
                 try add(rel(store.vaultPath(id)), try file.readAll())
@@ -144,7 +145,8 @@ package enum Backup {
             let relative = String(path.dropFirst(store.root.count + 1))
             let name = (relative as NSString).lastPathComponent
             if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
-            guard let bytes = try Posix.readFile(path) else { continue }
+            guard var bytes = try Posix.readFile(path) else { continue }
+            defer { if isSecret(relative) { Sodium.wipe(&bytes) } }  // the lookup key: wiped once sealed
             try add(relative, bytes)  // identity entries were checked by `verifyAccessLog` above
         }
         let header = CanonicalJSON.serialize(.object([
@@ -468,9 +470,10 @@ package enum Backup {
                 continue
             }
             if e.path == TombstoneList.relativePath { continue }  // written anew below, merged with the sources
-            var data = e.data
-            if e.kind == 2, let secret = opened[i] { data = secret.unsafeCopyToArray() }
-            data = try reanchor(e.path, data)
+            var plain = e.data
+            if e.kind == 2, let secret = opened[i] { plain = secret.unsafeCopyToArray() }
+            defer { if e.kind == 2 { Sodium.wipe(&plain) } }  // also when `reanchor` returns other bytes (the signing seed, sealed anew)
+            var data = try reanchor(e.path, plain)
             defer { if e.kind == 2 { Sodium.wipe(&data) } }
             let full = "\(target)/\(e.path)"
             try Posix.makeDirectories(Posix.parent(of: full))
