@@ -40,6 +40,8 @@ final class LoginThrottle: Sendable {
 
     private let accounts = Mutex<[[UInt8]: AccountState]>([:])
     private let addresses = Mutex<[String: AddressState]>([:])
+    /// Registrations per address in the current window (`failures` counts them here).
+    private let registrations = Mutex<[String: AddressState]>([:])
     /// The time source (tests pass a manual one, so no test depends on how fast the machine is).
     private let now: @Sendable () -> ContinuousClock.Instant
     let freeFailures: Int
@@ -47,6 +49,7 @@ final class LoginThrottle: Sendable {
     let accountLockout: Duration
     let ipFailureLimit: Int
     let ipWindow: Duration
+    let ipRegistrationLimit: Int
     let maxTracked: Int
 
     init(configuration c: ServerConfiguration, maxTracked: Int = 100_000,
@@ -57,6 +60,7 @@ final class LoginThrottle: Sendable {
         accountLockout = c.accountLockout
         ipFailureLimit = c.ipFailureLimit
         ipWindow = c.ipWindow
+        ipRegistrationLimit = c.ipRegistrationLimit
         self.maxTracked = maxTracked
     }
 
@@ -125,6 +129,33 @@ final class LoginThrottle: Sendable {
         if let addressWait {
             end(account: account, address: nil, .undecided)  // give back the account's admission
             throw Self.throttled(addressWait)
+        }
+    }
+
+    /// Admits one registration (a patient or a supporter) from `address`, or refuses it before its Argon2id runs:
+    /// at most `ipRegistrationLimit` per address (an IPv6 address by its /64) in a window of `ipWindow`. Every
+    /// admitted one counts, whatever its outcome: each costs a password hash, and a success an account or a vault.
+    /// Without it one client could make accounts without end, each open to ten sessions and to password checks that
+    /// succeed (the login throttle counts failures only), and crowd everyone else out of both.
+    /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds (the rest of the window).
+    func admitRegistration(address: String) throws {
+        let address = Self.addressKey(address)
+        let now = self.now()
+        let wait: Duration? = registrations.withLock { m in
+            var s = m[address] ?? AddressState(windowStart: now)
+            if now - s.windowStart > ipWindow { s = AddressState(windowStart: now) }
+            if s.failures >= ipRegistrationLimit { return ipWindow - (now - s.windowStart) }
+            if m[address] == nil, m.count >= maxTracked {
+                for o in m.filter({ now - $0.value.windowStart > ipWindow }).map(\.key) { m[o] = nil }
+                if m.count >= maxTracked, let any = m.keys.first { m[any] = nil }
+            }
+            s.failures += 1
+            m[address] = s
+            return nil
+        }
+        if let wait {
+            let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
+            throw Problem("throttled", .tooManyRequests, "too many registrations from this address: wait before trying again", retryAfter: seconds)
         }
     }
 

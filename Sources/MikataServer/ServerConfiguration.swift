@@ -57,6 +57,9 @@ public struct ServerConfiguration: Sendable {
     public var ipFailureLimit: Int = 50
     /// `throttle.ipWindowSeconds`: see `ipFailureLimit`. Default 600.
     public var ipWindow: Duration = .seconds(600)
+    /// `throttle.ipRegistrationLimit`: registrations (patients and supporters) from one address within
+    /// `throttle.ipWindowSeconds`, whatever their outcome; more answer 429 before any password is hashed. Default 20.
+    public var ipRegistrationLimit: Int = 20
     /// `tls.certificatePath` / `tls.keyPath`: PEM files; both or neither. Default none (plain HTTP, for loopback or
     /// behind a TLS-terminating proxy: docs/OPERATIONS.md).
     public var tlsCertificatePath: String?
@@ -109,6 +112,7 @@ public struct ServerConfiguration: Sendable {
         freeFailures = reader.int(forKey: "throttle.freeFailures", default: freeFailures)
         ipFailureLimit = reader.int(forKey: "throttle.ipFailureLimit", default: ipFailureLimit)
         ipWindow = .seconds(reader.int(forKey: "throttle.ipWindowSeconds", default: 600))
+        ipRegistrationLimit = reader.int(forKey: "throttle.ipRegistrationLimit", default: ipRegistrationLimit)
         tlsCertificatePath = reader.string(forKey: "tls.certificatePath")
         tlsKeyPath = reader.string(forKey: "tls.keyPath")
         if let list = reader.stringArray(forKey: "http.trustedProxies") { trustedProxies = try Self.ranges(list, key: "http.trustedProxies") }
@@ -156,7 +160,7 @@ public struct ServerConfiguration: Sendable {
         guard (1...100).contains(accountFailureLimit) else {
             throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
         }
-        guard freeFailures >= 0, ipFailureLimit > 0, ipWindow > .zero, accountLockout > .zero else {
+        guard freeFailures >= 0, ipFailureLimit > 0, ipRegistrationLimit > 0, ipWindow > .zero, accountLockout > .zero else {
             throw MikataError(.invalidInput, "throttle: limits and windows must be positive")
         }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {

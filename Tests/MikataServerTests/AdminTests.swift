@@ -420,6 +420,25 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
         await f.tearDown()
     }
 
+    @Test func registrationsFromOneAddressAreLimitedBeforeAnyPasswordIsHashed() async throws {
+        let f = try await AdminFixture.make()
+        try await adminLiveApp(f.server { $0.ipRegistrationLimit = 2 }).test(.live) { client async throws in
+            for i in 0..<2 {
+                let r = try await adminCall(client, .post, "/v1/patients", body: ["email": "reg\(i)@example.jp", "nickname": "R", "password": "registration pw \(i)"])
+                #expect(r.status == 201, "\(r.text)")
+            }
+            // Patients and supporters share the address's allowance; the refusal comes before the account is made.
+            let third = try await client.execute(uri: "/v1/supporters", method: .post, headers: [.contentType: "application/json"],
+                                                 body: ByteBuffer(string: #"{"email":"reg2@example.jp","name":"S","password":"registration pw 2"}"#))
+            #expect(third.status == .tooManyRequests && Int(third.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(String(buffer: third.body).contains(Problem.typeBase + "throttled"))
+            let fourth = try await adminCall(client, .post, "/v1/patients", body: ["email": "reg3@example.jp", "nickname": "R", "password": "registration pw 3"])
+            #expect(fourth.status == 429)
+            #expect(try await adminCall(client, .post, "/v1/supporters/login", body: ["email": "reg2@example.jp", "password": "registration pw 2"]).status == 401)
+        }
+        await f.tearDown()
+    }
+
     @Test func theAllowlistCoversEverySpellingOfAdministrationPaths() {
         for p in ["/v1/admin", "/v1/admin/", "/v1/admin/x", "//v1//admin", "/v1/../v1/admin", "/v1/%41DMIN", "/v1%2Fadmin/audit", "/./v1/admin/x"] {
             #expect(AdminAllowlistMiddleware.covers(p), "\(p)")

@@ -177,6 +177,27 @@ import Testing
         try perAddress.begin(account: "later@example.jp", address: "198.51.100.1")
     }
 
+    @Test func registrationsPerAddressAreLimitedForAWindow() throws {
+        final class ManualClock: @unchecked Sendable { var now = ContinuousClock.now }
+        let clock = ManualClock()
+        var c = ServerConfiguration()
+        c.ipRegistrationLimit = 3
+        c.ipWindow = .seconds(600)
+        let t = LoginThrottle(configuration: c, now: { clock.now })
+        for _ in 0..<3 { try t.admitRegistration(address: "198.51.100.7") }
+        do {
+            try t.admitRegistration(address: "198.51.100.7")
+            Issue.record("a fourth registration was admitted")
+        } catch let p as Problem {
+            #expect(p.status == .tooManyRequests && p.retryAfter == 600)
+        }
+        for i in 1...3 { try t.admitRegistration(address: "2001:db8::\(i)") }  // one /64: one allowance
+        #expect(throws: Problem.self) { try t.admitRegistration(address: "2001:db8::ffff") }
+        try t.admitRegistration(address: "198.51.100.8")  // other addresses unaffected
+        clock.now += .seconds(601)
+        try t.admitRegistration(address: "198.51.100.7")  // a new window
+    }
+
     @Test func trackedKeysAreBounded() {
         var c = ServerConfiguration()
         c.freeFailures = 100

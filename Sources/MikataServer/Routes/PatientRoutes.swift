@@ -55,8 +55,9 @@ extension MikataServer {
     /// patient's session).
     func addPatientRoutes(to router: Router<MikataRequestContext>) {
         let limit = configuration.maxBodyBytes
-        router.post("/v1/patients") { [service] request, _ in
+        router.post("/v1/patients") { [service, throttle] request, context in
             let body = try await request.decode(PatientRegistration.self, limit: limit)
+            try throttle.admitRegistration(address: self.clientAddress(request, context))
             let created: CreatedPatient
             do {
                 created = try await service.createPatient(email: body.email, nickname: body.nickname, password: Secret(utf8: body.password))

@@ -21,8 +21,9 @@ extension MikataServer {
     /// not exist.
     func addSupporterRoutes(to router: Router<MikataRequestContext>) {
         let limit = configuration.maxBodyBytes
-        router.post("/v1/supporters") { [service] request, _ in
+        router.post("/v1/supporters") { [service, throttle] request, context in
             let body = try await request.decode(SupporterRegistration.self, limit: limit)
+            try throttle.admitRegistration(address: self.clientAddress(request, context))
             let account = try await service.createSupporter(email: body.email, name: body.name, password: Secret(utf8: body.password))
             return try JSONResponse.make(["supporterId": account.id.hex, "fingerprint": account.fingerprint], status: .created)
         }
