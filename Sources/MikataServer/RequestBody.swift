@@ -86,6 +86,26 @@ extension RequestBody {
     }
 }
 
+/// Any member name, as a coding key: what an object holds, known or not.
+private struct AnyMemberName: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    /// For an object nested in a `RequestBody`: a member outside `members` is `Problem` 400 naming it (a JSON Pointer
+    /// from the body's root), as `decodeStrictly` does for the top level. A value that is not an object is left to the
+    /// caller's own decoding (its type mismatch names it).
+    func refuseUnknownMembers(_ members: Set<String>) throws {
+        guard let c = try? container(keyedBy: AnyMemberName.self),
+              let unknown = c.allKeys.map(\.stringValue).sorted().first(where: { !members.contains($0) }) else { return }
+        let path = codingPath.map { $0.intValue.map(String.init) ?? pointerEscape($0.stringValue) } + [pointerEscape(unknown)]
+        throw Problem.malformed("unknown member", field: "/" + path.joined(separator: "/"))
+    }
+}
+
 /// RFC 6901 §3 escaping of one reference token.
 func pointerEscape(_ s: String) -> String {
     s.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")

@@ -41,6 +41,9 @@ import Testing
             #expect(unknown.code == 400 && unknown.field == "/template")
             let badTime = try await c.post("/v1/regimen-templates/regimen", body.replacingOccurrences(of: #"["08:00"]"#, with: #"["8am"]"#), token: p.token)
             #expect(badTime.code == 400 && badTime.field == "/timesOfDay/0")
+            // Unknown members are refused at every depth, not only at the top.
+            let nested = try await c.post("/v1/regimen-templates/regimen", body.replacingOccurrences(of: #""unit":"mg"},"rifampicin""#, with: #""unit":"mg","route":"oral"},"rifampicin""#), token: p.token)
+            #expect(nested.code == 400 && nested.field == "/doses/isoniazid/route", "\(nested.body)")
         }
     }
 

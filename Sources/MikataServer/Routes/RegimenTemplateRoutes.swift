@@ -7,6 +7,16 @@ struct RegimenFromTemplate: RequestBody {
     struct Dose: Decodable, Sendable {
         let value: String
         let unit: String
+
+        private enum CodingKeys: String, CodingKey { case value, unit }
+
+        /// Refuses a member it does not know, as the body's top level does (400 naming it).
+        init(from decoder: any Decoder) throws {
+            try decoder.refuseUnknownMembers(["value", "unit"])
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            value = try c.decode(String.self, forKey: .value)
+            unit = try c.decode(String.self, forKey: .unit)
+        }
     }
     let template: String
     let start: String
