@@ -118,6 +118,26 @@ import Testing
         await f.tearDown()
     }
 
+    // A server-side failure (a vault damaged on disk) answers its class; the store's paths and the vault id go to the
+    // operator's log with the request, not to the client.
+    @Test func serverSideFailuresNameNoPathToTheClient() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("damaged@example.com")
+            #expect(try await c.post("/v1/patient/records", #"{"type":"note","data":{"text":"x"}}"#, token: p.token).code == 201)
+            let path = "\(f.root)/store/vaults/\(p.vaultId.prefix(2))/\(p.vaultId).vault"
+            // The vault file replaced by a folder (what a broken disk or a careless hand can leave).
+            try FileManager.default.removeItem(atPath: path)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            let read = try await c.get("/v1/patient/records", token: p.token)
+            #expect(read.code >= 500 && read.code != 503, "\(read.body)")
+            #expect(f.logs.all.contains { $0.contains(p.vaultId) }, "the operator's log names the vault")
+            #expect(!read.body.contains(f.root) && !read.body.contains(p.vaultId) && !read.body.contains("/vaults/"), "\(read.body)")
+            #expect(f.logs.all.contains { $0.contains("request failed on the server side") })
+        }
+        await f.tearDown()
+    }
+
     // The certificate is printed as it is signed: its texts hold no control character a terminal would act on.
     @Test func shredRequestsWithControlCharactersAreRefusedBeforeAnythingIsKept() async throws {
         let f = try await ServerFixture.make()
