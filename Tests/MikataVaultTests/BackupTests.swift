@@ -309,6 +309,22 @@ struct BackupTests {
         #expect(try f.records(in: restored, email: email, password: password).count == f.records(in: f.store, email: email, password: password).count)
     }
 
+    @Test("a service registry edited on disk is not backed up (a restore would MAC it anew under its own root key)")
+    func editedServiceRegistryRefused() throws {
+        let f = try BackupFixture()
+        _ = try f.store.registerService(id: Random.bytes(16), name: "pharmacy", signPublicKey: Random.bytes(32), keyHash: Random.bytes(32), actor: "op")
+        _ = try Backup.create(store: f.store, out: f.path("good.mkb"))
+        // The disk writer puts their own key under the service's entry.
+        let path = "\(f.store.root)/\(ServiceRegistry.relativePath)"
+        let text = String(decoding: try ShredKit.read(path), as: UTF8.self)
+        let registry = try ServiceRegistry.parse(Array(text.utf8), storeId: f.store.storeId, rootKey: f.store.rootKey)
+        let forged = text.replacingOccurrences(of: registry.services[0].signPublicKey.hex, with: Random.bytes(32).hex)
+        #expect(forged != text)
+        try ShredKit.write(Array(forged.utf8), to: path)
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("forged.mkb")) } == "tampered")
+        #expect(!ShredKit.exists(f.path("forged.mkb")))
+    }
+
     @Test("a supporter who deleted their registration stays deleted when a backup from before is restored")
     func restoreSkipsDeletedSupporter() throws {
         let f = try BackupFixture()

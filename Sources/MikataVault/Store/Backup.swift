@@ -147,6 +147,9 @@ package enum Backup {
             if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
             guard var bytes = try Posix.readFile(path) else { continue }
             defer { if isSecret(relative) { Sodium.wipe(&bytes) } }  // the lookup key: wiped once sealed
+            // A restore MACs the registry anew under its own root key, so the bytes carried must be the store's own:
+            // checked as read, not before (a registry swapped meanwhile would be laundered).
+            if relative == ServiceRegistry.relativePath { _ = try ServiceRegistry.parse(bytes, storeId: store.storeId, rootKey: store.rootKey) }
             try add(relative, bytes)  // identity entries were checked by `verifyAccessLog` above
         }
         let header = CanonicalJSON.serialize(.object([
