@@ -307,6 +307,23 @@ struct BackupTests {
         _ = try Backup.restore(path: f.path("whole.mkb"), into: f.path("restored"), backupKey: key, tombstones: .noneExists)
         let restored = try Store.open(at: f.path("restored"))
         #expect(try f.records(in: restored, email: email, password: password).count == f.records(in: f.store, email: email, password: password).count)
+        // A restore that takes the live store as its tombstone source reads its signed list, not the planted hint.
+        _ = try Backup.restore(path: f.path("whole.mkb"), into: f.path("with-source"), backupKey: key, tombstones: .from([f.store.root]))
+        let withSource = try Store.open(at: f.path("with-source"))
+        #expect(try f.records(in: withSource, email: email, password: password).count == f.records(in: f.store, email: email, password: password).count)
+        #expect(try withSource.signedTombstoneList()?.vaults.contains(vault.vaultId.hex) == false)
+    }
+
+    @Test("a store restored before signed lists keeps its plain tombstones as its record; a fresh store does not take a planted one")
+    func legacyRestoredStoreKeepsPlainTombstones() throws {
+        let s = try Scratch()
+        _ = try s.patient()
+        let gone = Random.bytes(16).hex
+        try ShredKit.write(Array("{}".utf8), to: "\(s.store.root)/tombstones/\(gone)")
+        #expect(try !s.store.tombstoneList().vaults.contains(gone))  // a hint its log, kept from creation, does not back
+        // What a restore from before signed lists left: its tombstones as plain files, a restore entry, no list entry.
+        try s.store.log("backup-restore", vaultId: nil, actor: "operator", role: "operator", detail: "restored before signed lists")
+        #expect(try s.store.tombstoneList().vaults.contains(gone))
     }
 
     @Test("a service registry edited on disk is not backed up (a restore would MAC it anew under its own root key)")

@@ -305,6 +305,35 @@ struct ShredTests {
         #expect(try victim.records(victim.unlock(password: pw("patient-pw"))).count == 1)
     }
 
+    @Test("a certificate planted in the store, signed by another key, is never handed out as the store's")
+    func plantedCertificateIgnored() throws {
+        let s = try Scratch()
+        _ = try s.patient("left@example.jp")
+        let real = try s.store.shred(email: "left@example.jp", request: ShredKit.request())
+        // The disk writer re-signs the store's certificate with their own key, naming approvers who never approved,
+        // and files it under the real id and under a new one.
+        guard case .object(let members) = try CanonicalJSON.parse(real.certificate) else { Issue.record("not an object"); return }
+        let attacker = SigningKeyPair.generate()
+        func forged(id: String) -> [UInt8] {
+            var m = members.filter { $0.0 != "signature" }.map { k, v -> (String, JSONValue) in
+                switch k {
+                case "certificateId": return (k, .string(id))
+                case "issuer": return (k, .object([("publicKey", .string(attacker.publicKey.hex)), ("signingKeyId", .string(Store.keyId(attacker.publicKey)))]))
+                default: return (k, v)
+                }
+            }
+            let signature = attacker.sign(DeletionCertificate.signedMessage(m))
+            m.append(("signature", .object([("algorithm", .string("Ed25519")), ("value", .string(signature.hex))])))
+            return CanonicalJSON.serialize(.object(m))
+        }
+        let planted = Random.bytes(16).hex
+        #expect(try DeletionCertificate.verify(forged(id: planted), publicKey: nil).certificateId == planted)  // self-consistent
+        try FileManager.default.removeItem(atPath: "\(s.store.root)/certificates/\(real.certificateId).json")
+        try ShredKit.write(forged(id: real.certificateId), to: "\(s.store.root)/certificates/\(real.certificateId).json")
+        try ShredKit.write(forged(id: planted), to: "\(s.store.root)/certificates/\(planted).json")
+        #expect(failureClass { _ = try s.store.shred(email: "left@example.jp", request: ShredKit.request()) } == "not-found")
+    }
+
     @Test("a shred interrupted before the destruction (vault busy) refuses every open until it is completed")
     func interruptedBeforeDestruction() throws {
         let s = try Scratch()

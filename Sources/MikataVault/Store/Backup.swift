@@ -314,9 +314,14 @@ package enum Backup {
         guard isStore || Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder or a tombstone list") }
         var list = TombstoneList(storeId: storeId)
         let signedList = try signed("\(dir)/signed-list.json")
-        if let signedList { list.merge(signedList) }
-        for name in Posix.list(dir) where name.count == 32 { list.vaults.insert(name) }
-        for name in Posix.list("\(dir)/supporters") where name.count == 32 { list.supporters.insert(name) }
+        if let signedList {
+            // The signed list is the record; plain files beside it are hints anyone who can write there could plant
+            // (a restore would sign them into its own list and drop those vaults for good).
+            list.merge(signedList)
+        } else {
+            for name in Posix.list(dir) where name.count == 32 { list.vaults.insert(name) }
+            for name in Posix.list("\(dir)/supporters") where name.count == 32 { list.supporters.insert(name) }
+        }
         let log = "\(source)/audit/log.jsonl"
         if isStore, Posix.exists(log) {
             let entries = try TombstoneList.logEntries(atPath: log)

@@ -82,8 +82,13 @@ extension Store {
                 return try execute(intent)
             }
         }
+        // Only a certificate this store signed, filed under its own id, answers for an earlier shred: the folder is
+        // writable by whoever can write the store, the signing key is not.
+        let storeKey = try signingKey().publicKey
         for name in Posix.list(certificateDirectory) where name.hasSuffix(".json") {
-            guard let bytes = try Posix.readFile("\(certificateDirectory)/\(name)"), let cert = try? CanonicalJSON.parse(bytes),
+            guard let bytes = try Posix.readFile("\(certificateDirectory)/\(name)"),
+                  let verified = try? DeletionCertificate.verify(bytes, publicKey: storeKey), "\(verified.certificateId).json" == name,
+                  let cert = try? CanonicalJSON.parse(bytes),
                   case .string(let salt)? = cert["subject"]?["subjectRefSalt"], case .string(let ref)? = cert["subject"]?["subjectRef"],
                   let saltBytes = [UInt8](hex: salt), try Store.subjectRef(email: normalised, salt: saltBytes) == ref,
                   case .string(let certId)? = cert["certificateId"], case .string(let vault)? = cert["subject"]?["vaultId"]
@@ -275,8 +280,10 @@ extension Store {
         let secretTotal = max(secretBytes, intent["secretBytes"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0)
         // A re-run after the certificate was issued keeps that certificate (same id, same bytes).
         let certificate: [UInt8]
-        if let issued = try Posix.readFile("\(certificateDirectory)/\(certId).json"), (try? DeletionCertificate.verify(issued, publicKey: nil)) != nil {
-            certificate = issued
+        if let issued = try Posix.readFile("\(certificateDirectory)/\(certId).json"),
+           let verified = try? DeletionCertificate.verify(issued, publicKey: try signingKey().publicKey),
+           verified.certificateId == certId, verified.vaultId == idHex {
+            certificate = issued  // this store's own, for this shred
         } else {
             certificate = try DeletionCertificate.issue(intent: intent, store: self, completedAt: now, secretBytes: secretTotal,
                                                         vaultBytes: vaultBytes, checks: checks)

@@ -243,12 +243,19 @@ extension Store {
     }
 
     /// Whether the plain `tombstones/` files count as a record of shreds and supporter deletions where no signed
-    /// list exists yet: only when the access log was pruned (it starts with an anchor line), so it may no longer
-    /// hold the events of old deletions. A log kept from the store's creation holds every one, and a plain file it
-    /// does not back is a hint a disk writer planted: it never reaches a signed list or a backup.
+    /// list exists yet: only when the access log may lack some: it was pruned (it starts with an anchor line), or
+    /// the store was made by a restore from before signed lists (a `backup-restore` entry and no `tombstone-list`
+    /// one), whose tombstones were written as plain files. A log kept from the store's creation holds every deletion,
+    /// and a plain file it does not back is a hint a disk writer planted: it never reaches a signed list or a backup.
     func plainTombstonesCount() throws -> Bool {
-        if case .anchor? = try auditLog().lines().first { return true }
-        return false
+        let lines = try auditLog().lines()
+        if case .anchor? = lines.first { return true }
+        var restored = false
+        for case .entry(let e) in lines {
+            if e.action == "tombstone-list" { return false }
+            if e.action == "backup-restore" { restored = true }
+        }
+        return restored
     }
 
     /// The holds the signed list records for one vault. Only a store made by a restore has any; a list without the
