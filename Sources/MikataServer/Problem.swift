@@ -93,10 +93,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw p
         } catch let e as MikataError {
             let problem = Problem(e)
-            guard problem.status.code >= 500, problem.status != .serviceUnavailable else { throw problem }
+            guard problem.status.code >= 500 else { throw problem }
             // A server-side failure: its message names store paths and vault ids, which are the operator's to read
             // (the log, with the request id), not the client's. The client gets the class and a fixed sentence.
-            context.logger.error("request failed on the server side", metadata: ["error.code": "\(e.code.rawValue)", "error.detail": "\(e.message)"])
+            // Busy is overload, counted by the metrics; only failures are worth an error line each.
+            context.logger.log(level: e.code == .busy ? .debug : .error, "request failed on the server side",
+                               metadata: ["error.code": "\(e.code.rawValue)", "error.detail": "\(e.message)"])
             throw Problem(e.code.rawValue, problem.status, Self.serverSideDetail(e.code), retryAfter: problem.retryAfter)
         } catch let e as HTTPError {
             switch e.status {
@@ -122,13 +124,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension ProblemMiddleware {
-    /// The detail a client gets for a server-side failure (5xx but 503): the failure class in words, no path or id.
+    /// The detail a client gets for a server-side failure (5xx): the failure class in words, no path or id.
     static func serverSideDetail(_ code: MikataError.Code) -> String {
         switch code {
         case .io: return "the server could not read or write its storage; the operator's log has the cause"
         case .corrupted: return "stored data is damaged; the operator's log names it"
         case .tampered: return "stored data failed its integrity checks; the operator's log names it"
         case .unsupported: return "stored data needs a later version of the service"
+        case .busy: return "the service is busy: try again after Retry-After"
         default: return "an internal error occurred"
         }
     }

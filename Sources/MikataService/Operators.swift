@@ -37,14 +37,28 @@ extension VaultService {
                     reason: request.reason, requestedBy: request.requestedBy, reference: request.reference,
                     executedBy: request.executedBy, approvedBy: request.approvedBy)))
                 self.handles.drop(outcome.vaultId)
-                // An earlier deletion's certificate (the patient's own, or one of an older vault of the same address)
-                // is not this request's: the vault it names is gone and nobody shredded it on this request.
-                if expectedVaultId != nil, outcome.alreadyShredded {
-                    throw MikataError(.notFound, "the vault this request names no longer exists; it was deleted before the request was approved")
+                // The outcome must be this request's: the vault it named, shredded now, or earlier by this very request
+                // (an approval retried after its shred completed); an earlier deletion's certificate (the patient's own,
+                // or one of an older vault of the same address) answers no administrator's request.
+                if let expectedVaultId {
+                    guard outcome.vaultId == expectedVaultId else {
+                        throw MikataError(.notFound, "the vault this request names no longer exists; the address led to another vault")
+                    }
+                    if outcome.alreadyShredded, !Self.certificate(outcome.certificate, answers: request) {
+                        throw MikataError(.notFound, "the vault this request names no longer exists; it was deleted before the request was approved")
+                    }
                 }
                 return outcome
             }
         }
+    }
+
+    /// Whether a certificate records the shred `request` asked for: the same reference, executor and approver.
+    static func certificate(_ bytes: [UInt8], answers request: DeletionRequest) -> Bool {
+        guard let value = try? CanonicalJSON.parse(bytes) else { return false }
+        return value["request"]?["reference"]?.stringValue == request.reference
+            && value["execution"]?["executedBy"]?.stringValue == request.executedBy
+            && value["execution"]?["approvedBy"]?.stringValue == request.approvedBy
     }
 
     /// Verifies a deletion certificate offline (docs/CERTIFICATE.md). Without `publicKey` it is checked against the

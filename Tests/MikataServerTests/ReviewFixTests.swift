@@ -115,6 +115,12 @@ import Testing
         #expect(try await s.shredRequests().isEmpty)
         let tombstones = try await s.tombstones()
         #expect(!own.alreadyShredded && Set(tombstones.map(\.vaultId)).count == 2)  // the two self-deletions only
+        // An approval retried after its shred completed (the request not yet removed) gets that shred's certificate.
+        let twice = try await s.createPatient(email: "twice@example.com", nickname: "W", password: Secret(utf8: "pw four"))
+        let deletion = DeletionRequest(reason: "r", requestedBy: "hc", reference: "3", executedBy: "a1", approvedBy: "a2")
+        let done = try await s.shred(email: "twice@example.com", request: deletion, expectedVaultId: twice.vaultId.hex)
+        let retried = try await s.shred(email: "twice@example.com", request: deletion, expectedVaultId: twice.vaultId.hex)
+        #expect(!done.alreadyShredded && retried.alreadyShredded && retried.certificateId == done.certificateId)
         await f.tearDown()
     }
 

@@ -116,7 +116,9 @@ package enum Backup {
         }
         // The store's signing seed, unsealed from the root key and sealed to the backup key instead: a restore
         // seals it under its own root key.
-        try add("keys/store-signing.key", StoreSecretFile(.signingSeed, secret: signing.seed).serialize())
+        var seedFile = StoreSecretFile(.signingSeed, secret: signing.seed).serialize()
+        defer { Sodium.wipe(&seedFile) }  // `add` seals a copy: the serialised seed is wiped here
+        try add("keys/store-signing.key", seedFile)
         seen.insert("keys/store-signing.key")
         // Vaults next, each with its anchor and erasure secret, under the vault's shared lock.
         // Shreds the list, the log or an authentic intent records (those under way included): their vaults are not

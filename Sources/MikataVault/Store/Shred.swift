@@ -325,6 +325,10 @@ extension Store {
         for name in Posix.list(shredDirectory) where name.hasSuffix(".intent") {
             if (try? readIntent(path: "\(shredDirectory)/\(name)")) != nil { ids.insert(String(name.prefix(32))) }
         }
+        // Read again after the intents: a shred that completed since the caller read the list and the log added its
+        // vault to the list before removing its intent, so it is in one or the other (not a vault "gone without a
+        // shred" for a check running beside it).
+        if let fresh = try? signedTombstoneList() { ids.formUnion(fresh.vaults) }
         return ids
     }
 
