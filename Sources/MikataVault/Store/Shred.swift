@@ -84,8 +84,9 @@ extension Store {
         }
         // Only a certificate this store signed, filed under its own id, answers for an earlier shred: the folder is
         // writable by whoever can write the store, the signing key is not.
-        let storeKey = try signingKey().publicKey
-        for name in Posix.list(certificateDirectory) where name.hasSuffix(".json") {
+        let certificates = Posix.list(certificateDirectory).filter { $0.hasSuffix(".json") }
+        let storeKey = certificates.isEmpty ? [] : try signingKey().publicKey
+        for name in certificates {
             guard let bytes = try Posix.readFile("\(certificateDirectory)/\(name)"),
                   let verified = try? DeletionCertificate.verify(bytes, publicKey: storeKey), "\(verified.certificateId).json" == name,
                   let cert = try? CanonicalJSON.parse(bytes),
