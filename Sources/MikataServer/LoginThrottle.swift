@@ -117,11 +117,7 @@ final class LoginThrottle: Sendable {
                 m[address] = s
                 return s.failures >= ipFailureLimit ? ipWindow - (now - s.windowStart) : .seconds(1)
             }
-            if m[address] == nil, m.count >= maxTracked {
-                let old = m.filter { now - $0.value.windowStart > ipWindow && $0.value.inFlight == 0 }.map(\.key)
-                for o in old { m[o] = nil }
-                if m.count >= maxTracked, let any = m.first(where: { $0.value.inFlight == 0 })?.key { m[any] = nil }
-            }
+            if m[address] == nil { makeRoom(&m, now: now) }
             s.inFlight += 1
             m[address] = s
             return nil
@@ -145,18 +141,12 @@ final class LoginThrottle: Sendable {
             var s = m[address] ?? AddressState(windowStart: now)
             if now - s.windowStart > ipWindow { s = AddressState(windowStart: now) }
             if s.failures >= ipRegistrationLimit { return ipWindow - (now - s.windowStart) }
-            if m[address] == nil, m.count >= maxTracked {
-                for o in m.filter({ now - $0.value.windowStart > ipWindow }).map(\.key) { m[o] = nil }
-                if m.count >= maxTracked, let any = m.keys.first { m[any] = nil }
-            }
+            if m[address] == nil { makeRoom(&m, now: now) }
             s.failures += 1
             m[address] = s
             return nil
         }
-        if let wait {
-            let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
-            throw Problem("throttled", .tooManyRequests, "too many registrations from this address: wait before trying again", retryAfter: seconds)
-        }
+        if let wait { throw Self.throttled(wait, "too many registrations from this address: wait before trying again") }
     }
 
     /// Ends an attempt `begin` admitted. `address` nil: only the account's admission is given back.
@@ -206,11 +196,7 @@ final class LoginThrottle: Sendable {
             var s = m[address] ?? AddressState(windowStart: now)
             if now - s.windowStart > ipWindow { s = AddressState(windowStart: now, failures: 0, inFlight: s.inFlight) }
             s.failures += 1
-            if m[address] == nil, m.count >= maxTracked {
-                let old = m.filter { now - $0.value.windowStart > ipWindow && $0.value.inFlight == 0 }.map(\.key)
-                for o in old { m[o] = nil }
-                if m.count >= maxTracked, let any = m.first(where: { $0.value.inFlight == 0 })?.key { m[any] = nil }
-            }
+            if m[address] == nil { makeRoom(&m, now: now) }
             m[address] = s
         }
     }
@@ -238,13 +224,21 @@ final class LoginThrottle: Sendable {
         if old.isEmpty, let oldest = evictable.min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key { a[oldest] = nil }
     }
 
+    /// Keeps an address table within `maxTracked` before a new key goes in: addresses whose window ended go first,
+    /// then any with nothing in flight.
+    private func makeRoom(_ m: inout [String: AddressState], now: ContinuousClock.Instant) {
+        guard m.count >= maxTracked else { return }
+        for o in m.filter({ now - $0.value.windowStart > ipWindow && $0.value.inFlight == 0 }).map(\.key) { m[o] = nil }
+        if m.count >= maxTracked, let any = m.first(where: { $0.value.inFlight == 0 })?.key { m[any] = nil }
+    }
+
     private func lock(_ s: inout AccountState, _ now: ContinuousClock.Instant) {
         s.lockedUntil = now + accountLockout * (1 << min(s.lockouts, 6))
         s.lockouts += 1
     }
 
-    static func throttled(_ wait: Duration) -> Problem {
+    static func throttled(_ wait: Duration, _ detail: String = "too many failed attempts: wait before trying again") -> Problem {
         let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
-        return Problem("throttled", .tooManyRequests, "too many failed attempts: wait before trying again", retryAfter: seconds)
+        return Problem("throttled", .tooManyRequests, detail, retryAfter: seconds)
     }
 }

@@ -419,8 +419,11 @@ package final class AuditLog: Sendable {
         return out  // a torn last line (no newline) is ignored, as the next append cuts it off
     }
 
-    package func entries() throws -> [Entry] {
-        try lines().compactMap { if case .entry(let e) = $0 { return e } else { return nil } }
+    package func entries() throws -> [Entry] { AuditLog.entries(of: try lines()) }
+
+    /// The entries among `lines` (checkpoints and an anchor left out), for a caller that read the lines already.
+    package static func entries(of lines: [Line]) -> [Entry] {
+        lines.compactMap { if case .entry(let e) = $0 { return e } else { return nil } }
     }
 
     package struct VerifyReport: Sendable {

@@ -400,7 +400,7 @@ package final class Store: Sendable {
         guard report.entries > 0 || report.prunedBefore != nil else {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
         }
-        let entries = lines.compactMap { line -> AuditLog.Entry? in if case .entry(let e) = line { return e } else { return nil } }
+        let entries = AuditLog.entries(of: lines)
         let claims = LogClaims(entries)
         let list = try signedTombstoneList()
         try checkTombstoneList(list, entries: entries)

@@ -186,14 +186,12 @@ extension Store {
     /// plant, and a backup that carried them would have every restore drop that vault.
     /// - Throws: `VaultError.tampered` when the signed list does not verify or lacks an event the log records.
     func tombstoneList() throws -> TombstoneList {
-        let entries = try auditLog().entries()
+        let lines = try auditLog().lines()
+        let entries = AuditLog.entries(of: lines)
         let signed = try signedTombstoneList()
         try checkTombstoneList(signed, entries: entries)
         var list = signed ?? TombstoneList(storeId: storeId)
-        if signed == nil, try plainTombstonesCount() {
-            list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
-            list.supporters.formUnion(supporterTombstones())
-        }
+        if signed == nil { addPlainTombstones(to: &list, unlessBackedBy: lines) }
         list.merge(TombstoneList.events(in: entries, storeId: storeId))
         return list
     }
@@ -225,12 +223,10 @@ extension Store {
         let existing = try signedTombstoneList()
         var list = existing ?? TombstoneList(storeId: storeId)
         if existing == nil {
-            let entries = try auditLog().entries()
+            let lines = try auditLog().lines()
+            let entries = AuditLog.entries(of: lines)
             try checkTombstoneList(nil, entries: entries)
-            if try plainTombstonesCount() {
-                list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
-                list.supporters.formUnion(supporterTombstones())
-            }
+            addPlainTombstones(to: &list, unlessBackedBy: lines)
             list.merge(TombstoneList.events(in: entries, storeId: storeId))
         }
         change(&list)
@@ -242,20 +238,23 @@ extension Store {
         }
     }
 
-    /// Whether the plain `tombstones/` files count as a record of shreds and supporter deletions where no signed
-    /// list exists yet: only when the access log may lack some: it was pruned (it starts with an anchor line), or
-    /// the store was made by a restore from before signed lists (a `backup-restore` entry and no `tombstone-list`
-    /// one), whose tombstones were written as plain files. A log kept from the store's creation holds every deletion,
-    /// and a plain file it does not back is a hint a disk writer planted: it never reaches a signed list or a backup.
-    func plainTombstonesCount() throws -> Bool {
-        let lines = try auditLog().lines()
-        if case .anchor? = lines.first { return true }
-        var restored = false
-        for case .entry(let e) in lines {
-            if e.action == "tombstone-list" { return false }
-            if e.action == "backup-restore" { restored = true }
+    /// Adds the plain `tombstones/` files to `list`, for a store with no signed list yet, when they count as a record
+    /// of shreds and supporter deletions: only when the access log (`lines`) may lack some: it was pruned (it starts
+    /// with an anchor line), or the store was made by a restore from before signed lists (a `backup-restore` entry and
+    /// no `tombstone-list` one), whose tombstones were written as plain files. A log kept from the store's creation
+    /// holds every deletion, and a plain file it does not back is a hint a disk writer planted: it never reaches a
+    /// signed list or a backup.
+    func addPlainTombstones(to list: inout TombstoneList, unlessBackedBy lines: [AuditLog.Line]) {
+        var count = false
+        if case .anchor? = lines.first { count = true } else {
+            for case .entry(let e) in lines {
+                if e.action == "tombstone-list" { count = false; break }
+                if e.action == "backup-restore" { count = true }
+            }
         }
-        return restored
+        guard count else { return }
+        list.vaults.formUnion(Posix.list(tombstoneDirectory).filter { $0.count == 32 && [UInt8](hex: $0) != nil })
+        list.supporters.formUnion(supporterTombstones())
     }
 
     /// The holds the signed list records for one vault. Only a store made by a restore has any; a list without the
