@@ -342,6 +342,46 @@ struct BackupTests {
         #expect(!ShredKit.exists(f.path("forged.mkb")))
     }
 
+    /// The disk writer races the backup: they swap a file after `verifyAccessLog` passed and before the backup reads
+    /// it. A restore MACs identity entries anew (pinning the carried accounts' keys) and re-MACs the log, so a swapped
+    /// file carried would be laundered into a trusted one.
+    @Test("an identity entry swapped after the backup's check is refused as read, and nothing is written")
+    func identityEntrySwappedAfterCheckRefused() throws {
+        let f = try BackupFixture()
+        let victim = try f.store.lookupPath(.patient, email: BackupFixture.patients[0].0)
+        let other = try ShredKit.read(try f.store.lookupPath(.patient, email: BackupFixture.patients[1].0))
+        // ayumi's e-mail would lead to bunta's vault in the restored store.
+        RaceWindow.open(RaceWindow.backupAfterCheck, root: f.store.root) { try ShredKit.write(other, to: victim) }
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("swapped.mkb")) } == "tampered")
+        #expect(!ShredKit.exists(f.path("swapped.mkb")))
+    }
+
+    @Test("a supporter account given other keys after the backup's check is refused as read, and nothing is written")
+    func accountSwappedAfterCheckRefused() throws {
+        let f = try BackupFixture()
+        let path = f.store.supporterPath(try f.store.supporterId(email: "nurse@example.jp"))
+        var account = try SupporterAccountFile.parse(try ShredKit.read(path))
+        account.boxPublicKey = Random.bytes(32)  // the attacker's key: grants after the restore would be wrapped to it
+        let forged = account.serialize()
+        RaceWindow.open(RaceWindow.backupAfterCheck, root: f.store.root) { try ShredKit.write(forged, to: path) }
+        #expect(failureClass { _ = try Backup.create(store: f.store, out: f.path("swapped.mkb")) } == "tampered")
+        #expect(!ShredKit.exists(f.path("swapped.mkb")))
+    }
+
+    @Test("the access log a backup carries is the one it checked, not one swapped in after the check")
+    func logSwappedAfterCheckNotCarried() throws {
+        let f = try BackupFixture()
+        let path = f.store.auditLogPath
+        let checked = try ShredKit.read(path)
+        let lastLine = checked.dropLast().lastIndex(of: 10)!
+        // A shortened log (its last entry dropped), put in place once the check passed.
+        RaceWindow.open(RaceWindow.backupAfterCheck, root: f.store.root) { try ShredKit.write(Array(checked[...lastLine]), to: path) }
+        _ = try Backup.create(store: f.store, out: f.path("b.mkb"))
+        let parsed = try Backup.parse(try ShredKit.read(f.path("b.mkb")), publicKey: try f.store.signingKey().publicKey)
+        let carriedIsChecked = parsed.entries.first { $0.path == "audit/log.jsonl" }?.data == checked
+        #expect(carriedIsChecked, "the backup carries a log other than the one it checked")
+    }
+
     @Test("a supporter who deleted their registration stays deleted when a backup from before is restored")
     func restoreSkipsDeletedSupporter() throws {
         let f = try BackupFixture()

@@ -408,6 +408,12 @@ package final class AuditLog: Sendable {
 
     package func lines() throws -> [Line] {
         guard let bytes = try sink.readAll() else { return [] }
+        return try AuditLog.lines(of: bytes)
+    }
+
+    /// The lines of a log's bytes (a whole `audit/log.jsonl`), parsed but not verified (`verify(_:)` does that).
+    /// - Throws: `VaultError.corrupted` naming the first line that is not a log line.
+    package static func lines(of bytes: [UInt8]) throws -> [Line] {
         var out: [Line] = []
         var start = 0
         var number = 1

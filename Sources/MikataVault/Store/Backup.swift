@@ -90,7 +90,11 @@ package enum Backup {
         let tombstones = try store.tombstoneList()
         // A signed backup vouches for what it carries, and a restore anchors it anew under another root key: so the
         // store is checked first (the log and every vault against it), and never backed up as it is when tampered.
-        _ = try store.verifyAccessLog()
+        // The log is read once: the bytes checked are the bytes carried (a log swapped after the check and read again
+        // would be re-MAC'd by the restore, laundered).
+        let logBytes = try Posix.readFile(store.auditLogPath) ?? []
+        _ = try store.verifyAccessLog(lines: try AuditLog.lines(of: logBytes))
+        try RaceWindow.reach(RaceWindow.backupAfterCheck, root: store.root)
         let createdAt = AuditLog.isoNow()
         var body: [UInt8] = []
         var files = 0, vaults = 0
@@ -109,7 +113,10 @@ package enum Backup {
         // The access log first: every append it records is then in the vault copies taken after it, so a restored
         // store passes the log-against-vault checks (a vault may hold a few newer records than its log shows).
         var seen = Set<String>()
-        for name in Posix.list("\(store.root)/audit") where !name.hasPrefix(Posix.temporaryPrefix) {
+        let logRelative = String(store.auditLogPath.dropFirst(store.root.count + 1))
+        try add(logRelative, logBytes)
+        seen.insert(logRelative)
+        for name in Posix.list("\(store.root)/audit") where !name.hasPrefix(Posix.temporaryPrefix) && !seen.contains("audit/\(name)") {
             guard let bytes = try Posix.readFile("\(store.root)/audit/\(name)") else { continue }
             try add("audit/\(name)", bytes)
             seen.insert("audit/\(name)")
@@ -142,17 +149,37 @@ package enum Backup {
                 vaults += 1
             }
         }
-        // Then everything else a store holds (accounts, lookups, links, tombstones, certificates, keys, the log).
+        // Then everything else a store holds (accounts, lookups, links, tombstones, certificates, keys).
+        // A restore MACs identity entries and the service registry anew under its own root key, pinning the keys of
+        // the accounts carried beside them: so what is carried of them must be the store's own, checked as read, not
+        // before (an entry or account swapped after `verifyAccessLog` would be laundered). Entries and accounts are
+        // checked together once all are read, since either may come first.
+        var identityFiles: [(relative: String, name: [UInt8], bytes: [UInt8])] = []
+        var accounts: [String: [UInt8]] = [:]
         for path in store.allFiles() {
             let relative = String(path.dropFirst(store.root.count + 1))
             let name = (relative as NSString).lastPathComponent
             if seen.contains(relative) || name.hasPrefix(Posix.temporaryPrefix) || relative.hasPrefix("vaults/") || relative.hasPrefix("keys/vaults/") || relative.hasPrefix("shred/") { continue }
             guard var bytes = try Posix.readFile(path) else { continue }
             defer { if isSecret(relative) { Sodium.wipe(&bytes) } }  // the lookup key: wiped once sealed
-            // A restore MACs the registry anew under its own root key, so the bytes carried must be the store's own:
-            // checked as read, not before (a registry swapped meanwhile would be laundered).
             if relative == ServiceRegistry.relativePath { _ = try ServiceRegistry.parse(bytes, storeId: store.storeId, rootKey: store.rootKey) }
-            try add(relative, bytes)  // identity entries were checked by `verifyAccessLog` above
+            if relative.hasPrefix("index/"), let entryName = [UInt8](hex: name), entryName.count == 32 {
+                identityFiles.append((relative, entryName, bytes))
+                continue
+            }
+            if relative.hasPrefix("supporters/") { accounts[relative] = bytes }
+            try add(relative, bytes)
+        }
+        for file in identityFiles {
+            let entry = try store.authenticIdentityEntry(name: file.name, bytes: file.bytes)
+            if entry.kind == .supporter {
+                let accountPath = String(store.supporterPath(entry.id).dropFirst(store.root.count + 1))
+                guard let account = accounts[accountPath] else {
+                    throw VaultError.notFound("the supporter's account is missing from the store")
+                }
+                _ = try Store.account(account, pinnedBy: entry)
+            }
+            try add(file.relative, file.bytes)
         }
         let header = CanonicalJSON.serialize(.object([
             ("type", .string("mikata-backup")), ("version", .number(1)), ("storeId", .string(store.storeId)),

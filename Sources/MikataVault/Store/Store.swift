@@ -261,6 +261,13 @@ package final class Store: Sendable {
     /// tampering (exit 65), never followed.
     func identityEntry(name: [UInt8]) throws -> IdentityEntry? {
         guard let bytes = try identities.entry(named: name) else { return nil }
+        return try authenticIdentityEntry(name: name, bytes: bytes)
+    }
+
+    /// The identity entry in `bytes`, stored under `name`, if its MAC under this store's root key holds
+    /// (FORMAT.md §7.3): for a caller that has the bytes already and must check exactly those (a backup).
+    /// - Throws: `VaultError.corrupted` (not an entry), `.tampered` (altered, forged or moved from another name).
+    func authenticIdentityEntry(name: [UInt8], bytes: [UInt8]) throws -> IdentityEntry {
         let entry = try VaultError.parsing("identity entry") { try IdentityEntry.parse(bytes) }
         guard rootKey.isAuthentic(entry, name: name) else {
             throw VaultError.tampered("the identity entry for that e-mail address was altered, forged or moved from another entry")
@@ -392,10 +399,11 @@ package final class Store: Sendable {
     /// `mikata audit verify`: the log's chain and signed checkpoints, then every vault against what the log
     /// recorded of it (no vault cut off or rolled back behind its logged appends and key changes, no vault file
     /// removed without a shred). An initialised store's log is never empty: it starts with `store-init`.
+    /// `given`: the log's lines as the caller read them (a backup checks the very bytes it carries); nil reads them.
     /// - Throws: `VaultError.tampered` naming the first discrepancy; `.corrupted` for damaged lines.
-    package func verifyAccessLog() throws -> AuditLog.VerifyReport {
+    package func verifyAccessLog(lines given: [AuditLog.Line]? = nil) throws -> AuditLog.VerifyReport {
         let log = try auditLog()
-        let lines = try log.lines()  // read once: verified, then compared with the vaults
+        let lines = try given ?? log.lines()  // read once: verified, then compared with the vaults
         let report = try log.verify(lines)
         guard report.entries > 0 || report.prunedBefore != nil else {
             throw VaultError.tampered("the access log is empty or missing: every store's log starts with its creation, so it was deleted or emptied")
@@ -487,6 +495,13 @@ package final class Store: Sendable {
     private func account(_ entry: IdentityEntry) throws -> SupporterAccountFile {
         let id = entry.id
         guard let bytes = try Posix.readFile(supporterPath(id)) else { throw VaultError.notFound("the supporter's account is missing from the store") }
+        return try Store.account(bytes, pinnedBy: entry)
+    }
+
+    /// The supporter account in `bytes` if its public keys are the ones `entry` (an authentic identity entry) pins.
+    /// - Throws: `VaultError.corrupted` (not an account, or another supporter's), `.tampered` (other keys).
+    static func account(_ bytes: [UInt8], pinnedBy entry: IdentityEntry) throws -> SupporterAccountFile {
+        let id = entry.id
         let account = try VaultError.parsing("supporter account") { try SupporterAccountFile.parse(bytes) }
         guard account.supporterId == id else { throw VaultError.corrupted("the supporter account file belongs to another supporter") }
         let digest = IdentityEntry.supporterKeysDigest(id: id, boxPublicKey: account.boxPublicKey, signPublicKey: account.signPublicKey)

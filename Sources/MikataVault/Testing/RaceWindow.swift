@@ -1,0 +1,30 @@
+import Synchronization
+
+#if DEBUG
+/// Named gaps between a check and what follows it, where a test plays the disk writer who races the check
+/// (docs/RELIABILITY.md, "Test-only machinery"). A test opens a window on one store folder with an action; the code
+/// at that point runs the action once, synchronously, and goes on. Keyed by the store's folder, so tests running
+/// in parallel on other stores are untouched. Debug builds only: in a release build `reach` compiles to nothing.
+package enum RaceWindow {
+    /// `Backup.create`, after the store was checked (`verifyAccessLog`) and before the files it carries are read.
+    package static let backupAfterCheck = "backup:after-check"
+
+    private static let actions = Mutex<[String: @Sendable () throws -> Void]>([:])
+
+    /// Arms `window` on the store at `root`: the next time the code reaches it there, `action` runs (once).
+    package static func open(_ window: String, root: String, action: @escaping @Sendable () throws -> Void) {
+        actions.withLock { $0["\(window)\u{0}\(root)"] = action }
+    }
+
+    /// Called by the code at `window` for the store at `root`; errors of the action are the test's to report.
+    static func reach(_ window: String, root: String) throws {
+        let action = actions.withLock { $0.removeValue(forKey: "\(window)\u{0}\(root)") }
+        try action?()
+    }
+}
+#else
+enum RaceWindow {
+    static let backupAfterCheck = "backup:after-check"
+    @inline(__always) static func reach(_ window: String, root: String) throws {}
+}
+#endif
