@@ -382,6 +382,25 @@ struct BackupTests {
         #expect(carriedIsChecked, "the backup carries a log other than the one it checked")
     }
 
+    @Test("the vault copy a backup carries is the one it checked against the anchor, not an older one put back after")
+    func vaultRolledBackAfterCheckNotCarried() throws {
+        let f = try BackupFixture()
+        let (email, password) = BackupFixture.patients[0]
+        let vault = try f.store.openVault(email: email)
+        let path = f.store.vaultPath(vault.vaultId)
+        let older = try ShredKit.read(path)
+        try vault.append(type: "dose", data: json(#"{"n":99}"#), session: try vault.unlock(password: pw(password)))
+        let checked = try ShredKit.read(path)
+        // The older copy, put back in place (the disk writer takes no lock) once the current one passed the check:
+        // a restore would anchor it anew, laundering the rollback.
+        RaceWindow.open(RaceWindow.backupVaultChecked, root: f.store.root, subject: vault.vaultId.hex) { try ShredKit.write(older, to: path) }
+        _ = try Backup.create(store: f.store, out: f.path("b.mkb"))
+        let parsed = try Backup.parse(try ShredKit.read(f.path("b.mkb")), publicKey: try f.store.signingKey().publicKey)
+        let relative = String(path.dropFirst(f.store.root.count + 1))
+        let carriedIsChecked = parsed.entries.first { $0.path == relative }?.data == checked
+        #expect(carriedIsChecked, "the backup carries a vault copy other than the one it checked")
+    }
+
     @Test("a supporter who deleted their registration stays deleted when a backup from before is restored")
     func restoreSkipsDeletedSupporter() throws {
         let f = try BackupFixture()

@@ -141,8 +141,13 @@ package enum Backup {
                 guard var secret = try Posix.readFile(store.erasureSecretPath(id)), let gen = try Posix.readFile(store.generationPath(id)) else { continue }
                 defer { Sodium.wipe(&secret) }  // `add` seals a copy: this array is the caller's to wipe
                 let rel = { (p: String) in String(p.dropFirst(store.root.count + 1)) }
-                try store.anchor(id).check(try Vault.loadHeader(file: file).state)  // the copy as taken, under its lock
-                try add(rel(store.vaultPath(id)), try file.readAll())
+                // The copy as taken, under its lock, checked against the anchor from its own bytes: a restore anchors
+                // the header it carries anew, so a file swapped between a check and a second read (a disk writer does
+                // not take the lock) would launder a rolled-back vault.
+                let vaultBytes = try file.readAll()
+                try store.anchor(id).check(try Vault.loadHeader(medium: try MemoryVaultSlot(name: "backup copy", bytes: vaultBytes).open()).state)
+                try RaceWindow.reach(RaceWindow.backupVaultChecked, root: store.root, subject: id.hex)
+                try add(rel(store.vaultPath(id)), vaultBytes)
                 try add(rel(store.generationPath(id)), gen)
                 try add(rel(store.erasureSecretPath(id)), secret)
                 seen.insert(rel(store.vaultPath(id))); seen.insert(rel(store.generationPath(id))); seen.insert(rel(store.erasureSecretPath(id)))

@@ -8,23 +8,27 @@ import Synchronization
 package enum RaceWindow {
     /// `Backup.create`, after the store was checked (`verifyAccessLog`) and before the files it carries are read.
     package static let backupAfterCheck = "backup:after-check"
+    /// `Backup.create`, once a vault's copy passed its anchor check (under the vault's shared lock).
+    package static let backupVaultChecked = "backup:vault-checked"
 
     private static let actions = Mutex<[String: @Sendable () throws -> Void]>([:])
 
-    /// Arms `window` on the store at `root`: the next time the code reaches it there, `action` runs (once).
-    package static func open(_ window: String, root: String, action: @escaping @Sendable () throws -> Void) {
-        actions.withLock { $0["\(window)\u{0}\(root)"] = action }
+    /// Arms `window` on the store at `root` (and, for a window reached once per vault, on the vault `subject`, in
+    /// hex): the next time the code reaches it there, `action` runs (once).
+    package static func open(_ window: String, root: String, subject: String = "", action: @escaping @Sendable () throws -> Void) {
+        actions.withLock { $0["\(window)\u{0}\(root)\u{0}\(subject)"] = action }
     }
 
-    /// Called by the code at `window` for the store at `root`; errors of the action are the test's to report.
-    static func reach(_ window: String, root: String) throws {
-        let action = actions.withLock { $0.removeValue(forKey: "\(window)\u{0}\(root)") }
+    /// Called by the code at `window` for the store at `root` (and `subject`); the action's errors are the test's.
+    static func reach(_ window: String, root: String, subject: String = "") throws {
+        let action = actions.withLock { $0.removeValue(forKey: "\(window)\u{0}\(root)\u{0}\(subject)") }
         try action?()
     }
 }
 #else
 enum RaceWindow {
     static let backupAfterCheck = "backup:after-check"
-    @inline(__always) static func reach(_ window: String, root: String) throws {}
+    static let backupVaultChecked = "backup:vault-checked"
+    @inline(__always) static func reach(_ window: String, root: String, subject: String = "") throws {}
 }
 #endif
