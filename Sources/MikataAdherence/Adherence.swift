@@ -128,6 +128,10 @@ public struct AdherenceReport: Sendable {
 /// - Taken = `taken` + `late`; adherence = taken ÷ expected; bands < 80 %, 80–89 %, ≥ 90 %.
 /// - A dose counts on the day it was scheduled, whatever day it was taken or recorded on.
 public enum AdherenceCalculator {
+    /// The treatment figures count at most this many days back from today (5 years: the longest one regimen
+    /// version may run), so that a report's cost is bounded whatever regimen records a vault holds.
+    public static let treatmentDaysMax = 1830
+
     /// The report for `input` at instant `now`, with a calendar for `from`...`to` (default: the last 28 days).
     /// - Parameter grace: how long after its time a dose without an event still counts as pending (default 2 h).
     public static func report(_ input: AdherenceInput, now: Date, grace: Duration = .seconds(7200),
@@ -145,18 +149,27 @@ public enum AdherenceCalculator {
             outcomeSeq[e.scheduled] = seq
         }
 
-        func version(on d: LocalDate) -> Regimen? { versions.last { $0.regimen.effectiveFrom <= d }?.regimen }
-
         let firstDay = versions.map { $0.regimen.start }.min()
         let lastPlanned = versions.last?.regimen.end
         let calendarFrom = from ?? today.adding(days: -27)
         let calendarTo = to ?? today
-        // Days walked: the treatment up to today, and the calendar period.
+        // Days walked, in order: the treatment up to today (its last `treatmentDaysMax` days at most), and the
+        // calendar period. The work is bounded by days × the doses of one day, whatever the records hold.
         var days: [LocalDate] = []
         if let firstDay {
-            let start = min(firstDay, calendarFrom), stop = max(today, calendarTo)
-            var d = start
-            while d <= stop { days.append(d); d = d.adding(days: 1) }
+            var walked = Set<LocalDate>()
+            for (start, stop) in [(max(firstDay, today.adding(days: -(treatmentDaysMax - 1))), today), (calendarFrom, calendarTo)] {
+                var d = start
+                while d <= stop { if walked.insert(d).inserted { days.append(d) }; d = d.adding(days: 1) }
+            }
+            days.sort()
+        }
+        // The version in force on each walked day (days ascending): the last one whose `effectiveFrom` is on or
+        // before it, found by moving one index forward, not by a search per day.
+        var current = -1
+        func version(on d: LocalDate) -> Regimen? {
+            while current + 1 < versions.count, versions[current + 1].regimen.effectiveFrom <= d { current += 1 }
+            return current >= 0 ? versions[current].regimen : nil
         }
 
         struct Dose { let dose: ScheduledDose; let due: Bool; let status: DoseStatus? }
@@ -191,10 +204,11 @@ public enum AdherenceCalculator {
             allDue.filter { $0.dose.date <= today && (n == nil || $0.dose.date > today.adding(days: -n!)) }
         }
         let w7 = window(7), w28 = window(28), wAll = window(nil)
+        // Per medicine code: each window grouped once (a filter per code would cost codes × doses).
+        let by7 = Dictionary(grouping: w7, by: \.dose.medication), by28 = Dictionary(grouping: w28, by: \.dose.medication)
         var perMedication: [String: (AdherenceFigure, AdherenceFigure, AdherenceFigure)] = [:]
-        for m in Set(wAll.map(\.dose.medication)) {
-            perMedication[m] = (figure(w7.filter { $0.dose.medication == m }), figure(w28.filter { $0.dose.medication == m }),
-                                figure(wAll.filter { $0.dose.medication == m }))
+        for (m, doses) in Dictionary(grouping: wAll, by: \.dose.medication) {
+            perMedication[m] = (figure(by7[m] ?? []), figure(by28[m] ?? []), figure(doses))
         }
 
         var calendar: [AdherenceDay] = []
@@ -243,7 +257,10 @@ public enum AdherenceCalculator {
             flags.insert(.stoppedEarly)
         }
 
-        let activity = input.patientActivity + input.doseEvents.map(\.event.recordedAt) + input.sideEffects.map(\.sideEffect.onset)
+        // A time ahead of `now` (beyond 5 minutes of clock slack, as writes allow) is not activity that happened: a
+        // record stored with one would otherwise keep the patient "active" for good. Slightly early ones count as now.
+        let activity = (input.patientActivity + input.doseEvents.map(\.event.recordedAt) + input.sideEffects.map(\.sideEffect.onset))
+            .filter { $0 <= now.addingTimeInterval(300) }.map { min($0, now) }
         return AdherenceReport(asOf: today, timeZone: zone, last7: figure(w7), last28: figure(w28), treatment: figure(wAll),
                                perMedication: perMedication.mapValues { (last7: $0.0, last28: $0.1, treatment: $0.2) },
                                calendar: calendar, currentMissedRun: run, lastActivity: activity.max(), flags: flags,

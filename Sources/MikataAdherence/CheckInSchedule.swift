@@ -114,6 +114,14 @@ public struct CheckInSchedule: Sendable, Hashable {
         self.versions = versions.sorted { ($0.effectiveFrom, $0.seq) < ($1.effectiveFrom, $1.seq) }
     }
 
+    /// A schedule of the latest `count` of `versions` by (`effectiveFrom`, `seq`); a later duplicate of a `seq` wins.
+    public static func latest(_ versions: [Version], count: Int) -> CheckInSchedule {
+        var bySeq: [UInt64: Version] = [:]
+        for v in versions { bySeq[v.seq] = v }
+        let sorted = bySeq.values.sorted { ($0.effectiveFrom, $0.seq) < ($1.effectiveFrom, $1.seq) }
+        return CheckInSchedule(versions: Array(sorted.suffix(count)))
+    }
+
     /// Adds a version (a regimen change), replacing one with the same `seq`.
     public mutating func add(_ version: Version) {
         self = CheckInSchedule(versions: versions.filter { $0.seq != version.seq } + [version])

@@ -59,8 +59,23 @@ public enum FHIRExport {
                 }
             }
         }
+        // The last request (in version order) in force on the dose's date whose phase covers it, for that medicine:
+        // looked up per medicine from the last version starting on or before the date backwards, and remembered per
+        // (medicine, date), so the export costs about one step per dose event, not one per request.
+        let requestsByMedication = Dictionary(grouping: requests, by: \.medication)
+        struct Day: Hashable { let medication: String; let date: LocalDate }
+        var found: [Day: String?] = [:]
         func request(for s: ScheduledDose) -> String? {
-            requests.last { $0.from <= s.date && $0.phase.start <= s.date && s.date <= $0.phase.end && $0.medication == s.medication }?.url
+            let key = Day(medication: s.medication, date: s.date)
+            if let known = found[key] { return known }
+            var answer: String?
+            if let list = requestsByMedication[s.medication] {
+                var low = 0, high = list.count  // the first index whose version starts after the date
+                while low < high { let mid = (low + high) / 2; if list[mid].from <= s.date { low = mid + 1 } else { high = mid } }
+                answer = list[..<low].last { $0.phase.start <= s.date && s.date <= $0.phase.end }?.url
+            }
+            found[key] = answer
+            return answer
         }
 
         // Dose events: the latest per scheduled dose stands, earlier ones were corrected.

@@ -39,6 +39,12 @@ public struct MedicationDosage: Sendable, Hashable {
     /// ISO weekdays (1 Monday ... 7 Sunday) it is due on (FHIR Timing.repeat.dayOfWeek); all seven when daily.
     public let daysOfWeek: Set<Int>
 
+    /// Whether `code` is a medicine code as records hold it: 1 or more of `a-z 0-9 -` (the lower-case INN form), so
+    /// that it is a valid FHIR `coding.code` as it stands.
+    public static func isCode(_ code: String) -> Bool {
+        !code.isEmpty && code.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+    }
+
     /// A dosage; `daysOfWeek` defaults to every day.
     public init(medication: String, dose: DoseQuantity, timesOfDay: [TimeOfDay], daysOfWeek: Set<Int> = Set(1...7)) {
         self.medication = medication

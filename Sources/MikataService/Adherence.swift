@@ -113,6 +113,9 @@ struct AdherencePass: Sendable {
             return
         }
         guard let a = decoded else { return }
+        // A write-only service may report doses, not decide when one is due (docs/SECURITY.md): a regimen it wrote
+        // (before appends refused them, or through the engine directly) is not the patient's regimen.
+        if case .regimen = a.content, case .service = author { return }
         if author == .patient { input.patientActivity.append(r.time) }
         switch a.content {
         case .regimen(let g): input.regimens.append((a.seq, g))
@@ -158,7 +161,7 @@ extension VaultService {
             try AdherencePass.run(try self.handles.open(id.bytes, store), VaultSession(ownerKey: key), types: AdherencePass.reportTypes,
                                   keepRecords: false)
         }
-        return Self.report(id, pass, now: now, from: from, to: to, pin: .notApplicable)
+        return try await blocking { _ in Self.report(id, pass, now: now, from: from, to: to, pin: .notApplicable) }  // CPU: off the async pool
     }
 
     /// A linked patient's adherence report, as a supporter (by vault id, or by e-mail with the pin check).
@@ -170,7 +173,7 @@ extension VaultService {
         let r = try await asSupporter(identity, patient, access: .read, acceptNewVault: false) { vault, s in
             try AdherencePass.run(vault, s, types: AdherencePass.reportTypes, keepRecords: false)
         }
-        return Self.report(r.vaultId, r.value, now: now, from: from, to: to, pin: r.pin)
+        return try await blocking { _ in Self.report(r.vaultId, r.value, now: now, from: from, to: to, pin: r.pin) }
     }
 
     /// The supporter's dashboard (issue 10 §2): every patient who links them, one streamed pass per vault over its
@@ -198,7 +201,7 @@ extension VaultService {
                             return try AdherencePass.run(vault, try vault.unlock(supporter: identity), types: AdherencePass.reportTypes,
                                                          keepRecords: false)
                         }
-                        let report = AdherenceCalculator.report(pass.input, now: now, from: nil, to: nil)
+                        let report = try await self.blocking { _ in AdherenceCalculator.report(pass.input, now: now, from: nil, to: nil) }
                         return SupporterDashboardRow(vaultId: id, entry: DashboardEntry(vaultId: id.hex, nickname: pass.nickname, report: report,
                                                                                          now: now, days: days),
                                                      error: nil, unreadableRecords: pass.unreadable)
@@ -309,13 +312,21 @@ extension VaultService {
         } catch let e as AdherenceValidationError {
             throw MikataError(.invalidInput, e.field.isEmpty ? e.reason : "\(e.field): \(e.reason)", field: "/data" + e.field)
         }
-        if case .doseEvent(let e)? = record?.content {
-            guard e.recordedAt <= now.addingTimeInterval(clockSkew) else {
+        let latest = now.addingTimeInterval(clockSkew)
+        switch record?.content {
+        case .doseEvent(let e)?:
+            guard e.recordedAt <= latest else {
                 throw MikataError(.invalidInput, "/recordedAt: must not be in the future", field: "/data/recordedAt")
             }
             if let taken = e.takenAt, taken > e.recordedAt.addingTimeInterval(clockSkew) {
                 throw MikataError(.invalidInput, "/takenAt: must not be after recordedAt", field: "/data/takenAt")
             }
+        // Activity times: one in the future would keep a patient "active" on every dashboard for good.
+        case .sideEffect(let e)? where e.onset > latest:
+            throw MikataError(.invalidInput, "/onset: must not be in the future", field: "/data/onset")
+        case .message(let m)? where m.sentAt > latest:
+            throw MikataError(.invalidInput, "/sentAt: must not be in the future", field: "/data/sentAt")
+        default: break
         }
     }
 

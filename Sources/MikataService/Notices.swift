@@ -125,8 +125,8 @@ public enum NoticeRules {
     /// A dose event counts as a check-in only for a slot of the schedule at most this many days after its
     /// `recordedAt` (UTC dates); the checker also drops check-ins this far ahead of its clock.
     public static let checkInHorizonDays = 2
-    /// At most this many schedule versions are kept (regimen changes); a regimen append beyond it leaves the
-    /// schedule as it was (the patient withdraws and consents again to start afresh from the vault).
+    /// At most this many schedule versions are kept (regimen changes): the latest by (`effectiveFrom`, `seq`); an
+    /// older one leaves when a newer one comes.
     public static let maxScheduleVersions = 32
     /// The checker looks back at most this far (48 h): after an outage it does not mail supporters about old slots.
     public static let lookback: Duration = .seconds(48 * 3600)
@@ -165,10 +165,16 @@ extension VaultService {
             }
             let vault = try self.handles.open(id.bytes, store)
             var schedule = CheckInSchedule()
+            // The patient's and linked supporters' regimens (never a write-only service's), the latest
+            // `maxScheduleVersions` of them: collected first, then made one schedule (no sort per record).
+            var versions: [CheckInSchedule.Version] = []
             try vault.forEachRecord(VaultSession(ownerKey: key), types: [AdherenceRecordType.regimen.rawValue]) { r in
-                if let regimen = try? Regimen.decode(json: r.data) { schedule.add(CheckInSchedule.Version(seq: r.seq, regimen: regimen)) }
+                if r.author.role != "service", let regimen = try? Regimen.decode(json: r.data) {
+                    versions.append(CheckInSchedule.Version(seq: r.seq, regimen: regimen))
+                }
                 return true
             }
+            schedule = CheckInSchedule.latest(versions, count: NoticeRules.maxScheduleVersions)
             let doc: NoticeDocument = try store.updateNoticeFile(vaultId: id.bytes) { plain in
                 var doc = try plain.map(NoticeDocument.decode)
                     ?? NoticeDocument(vaultId: id.hex, graceMinutes: graceMinutes, consentedAt: now.formatted(.iso8601), schedule: schedule,
@@ -303,10 +309,9 @@ extension VaultService {
                 doc.checkIns = (doc.checkIns + [slot.description]).sorted()  // pruned by the checker, on its clock
             } else {
                 guard let r = try? Regimen.decode(json: data) else { return }
-                var schedule = doc.schedule
-                schedule.add(CheckInSchedule.Version(seq: seq, regimen: r))
-                guard schedule.versions.count <= NoticeRules.maxScheduleVersions else { return }
-                doc.schedule = schedule
+                // The latest versions stay (the oldest, which govern only days long past, leave first).
+                doc.schedule = CheckInSchedule.latest(doc.schedule.versions + [CheckInSchedule.Version(seq: seq, regimen: r)],
+                                                      count: NoticeRules.maxScheduleVersions)
             }
             plain = doc.encoded()
         }

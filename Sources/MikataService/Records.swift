@@ -1,4 +1,5 @@
 import Foundation
+import MikataAdherence
 import MikataFormat
 import MikataVault
 import Synchronization
@@ -132,7 +133,7 @@ extension VaultService {
     ///   the patient's `append` throws.
     public func append(_ session: ServiceSession, to vaultId: VaultID, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
-        let json = try checkedData(type: type, data)
+        let json = try checkedData(type: type, data, byService: true)
         return try await appendCombined(vaultId, bytes: json.count, prepare: { vault in
             Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
         }, after: { vault, seq in self.noteAppend(self.store, vaultId: vaultId.bytes, type: type, data: json, seq: seq, byService: true) })
@@ -145,7 +146,7 @@ extension VaultService {
     ///   `append` throws.
     public func append(_ session: ServiceSession, toPatientEmail email: String, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
-        let json = try checkedData(type: type, data)
+        let json = try checkedData(type: type, data, byService: true)
         let key = try await laneKey(email: email)
         return try await lanes.run(key) {
             try await blocking { store in
@@ -221,9 +222,15 @@ extension VaultService {
     /// The one rule for record data, shared by every entry point: strict JSON, trimmed; and for an adherence type
     /// (`medication-request`, `dose-event`, `side-effect`, `message`) its typed shape (docs/ADHERENCE.md), else
     /// `.invalidInput` naming the member and nothing is written.
-    func checkedData(type: String, _ data: [UInt8]) throws -> [UInt8] {
+    ///
+    /// `byService`: the writer is a write-only service, which may report doses (a connected pill box) but not write a
+    /// regimen, which decides when a dose is due (`.notPermitted`, docs/SECURITY.md).
+    func checkedData(type: String, _ data: [UInt8], byService: Bool = false) throws -> [UInt8] {
         guard RecordPayload.isValidType(type) else {
             throw MikataError(.invalidInput, "record type must be 1 to 64 of a-z 0-9 . _ -", field: "/type")
+        }
+        guard !(byService && type == AdherenceRecordType.regimen.rawValue) else {
+            throw MikataError(.notPermitted, "a write-only service may report doses, not write a regimen (medication-request)", field: "/type")
         }
         guard !type.hasPrefix("mikata.") else { throw MikataError(.invalidInput, "record types starting 'mikata.' are reserved", field: "/type") }
         // A photo's manifest is written only by `addPhoto`, after its chunks (docs/ADHERENCE.md, "Photos").

@@ -277,3 +277,62 @@ private func fixture() throws -> AdherenceInput {
         #expect(Dashboard.sorted([calmEntry, quietEntry, fixtureEntry]).map(\.vaultId) == ["b", "c", "a"])
     }
 }
+
+/// A report's cost is bounded whatever regimen records a vault holds (a review found a few crafted versions could
+/// make one report walk decades of days and filter every dose once per medicine code).
+@Suite struct AdherenceBoundsTests {
+    private func daily(_ from: String, _ to: String, codes: [String]) throws -> Regimen {
+        try Regimen(effectiveFrom: day(from), timeZone: tokyo, phases: [
+            RegimenPhase(name: "p", start: day(from), end: day(to),
+                         medications: codes.map { MedicationDosage(medication: $0, dose: .init(value: "1", unit: "mg"), timesOfDay: [TimeOfDay("08:00")!]) }),
+        ])
+    }
+
+    @Test func treatmentFiguresCountAtMostTheLastFiveYears() throws {
+        var input = AdherenceInput()
+        input.regimens = [(1, try daily("2012-01-01", "2016-12-31", codes: ["isoniazid"])),
+                          (2, try daily("2017-01-01", "2021-12-31", codes: ["isoniazid"])),
+                          (3, try daily("2022-01-01", "2026-12-31", codes: ["isoniazid"]))]
+        let report = AdherenceCalculator.report(input, now: at("2026-11-08T03:00:00Z"))
+        // One dose a day, none taken: the walk covers today and the 1,829 days before it, not the 5,426 since 2012.
+        #expect(report.treatment.expected == AdherenceCalculator.treatmentDaysMax)
+        #expect(report.treatment.missed == AdherenceCalculator.treatmentDaysMax)
+        #expect(report.treatmentStart == day("2012-01-01"), "the treatment still starts where the records say")
+        #expect(report.calendar.count == 28 && report.calendar.allSatisfy { $0.status == .missed })
+    }
+
+    @Test func manyMedicineCodesAndVersionsGiveTheFiguresOfTheVersionInForce() throws {
+        // 40 versions, a week apart, each with 16 codes of its own: only the version in force on a day schedules it.
+        var input = AdherenceInput()
+        for v in 0..<40 {
+            let from = day("2026-01-05").adding(days: 7 * v)
+            input.regimens.append((UInt64(v + 1), try Regimen(effectiveFrom: from, timeZone: tokyo, phases: [
+                RegimenPhase(name: "p", start: day("2026-01-05"), end: day("2026-12-31"),
+                             medications: (0..<16).map { MedicationDosage(medication: "m\(v)-\($0)", dose: .init(value: "1", unit: "mg"),
+                                                                          timesOfDay: [TimeOfDay("08:00")!]) }),
+            ])))
+        }
+        let report = AdherenceCalculator.report(input, now: at("2026-11-08T03:00:00Z"))
+        #expect(report.perMedication.count == 40 * 16)
+        // The last version (from 2026-10-05) governs 35 days up to 11-08; each earlier one its 7 days.
+        #expect(report.perMedication["m39-0"]?.treatment.expected == 35)
+        #expect(report.perMedication["m0-15"]?.treatment.expected == 7 && report.perMedication["m0-15"]?.last28.expected == 0)
+        #expect(report.perMedication["m38-3"]?.last28.expected == 0 && report.perMedication["m39-3"]?.last28.expected == 28)
+        #expect(report.treatment.expected == 16 * (39 * 7 + 35))
+    }
+
+    @Test func activityTimesAheadOfNowAreNotActivity() throws {
+        var input = fixtureInputWithoutEvents()
+        let now = at("2026-11-08T03:00:00Z")
+        input.sideEffects = [(5, try SideEffect(symptom: .nausea, grade: 1, onset: at("2099-01-01T00:00:00Z")))]
+        #expect(AdherenceCalculator.report(input, now: now).lastActivity == nil, "a side effect dated 2099 is not activity")
+        input.sideEffects.append((6, try SideEffect(symptom: .nausea, grade: 1, onset: now.addingTimeInterval(60))))
+        #expect(AdherenceCalculator.report(input, now: now).lastActivity == now, "a minute ahead (a phone's clock) counts as now")
+    }
+
+    private func fixtureInputWithoutEvents() -> AdherenceInput {
+        var input = AdherenceInput()
+        input.regimens = [(1, try! daily("2026-10-20", "2027-04-19", codes: ["isoniazid"]))]
+        return input
+    }
+}

@@ -106,6 +106,15 @@ private func object(_ response: TestResponse) -> [String: Any] {
                 }
             }
             #expect(Set(notFound).count == 1, "the same answer for every vault the service may not write to")
+            // A regimen decides when doses are due: no service may write one (403, before any vault is looked up:
+            // the same answer for a vault it may write to and one it may not).
+            let regimen = #""type":"medication-request","data":{"effectiveFrom":"2026-11-01","phases":[{"name":"p","start":"2026-11-01","end":"2026-11-02","medications":[{"medication":"isoniazid","dose":{"value":"300","unit":"mg"},"timeOfDay":["08:00"]}]}]}"#
+            for target in [#""vaultId":"\#(p.vaultId.hex)""#, #""vaultId":"\#(q.vaultId.hex)""#] {
+                try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(apiKey), body: body("{\(target),\(regimen)}")) { r in
+                    #expect(r.status == .forbidden, "\(target)")
+                    #expect(object(r)["field"] as? String == "/type")
+                }
+            }
             // Exactly one of vaultId and patientEmail.
             for target in ["", #""vaultId":"\#(p.vaultId.hex)","patientEmail":"p@example.jp","#] {
                 try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(apiKey), body: body("{\(target)\(record)}")) { r in

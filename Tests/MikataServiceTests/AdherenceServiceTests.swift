@@ -230,6 +230,66 @@ private func fixturePattern(_ d: LocalDate, _ m: String) -> DoseStatus? {
         _ = try await s.append(patient, type: "note", data: json(#"{"from":"x"}"#))
     }
 
+    @Test func activityTimesInTheFutureAndMalformedMedicineCodesAreRefused() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "a@example.jp", nickname: "Aiko", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "a@example.jp", password: pw("pw"))
+        let before = try await s.records(patient).records.count
+        func field(_ body: () async throws -> Void) async -> String? {
+            do { try await body(); return nil } catch let e as MikataError { return e.field } catch { return "\(error)" }
+        }
+        let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+        #expect(await field { _ = try await s.append(patient, type: "side-effect", data: json(#"{"symptom":"nausea","grade":1,"onset":"\#(future)"}"#)) }
+                == "/data/onset")
+        #expect(await field { _ = try await s.append(patient, type: "message", data: json(#"{"text":"hi","sentAt":"2099-01-01T00:00:00Z"}"#)) }
+                == "/data/sentAt")
+        for code in ["a  b", " x", "Isoniazid", ""] {
+            let e = #"{"scheduled":{"medication":"\#(code)","date":"2026-11-01","time":"08:00"},"status":"missed","recordedAt":"2026-11-01T00:00:00Z","method":"self-report"}"#
+            #expect(await field { _ = try await s.append(patient, type: "dose-event", data: json(e)) } == "/data/scheduled/medication", "\(code)")
+        }
+        #expect(try await s.records(patient).records.count == before, "nothing written")
+        let now = ISO8601DateFormatter().string(from: Date())
+        _ = try await s.append(patient, type: "side-effect", data: json(#"{"symptom":"nausea","grade":1,"onset":"\#(now)"}"#))
+    }
+
+    @Test func aServiceMayReportDosesButNotWriteARegimenAndOneItWroteIsNotThePatients() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "a@example.jp", nickname: "Aiko", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "a@example.jp", password: pw("pw"))
+        let input = try await writePatient(s, patient, pattern: fixturePattern)
+        let key = ServiceKey.generate()
+        try await s.authorizeService(patient, serviceId: key.id, signPublicKey: key.signPublicKey)
+        let pillbox = s.serviceSession(key)
+        // A regimen that would end the treatment: from today, one phase long past, so no dose is ever due again.
+        let stop = try Regimen(effectiveFrom: day("2026-11-08"), timeZone: tokyo, phases: [
+            RegimenPhase(name: "p", start: day("2026-01-01"), end: day("2026-01-02"),
+                         medications: [MedicationDosage(medication: "isoniazid", dose: doses["isoniazid"]!, timesOfDay: [eight])]),
+        ])
+        let before = try await s.records(patient).records.count
+        #expect(await code { _ = try await s.append(pillbox, to: patient.vaultId, type: "medication-request", data: stop.json()) } == .notPermitted)
+        #expect(await code { _ = try await s.append(pillbox, toPatientEmail: "a@example.jp", type: "medication-request", data: stop.json()) }
+                == .notPermitted)
+        #expect(try await s.records(patient).records.count == before, "nothing written")
+        let e = try DoseEvent(scheduled: ScheduledDose(medication: "isoniazid", date: day("2026-11-08"), time: eight), status: .taken,
+                              takenAt: at("2026-11-07T23:05:00Z"), recordedAt: at("2026-11-07T23:06:00Z"), method: .selfReport)
+        _ = try await s.append(pillbox, to: patient.vaultId, type: "dose-event", data: e.json())  // doses it reports
+        // One written by a service through the engine directly (as before appends refused it) does not count.
+        let id = patient.vaultId
+        try await s.inVault(id) { store in
+            let vault = try s.handles.open(id.bytes, store)
+            _ = try vault.append(type: "medication-request", data: stop.json(), session: try vault.session(service: key.identity))
+        }
+        let report = try await s.adherenceReport(patient, now: now)
+        var expected = input
+        expected.doseEvents.append((0, e))
+        #expect(report.report.treatment == AdherenceCalculator.report(expected, now: now).treatment)
+        #expect(report.report.treatment.expected > 0)
+    }
+
     @Test func recordsWrittenBeforeValidationAreSkippedAndCounted() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }

@@ -280,6 +280,21 @@ private struct NoticeFixture {
             _ = try await n.s.append(n.patient, type: "medication-request", data: v.json())
         }
         #expect(try await n.s.noticeConsent(n.patient).scheduleVersions == NoticeRules.maxScheduleVersions)
+        // Consent given anew rebuilds the schedule from the vault's regimens, which hold more versions: the latest
+        // ones are kept, as many as appends keep.
+        _ = try await n.s.setNoticeConsent(n.patient, enabled: false)
+        let again = try await n.s.setNoticeConsent(n.patient, enabled: true)
+        #expect(again.scheduleVersions == NoticeRules.maxScheduleVersions)
+    }
+
+    @Test func theLatestVersionsAreTheOnesKept() {
+        let base = try! RegimenTemplate.hrze6.regimen(start: day("2026-11-01"), doses: doses, timesOfDay: [eight])
+        let versions = (0..<40).map { k in
+            CheckInSchedule.Version(seq: UInt64(100 - k),
+                                    regimen: try! Regimen(effectiveFrom: day("2026-11-01").adding(days: k), timeZone: tokyo, phases: base.phases))
+        }
+        let kept = CheckInSchedule.latest(versions.shuffled(), count: 32).versions
+        #expect(kept.count == 32 && kept.first?.effectiveFrom == day("2026-11-09") && kept.last?.effectiveFrom == day("2026-12-10"))
     }
 
     @Test func aMailProgramThatHangsIsStoppedAtItsDeadline() throws {

@@ -52,6 +52,8 @@ extension MikataServer {
                     throw Problem.malformed("give exactly one of vaultId and patientEmail", field: body.vaultId == nil ? "/vaultId" : "/patientEmail")
                 }
                 return try JSONResponse.make(["seq": seq], status: .created)
+            } catch let e as MikataError where e.code == .notPermitted && e.field == "/type" {
+                throw Problem(e)  // a type no service may write (a regimen): refused before any vault is looked up, 403
             } catch let e as MikataError where [.notPermitted, .notFound, .erased].contains(e.code) {
                 throw Problem.notFound
             }
