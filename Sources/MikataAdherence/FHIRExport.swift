@@ -33,10 +33,17 @@ public enum FHIRExport {
 
         // MedicationRequests, and which one each (date, medicine) falls under (the version in force that day).
         var requests: [(from: LocalDate, phase: RegimenPhase, medication: String, url: String)] = []
-        let regimens = records.compactMap { r -> (UInt64, Regimen)? in
-            if case .regimen(let g) = r.content { return (r.seq, g) } else { return nil }
+        let regimens = records.compactMap { r -> (UInt64, Regimen, RecordAuthorRef)? in
+            if case .regimen(let g) = r.content { return (r.seq, g, r.author) } else { return nil }
         }.sorted { ($0.1.effectiveFrom, $0.0) < ($1.1.effectiveFrom, $1.0) }
-        for (n, (seq, g)) in regimens.enumerated() {
+        for (n, (seq, g, author)) in regimens.enumerated() {
+            // Who wrote the order: a supporter (as Practitioner) or the patient (the subject); a clinician importing
+            // the bundle can tell a prescriber's entry from a patient's own.
+            let requester: [String: Any]? = switch author {
+            case .supporter(let sid): ["reference": practitioner(sid)]
+            case .patient: subject
+            case .service: nil
+            }
             let until = n + 1 < regimens.count ? regimens[n + 1].1.effectiveFrom : nil
             for (p, phase) in g.phases.enumerated() {
                 for (m, med) in phase.medications.enumerated() {
@@ -54,6 +61,7 @@ public enum FHIRExport {
                                                   "dosageInstruction": [dosage],
                                                   "authoredOn": g.effectiveFrom.description]
                     if let t = g.template { request["groupIdentifier"] = ["value": t] }
+                    if let requester { request["requester"] = requester }
                     entries.append(["fullUrl": u, "resource": request])
                     requests.append((g.effectiveFrom, phase, med.medication, u))
                 }

@@ -77,6 +77,9 @@ private func sampleRecords() throws -> [AdherenceRecord] {
         #expect(!all.isEmpty && all.allSatisfy(urls.contains))
         let types = entries.compactMap { ($0["resource"] as? [String: Any])?["resourceType"] as? String }
         #expect(types.filter { $0 == "MedicationRequest" }.count == 6)  // 4 intensive + 2 continuation
+        // Each order names who wrote it (the patient here), so an importer can tell it from a prescriber's.
+        let requests = entries.compactMap { $0["resource"] as? [String: Any] }.filter { $0["resourceType"] as? String == "MedicationRequest" }
+        #expect(requests.allSatisfy { ($0["requester"] as? [String: Any])?["reference"] as? String == entries.first?["fullUrl"] as? String })
         #expect(Set(types) == ["Patient", "Practitioner", "MedicationRequest", "MedicationStatement", "MedicationAdministration", "Observation", "Communication"])
         let statements = entries.compactMap { $0["resource"] as? [String: Any] }.filter { $0["resourceType"] as? String == "MedicationStatement" }
         #expect(statements.map { $0["status"] as? String } == ["entered-in-error", "completed"])  // the correction stands
