@@ -1,7 +1,8 @@
-// Fuzz target "audit" (scripts/fuzz.sh): the input is an access log file, audit/log.jsonl. Compiled into the
-// MikataVault module: each line through `AuditLog.parseLine`, the file through `verify()` (the chain walk) and
+// Fuzz target "audit" (scripts/fuzz.sh): the input is an access log file, audit/log.jsonl. Reaches MikataVault's
+// internals through `@testable import`: each line through `AuditLog.parseLine`, the file through `verify()` (the chain walk) and
 // `append()` (which reads the log backwards from its end and cuts off a torn last line).
 import MikataCrypto
+@testable import MikataVault
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAuditLog(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,6 +1,7 @@
 // Fuzz target "backup" (scripts/fuzz.sh): the input is a backup file, checked as `mikata backup verify` does
-// before any key is used (FORMAT.md §7.7). Compiled into the MikataVault module.
+// before any key is used (FORMAT.md §7.7). Reaches MikataVault's internals through `@testable import`.
 import MikataCrypto
+@testable import MikataVault
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBackup(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

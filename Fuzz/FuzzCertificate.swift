@@ -1,6 +1,7 @@
 // Fuzz target "certificate" (scripts/fuzz.sh): the input is a deletion certificate, verified offline as
-// `mikata certificate verify` does (docs/CERTIFICATE.md). Compiled into the MikataVault module.
+// `mikata certificate verify` does (docs/CERTIFICATE.md). Reaches MikataVault's internals through `@testable import`.
 import MikataFormat
+@testable import MikataVault
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCertificate(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,7 +1,8 @@
-// Fuzz target "vault" (scripts/fuzz.sh): the input is a whole vault file. Compiled into the MikataVault module,
+// Fuzz target "vault" (scripts/fuzz.sh): the input is a whole vault file. Reaches MikataVault's internals through `@testable import`,
 // so the internal reader (`Vault.loadHeader`, `Vault.scanRecords`) is called exactly as `mikata` calls it.
 import MikataCrypto
 import MikataFormat
+@testable import MikataVault
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzVaultFile(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

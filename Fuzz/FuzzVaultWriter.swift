@@ -1,10 +1,11 @@
 // Fuzz target "vaultwriter" (scripts/fuzz.sh): the input is a whole vault file, opened with its keys as
 // `mikata record add` / `record list` do: open, unlock with the password, read every record (decrypt, payload,
 // author, signature, floor), append one record (the writer's tail lookup, FORMAT.md §5.4, and torn-tail cut),
-// read again. Compiled into the MikataVault module. The seeds (fixtures/fuzz/vaultwriter/) were made with the
+// read again. Reaches MikataVault's internals through `@testable import`. The seeds (fixtures/fuzz/vaultwriter/) were made with the
 // fixed erasure secret and password below and the cheapest Argon2id, so every input unlocks in microseconds.
 import MikataCrypto
 import MikataFormat
+@testable import MikataVault
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzVaultWriter(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -3,10 +3,10 @@
 # binaries, so this script drives swiftc directly:
 #
 #   MikataCrypto, MikataFormat  -> separate modules (objects + .swiftmodule), instrumented (-sanitize=fuzzer,address)
+#   MikataVault                 -> the same, once for every vault-level target, built with -enable-testing
 #   format-level targets        -> Fuzz/FuzzSupport.swift + Fuzz/Fuzz<Target>.swift, importing those modules
-#   vault-level targets         -> Sources/MikataVault/**/*.swift compiled together with the fuzz files as the
-#                                  executable's module (named MikataVault), so internal readers are reachable
-#                                  without @testable
+#   vault-level targets         -> the same, with `@testable import MikataVault` in the harness, so internal readers
+#                                  are reachable (MikataVault is compiled once, not once per target)
 #
 # All modules share -package-name MikataVault (for `package` declarations) and Package.swift's strict settings.
 #
@@ -114,6 +114,20 @@ build_modules() {
 
 FUZZ_FLAGS=(-O -g -sanitize=fuzzer,address)
 
+# build_vault_module DIR FLAGS...: MikataVault as one module (one object) for the vault-level targets, with
+# -enable-testing so that their harnesses reach its internal readers through `@testable import`.
+build_vault_module() {
+    local dir=$1; shift
+    local sources; mapfile -t sources < <(module_sources "$ROOT/Sources/MikataVault")
+    if stale "$dir/MikataVault.o" "$ROOT/Sources/MikataVault" "${sources[@]}" "$dir/MikataFormat.o" "$SELF"; then
+        log "compiling module MikataVault ($dir)"
+        "$SWIFTC" "${STRICT[@]}" "$@" -enable-testing -parse-as-library -wmo "${SODIUM[@]}" -I "$dir" \
+            -module-name MikataVault -emit-module -emit-module-path "$dir/MikataVault.swiftmodule" \
+            -c "${sources[@]}" -o "$dir/MikataVault.o"
+        touch "$dir/MikataVault.o"
+    fi
+}
+
 # A module's Swift sources, subfolders included (MikataVault keeps its layers in folders), in a stable order.
 module_sources() { find "$1" -name '*.swift' -type f | LC_ALL=C sort; }
 
@@ -121,25 +135,23 @@ build_target() {
     local t=$1 mods=$OUT/modules bin=$OUT/bin/$t
     local harness=$ROOT/Fuzz/${HARNESS[$t]}.swift support=$ROOT/Fuzz/FuzzSupport.swift
     local deps=("$harness" "$support" "$mods/MikataCrypto.o" "$mods/MikataFormat.o" "$SELF")
-    local sources=() module
-    if [ "${LAYER[$t]}" = vault ]; then
-        mapfile -t sources < <(module_sources "$ROOT/Sources/MikataVault"); deps+=("$ROOT/Sources/MikataVault"); module=MikataVault
-    else
-        module=Fuzz_$t
-    fi
+    local objects=("$mods/MikataCrypto.o" "$mods/MikataFormat.o")
+    if [ "${LAYER[$t]}" = vault ]; then deps+=("$mods/MikataVault.o"); objects+=("$mods/MikataVault.o"); fi
     mkdir -p "$OUT/bin"
-    stale "$bin" "${deps[@]}" "${sources[@]}" || return 0
+    stale "$bin" "${deps[@]}" || return 0
     log "compiling target $t"
     "$SWIFTC" "${STRICT[@]}" "${FUZZ_FLAGS[@]}" -parse-as-library "${SODIUM[@]}" -I "$mods" \
-        -module-name "$module" "${sources[@]}" "$support" "$harness" \
-        "$mods/MikataCrypto.o" "$mods/MikataFormat.o" -lsodium -use-ld=lld -o "$bin"
+        -module-name "Fuzz_$t" "$support" "$harness" "${objects[@]}" -lsodium -use-ld=lld -o "$bin"
 }
 
 build() {
     ensure_deps
     snapshot
     build_modules "$OUT/modules" "${FUZZ_FLAGS[@]}"
-    # Targets compile in parallel (each vault-level one recompiles the MikataVault sources).
+    local t needs_vault=0
+    for t in $(selected "$@"); do [ "${LAYER[$t]}" = vault ] && needs_vault=1; done
+    [ "$needs_vault" = 0 ] || build_vault_module "$OUT/modules" "${FUZZ_FLAGS[@]}"
+    # Targets compile in parallel (small: a harness each, linked with the modules' objects).
     local jobs=${FUZZ_BUILD_JOBS:-$(nproc)} running=0 failed=0 t
     for t in $(selected "$@"); do
         build_target "$t" &
