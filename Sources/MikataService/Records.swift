@@ -135,7 +135,8 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(type: type, data, byService: true)
         return try await appendCombined(vaultId, bytes: json.count, prepare: { vault in
-            Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
+            try Self.refuseRevokedService(identity, self.store)
+            return Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
         }, after: { vault, seq in self.noteAppend(self.store, vaultId: vaultId.bytes, type: type, data: json, seq: seq, byService: true) })
     }
 
@@ -159,7 +160,10 @@ extension VaultService {
                 }  // a malformed address (invalid input) or a damaged entry (tampered) keeps its own class
                 let vault = try self.handles.open(id, store)
                 let s: VaultSession
-                do { s = try vault.session(service: identity) } catch VaultError.notPermitted(let m) {
+                do {
+                    try Self.refuseRevokedService(identity, store)
+                    s = try vault.session(service: identity)
+                } catch VaultError.notPermitted(let m) {
                     try? store.log("append", vaultId: id, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
                     throw VaultError.notPermitted(m)
                 }
@@ -171,6 +175,16 @@ extension VaultService {
     }
 
     // MARK: helpers
+
+    /// A registered service an administrator revoked writes nothing, whatever form its key takes: the API key (refused
+    /// at `serviceSession(apiKey:)`) or a key file made from it for `record add --as-service`. Answered as a vault
+    /// that has not authorised the service. The registry is read anew each time (a revocation applies at once).
+    /// - Throws: `VaultError.notPermitted`; `.tampered` (the registry fails its MAC), `.io`.
+    static func refuseRevokedService(_ identity: ServiceIdentity, _ store: Store) throws {
+        if try store.serviceRegistry().entry(identity.id)?.revoked == true {
+            throw VaultError.notPermitted("this service is not authorised to write to the vault")
+        }
+    }
 
     /// Appends through the vault's append queue (`AppendQueue`): queued, then, holding the vault's lane, written
     /// together with the appends queued meanwhile unless another caller already wrote this one. `prepare` runs in

@@ -63,7 +63,8 @@ struct CertificateCommand: ParsableCommand {
             let v = try VaultService.verifyCertificate(raw, publicKey: key)  // bytes in memory: no store, no blocking call
             try emit(json: global.json, ["valid": true, "certificateId": v.certificateId, "vaultId": v.vaultId, "issuedAt": v.issuedAt,
                                          "signingKeyId": v.signingKeyId, "checkedAgainstGivenKey": v.checkedAgainstGivenKey]) {
-                "valid: certificate \(v.certificateId) for vault \(v.vaultId), issued \(v.issuedAt) by key \(v.signingKeyId)"
+                let e = ControlEscapes.escaped  // fields of a certificate that may be self-signed by anyone
+                return "valid: certificate \(e(v.certificateId)) for vault \(e(v.vaultId)), issued \(e(v.issuedAt)) by key \(e(v.signingKeyId))"
                     + (v.checkedAgainstGivenKey ? "" : "\n(checked against the key inside the certificate; pass --public-key to check who issued it)")
             }
         }
@@ -94,7 +95,10 @@ struct AuditCommand: ParsableCommand {
     }
 
     static func text(_ entries: [AccessLogEntry]) -> String {
-        entries.map { "\($0.seq)\t\($0.time)\t\($0.vaultId.isEmpty ? "-" : $0.vaultId)\t\($0.actor)\t\($0.action)\t\($0.outcome)\($0.detail.isEmpty ? "" : "\t\($0.detail)")" }
+        // Every field as text the terminal shows: a log written by an older version (or edited on disk and caught by
+        // `audit verify` only later) may hold control characters that would play escape sequences or fake rows.
+        let e = ControlEscapes.escaped
+        return entries.map { "\($0.seq)\t\(e($0.time))\t\($0.vaultId.isEmpty ? "-" : e($0.vaultId))\t\(e($0.actor))\t\(e($0.action))\t\(e($0.outcome))\($0.detail.isEmpty ? "" : "\t\(e($0.detail))")" }
             .joined(separator: "\n")
     }
 
@@ -309,8 +313,10 @@ func parseDate(_ s: String) throws -> Date {
     throw CLIError.usage("--valid-until takes an ISO 8601 date or time (2027-03-31, 2027-03-31T00:00:00Z)")
 }
 
-/// `--public-key`: 64 hexadecimal characters, or a file holding them.
+/// `--public-key`: 64 hexadecimal characters, or a file holding them. The key as typed comes first: a file planted
+/// in the working folder under the published key's own hex name is never read in its place.
 func parsePublicKey(_ k: String) throws -> [UInt8] {
+    if let typed = [UInt8](hexText: k.trimmingCharacters(in: .whitespacesAndNewlines)), typed.count == 32 { return typed }
     let text = ClientFiles.contents(ofFile: k).map { String(decoding: $0, as: UTF8.self) } ?? k
     guard let parsed = [UInt8](hexText: text.trimmingCharacters(in: .whitespacesAndNewlines)), parsed.count == 32 else {
         throw CLIError.usage("--public-key must be 64 hexadecimal characters or a file holding them")

@@ -75,6 +75,14 @@ enum StandardOutput {
 /// characters a terminal acts on instead of showing. The form is JSON's (RFC 8259 §7), so inside a JSON string the
 /// value is unchanged, and a text line shows a crafted record's escape sequence as text.
 enum ControlEscapes {
+    /// `text` with its control characters as `\u00XX` escapes, for a text line built from stored or given values
+    /// (an access-log actor, a certificate's fields): a terminal shows them instead of acting on them.
+    static func escaped(_ text: String) -> String {
+        var out: [UInt8] = []
+        append(validUTF8: Array(text.utf8), to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Appends `bytes` (valid UTF-8) with each control character written as a `\u00XX` escape, the rest copied in
     /// runs; with `c0` false, C0 characters are copied too (JSON text: its line breaks and tabs are white space
     /// between tokens, and inside strings C0 is always escaped already). O(n), no decoding.

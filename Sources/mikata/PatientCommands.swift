@@ -79,11 +79,12 @@ struct SupporterCommand: ParsableCommand {
             abstract: "The supporter changes their own password (current via --password-file/--password-stdin, new via --new-password-file).",
             discussion: "Linked patients' vaults stay readable: the supporter's keys do not change, only the password that seals them.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The supporter's e-mail address.") var email: String
+        @OptionGroup var account: EmailOptions
         @OptionGroup var password: PasswordOptions
         @OptionGroup var newPassword: NewPasswordOptions
 
         func run() async throws {
+            let email = try account.resolve()
             let id = try await global.withService { service in
                 try await service.changeSupporterPassword(email: email, password: try password.read(prompt: "Current password: "),
                                                           newPassword: try newPassword.read())
@@ -113,7 +114,7 @@ struct SupporterCommand: ParsableCommand {
             try emit(json: global.json, ["patients": rows]) {
                 patients.isEmpty ? "no linked patients" :
                     patients.map {
-                        "\($0.vaultId.hex)  \($0.fingerprint)  \($0.nickname ?? "")  \($0.recordCount) records"
+                        "\($0.vaultId.hex)  \($0.fingerprint)  \(printable($0.nickname ?? ""))  \($0.recordCount) records"
                             + ($0.pinned ? "" : "  (not yet pinned: not contacted by e-mail address)")
                     }.joined(separator: "\n")
             }

@@ -104,7 +104,7 @@ struct InputRulesCLITests {
             #expect(!FileManager.default.fileExists(atPath: "\(fx.root)/cert.json"))
         }
         // Dual control: the approver is another operator.
-        for approver in ["op1", " OP1"] {
+        for approver in ["op1", " OP1", "ｏｐ１", "op\u{200B}1", "o p1"] {
             let r = try fx.run(base + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] } + ["--approver", approver])
             #expect(r.status == 64 && r.stderr.contains("dual control"), "\(approver): \(r.stderr)")
         }

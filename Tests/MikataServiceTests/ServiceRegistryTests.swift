@@ -52,11 +52,20 @@ import Testing
         try await s.revokeService(r.service.serviceId)  // idempotent
         await refused(apiKey)
         #expect(messages.count == 1)
+        // The same key written to a key file (`record add --as-service`) writes nothing either, by id or by e-mail.
+        let (keyId, keySeed) = try #require(ServiceAPIKey.parse(apiKey))
+        let fileSession = s.serviceSession(try ServiceKey(id: keyId, seed: keySeed))
+        #expect(await code { _ = try await s.append(fileSession, to: patient.vaultId, type: "dose", data: json("{}")) } == .notPermitted)
+        #expect(await code { _ = try await s.append(fileSession, toPatientEmail: "p@example.jp", type: "dose", data: json("{}")) } == .notPermitted)
         // Revoked: no longer authorisable, listed as revoked; an unknown id cannot be revoked.
         #expect(await code { try await s.authorizeRegisteredService(patient, serviceId: r.service.serviceId) } == .notFound)
         #expect(try await s.listServices().map(\.revoked) == [true])
         #expect(await code { try await s.revokeService(other.id) } == .notFound)
         #expect(await code { _ = try await s.registerService(name: "") } == .invalidInput)
+        // Operator ids go to the access log, which `audit show` prints: no control character (escape sequences, rows).
+        #expect(await code { _ = try await s.registerService(name: "x", operatorId: "op\u{1b}]52;c;AAAA\u{7}") } == .invalidInput)
+        #expect(await code { _ = try await s.registerService(name: "x", operatorId: "op\n999\tfake") } == .invalidInput)
+        #expect(await code { try await s.revokeService(r.service.serviceId, operatorId: "op\u{9b}2J") } == .invalidInput)
         // Another handle on the store (another process) sees the revocation at once.
         let again = try await f.reopen()
         #expect(await code { _ = try await again.serviceSession(apiKey: apiKey) } == .authenticationFailed)

@@ -538,8 +538,8 @@ package final class AuditLog: Sendable {
             guard let reason = shortRetentionReason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
                 throw VaultError.notPermitted("the access log keeps at least \(floor) days; a shorter retention needs an explicit override with a reason (--allow-short-retention REASON), which is logged")
             }
-            guard reason.utf8.count <= 256, !reason.contains(where: \.isNewline) else {
-                throw VaultError.invalidInput("the override reason must be one line of at most 256 bytes")
+            guard reason.utf8.count <= 256, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw VaultError.invalidInput("the override reason must be one line of at most 256 bytes, without control characters")
             }
             keepFrom = try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-retention-override", outcome: "ok",
                                         detail: "retention \(retentionDays) days, under the \(floor)-day floor: \(reason)"))

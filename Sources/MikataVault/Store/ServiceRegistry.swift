@@ -134,6 +134,7 @@ extension Store {
     ///   `.notPermitted` (`ServiceRegistry.maxServices` reached), `.busy`, `.tampered`, `.io`.
     package func registerService(id: [UInt8], name: String, signPublicKey: [UInt8], keyHash: [UInt8], actor: String) throws -> ServiceRegistry.Entry {
         let name = try HumanInput.name(name, what: "service name")
+        let actor = try HumanInput.name(actor, what: "operator id")  // logged, and shown by `audit show`
         guard id.count == 16, signPublicKey.count == 32, keyHash.count == 32 else {
             throw VaultError.invalidInput("a service id is 16 bytes, its public key and key hash 32")
         }
@@ -153,6 +154,7 @@ extension Store {
     /// Revokes a registered service: its API key is refused from the next request on. Idempotent.
     /// - Throws: `VaultError.notFound` (no such service), `.busy`, `.tampered`, `.io`.
     package func revokeService(id: [UInt8], actor: String) throws {
+        let actor = try HumanInput.name(actor, what: "operator id")  // logged, and shown by `audit show`
         let changed: Bool = try updateServiceRegistry { r in
             guard let i = r.services.firstIndex(where: { $0.id == id }) else { throw VaultError.notFound("no such service") }
             guard !r.services[i].revoked else { return false }

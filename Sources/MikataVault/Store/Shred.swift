@@ -34,7 +34,14 @@ package struct ShredRequest: Sendable {
         }
         guard let approver = approvedBy else { return }
         try ShredRequest.checkField(approver, what: "approver")
-        let same = { (a: String, b: String) in a.trimmingCharacters(in: .whitespaces).lowercased() == b.trimmingCharacters(in: .whitespaces).lowercased() }
+        // The same person however spelled: compatibility forms folded (full-width ｂｏｂ is bob), case ignored, and
+        // white space and invisible format characters (a zero-width space, Unicode Cf) left out.
+        let folded = { (a: String) in
+            String(String.UnicodeScalarView(a.precomposedStringWithCompatibilityMapping.lowercased().unicodeScalars.filter {
+                $0.properties.generalCategory != .format && !$0.properties.isWhitespace
+            }))
+        }
+        let same = { (a: String, b: String) in folded(a) == folded(b) }
         guard !same(approver, executedBy) else {
             throw VaultError.invalidInput("the approver must be another operator than the one who runs the shred (dual control)")
         }
