@@ -80,6 +80,11 @@ extension MikataServer {
     /// client (no header) or a malformed one before the first untrusted hop: the proxy's own address would stand for
     /// every client behind it, and behind a proxy on loopback that address is in the default admin allowlist.
     /// "unknown" is in no allowlist; the login throttle counts it as one address.
+    /// The client's address as sessions and the throttle count it (`LoginThrottle.addressKey`: IPv6 by its /64).
+    func sessionAddress(_ request: Request, _ context: MikataRequestContext) -> String {
+        LoginThrottle.addressKey(clientAddress(request, context))
+    }
+
     func clientAddress(_ request: Request, _ context: MikataRequestContext) -> String {
         guard let peer = context.remoteAddress?.ipAddress else { return "unknown" }
         guard configuration.trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }

@@ -43,7 +43,8 @@ public final class MikataServer: Sendable {
         sessions = SessionRegistry(idleTimeout: configuration.sessionIdleTimeout,
                                    absoluteTimeout: configuration.sessionAbsoluteTimeout,
                                    maxSessions: configuration.maxSessions,
-                                   maxPerAccount: configuration.maxSessionsPerAccount, now: clock,
+                                   maxPerAccount: configuration.maxSessionsPerAccount,
+                                   maxPerAddress: configuration.maxSessionsPerAddress, now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration, now: clock)
         photoTransfers = TransferLimit(total: configuration.photosMaxTransfers, perAccount: configuration.photosMaxTransfersPerAccount)

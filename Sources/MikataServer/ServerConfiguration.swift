@@ -40,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var maxSessions: Int = 10_000
     /// `sessions.maxPerAccount`: the most sessions one account holds; a login beyond ends its oldest. Default 10.
     public var maxSessionsPerAccount: Int = 10
+    /// `sessions.maxPerAddress`: the most sessions one client address holds (IPv6 by its /64); a login beyond ends
+    /// that address's oldest. Default 500: accounts registered from one address cannot fill the table.
+    public var maxSessionsPerAddress: Int = 500
     /// `http.trustedProxies`: peers whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
     /// Default none: the client address is the TCP peer.
     public var trustedProxies: [IPRange] = []
@@ -107,6 +110,7 @@ public struct ServerConfiguration: Sendable {
         maxSessions = reader.int(forKey: "sessions.maxOpen", default: maxSessions)
         verifiedSignatureCacheEntries = reader.int(forKey: "reads.verifiedSignatureCacheEntries", default: verifiedSignatureCacheEntries)
         maxSessionsPerAccount = reader.int(forKey: "sessions.maxPerAccount", default: maxSessionsPerAccount)
+        maxSessionsPerAddress = reader.int(forKey: "sessions.maxPerAddress", default: maxSessionsPerAddress)
         accountFailureLimit = reader.int(forKey: "throttle.accountFailureLimit", default: accountFailureLimit)
         accountLockout = .seconds(reader.int(forKey: "throttle.accountLockoutSeconds", default: 900))
         freeFailures = reader.int(forKey: "throttle.freeFailures", default: freeFailures)
@@ -157,6 +161,7 @@ public struct ServerConfiguration: Sendable {
         }
         guard maxSessions > 0 else { throw MikataError(.invalidInput, "sessions.maxOpen: at least 1") }
         guard maxSessionsPerAccount > 0 else { throw MikataError(.invalidInput, "sessions.maxPerAccount: at least 1") }
+        guard maxSessionsPerAddress > 0 else { throw MikataError(.invalidInput, "sessions.maxPerAddress: at least 1") }
         guard (1...100).contains(accountFailureLimit) else {
             throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
         }

@@ -49,23 +49,40 @@ enum Principal: Sendable {
 final class SessionRegistry: Sendable {
     struct Entry: Sendable {
         let principal: Principal
+        /// The client's address as the throttle counts it (`LoginThrottle.addressKey`: an IPv6 address by its /64).
+        let address: String
         let created: ContinuousClock.Instant
         var lastUsed: ContinuousClock.Instant
     }
 
     private let entries = Mutex<[[UInt8]: Entry]>([:])
+
+    /// When each account's sessions were last ended (`close(account:)`), on a counter that only grows: a login whose
+    /// password check began before (its `ticket`) opens no session, so a login racing a password change or a recovery
+    /// cannot outlive it. Entries older than `closeMemory` are dropped (no login check runs that long).
+    private struct Closes: ~Copyable {
+        var tick: UInt64 = 0
+        var closedAt: [String: (tick: UInt64, at: ContinuousClock.Instant)] = [:]
+    }
+    private let closes = Mutex(Closes())
+    private static let closeMemory: Duration = .seconds(600)
     let idleTimeout: Duration
     let absoluteTimeout: Duration
     let maxSessions: Int
     /// The most sessions one account holds; a login beyond ends that account's oldest session (so one account
     /// cannot fill the table and lock everyone else out).
     let maxPerAccount: Int
+    /// The most sessions one client address holds (an IPv6 address by its /64); a login beyond ends that address's
+    /// oldest session, so accounts registered from one address cannot fill the table either.
+    let maxPerAddress: Int
+    /// Places only administrators' logins may take: patients and supporters, however many, leave them free.
+    let administratorReserve: Int
     /// The time source (tests pass a manual one, so no test depends on how fast the machine is).
     private let now: @Sendable () -> ContinuousClock.Instant
     /// Called with the open-session count after every change (the `/metrics` gauge).
     let onCountChange: @Sendable (Int) -> Void
 
-    init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10,
+    init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10, maxPerAddress: Int = 500,
          now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
          onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.now = now
@@ -73,28 +90,46 @@ final class SessionRegistry: Sendable {
         self.absoluteTimeout = absoluteTimeout
         self.maxSessions = maxSessions
         self.maxPerAccount = max(1, maxPerAccount)
+        self.maxPerAddress = max(1, maxPerAddress)
+        administratorReserve = min(16, maxSessions / 10)
         self.onCountChange = onCountChange
     }
 
-    /// Opens a session for `principal`.
+    /// The current point of the close counter: taken before a login's password check, given back to `open`.
+    func ticket() -> UInt64 { closes.withLock { $0.tick } }
+
+    /// Opens a session for `principal`, from a client at `address` (`LoginThrottle.addressKey` form).
+    /// - Parameters:
+    ///   - ticket: `ticket()` as it was before the login's password check: if the account's sessions were ended since
+    ///     (a password change, a recovery, "log out everywhere"), no session opens.
     /// - Returns: the bearer token (shown to the client once).
-    /// - Throws: `Problem` 503 when `maxSessions` are open (expired ones are swept first).
-    func open(_ principal: Principal) throws -> String {
+    /// - Throws: `Problem` 401 when the account's sessions were ended during the login; 503 when `maxSessions` are
+    ///   open (expired ones are swept first; the last `administratorReserve` places are for administrators).
+    func open(_ principal: Principal, address: String, ticket: UInt64) throws -> String {
         let (token, hash) = BearerToken.generate()
         let now = self.now()
         var expired: [Principal] = []
         let account = principal.account
+        let endedSince = closes.withLock { $0.closedAt[account].map { $0.tick > ticket } ?? false }
+        guard !endedSince else {
+            principal.close()
+            throw Problem("unauthenticated", .unauthorized, "the account's sessions were ended while this login ran (a password change?): sign in again")
+        }
+        var limit = maxSessions
+        if case .administrator = principal {} else { limit -= administratorReserve }
         let count: Int? = entries.withLock { e in
-            let own = e.filter { $0.value.principal.account == account }
-            if own.count >= maxPerAccount {
-                for (k, v) in own.sorted(by: { $0.value.created < $1.value.created }).prefix(own.count - maxPerAccount + 1) {
+            // The oldest of the account's sessions, then of the address's, make room (never another client's).
+            for (mine, most) in [({ (v: Entry) in v.principal.account == account }, maxPerAccount), ({ (v: Entry) in v.address == address }, maxPerAddress)] {
+                let own = e.filter { mine($0.value) }
+                guard own.count >= most else { continue }
+                for (k, v) in own.sorted(by: { $0.value.created < $1.value.created }).prefix(own.count - most + 1) {
                     e[k] = nil
                     expired.append(v.principal)
                 }
             }
-            if e.count >= maxSessions { expired += sweepLocked(&e, now: now) }
-            guard e.count < maxSessions else { return nil }
-            e[hash] = Entry(principal: principal, created: now, lastUsed: now)
+            if e.count >= limit { expired += sweepLocked(&e, now: now) }
+            guard e.count < limit else { return nil }
+            e[hash] = Entry(principal: principal, address: address, created: now, lastUsed: now)
             return e.count
         }
         for p in expired { p.close() }
@@ -155,6 +190,12 @@ final class SessionRegistry: Sendable {
     @discardableResult
     func close(account: String, keeping: String? = nil) -> Int {
         let kept = keeping.map(BearerToken.hash)
+        let at = now()
+        closes.withLock { c in
+            c.tick += 1
+            c.closedAt[account] = (c.tick, at)
+            if c.closedAt.count > 1024 { c.closedAt = c.closedAt.filter { at - $0.value.at < SessionRegistry.closeMemory } }
+        }
         let removed: [Entry] = entries.withLock { e in
             let gone = e.filter { $0.value.principal.account == account && $0.key != kept }
             for k in gone.keys { e[k] = nil }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 @testable import MikataServer
 @_spi(Testing) @testable import MikataService
+import MikataCrypto
 import MikataVault
 import Testing
 
@@ -71,6 +72,38 @@ import Testing
         #expect(tokens.prefix(47).allSatisfy { r.principal(token: $0) == nil })  // the oldest ended
         _ = try r.open(.administrator(name: "someone-else", enrolment: ""))  // others still get in
         #expect(r.close(account: "administrator:flood", keeping: tokens.last) == 2 && r.principal(token: tokens.last!) != nil)
+    }
+
+    // Second review, H1: accounts registered from one address cannot fill the table (each holds its 10 sessions),
+    // and patients and supporters, however many addresses they come from, leave administrators' places free.
+    @Test func anAddressHoldsAtMostItsShareAndAdministratorsKeepTheirPlaces() throws {
+        let r = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 40, maxPerAccount: 10, maxPerAddress: 5)
+        func patient() -> Principal {
+            .patient(PatientSession(vaultId: VaultID(trusted: Random.bytes(16)), ownerKey: SecureBytes.random(count: 32)), email: "x@example.jp")
+        }
+        var flood: [String] = []
+        for _ in 0..<20 { flood.append(try r.open(patient(), address: "198.51.100.7", ticket: r.ticket())) }
+        #expect(r.count == 5, "one address: its 5 newest sessions")
+        #expect(flood.suffix(5).allSatisfy { r.principal(token: $0) != nil } && flood.prefix(15).allSatisfy { r.principal(token: $0) == nil })
+        // Many addresses fill what patients and supporters may hold: 40 less the administrators' 4.
+        for i in 0..<40 { _ = try? r.open(patient(), address: "203.0.113.\(i)", ticket: r.ticket()) }
+        #expect(r.count == 36)
+        #expect(throws: Problem.self) { _ = try r.open(patient(), address: "192.0.2.200", ticket: r.ticket()) }
+        _ = try r.open(.administrator(name: "ops", enrolment: ""), address: "192.0.2.9", ticket: r.ticket())  // still gets in
+        #expect(r.count == 37)
+    }
+
+    // Second review, L6: a login whose password check ran while the account's sessions were ended (a password
+    // change, a recovery) opens nothing: the old password cannot outlive the change through a login in flight.
+    @Test func aLoginRacingAPasswordChangeOpensNoSession() throws {
+        let r = SessionRegistry(idleTimeout: .seconds(60), absoluteTimeout: .seconds(120), maxSessions: 40)
+        let ticket = r.ticket()  // the login's check begins
+        r.close(account: "administrator:ops")  // the password changes meanwhile
+        #expect(throws: Problem.self) { _ = try r.open(.administrator(name: "ops", enrolment: ""), address: "192.0.2.9", ticket: ticket) }
+        #expect(r.count == 0)
+        _ = try r.open(.administrator(name: "other", enrolment: ""), address: "192.0.2.9", ticket: ticket)  // other accounts unaffected
+        _ = try r.open(.administrator(name: "ops", enrolment: ""), address: "192.0.2.9", ticket: r.ticket())  // a new login works
+        #expect(r.count == 2)
     }
 
     // M2: a password change ends the account's other sessions, not this one.

@@ -149,3 +149,8 @@ extension TestClientProtocol {
         #expect(r.code == 201, "\(r.body)")
     }
 }
+
+extension SessionRegistry {
+    /// A session from one test address, with a ticket taken now (tests that do not exercise those rules).
+    func open(_ principal: Principal) throws -> String { try open(principal, address: "192.0.2.1", ticket: ticket()) }
+}

@@ -50,11 +50,13 @@ extension MikataServer {
         router.post("/v1/admin/login") { [service, sessions] request, context in
             let body = try await request.decode(AdministratorLogin.self, limit: limit)
             try sessions.checkRoom()  // a code is used up by the check: not for a session that cannot be opened
+            let ticket = sessions.ticket()
             let admin = try await self.passwordCheck(account: "administrator:" + body.name, role: "administrator", request: request, context: context) {
                 try await service.authenticateAdministrator(name: body.name, password: Secret(utf8: body.password), totp: body.totp,
                                                             generator: AdministratorTOTP())
             }
-            let token = try sessions.open(.administrator(name: admin.name, enrolment: admin.enrolment))
+            let token = try sessions.open(.administrator(name: admin.name, enrolment: admin.enrolment), address: self.sessionAddress(request, context),
+                                          ticket: ticket)
             return try JSONResponse.make(self.loginAnswer(token: token))
         }
 

@@ -70,10 +70,11 @@ extension MikataServer {
         }
         router.post("/v1/patients/login") { [service, sessions] request, context in
             let body = try await request.decode(Credentials.self, limit: limit)
+            let ticket = sessions.ticket()  // a password change or recovery during the check ends this login too
             let session = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
                 try await service.unlockPatient(email: body.email, password: Secret(utf8: body.password))
             }
-            let token = try sessions.open(.patient(session, email: body.email))
+            let token = try sessions.open(.patient(session, email: body.email), address: self.sessionAddress(request, context), ticket: ticket)
             return try JSONResponse.make(self.loginAnswer(token: token, vaultId: session.vaultId))
         }
         router.post("/v1/patients/recover") { [service, sessions] request, context in

@@ -29,10 +29,11 @@ extension MikataServer {
         }
         router.post("/v1/supporters/login") { [service, sessions] request, context in
             let body = try await request.decode(Credentials.self, limit: limit)
+            let ticket = sessions.ticket()  // a password change during the check ends this login too
             let session = try await self.passwordCheck(account: "supporter:" + body.email, role: "supporter", request: request, context: context) {
                 try await service.unlockSupporter(email: body.email, password: Secret(utf8: body.password))
             }
-            let token = try sessions.open(.supporter(session, email: body.email))
+            let token = try sessions.open(.supporter(session, email: body.email), address: self.sessionAddress(request, context), ticket: ticket)
             return try JSONResponse.make(self.loginAnswer(token: token, supporterId: session.supporterId))
         }
 
