@@ -70,6 +70,25 @@ func auditFailure(_ body: () throws -> Void) -> (failureClass: String, message: 
 
 @Suite("Access log")
 struct AuditTests {
+    @Test("one vault's entries, found by the line's last member without parsing the rest, are exactly the filtered log's")
+    func entriesOfOneVault() throws {
+        let h = try AuditHistory()
+        let log = try h.scratch.store.auditLog()
+        let second = try h.scratch.patient("second@example.jp", password: "pw2").0
+        try second.append(type: "dose", data: json("1"), session: try second.unlock(password: pw("pw2")))
+        let all = try log.entries()
+        for id in [h.vaultId.hex, second.vaultId.hex, String(repeating: "0", count: 32)] {
+            let mine = try log.entries(ofVault: id)
+            #expect(mine.map(\.seq) == all.filter { $0.vault == id }.map(\.seq), "\(id)")
+        }
+        #expect(try log.entries(ofVault: h.vaultId.hex).count > Int(AuditLog.checkpointInterval))
+        // A torn last line is left out, as `lines()` leaves it.
+        var bytes = try ShredKit.read(h.logPath)
+        let lastEntry = try #require(all.last { $0.vault == second.vaultId.hex })
+        bytes += Array(String(decoding: CanonicalJSON.serialize(lastEntry.value(withHash: true)), as: UTF8.self).dropLast(1).utf8)
+        #expect(try AuditLog.entries(ofVault: second.vaultId.hex, in: bytes).count == all.filter { $0.vault == second.vaultId.hex }.count)
+    }
+
     @Test("a history of operations is logged with actions and outcomes, verifies, and holds no personal data")
     func history() throws {
         let h = try AuditHistory()

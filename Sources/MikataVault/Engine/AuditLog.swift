@@ -427,6 +427,31 @@ package final class AuditLog: Sendable {
 
     package func entries() throws -> [Entry] { AuditLog.entries(of: try lines()) }
 
+    /// The entries of vault `id` (32 hexadecimal digits), parsing only the lines that name it: an entry line is
+    /// canonical JSON (RFC 8785, members sorted), whose last member is `vault`, so a line of this vault ends in
+    /// `"vault":"<id>"}`; only those are parsed. One vault's view then costs a scan of the store's log for line ends,
+    /// not a parse of every line in it. A torn last line is ignored, as `lines()` does.
+    /// - Throws: `VaultError.corrupted` for a damaged line that names the vault.
+    package func entries(ofVault id: String) throws -> [Entry] {
+        guard let bytes = try sink.readAll() else { return [] }
+        return try AuditLog.entries(ofVault: id, in: bytes)
+    }
+
+    /// `entries(ofVault:)` over a log's bytes.
+    static func entries(ofVault id: String, in bytes: [UInt8]) throws -> [Entry] {
+        let tail = Array("\"vault\":\"\(id)\"}".utf8)
+        var out: [Entry] = []
+        var start = 0
+        while let end = bytes[start...].firstIndex(of: 10) {
+            if end - start >= tail.count, bytes[(end - tail.count)..<end].elementsEqual(tail),
+               case .entry(let e) = try AuditLog.parseLine(Array(bytes[start..<end]), number: 0), e.vault == id {
+                out.append(e)
+            }
+            start = end + 1
+        }
+        return out
+    }
+
     /// The entries among `lines` (checkpoints and an anchor left out), for a caller that read the lines already.
     package static func entries(of lines: [Line]) -> [Entry] {
         lines.compactMap { if case .entry(let e) = $0 { return e } else { return nil } }

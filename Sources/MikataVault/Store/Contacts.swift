@@ -167,7 +167,7 @@ extension Store {
             return t
         }
         // An append batch's announcement (`append-intent`) is bookkeeping, not an access: each record has its own entry.
-        return try auditLog().entries().filter { $0.vault == id && $0.action != "append-intent" }.map { e in
+        return try auditLog().entries(ofVault: id).filter { $0.action != "append-intent" }.map { e in
             PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail))
         }
     }
