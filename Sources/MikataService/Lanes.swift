@@ -157,7 +157,8 @@ final class AppendQueue: Sendable {
 /// A handle is only used inside its vault's lane, one operation at a time, and a `Vault` handle re-checks its file
 /// at every lock (replaced file, new header generation, erasure secret re-read after a rewrite), so a kept handle
 /// sees other processes' changes as a fresh one would. At most `capacity` are kept (each holds a descriptor), the
-/// least recently used dropped first; a handle whose operation failed is dropped.
+/// least recently used dropped first; a handle whose operation failed is dropped, unless the failure was the caller's
+/// (refused, wrong credential, bad input).
 final class VaultHandles: @unchecked Sendable {
     // @unchecked: `entries` is behind `lock`; the `Vault` objects are used only inside their vault's lane.
     private let lock = NSLock()

@@ -182,7 +182,10 @@ public final class VaultService: Sendable {
     func inVault<R: Sendable>(_ id: VaultID, _ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
         try await lanes.run(id.hex) {
             do { return try await blocking(body) } catch {
-                handles.drop(id.hex)  // a failed operation's handle is not reused
+                // A failed operation's handle is not reused, unless the failure was the caller's (refused, wrong
+                // credential, bad input): a revoked supporter retrying would otherwise evict the patient's handle and
+                // its frame index at every request.
+                if ![.notPermitted, .authenticationFailed, .invalidInput].contains(MikataError.from(error).code) { handles.drop(id.hex) }
                 throw error
             }
         }

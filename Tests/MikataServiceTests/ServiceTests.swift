@@ -125,6 +125,24 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         #expect(await code { _ = try await s.records(session) } == .closed)
     }
 
+    @Test func aRevokedSupportersRetriesDoNotEvictThePatientsKeptHandle() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        _ = try await s.createSupporter(email: "n@example.jp", name: "Nurse", password: pw("npw"))
+        let patient = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
+        _ = try await s.grant(patient, supporterEmail: "n@example.jp")
+        let nurse = try await s.unlockSupporter(email: "n@example.jp", password: pw("npw"))
+        _ = try await s.revoke(patient, supporterEmail: "n@example.jp")
+        _ = try await s.records(patient)
+        #expect(s.handles.count == 1)
+        for _ in 0..<3 {
+            #expect(await code { _ = try await s.records(nurse, of: .vault(patient.vaultId)) } == .notPermitted)
+        }
+        #expect(s.handles.count == 1, "refusals are the caller's failure: the patient's handle (and frame index) stays")
+    }
+
     @Test func pagesAndStreamsReturnEveryRecordOnceInOrder() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }
