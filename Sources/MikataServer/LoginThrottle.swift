@@ -48,6 +48,9 @@ final class LoginThrottle: Sendable {
     let accountFailureLimit: Int
     let accountLockout: Duration
     let ipFailureLimit: Int
+    /// Password checks from one address at once, whatever their outcome (successful ones too: the Argon2id queue
+    /// is shared by every client).
+    let ipConcurrentChecks: Int
     let ipWindow: Duration
     let ipRegistrationLimit: Int
     let maxTracked: Int
@@ -59,6 +62,7 @@ final class LoginThrottle: Sendable {
         accountFailureLimit = c.accountFailureLimit
         accountLockout = c.accountLockout
         ipFailureLimit = c.ipFailureLimit
+        ipConcurrentChecks = c.ipConcurrentChecks
         ipWindow = c.ipWindow
         ipRegistrationLimit = c.ipRegistrationLimit
         self.maxTracked = maxTracked
@@ -117,6 +121,7 @@ final class LoginThrottle: Sendable {
                 m[address] = s
                 return s.failures >= ipFailureLimit ? ipWindow - (now - s.windowStart) : .seconds(1)
             }
+            if s.inFlight >= ipConcurrentChecks { return .seconds(1) }
             if m[address] == nil { makeRoom(&m, now: now) }
             s.inFlight += 1
             m[address] = s

@@ -60,6 +60,9 @@ public struct ServerConfiguration: Sendable {
     public var ipFailureLimit: Int = 50
     /// `throttle.ipWindowSeconds`: see `ipFailureLimit`. Default 600.
     public var ipWindow: Duration = .seconds(600)
+    /// `throttle.ipConcurrentChecks`: password checks (each an Argon2id) from one address at once, successful or
+    /// not; more answer 429 (Retry-After 1) before any is queued, so the Argon2id queue is shared. Default 8.
+    public var ipConcurrentChecks: Int = 8
     /// `throttle.ipRegistrationLimit`: registrations (patients and supporters) from one address within
     /// `throttle.ipWindowSeconds`, whatever their outcome; more answer 429 before any password is hashed. Default 20.
     public var ipRegistrationLimit: Int = 20
@@ -115,6 +118,7 @@ public struct ServerConfiguration: Sendable {
         accountLockout = .seconds(reader.int(forKey: "throttle.accountLockoutSeconds", default: 900))
         freeFailures = reader.int(forKey: "throttle.freeFailures", default: freeFailures)
         ipFailureLimit = reader.int(forKey: "throttle.ipFailureLimit", default: ipFailureLimit)
+        ipConcurrentChecks = reader.int(forKey: "throttle.ipConcurrentChecks", default: ipConcurrentChecks)
         ipWindow = .seconds(reader.int(forKey: "throttle.ipWindowSeconds", default: 600))
         ipRegistrationLimit = reader.int(forKey: "throttle.ipRegistrationLimit", default: ipRegistrationLimit)
         tlsCertificatePath = reader.string(forKey: "tls.certificatePath")
@@ -165,7 +169,7 @@ public struct ServerConfiguration: Sendable {
         guard (1...100).contains(accountFailureLimit) else {
             throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
         }
-        guard freeFailures >= 0, ipFailureLimit > 0, ipRegistrationLimit > 0, ipWindow > .zero, accountLockout > .zero else {
+        guard freeFailures >= 0, ipFailureLimit > 0, ipConcurrentChecks > 0, ipRegistrationLimit > 0, ipWindow > .zero, accountLockout > .zero else {
             throw MikataError(.invalidInput, "throttle: limits and windows must be positive")
         }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {

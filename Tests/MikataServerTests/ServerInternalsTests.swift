@@ -14,6 +14,7 @@ import Testing
         #expect(c.adminAllowlist.map(\.description) == ["127.0.0.0/8", "0:0:0:0:0:0:0:1/128"])
         #expect(c.trustedProxies.isEmpty && c.tlsCertificatePath == nil)
         #expect(c.verifiedSignatureCacheEntries == 262_144)
+        #expect(c.maxSessionsPerAddress == 500 && c.ipConcurrentChecks == 8)
     }
 
     @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() async throws {
@@ -124,6 +125,7 @@ import Testing
         c.freeFailures = free
         c.accountFailureLimit = limit
         c.ipFailureLimit = ipLimit
+        c.ipConcurrentChecks = 1_000  // these tests are about failures; concurrency has its own
         return LoginThrottle(configuration: c)
     }
 
@@ -145,6 +147,25 @@ import Testing
         t.end(account: "b@example.jp", address: "192.0.2.1", .undecided)
         t.succeeded(account: "a@example.jp")
         try t.begin(account: "a@example.jp", address: "192.0.2.1")
+    }
+
+    // Second review, M5: one address's logins, successful or not, hold at most `ipConcurrentChecks` of the shared
+    // Argon2id queue.
+    @Test func oneAddressRunsAtMostItsShareOfPasswordChecksAtOnce() throws {
+        var c = ServerConfiguration()
+        c.ipConcurrentChecks = 2
+        let t = LoginThrottle(configuration: c)
+        try t.begin(account: "a@example.jp", address: "192.0.2.1")
+        try t.begin(account: "b@example.jp", address: "192.0.2.1")
+        do {
+            try t.begin(account: "c@example.jp", address: "192.0.2.1")
+            Issue.record("a third check at once was admitted")
+        } catch let p as Problem {
+            #expect(p.status == .tooManyRequests && p.retryAfter == 1)
+        }
+        try t.begin(account: "c@example.jp", address: "192.0.2.2")  // another address is not held back
+        t.end(account: "a@example.jp", address: "192.0.2.1", .succeeded)
+        try t.begin(account: "c@example.jp", address: "192.0.2.1")  // a place came free: the same account again
     }
 
     @Test func anAccountLocksAfterTheLimitOfConsecutiveFailures() throws {
