@@ -80,6 +80,11 @@ extension MikataServer {
     /// client (no header) or a malformed one before the first untrusted hop: the proxy's own address would stand for
     /// every client behind it, and behind a proxy on loopback that address is in the default admin allowlist.
     /// "unknown" is in no allowlist; the login throttle counts it as one address.
+    /// The body limit of the routes anyone may call (registration, login, recovery): 16 KiB, or `http.maxBodyBytes`
+    /// if smaller. Their bodies are a few short strings; a bigger one is refused (413) before it is parsed, and before
+    /// the throttle, so no unauthenticated client makes the server parse a megabyte per request.
+    var publicBodyLimit: Int { min(configuration.maxBodyBytes, 16 << 10) }
+
     /// The client's address as sessions and the throttle count it (`LoginThrottle.addressKey`: IPv6 by its /64).
     func sessionAddress(_ request: Request, _ context: MikataRequestContext) -> String {
         LoginThrottle.addressKey(clientAddress(request, context))

@@ -39,6 +39,25 @@ import Testing
         String(decoding: try! JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self)
     }
 
+    // Second review, L7: what anyone may send (registration, login, recovery) is refused over 16 KiB, before it is
+    // parsed or throttled; a signed-in client's record still takes up to `http.maxBodyBytes` (1 MiB by default).
+    @Test func publicRoutesTakeSmallBodiesOnly() async throws {
+        let f = try await ServerFixture.make()
+        try await f.run { c in
+            let p = try await c.patient("pb@example.com", "pw")
+            let padding = String(repeating: "x", count: 20_000)
+            for (path, body) in [("/v1/patients/login", #"{"email":"pb@example.com","password":"\#(padding)"}"#),
+                                 ("/v1/patients", #"{"email":"big@example.com","nickname":"N","password":"\#(padding)"}"#),
+                                 ("/v1/supporters/login", #"{"email":"pb@example.com","password":"\#(padding)"}"#),
+                                 ("/v1/patients/recover", #"{"email":"pb@example.com","recoveryCode":"\#(padding)","newPassword":"n"}"#)] {
+                let r = try await c.post(path, body)
+                #expect(r.code == 413 && r.problem == "payload-too-large", "\(path): \(r.body)")
+            }
+            let record = try await c.post("/v1/patient/records", #"{"type":"note","data":{"text":"\#(padding)"}}"#, token: p.token)
+            #expect(record.code == 201, "\(record.body)")
+        }
+    }
+
     @Test func everyBodyRouteRefusesBadInputAndWritesNothing() async throws {
         let f = try await ServerFixture.make { $0.maxBodyBytes = 4096 }
         try await f.run { c in

@@ -48,7 +48,7 @@ extension MikataServer {
         router.add(middleware: AdminAllowlistMiddleware(server: self))
         let limit = configuration.maxBodyBytes
         router.post("/v1/admin/login") { [service, sessions] request, context in
-            let body = try await request.decode(AdministratorLogin.self, limit: limit)
+            let body = try await request.decode(AdministratorLogin.self, limit: self.publicBodyLimit)
             try sessions.checkRoom()  // a code is used up by the check: not for a session that cannot be opened
             let ticket = sessions.ticket()
             let admin = try await self.passwordCheck(account: "administrator:" + body.name, role: "administrator", request: request, context: context) {

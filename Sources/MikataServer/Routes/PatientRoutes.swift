@@ -56,7 +56,7 @@ extension MikataServer {
     func addPatientRoutes(to router: Router<MikataRequestContext>) {
         let limit = configuration.maxBodyBytes
         router.post("/v1/patients") { [service, throttle] request, context in
-            let body = try await request.decode(PatientRegistration.self, limit: limit)
+            let body = try await request.decode(PatientRegistration.self, limit: self.publicBodyLimit)
             try throttle.admitRegistration(address: self.clientAddress(request, context))
             let created: CreatedPatient
             do {
@@ -69,7 +69,7 @@ extension MikataServer {
             return try JSONResponse.make(["vaultId": created.vaultId.hex, "recoveryCode": code], status: .created)
         }
         router.post("/v1/patients/login") { [service, sessions] request, context in
-            let body = try await request.decode(Credentials.self, limit: limit)
+            let body = try await request.decode(Credentials.self, limit: self.publicBodyLimit)
             let ticket = sessions.ticket()  // a password change or recovery during the check ends this login too
             let session = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
                 try await service.unlockPatient(email: body.email, password: Secret(utf8: body.password))
@@ -78,7 +78,7 @@ extension MikataServer {
             return try JSONResponse.make(self.loginAnswer(token: token, vaultId: session.vaultId))
         }
         router.post("/v1/patients/recover") { [service, sessions] request, context in
-            let body = try await request.decode(Recovery.self, limit: limit)
+            let body = try await request.decode(Recovery.self, limit: self.publicBodyLimit)
             let id = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
                 try await service.recover(email: body.email, recoveryCode: Secret(utf8: body.recoveryCode),
                                           newPassword: Secret(utf8: body.newPassword))

@@ -22,13 +22,13 @@ extension MikataServer {
     func addSupporterRoutes(to router: Router<MikataRequestContext>) {
         let limit = configuration.maxBodyBytes
         router.post("/v1/supporters") { [service, throttle] request, context in
-            let body = try await request.decode(SupporterRegistration.self, limit: limit)
+            let body = try await request.decode(SupporterRegistration.self, limit: self.publicBodyLimit)
             try throttle.admitRegistration(address: self.clientAddress(request, context))
             let account = try await service.createSupporter(email: body.email, name: body.name, password: Secret(utf8: body.password))
             return try JSONResponse.make(["supporterId": account.id.hex, "fingerprint": account.fingerprint], status: .created)
         }
         router.post("/v1/supporters/login") { [service, sessions] request, context in
-            let body = try await request.decode(Credentials.self, limit: limit)
+            let body = try await request.decode(Credentials.self, limit: self.publicBodyLimit)
             let ticket = sessions.ticket()  // a password change during the check ends this login too
             let session = try await self.passwordCheck(account: "supporter:" + body.email, role: "supporter", request: request, context: context) {
                 try await service.unlockSupporter(email: body.email, password: Secret(utf8: body.password))
