@@ -47,7 +47,8 @@ public final class MikataServer: Sendable {
                                    maxPerAddress: configuration.maxSessionsPerAddress, now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration, now: clock)
-        photoTransfers = TransferLimit(total: configuration.photosMaxTransfers, perAccount: configuration.photosMaxTransfersPerAccount)
+        photoTransfers = TransferLimit(total: configuration.photosMaxTransfers, perAccount: configuration.photosMaxTransfersPerAccount,
+                                       timeout: configuration.photosTransferTimeout)
     }
 
     /// Opens (creating on first start, as `mikata init` does) the configured store.

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     public var photosMaxTransfersPerAccount: Int = 4
     /// `photos.maxTransfers`: photo uploads and downloads in flight at once in the server; one more answers 503.
     public var photosMaxTransfers: Int = 64
+    /// `photos.transferTimeoutSeconds`: how long one photo transfer holds its place; an upload still arriving after it
+    /// is ended (400), a download still being written gives its place back. Default 300 (5 MiB at 17 KB/s).
+    public var photosTransferTimeout: Duration = .seconds(300)
     /// `http.idleTimeoutSeconds`: a connection that sends nothing this long while idle or sending its request (a
     /// dribbled upload) is closed (Hummingbird's `HTTP1Channel` idle timeout). Default 60.
     public var idleTimeout: Duration = .seconds(60)
@@ -106,6 +109,7 @@ public struct ServerConfiguration: Sendable {
         photosMaxBytes = reader.int(forKey: "photos.maxBytes", default: photosMaxBytes)
         photosMaxTransfersPerAccount = reader.int(forKey: "photos.maxTransfersPerAccount", default: photosMaxTransfersPerAccount)
         photosMaxTransfers = reader.int(forKey: "photos.maxTransfers", default: photosMaxTransfers)
+        photosTransferTimeout = .seconds(reader.int(forKey: "photos.transferTimeoutSeconds", default: Int(photosTransferTimeout.components.seconds)))
         idleTimeout = .seconds(reader.int(forKey: "http.idleTimeoutSeconds", default: 60))
         shutdownTimeout = .seconds(reader.int(forKey: "http.shutdownTimeoutSeconds", default: 30))
         sessionIdleTimeout = .seconds(reader.int(forKey: "sessions.idleTimeoutSeconds", default: 900))
@@ -154,6 +158,7 @@ public struct ServerConfiguration: Sendable {
         guard maxBodyBytes >= 1024 else { throw MikataError(.invalidInput, "http.maxBodyBytes: at least 1024") }
         guard photosMaxTransfersPerAccount >= 1 else { throw MikataError(.invalidInput, "photos.maxTransfersPerAccount: at least 1") }
         guard photosMaxTransfers >= 1 else { throw MikataError(.invalidInput, "photos.maxTransfers: at least 1") }
+        guard photosTransferTimeout >= .seconds(1) else { throw MikataError(.invalidInput, "photos.transferTimeoutSeconds: at least 1") }
         guard idleTimeout >= .seconds(1) else { throw MikataError(.invalidInput, "http.idleTimeoutSeconds: at least 1") }
         guard shutdownTimeout >= .seconds(1) else { throw MikataError(.invalidInput, "http.shutdownTimeoutSeconds: at least 1") }
         guard (1024...(64 << 20)).contains(photosMaxBytes) else { throw MikataError(.invalidInput, "photos.maxBytes: 1024 to 67108864") }

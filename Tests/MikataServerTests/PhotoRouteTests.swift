@@ -132,6 +132,37 @@ private extension TestClientProtocol {
         #expect(limit.inFlight == 0)
     }
 
+    // Second review, M4: a stalled transfer (a body trickled in, a client that stopped reading) holds its place for
+    // the timeout at most; the late upload is ended, and nothing is given back twice.
+    @Test func aStalledTransferHoldsItsPlaceForTheTimeoutAtMost() throws {
+        let clock = ServerFixture.ManualClock()
+        let limit = TransferLimit(total: 2, perAccount: 2, timeout: .seconds(300), now: { clock.now })
+        let stalled = try limit.begin(account: "patient:a"), other = try limit.begin(account: "patient:b")
+        #expect(throws: Problem.self) { _ = try limit.begin(account: "patient:c") }
+        clock.advance(.seconds(299))
+        #expect(throws: Problem.self) { _ = try limit.begin(account: "patient:c") }
+        clock.advance(.seconds(2))  // both past their deadline: their places come back
+        let c = try limit.begin(account: "patient:c")
+        #expect(limit.inFlight == 1 && limit.currentTime() >= stalled.deadline)
+        stalled.end(); other.end()  // the stalled transfers end at last: nothing given back twice
+        #expect(limit.inFlight == 1)
+        c.end()
+        #expect(limit.inFlight == 0)
+    }
+
+    @Test func anUploadBodyStillArrivingAfterTheDeadlineIsEnded() async throws {
+        let clock = ServerFixture.ManualClock()
+        let limit = TransferLimit(total: 2, perAccount: 2, timeout: .seconds(300), now: { clock.now })
+        let slot = try limit.begin(account: "patient:a")
+        var onTime = UploadBody(Hummingbird.RequestBody(buffer: ByteBuffer(bytes: [1, 2, 3])), slot: slot, limit: limit).makeAsyncIterator()
+        #expect(try await onTime.next() == [1, 2, 3])
+        clock.advance(.seconds(301))  // the next piece of a trickled body arrives after the deadline
+        var late = UploadBody(Hummingbird.RequestBody(buffer: ByteBuffer(bytes: [4])), slot: slot, limit: limit).makeAsyncIterator()
+        let error = await #expect(throws: MikataError.self) { _ = try await late.next() }
+        #expect(error?.code == .invalidInput && error?.message.contains("longer than 300 s") == true)
+        slot.end()
+    }
+
     @Test func photosMaxBytesIsASetting() async throws {
         let reader = try await ServerConfiguration.reader(flags: [:], file: nil, environment: ["MIKATA_PHOTOS_MAX_BYTES": "1048576"])
         #expect(try ServerConfiguration(reader: reader).photosMaxBytes == 1 << 20)

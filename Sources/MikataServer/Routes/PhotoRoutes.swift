@@ -18,7 +18,7 @@ extension MikataServer {
             let upload = try Self.photoUpload(request, limit: limit)
             let slot = try transfers.begin(account: account)
             defer { slot.end() }
-            let manifest = try await service.addPhoto(session, bytes: UploadBody(request.body), contentType: upload.type,
+            let manifest = try await service.addPhoto(session, bytes: UploadBody(request.body, slot: slot, limit: transfers), contentType: upload.type,
                                                       expectedByteCount: upload.length, doseEvent: upload.doseEvent, maxBytes: limit)
             return Self.created(manifest, location: "/v1/patient/photos/\(manifest.id)")
         }
@@ -40,7 +40,7 @@ extension MikataServer {
             let slot = try transfers.begin(account: account)
             defer { slot.end() }
             let stored = try await Self.hidingOthers {
-                try await service.addPhoto(session, to: .vault(id), bytes: UploadBody(request.body), contentType: upload.type,
+                try await service.addPhoto(session, to: .vault(id), bytes: UploadBody(request.body, slot: slot, limit: transfers), contentType: upload.type,
                                            expectedByteCount: upload.length, doseEvent: upload.doseEvent, maxBytes: limit)
             }
             return Self.created(stored.manifest, location: "/v1/supporter/patients/\(id.hex)/photos/\(stored.manifest.id)")
@@ -120,59 +120,101 @@ extension MikataServer {
 struct UploadBody: AsyncSequence, Sendable {
     typealias Element = [UInt8]
     let body: Hummingbird.RequestBody
+    /// The transfer's place and its clock: a piece that arrives after the deadline ends the upload (400).
+    let slot: TransferLimit.Slot
+    let limit: TransferLimit
 
-    init(_ body: Hummingbird.RequestBody) { self.body = body }
+    init(_ body: Hummingbird.RequestBody, slot: TransferLimit.Slot, limit: TransferLimit) {
+        self.body = body; self.slot = slot; self.limit = limit
+    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var inner: Hummingbird.RequestBody.AsyncIterator
+        let slot: TransferLimit.Slot
+        let limit: TransferLimit
         mutating func next() async throws -> [UInt8]? {
-            do { return try await inner.next().map { Array($0.readableBytesView) } } catch {
+            let piece: [UInt8]?
+            do { piece = try await inner.next().map { Array($0.readableBytesView) } } catch {
                 throw MikataError(.invalidInput, "photo: the request body broke off or was malformed")
             }
+            // A body trickled in (Hummingbird's idle timer restarts at every piece) holds its place no longer.
+            guard limit.currentTime() < slot.deadline else {
+                throw MikataError(.invalidInput, "photo: the upload took longer than \(limit.timeout.components.seconds) s; send it again")
+            }
+            return piece
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator()) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator(), slot: slot, limit: limit) }
 }
 
 /// Photo transfers in flight: at most `total` in the server and `perAccount` per account (a session's role-prefixed
 /// account); one more answers 503 with `Retry-After`.
+///
+/// A transfer holds its place for `timeout` at most: an upload whose body still arrives after it is ended (400), and
+/// the place of a download still being written (a client that stopped reading holds the connection, not the place)
+/// is given back, so slow or stalled clients cannot keep every place taken.
 final class TransferLimit: Sendable {
-    private struct Counts { var total = 0; var byAccount: [String: Int] = [:] }
+    private struct Counts {
+        var total = 0
+        var byAccount: [String: Int] = [:]
+        var serial: UInt64 = 0
+        /// The places taken: serial → (account, deadline).
+        var held: [UInt64: (account: String, deadline: ContinuousClock.Instant)] = [:]
+
+        mutating func free(_ id: UInt64) {
+            guard let h = held.removeValue(forKey: id) else { return }  // given back already
+            total -= 1
+            let n = byAccount[h.account, default: 1] - 1
+            byAccount[h.account] = n > 0 ? n : nil
+        }
+    }
     private let counts = Mutex(Counts())
     let total: Int
     let perAccount: Int
+    let timeout: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(total: Int, perAccount: Int) { self.total = total; self.perAccount = perAccount }
+    init(total: Int, perAccount: Int, timeout: Duration = .seconds(300),
+         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.total = total; self.perAccount = perAccount; self.timeout = timeout; self.now = now
+    }
 
     /// A place taken; `end()` gives it back (once; later calls do nothing), and so does the slot's release when
     /// nothing holds it any more: a response whose body never ran (the connection reset before the head was written)
     /// drops its body closure, and with it the slot.
     final class Slot: Sendable {
         private let release: Mutex<(@Sendable () -> Void)?>
-        init(_ release: @escaping @Sendable () -> Void) { self.release = Mutex(release) }
+        /// When the place is given back whatever the transfer does.
+        let deadline: ContinuousClock.Instant
+        init(deadline: ContinuousClock.Instant, _ release: @escaping @Sendable () -> Void) {
+            self.deadline = deadline
+            self.release = Mutex(release)
+        }
         func end() { release.withLock { r in r?(); r = nil } }
         deinit { end() }
     }
 
-    /// Takes a place for `account`.
+    /// Takes a place for `account` (places past their deadline are given back first).
     /// - Throws: `Problem` 503 when the server's or the account's places are all taken.
     func begin(account: String) throws -> Slot {
-        let ok = counts.withLock { c -> Bool in
-            guard c.total < total, c.byAccount[account, default: 0] < perAccount else { return false }
+        let now = self.now()
+        let deadline = now + timeout
+        let id: UInt64? = counts.withLock { c in
+            for (k, h) in c.held where h.deadline <= now { c.free(k) }
+            guard c.total < total, c.byAccount[account, default: 0] < perAccount else { return nil }
             c.total += 1
             c.byAccount[account, default: 0] += 1
-            return true
+            c.serial += 1
+            c.held[c.serial] = (account, deadline)
+            return c.serial
         }
-        guard ok else { throw Problem("unavailable", .serviceUnavailable, "too many photo transfers at once", retryAfter: 5) }
-        return Slot { [self] in
-            self.counts.withLock { c in
-                c.total -= 1
-                let n = c.byAccount[account, default: 1] - 1
-                c.byAccount[account] = n > 0 ? n : nil
-            }
-        }
+        guard let id else { throw Problem("unavailable", .serviceUnavailable, "too many photo transfers at once", retryAfter: 5) }
+        return Slot(deadline: deadline) { [self] in self.counts.withLock { $0.free(id) } }
     }
+
+    /// The time source's now (an upload checks its slot's deadline against it).
+    func currentTime() -> ContinuousClock.Instant { now() }
 
     /// Transfers in flight now (tests).
     var inFlight: Int { counts.withLock { $0.total } }
