@@ -97,10 +97,6 @@ extension DoseEvent {
         var r = try FieldReader(json: bytes)
         var s = try r.requiredObject("scheduled")
         let medication = try s.requiredString("medication", maxLength: 64)
-        // The regimen's rule: an event can only answer a dose a regimen can schedule (and a FHIR coding.code holds it).
-        guard MedicationDosage.isCode(medication) else {
-            throw AdherenceValidationError(field: "/scheduled/medication", reason: "must be a lower-case code (a-z, 0-9, -)")
-        }
         let date = try s.requiredDate("date")
         guard let timeText = try s.string("time", maxLength: 5) else { throw s.missing("time") }
         guard let time = TimeOfDay(timeText) else { throw AdherenceValidationError(field: "/scheduled/time", reason: "must be a time HH:MM") }

@@ -68,8 +68,8 @@ public enum FHIRExport {
             }
         }
         // The last request (in version order) in force on the dose's date whose phase covers it, for that medicine:
-        // looked up per medicine from the last version starting on or before the date backwards, and remembered per
-        // (medicine, date), so the export costs about one step per dose event, not one per request.
+        // looked up per medicine from the last version starting on or before the date backwards (usually one step),
+        // and remembered per (medicine, date), so events of one day cost one look-up, not a scan of every request.
         let requestsByMedication = Dictionary(grouping: requests, by: \.medication)
         struct Day: Hashable { let medication: String; let date: LocalDate }
         var found: [Day: String?] = [:]

@@ -72,8 +72,8 @@ final class SessionRegistry: Sendable {
     /// The most sessions one account holds; a login beyond ends that account's oldest session (so one account
     /// cannot fill the table and lock everyone else out).
     let maxPerAccount: Int
-    /// The most sessions one client address holds (an IPv6 address by its /64); a login beyond ends that address's
-    /// oldest session, so accounts registered from one address cannot fill the table either.
+    /// The most sessions one client address holds (an IPv6 address by its /64); a login beyond is refused (429), so
+    /// accounts registered from one address cannot fill the table either.
     let maxPerAddress: Int
     /// Places only administrators' logins may take: patients and supporters, however many, leave them free.
     let administratorReserve: Int
@@ -103,42 +103,52 @@ final class SessionRegistry: Sendable {
     ///   - ticket: `ticket()` as it was before the login's password check: if the account's sessions were ended since
     ///     (a password change, a recovery, "log out everywhere"), no session opens.
     /// - Returns: the bearer token (shown to the client once).
-    /// - Throws: `Problem` 401 when the account's sessions were ended during the login; 503 when `maxSessions` are
-    ///   open (expired ones are swept first; the last `administratorReserve` places are for administrators).
+    /// - Throws: `Problem` 401 when the account's sessions were ended during the login; 429 when the address holds
+    ///   `maxPerAddress`; 503 when `maxSessions` are open (expired ones are swept first; the last
+    ///   `administratorReserve` places are for administrators).
     func open(_ principal: Principal, address: String, ticket: UInt64) throws -> String {
         let (token, hash) = BearerToken.generate()
         let now = self.now()
         var expired: [Principal] = []
         let account = principal.account
-        let endedSince = closes.withLock { $0.closedAt[account].map { $0.tick > ticket } ?? false }
-        guard !endedSince else {
-            principal.close()
-            throw Problem("unauthenticated", .unauthorized, "the account's sessions were ended while this login ran (a password change?): sign in again")
-        }
         var limit = maxSessions
         if case .administrator = principal {} else { limit -= administratorReserve }
-        let count: Int? = entries.withLock { e in
-            // The oldest of the account's sessions, then of the address's, make room (never another client's).
-            for (mine, most) in [({ (v: Entry) in v.principal.account == account }, maxPerAccount), ({ (v: Entry) in v.address == address }, maxPerAddress)] {
-                let own = e.filter { mine($0.value) }
-                guard own.count >= most else { continue }
-                for (k, v) in own.sorted(by: { $0.value.created < $1.value.created }).prefix(own.count - most + 1) {
+        enum Outcome { case opened(Int), endedSince, addressFull, tableFull }
+        // One critical section with `close(account:)` (which bumps the counter under this lock too): a close either
+        // runs before it (and the ticket refuses) or after it (and removes the new session).
+        let outcome: Outcome = entries.withLock { e in
+            guard !(closes.withLock { $0.closedAt[account].map { $0.tick > ticket } ?? false }) else { return .endedSince }
+            // The account's oldest sessions make room for its new one (never another account's).
+            let own = e.filter { $0.value.principal.account == account }
+            if own.count >= maxPerAccount {
+                for (k, v) in own.sorted(by: { $0.value.created < $1.value.created }).prefix(own.count - maxPerAccount + 1) {
                     e[k] = nil
                     expired.append(v.principal)
                 }
             }
-            if e.count >= limit { expired += sweepLocked(&e, now: now) }
-            guard e.count < limit else { return nil }
+            if e.count >= limit || e.values.contains(where: { $0.address == address }) { expired += sweepLocked(&e, now: now) }
+            // An address at its limit is refused, not made room for: ending the oldest session of an address would
+            // let one client sign out everyone else who shares it (a clinic's network, a carrier's NAT).
+            guard e.values.lazy.filter({ $0.address == address }).count < maxPerAddress else { return .addressFull }
+            guard e.count < limit else { return .tableFull }
             e[hash] = Entry(principal: principal, address: address, created: now, lastUsed: now)
-            return e.count
+            return .opened(e.count)
         }
         for p in expired { p.close() }
-        guard let count else {
+        switch outcome {
+        case .opened(let count):
+            onCountChange(count)
+            return token
+        case .endedSince:
+            principal.close()
+            throw Problem("unauthenticated", .unauthorized, "the account's sessions were ended while this login ran (a password change?): sign in again")
+        case .addressFull:
+            principal.close()
+            throw Problem("throttled", .tooManyRequests, "too many open sessions from this address: sign out elsewhere, or try later", retryAfter: 60)
+        case .tableFull:
             principal.close()
             throw Problem("unavailable", .serviceUnavailable, "too many open sessions", retryAfter: 60)
         }
-        onCountChange(count)
-        return token
     }
 
     /// Throws what `open` would throw for want of room, without opening anything (expired sessions are swept
@@ -191,12 +201,12 @@ final class SessionRegistry: Sendable {
     func close(account: String, keeping: String? = nil) -> Int {
         let kept = keeping.map(BearerToken.hash)
         let at = now()
-        closes.withLock { c in
-            c.tick += 1
-            c.closedAt[account] = (c.tick, at)
-            if c.closedAt.count > 1024 { c.closedAt = c.closedAt.filter { at - $0.value.at < SessionRegistry.closeMemory } }
-        }
         let removed: [Entry] = entries.withLock { e in
+            closes.withLock { c in  // under the entries lock: see `open`
+                c.tick += 1
+                c.closedAt[account] = (c.tick, at)
+                if c.closedAt.count > 1024 { c.closedAt = c.closedAt.filter { at - $0.value.at < SessionRegistry.closeMemory } }
+            }
             let gone = e.filter { $0.value.principal.account == account && $0.key != kept }
             for k in gone.keys { e[k] = nil }
             return Array(gone.values)

@@ -315,6 +315,11 @@ extension VaultService {
         let latest = now.addingTimeInterval(clockSkew)
         switch record?.content {
         case .doseEvent(let e)?:
+            // The regimen's rule: an event can only answer a dose a regimen can schedule (and a FHIR coding.code
+            // holds it). A write rule: events stored before it still read.
+            guard MedicationDosage.isCode(e.scheduled.medication) else {
+                throw MikataError(.invalidInput, "/scheduled/medication: must be a lower-case code (a-z, 0-9, -)", field: "/data/scheduled/medication")
+            }
             guard e.recordedAt <= latest else {
                 throw MikataError(.invalidInput, "/recordedAt: must not be in the future", field: "/data/recordedAt")
             }

@@ -220,13 +220,16 @@ extension VaultService {
             return
         }
         var items: [Vault.PendingAppend] = [], owners: [AppendQueue.Request] = []
-        var failed = false
+        var failed = false  // a failure that may concern the vault (not a refused caller's): the handle is not kept
         for r in batch {
-            do { items.append(try r.prepare(vault)); owners.append(r) } catch { r.finish(.failure(error)); failed = true }
+            do { items.append(try r.prepare(vault)); owners.append(r) } catch {
+                r.finish(.failure(error))
+                if !Self.isCallersFailure(error) { failed = true }
+            }
         }
         if !items.isEmpty {
             for (r, result) in zip(owners, vault.append(batch: items)) {
-                if case .success(let seq) = result { r.after(vault, seq) } else { failed = true }
+                if case .success(let seq) = result { r.after(vault, seq) } else if case .failure(let e) = result, !Self.isCallersFailure(e) { failed = true }
                 r.finish(result)
             }
         }

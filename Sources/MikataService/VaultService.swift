@@ -185,10 +185,16 @@ public final class VaultService: Sendable {
                 // A failed operation's handle is not reused, unless the failure was the caller's (refused, wrong
                 // credential, bad input): a revoked supporter retrying would otherwise evict the patient's handle and
                 // its frame index at every request.
-                if ![.notPermitted, .authenticationFailed, .invalidInput].contains(MikataError.from(error).code) { handles.drop(id.hex) }
+                if !Self.isCallersFailure(error) { handles.drop(id.hex) }
                 throw error
             }
         }
+    }
+
+    /// Whether `error` is the caller's (refused, wrong credential, bad input), after which the vault's kept handle
+    /// stays: nothing about the vault went wrong.
+    static func isCallersFailure(_ error: any Error) -> Bool {
+        [.notPermitted, .authenticationFailed, .invalidInput].contains(MikataError.from(error).code)
     }
 
     /// The lane of the vault `email` leads to ("" when it leads nowhere: the engine answers that case itself).

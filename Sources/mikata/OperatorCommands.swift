@@ -171,9 +171,10 @@ struct AuditCommand: ParsableCommand {
             }
             let rows = named.map { n in AuditCommand.row(n.entry).merging(["actorName": n.actorName, "detailNamed": n.detail]) { a, _ in a } }
             try emit(json: global.json, ["entries": rows]) {
-                named.map { n in
+                let x = ControlEscapes.escaped  // as `audit show` prints them
+                return named.map { n in
                     let e = n.entry
-                    return "\(e.seq)\t\(e.time)\t\(e.vaultId)\t\(n.actorName)\t\(e.action)\t\(e.outcome)\(n.detail.isEmpty ? "" : "\t\(n.detail)")"
+                    return "\(e.seq)\t\(x(e.time))\t\(x(e.vaultId))\t\(x(n.actorName))\t\(x(e.action))\t\(x(e.outcome))\(n.detail.isEmpty ? "" : "\t\(x(n.detail))")"
                 }.joined(separator: "\n")
             }
         }

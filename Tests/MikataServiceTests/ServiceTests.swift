@@ -139,6 +139,7 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         #expect(s.handles.count == 1)
         for _ in 0..<3 {
             #expect(await code { _ = try await s.records(nurse, of: .vault(patient.vaultId)) } == .notPermitted)
+            #expect(await code { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "note", data: json("{}")) } == .notPermitted)
         }
         #expect(s.handles.count == 1, "refusals are the caller's failure: the patient's handle (and frame index) stays")
     }

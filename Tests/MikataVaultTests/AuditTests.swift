@@ -70,6 +70,27 @@ func auditFailure(_ body: () throws -> Void) -> (failureClass: String, message: 
 
 @Suite("Access log")
 struct AuditTests {
+    @Test("a line rewritten to another spelling of the same value (members reordered, a space, an escape) is refused, though its hash holds")
+    func nonCanonicalLineRefused() throws {
+        let h = try AuditHistory()
+        let lines = try h.lines()
+        let i = try #require(lines.lastIndex(where: AuditHistory.isEntry))
+        // The first member (`action`) moved to the end: the same object, so the same hash, in another order.
+        let text = String(decoding: lines[i], as: UTF8.self)
+        let cut = try #require(text.range(of: #"",""#))
+        let first = text[text.index(after: text.startIndex)...text.index(before: cut.upperBound).self]
+        let reordered = "{" + text[text.index(before: cut.upperBound)..<text.index(before: text.endIndex)] + "," + first.dropLast() + "}"
+        for respelled in [Array(reordered.utf8), AuditHistory.replacing(lines[i], #"","#, with: #"", ""#),
+                          AuditHistory.replacing(lines[i], #""type":"entry""#, with: #""type":"\u0065ntry""#)] {
+            #expect(respelled != lines[i])
+            var copy = lines
+            copy[i] = respelled
+            let outcome = auditFailure { _ = try h.verifyCopy(copy) }
+            #expect(outcome.failureClass == "tampered" || outcome.failureClass == "corrupted", "\(outcome.message)")
+        }
+        #expect(auditFailure { _ = try h.verifyCopy(lines) }.failureClass == "ok")
+    }
+
     @Test("one vault's entries, found by the line's last member without parsing the rest, are exactly the filtered log's")
     func entriesOfOneVault() throws {
         let h = try AuditHistory()

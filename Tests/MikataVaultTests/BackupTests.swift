@@ -382,6 +382,22 @@ struct BackupTests {
         #expect(carriedIsChecked, "the backup carries a log other than the one it checked")
     }
 
+    @Test("a shred line added to the log after the backup's check does not drop a live vault from the backup")
+    func shredLineAddedAfterCheckIgnored() throws {
+        let f = try BackupFixture()
+        let victim = try f.store.openVault(email: BackupFixture.patients[1].0).vaultId
+        let path = f.store.auditLogPath
+        let fake = AuditLog.Entry(seq: 9999, time: AuditLog.isoNow(), vault: victim.hex, actor: "operator", role: "operator", action: "shred",
+                                  outcome: "ok", detail: "", prev: String(repeating: "0", count: 64), hash: String(repeating: "0", count: 64))
+        let line = CanonicalJSON.serialize(fake.value(withHash: true)) + [10]
+        RaceWindow.open(RaceWindow.backupAfterCheck, root: f.store.root) { try ShredKit.write(try ShredKit.read(path) + line, to: path) }
+        _ = try Backup.create(store: f.store, out: f.path("b.mkb"))
+        let parsed = try Backup.parse(try ShredKit.read(f.path("b.mkb")), publicKey: try f.store.signingKey().publicKey)
+        let relative = String(f.store.vaultPath(victim).dropFirst(f.store.root.count + 1))
+        #expect(parsed.entries.contains { $0.path == relative }, "the live vault is carried")
+        #expect(parsed.header["tombstones"] == .array([]), "and not named shredded in the signed header")
+    }
+
     @Test("the vault copy a backup carries is the one it checked against the anchor, not an older one put back after")
     func vaultRolledBackAfterCheckNotCarried() throws {
         let f = try BackupFixture()

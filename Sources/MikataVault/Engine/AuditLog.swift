@@ -387,6 +387,12 @@ package final class AuditLog: Sendable {
 
     static func parseLine(_ bytes: [UInt8], number: Int) throws -> Line {
         guard let v = try? CanonicalJSON.parse(bytes), case .object = v else { throw VaultError.corrupted("access log line \(number) is not a JSON object") }
+        // Every line is written in its canonical form (RFC 8785), and hashes and MACs cover the parsed value: a line
+        // rewritten to another spelling of the same value (members reordered, spaces, escapes) would still verify, so
+        // only the canonical bytes are a line (and a reader may find a vault's lines by their bytes).
+        guard CanonicalJSON.serialize(v) == bytes else {
+            throw VaultError.tampered("access log line \(number) is not in canonical form: it was rewritten")
+        }
         func str(_ k: String) throws -> String {
             guard case .string(let s)? = v[k] else { throw VaultError.corrupted("access log line \(number): missing \(k)") }
             return s
@@ -563,7 +569,8 @@ package final class AuditLog: Sendable {
             guard let reason = shortRetentionReason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
                 throw VaultError.notPermitted("the access log keeps at least \(floor) days; a shorter retention needs an explicit override with a reason (--allow-short-retention REASON), which is logged")
             }
-            guard reason.utf8.count <= 256, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard reason.utf8.count <= 256, !reason.contains(where: \.isNewline),
+                  !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw VaultError.invalidInput("the override reason must be one line of at most 256 bytes, without control characters")
             }
             keepFrom = try append(Event(vaultId: nil, actor: actor, role: "operator", action: "audit-retention-override", outcome: "ok",

@@ -93,7 +93,8 @@ package enum Backup {
         // The log is read once: the bytes checked are the bytes carried (a log swapped after the check and read again
         // would be re-MAC'd by the restore, laundered).
         let logBytes = try Posix.readFile(store.auditLogPath) ?? []
-        _ = try store.verifyAccessLog(lines: try AuditLog.lines(of: logBytes))
+        let checkedLines = try AuditLog.lines(of: logBytes)
+        _ = try store.verifyAccessLog(lines: checkedLines)
         try RaceWindow.reach(RaceWindow.backupAfterCheck, root: store.root)
         let createdAt = AuditLog.isoNow()
         var body: [UInt8] = []
@@ -130,7 +131,8 @@ package enum Backup {
         // Vaults next, each with its anchor and erasure secret, under the vault's shared lock.
         // Shreds the list, the log or an authentic intent records (those under way included): their vaults are not
         // copied. A plain tombstone file alone does not hide a vault from the backup.
-        let shredded = store.confirmedShredded(entries: try store.auditLog().entries(), list: try store.signedTombstoneList())
+        // From the log as checked, not read again (a shred line added after the check would drop a live vault).
+        let shredded = store.confirmedShredded(entries: AuditLog.entries(of: checkedLines), list: try store.signedTombstoneList())
         for shard in Posix.list("\(store.root)/vaults") {
             for name in Posix.list("\(store.root)/vaults/\(shard)") where name.hasSuffix(".vault") {
                 guard let id = [UInt8](hex: String(name.dropLast(6))), id.count == 16, !shredded.contains(id.hex) else { continue }
