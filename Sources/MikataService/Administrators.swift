@@ -311,13 +311,18 @@ extension VaultService {
         } catch { throw MikataError.from(error) }
     }
 
+    /// How long a shred request waits for its approval (7 days): an older one is void, so a request made and
+    /// forgotten is not approved months later, when the health centre's request no longer stands.
+    public static let shredRequestLifetime: TimeInterval = 7 * 86_400
+
     /// Approves a pending shred request and runs the shred. The certificate names both administrators:
     /// `execution.executedBy` the one who requested it, `execution.approvedBy` the approver (docs/CERTIFICATE.md).
     /// The request is removed once the shred completed (an interrupted one keeps it, and approving again
-    /// completes the same shred).
-    /// - Throws: `MikataError` `.notFound` (no such request), `.notPermitted` (the approver made the request),
-    ///   and what `shred(email:request:)` throws.
-    public func approveShred(requestId: String, administrator: String) async throws -> DeletionOutcome {
+    /// completes the same shred). A request older than `shredRequestLifetime` at `now`, or whose requester is no
+    /// longer an administrator, is void: removed, and answered as no request.
+    /// - Throws: `MikataError` `.notFound` (no such request, or a void one), `.notPermitted` (the approver made the
+    ///   request), and what `shred(email:request:)` throws.
+    public func approveShred(requestId: String, administrator: String, now: Date = Date()) async throws -> DeletionOutcome {
         let request: PendingShredRequest
         do {
             guard let r = try await blocking({ store in
@@ -325,6 +330,16 @@ extension VaultService {
             }) else { throw MikataError(.notFound, "no pending shred request with that id") }
             request = r
         } catch { throw MikataError.from(error) }
+        let madeAt = Self.isoFormatter().date(from: request.requestedAt)
+        let expired = madeAt.map { now.timeIntervalSince($0) > Self.shredRequestLifetime } ?? true
+        let requesterGone = try await administratorEnrolment(request.requestedByAdministrator) == nil
+        if expired || requesterGone {
+            try? await blocking { store in
+                try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll { $0.requestId == requestId } }
+            }
+            throw MikataError(.notFound, expired ? "the shred request expired (a request waits 7 days for its approval): make a new one"
+                                                 : "the shred request is void: the administrator who made it no longer exists")
+        }
         guard request.requestedByAdministrator != administrator else {
             throw MikataError(.notPermitted, "a shred request must be approved by another administrator than the one who made it")
         }
@@ -362,10 +377,13 @@ extension VaultService {
 
 extension VaultService {
     /// Now in ISO 8601 UTC with milliseconds, as the store writes times.
-    static func isoNow() -> String {
+    static func isoNow() -> String { isoFormatter().string(from: Date()) }
+
+    /// The store's time format: ISO 8601 UTC with milliseconds.
+    static func isoFormatter() -> ISO8601DateFormatter {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        return f
     }
 }
 

@@ -131,6 +131,29 @@ import Testing
         }
     }
 
+    // Second review, L8: a request waits 7 days for its approval, and dies with its requester.
+    @Test func aShredRequestExpiresAndDiesWithItsRequester() async throws {
+        let f = try await ServerFixture.make()
+        let s = f.service
+        for n in ["a1", "a2", "a3"] { _ = try await s.createAdministrator(name: n, password: Secret(utf8: "admin password \(n)")) }
+        _ = try await s.createPatient(email: "stale@example.com", nickname: "S", password: Secret(utf8: "pw one"))
+        let stale = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "1", administrator: "a1")
+        let late = await #expect(throws: MikataError.self) {
+            _ = try await s.approveShred(requestId: stale.requestId, administrator: "a2", now: Date().addingTimeInterval(VaultService.shredRequestLifetime + 60))
+        }
+        #expect(late?.code == .notFound && late?.message.contains("expired") == true)
+        #expect(try await s.shredRequests().isEmpty, "the void request is gone")
+        let orphan = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a3")
+        try await s.deleteAdministrator(name: "a3")
+        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: orphan.requestId, administrator: "a2") }
+        #expect(void?.code == .notFound && void?.message.contains("no longer exists") == true)
+        #expect(try await s.shredRequests().isEmpty)
+        _ = try await s.unlockPatient(email: "stale@example.com", password: Secret(utf8: "pw one"))  // the vault is untouched
+        // Within its week, from an administrator who still exists, a request is approved as before.
+        let fresh = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "3", administrator: "a1")
+        _ = try await s.approveShred(requestId: fresh.requestId, administrator: "a2", now: Date().addingTimeInterval(VaultService.shredRequestLifetime - 60))
+    }
+
     // M1: an approval shreds the vault the request named, or nothing.
     @Test func anApprovalNeverShredsAVaultTheRequestDidNotName() async throws {
         let f = try await ServerFixture.make()
