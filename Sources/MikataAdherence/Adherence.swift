@@ -132,6 +132,10 @@ public enum AdherenceCalculator {
     /// version may run), so that a report's cost is bounded whatever regimen records a vault holds.
     public static let treatmentDaysMax = 1830
 
+    /// How far ahead of the reader's clock a stated time may be (a phone's clock), in seconds: writes refuse times
+    /// beyond it (`VaultService.clockSkew`), and reports ignore them as activity.
+    public static let clockSlack: TimeInterval = 300
+
     /// The report for `input` at instant `now`, with a calendar for `from`...`to` (default: the last 28 days).
     /// - Parameter grace: how long after its time a dose without an event still counts as pending (default 2 h).
     public static func report(_ input: AdherenceInput, now: Date, grace: Duration = .seconds(7200),
@@ -260,7 +264,7 @@ public enum AdherenceCalculator {
         // A time ahead of `now` (beyond 5 minutes of clock slack, as writes allow) is not activity that happened: a
         // record stored with one would otherwise keep the patient "active" for good. Slightly early ones count as now.
         let activity = (input.patientActivity + input.doseEvents.map(\.event.recordedAt) + input.sideEffects.map(\.sideEffect.onset))
-            .filter { $0 <= now.addingTimeInterval(300) }.map { min($0, now) }
+            .filter { $0 <= now.addingTimeInterval(clockSlack) }.map { min($0, now) }
         return AdherenceReport(asOf: today, timeZone: zone, last7: figure(w7), last28: figure(w28), treatment: figure(wAll),
                                perMedication: perMedication.mapValues { (last7: $0.0, last28: $0.1, treatment: $0.2) },
                                calendar: calendar, currentMissedRun: run, lastActivity: activity.max(), flags: flags,

@@ -126,10 +126,12 @@ final class SessionRegistry: Sendable {
                     expired.append(v.principal)
                 }
             }
-            if e.count >= limit || e.values.contains(where: { $0.address == address }) { expired += sweepLocked(&e, now: now) }
+            // Expired sessions are swept only when a limit is reached (a sweep reads every session).
+            func fromAddress() -> Int { e.values.lazy.filter { $0.address == address }.count }
+            if e.count >= limit || fromAddress() >= maxPerAddress { expired += sweepLocked(&e, now: now) }
             // An address at its limit is refused, not made room for: ending the oldest session of an address would
             // let one client sign out everyone else who shares it (a clinic's network, a carrier's NAT).
-            guard e.values.lazy.filter({ $0.address == address }).count < maxPerAddress else { return .addressFull }
+            guard fromAddress() < maxPerAddress else { return .addressFull }
             guard e.count < limit else { return .tableFull }
             e[hash] = Entry(principal: principal, address: address, created: now, lastUsed: now)
             return .opened(e.count)

@@ -336,7 +336,7 @@ extension VaultService {
     }
 
     /// The slack allowed between a client's clock and the server's (5 minutes).
-    static let clockSkew: TimeInterval = 300
+    static let clockSkew: TimeInterval = AdherenceCalculator.clockSlack
 
     /// A dose event's `supersedes` must name a dose event of the same vault (read inside the append's lane turn:
     /// one access-log read, only for corrections).
