@@ -349,6 +349,13 @@ public struct PatientAccessLogEntry: Sendable, Hashable {
     public let detail: String
 }
 
+/// One page of a patient's access log (`VaultService.accessLog(_:after:limit:)`), oldest first.
+public struct PatientAccessLogPage: Sendable, Hashable {
+    public let entries: [PatientAccessLogEntry]
+    /// Pass as `after` for the next page (the last entry's log sequence number); nil when no entry follows.
+    public let nextAfter: UInt64?
+}
+
 /// The outcome of `verifyAccessLog`.
 public struct AccessLogVerification: Sendable, Hashable {
     /// Entries checked.

@@ -181,6 +181,27 @@ import Testing
             let entries = try #require(log.json["entries"] as? [[String: Any]])
             #expect(!entries.isEmpty)
             #expect(entries.allSatisfy { e in ["seq", "time", "actor", "role", "action", "outcome", "detail"].allSatisfy { e[$0] != nil } })
+            #expect(log.json["nextAfter"] == nil, "one page holds them all")
+            // Pages of two, followed by `nextAfter`, are the whole log in order, none twice.
+            var paged: [Int] = []
+            var query = "?limit=2"
+            for _ in 0..<50 {
+                let page = try await c.get("/v1/patient/access-log" + query, token: p.token)
+                #expect(page.code == 200, "\(page.body)")
+                let got = try #require(page.json["entries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
+                #expect(got.count <= 2)
+                paged += got
+                guard let next = page.json["nextAfter"] as? Int else { break }
+                #expect(got.count == 2 && next == got.last)
+                query = "?limit=2&after=\(next)"
+            }
+            // Each page's own read is logged too, so later pages also hold entries newer than the first answer.
+            #expect(Array(paged.prefix(entries.count)) == entries.compactMap { $0["seq"] as? Int })
+            #expect(paged.count > entries.count && zip(paged, paged.dropFirst()).allSatisfy { $0 < $1 })
+            for bad in ["?limit=0", "?limit=1001", "?limit=two", "?after=-1"] {
+                let r = try await c.get("/v1/patient/access-log" + bad, token: p.token)
+                #expect(r.code == 400 && r.problem == "malformed-request", "\(bad): \(r.body)")
+            }
 
             let other = try await c.post("/v1/patients/login", #"{"email":"del@example.com","password":"delete me"}"#)
             let wrong = try await c.post("/v1/patient/delete", #"{"password":"not it"}"#, token: p.token)

@@ -110,6 +110,45 @@ struct AuditTests {
         #expect(try AuditLog.entries(ofVault: second.vaultId.hex, in: bytes).count == all.filter { $0.vault == second.vaultId.hex }.count)
     }
 
+    @Test("the log's lines stream in chunks of any size as the whole file splits; pages of one vault's entries concatenate to all of them")
+    func streamedPages() throws {
+        let h = try AuditHistory()
+        let log = try h.scratch.store.auditLog()
+        var bytes = try ShredKit.read(h.logPath)
+        // A torn last line (a write in progress): never delivered.
+        bytes += Array(#"{"action":"read""#.utf8)
+        try ShredKit.write(bytes, to: h.logPath)
+        var whole: [ArraySlice<UInt8>] = []
+        _ = try AccessLogLines.split(bytes[...]) { whole.append($0); return true }
+        #expect(whole.count > 50)
+        for size in [1, 7, 100, 4096, 1 << 20] {
+            var lines: [ArraySlice<UInt8>] = []
+            try FileAccessLogSink(path: h.logPath, chunkSize: size).forEachLine { lines.append($0); return true }
+            #expect(lines.map(Array.init) == whole.map(Array.init), "chunks of \(size) B")
+            var first: [ArraySlice<UInt8>] = []
+            try FileAccessLogSink(path: h.logPath, chunkSize: size).forEachLine { first.append($0); return first.count < 3 }
+            #expect(first.count == 3, "stops when asked")
+        }
+        let all = try log.entries(ofVault: h.vaultId.hex)
+        for limit in [1, 3, 50, all.count, all.count + 1] {
+            var pages: [AuditLog.Entry] = []
+            var after: UInt64?
+            while true {
+                let page = try log.entries(ofVault: h.vaultId.hex, after: after, limit: limit)
+                #expect(page.entries.count <= limit)
+                pages += page.entries
+                guard page.more else { break }
+                #expect(page.entries.count == limit, "a page with more after it is full")
+                after = page.entries.last?.seq
+            }
+            #expect(pages.map(\.seq) == all.map(\.seq), "limit \(limit)")
+        }
+        // The filter counts toward the page: only accepted entries fill it.
+        let reads = try log.entries(ofVault: h.vaultId.hex, after: nil, limit: 1000) { $0.action == "read" }
+        #expect(!reads.entries.isEmpty && reads.entries.allSatisfy { $0.action == "read" })
+        #expect(reads.entries.map(\.seq) == all.filter { $0.action == "read" }.map(\.seq))
+    }
+
     @Test("a history of operations is logged with actions and outcomes, verifies, and holds no personal data")
     func history() throws {
         let h = try AuditHistory()

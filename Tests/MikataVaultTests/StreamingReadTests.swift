@@ -144,6 +144,51 @@ struct StreamingReadTests {
         #expect(try frameOffsets(vault.path).contains { $0.length > 4096 }, "some frames are larger than a chunk")
     }
 
+    @Test("read chunks go back to their pool once no frame holds them; a reused buffer's stale bytes never count as the file's")
+    func chunkPool() throws {
+        let s = try Scratch()
+        let (vault, _) = try mixedVault(s, count: 40, sizes: { _ in 2_000 })
+        let bytes = try RobustFile.read(vault.path)
+        let start = vault.preamble.recordsOffset
+        let pool = ReadChunkPool(bufferSize: FrameReader.defaultChunkSize, limit: 1)
+        /// Every frame of `path` (bodies kept, as a batch waiting to be decrypted does) and how the walk ended.
+        func walk(_ path: String) throws -> (frames: [WalkedFrame], torn: Int) {
+            let medium = try FileVaultMedium.open(path, readOnly: true)
+            var reader = FrameReader(medium: medium, from: start, end: try medium.size(), pool: pool)
+            var frames: [WalkedFrame] = []
+            while true {
+                switch try reader.next(body: true) {
+                case .frame(let f): frames.append(f)
+                case .end(let torn): return (frames, torn)
+                }
+            }
+        }
+        var whole: [WalkedFrame]? = try walk(vault.path).frames
+        #expect(whole?.count == 41)
+        #expect(pool.idleCount == 0, "frames still hold their chunk")
+        whole = nil
+        #expect(pool.idleCount == 1, "the chunk came back when its last frame let go")
+        // The same file cut inside its last frame: the pooled buffer still holds the rest of that frame past what this
+        // read filled, and the walk must not see it.
+        let last = try #require(try frameOffsets(vault.path).last)
+        let torn = s.dir + "/torn.mkv"
+        try RobustFile.write(Array(bytes[..<(last.offset + last.length - 10)]), to: torn)
+        let cut = try walk(torn)
+        #expect(pool.idleCount == 0, "the walk took the pooled buffer")
+        #expect(cut.frames.count == 40 && cut.torn == last.length - 10)
+        #expect(cut.frames.map(\.link) == (try walk(vault.path)).frames.dropLast().map(\.link))
+
+        // Chunks of 4 KiB in buffers of 1 MiB that hold junk past what each read filled: frames that cross a chunk's
+        // end are read anew from the file, never taken from the junk.
+        let junk = ReadChunkPool(bufferSize: FrameReader.defaultChunkSize, limit: 4)
+        for _ in 0..<4 { junk.recycle([UInt8](repeating: 0xAB, count: FrameReader.defaultChunkSize)) }
+        let medium = try FileVaultMedium.open(vault.path, readOnly: true)
+        var reader = FrameReader(medium: medium, from: start, end: try medium.size(), chunkSize: 4096, pool: junk)
+        var links: [[UInt8]] = []
+        while case .frame(let f) = try reader.next(body: true) { links.append(f.link) }
+        #expect(links == (try walk(vault.path)).frames.map(\.link))
+    }
+
     @Test("a torn tail reads as before the append, on every path; a crafted tail is refused alike")
     func tornTail() throws {
         let s = try Scratch()

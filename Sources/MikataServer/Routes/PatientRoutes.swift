@@ -137,10 +137,24 @@ extension MikataServer {
             sessions.close(account: "patient:" + session.vaultId.hex, keeping: context.token)  // other devices sign in anew
             return JSONResponse.noContent()
         }
-        patient.get("/access-log") { [service] _, context in
+        patient.get("/access-log") { [service] request, context in
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            let entries = try await service.accessLog(session)
-            return try JSONResponse.make(["entries": entries.map(AccessEntry.init)])
+            // `?after=SEQ&limit=N`: a page of at most 1000 entries (the default), oldest first; `nextAfter` when more follow.
+            let q = request.uri.queryParameters
+            var after: UInt64?
+            if let a = q.get("after") {
+                guard let v = UInt64(a) else { throw Problem.malformed("after: an access-log sequence number", field: "after") }
+                after = v
+            }
+            var limit = VaultService.accessLogPageMax
+            if let l = q.get("limit") {
+                guard let v = Int(l), (1...VaultService.accessLogPageMax).contains(v) else {
+                    throw Problem.malformed("limit: 1 to \(VaultService.accessLogPageMax)", field: "limit")
+                }
+                limit = v
+            }
+            let page = try await service.accessLog(session, after: after, limit: limit)
+            return try JSONResponse.make(AccessLogAnswer(entries: page.entries.map(AccessEntry.init), nextAfter: page.nextAfter))
         }
         patient.post("/delete") { [service, sessions] request, context in
             guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
@@ -163,6 +177,11 @@ extension MikataServer {
         let supporterId: String
         let epoch: UInt32
         let reencrypted: Bool
+    }
+    /// A page of the patient's access log: `nextAfter` only when more entries follow.
+    struct AccessLogAnswer: Encodable {
+        let entries: [AccessEntry]
+        let nextAfter: UInt64?
     }
     /// An access-log entry as the patient sees it.
     struct AccessEntry: Encodable {

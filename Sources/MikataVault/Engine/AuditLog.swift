@@ -439,23 +439,42 @@ package final class AuditLog: Sendable {
     /// not a parse of every line in it. A torn last line is ignored, as `lines()` does.
     /// - Throws: `VaultError.corrupted` for a damaged line that names the vault.
     package func entries(ofVault id: String) throws -> [Entry] {
-        guard let bytes = try sink.readAll() else { return [] }
-        return try AuditLog.entries(ofVault: id, in: bytes)
+        try entries(ofVault: id, after: nil, limit: Int.max).entries
     }
 
-    /// `entries(ofVault:)` over a log's bytes.
+    /// One page of `entries(ofVault:)`: at most `limit` entries with a sequence number above `after` (all if nil)
+    /// that `include` accepts, oldest first, and whether more follow. The log is streamed (`AccessLogSink.forEachLine`):
+    /// memory O(page + chunk) whatever the log's size.
+    package func entries(ofVault id: String, after: UInt64?, limit: Int, where include: (Entry) -> Bool = { _ in true }) throws
+        -> (entries: [Entry], more: Bool) {
+        try AuditLog.entries(ofVault: id, after: after, limit: limit, where: include, lines: sink.forEachLine)
+    }
+
+    /// `entries(ofVault:)` over a log's bytes (a torn last line is left out).
     static func entries(ofVault id: String, in bytes: [UInt8]) throws -> [Entry] {
+        try entries(ofVault: id, after: nil, limit: Int.max, where: { _ in true }, lines: { _ = try AccessLogLines.split(bytes[...], $0) }).entries
+    }
+
+    /// The page over lines that `lines` hands out in order. A line is parsed only when it ends in this vault's
+    /// member (the canonical last member of an entry that names a vault); the parse then checks it in full.
+    private static func entries(ofVault id: String, after: UInt64?, limit: Int, where include: (Entry) -> Bool,
+                                lines: ((ArraySlice<UInt8>) throws -> Bool) throws -> Void) throws -> (entries: [Entry], more: Bool) {
+        precondition(limit > 0, "a page holds at least one entry")
         let tail = Array("\"vault\":\"\(id)\"}".utf8)
         var out: [Entry] = []
-        var start = 0
-        while let end = bytes[start...].firstIndex(of: 10) {
-            if end - start >= tail.count, bytes[(end - tail.count)..<end].elementsEqual(tail),
-               case .entry(let e) = try AuditLog.parseLine(Array(bytes[start..<end]), number: 0), e.vault == id {
+        var more = false
+        try withoutActuallyEscaping(include) { include in
+            try lines { line in
+                guard line.count >= tail.count, line.suffix(tail.count).elementsEqual(tail),
+                      case .entry(let e) = try AuditLog.parseLine(Array(line), number: 0), e.vault == id else { return true }
+                if let after, e.seq <= after { return true }
+                guard include(e) else { return true }
+                if out.count == limit { more = true; return false }
                 out.append(e)
+                return true
             }
-            start = end + 1
         }
-        return out
+        return (out, more)
     }
 
     /// The entries among `lines` (checkpoints and an anchor left out), for a caller that read the lines already.

@@ -8,9 +8,9 @@ struct WalkedFrame {
     let offset: Int
     let header: RecordFrame.Header
     let link: [UInt8]
-    /// The frame's bytes from `index` on (its trailer was checked by the walk, so only the split into fields remains:
-    /// `RecordFrame.bodyLayout`, then `Vault.decrypt` in place).
-    let body: (bytes: [UInt8], index: Int)?
+    /// The frame's bytes from `index` on in its chunk (its trailer was checked by the walk, so only the split into
+    /// fields remains: `RecordFrame.bodyLayout`, then `Vault.decrypt` in place).
+    let body: (chunk: FrameChunk, index: Int)?
 }
 
 /// Reads the records region of a vault frame by frame through one bounded buffer (FORMAT.md §5.2): memory is
@@ -22,22 +22,25 @@ struct FrameReader {
     static let defaultChunkSize = 1 << 20
 
     private let file: (any VaultMedium)?
+    private let pool: ReadChunkPool
     let end: Int
     let chunkSize: Int
-    private var buffer: [UInt8]
+    /// The chunk read last; frames waiting in a batch keep earlier ones alive.
+    private var chunk: FrameChunk
+    private var buffer: [UInt8] { chunk.bytes }
     private var bufferStart: Int
     /// Where the next frame starts.
     private(set) var offset: Int
 
-    init(medium file: any VaultMedium, from offset: Int, end: Int, chunkSize: Int = FrameReader.defaultChunkSize) {
-        self.file = file; self.end = end; self.chunkSize = max(chunkSize, RecordFrame.headerLength)
-        buffer = []; bufferStart = offset; self.offset = offset
+    init(medium file: any VaultMedium, from offset: Int, end: Int, chunkSize: Int = FrameReader.defaultChunkSize, pool: ReadChunkPool = .shared) {
+        self.file = file; self.pool = pool; self.end = end; self.chunkSize = max(chunkSize, RecordFrame.headerLength)
+        chunk = FrameChunk(bytes: [], count: 0); bufferStart = offset; self.offset = offset
     }
 
     /// A walk over bytes already in memory (a whole-file rewrite keeps the old file for its undo anyway).
     init(bytes: [UInt8], from offset: Int) {
-        file = nil; end = bytes.count; chunkSize = bytes.count
-        buffer = bytes; bufferStart = 0; self.offset = offset
+        file = nil; pool = .shared; end = bytes.count; chunkSize = bytes.count
+        chunk = FrameChunk(bytes: bytes, count: bytes.count); bufferStart = 0; self.offset = offset
     }
 
     enum Step {
@@ -69,7 +72,7 @@ struct FrameReader {
             walked = WalkedFrame(offset: offset, header: header,
                                  link: VaultFormat.link(fixedHeader: buffer[i..<(i + RecordFrame.fixedHeaderLength)],
                                                         tag: buffer[tagAt..<(tagAt + RecordFrame.tagLength)]),
-                                 body: body ? (buffer, i) : nil)
+                                 body: body ? (chunk, i) : nil)
         } else {
             let fixed = Array(buffer[i..<(i + RecordFrame.fixedHeaderLength)])
             let tail = try read(at: offset + length - RecordFrame.trailerLength - RecordFrame.tagLength,
@@ -85,7 +88,7 @@ struct FrameReader {
     /// `count` bytes at `position` (a small read beside the walk, e.g. the trailer at the end of the file).
     func read(at position: Int, count: Int) throws -> [UInt8] {
         precondition(position >= 0 && count >= 0 && position + count <= end, "read outside the walked region")
-        if position >= bufferStart && position + count <= bufferStart + buffer.count {
+        if position >= bufferStart && position + count <= bufferStart + chunk.count {
             return Array(buffer[(position - bufferStart)..<(position - bufferStart + count)])
         }
         guard let file else { preconditionFailure("an in-memory walk holds every byte") }
@@ -97,11 +100,14 @@ struct FrameReader {
     /// The buffer index of `position`, after making sure the buffer holds `count` bytes from there: a new chunk
     /// (or the frame, if larger) is read from `position` when it does not.
     private mutating func window(_ position: Int, _ count: Int) throws -> Int {
-        if position >= bufferStart && position + count <= bufferStart + buffer.count { return position - bufferStart }
+        if position >= bufferStart && position + count <= bufferStart + chunk.count { return position - bufferStart }
         guard let file else { preconditionFailure("an in-memory walk holds every byte") }
         let size = min(max(chunkSize, count), end - position)
-        buffer = try file.read(at: position, count: size)  // frames still waiting in a batch keep the old chunk alive
-        guard buffer.count == size else { throw VaultError.corrupted("the vault file shrank while it was read") }
+        // A pooled buffer (ReadChunkPool): frames still waiting in a batch keep the old chunk alive meanwhile.
+        var bytes = pool.take(count: size)
+        let n = try bytes.withUnsafeMutableBytes { try file.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<size])) }
+        guard n == size else { throw VaultError.corrupted("the vault file shrank while it was read") }
+        chunk = FrameChunk(bytes: bytes, count: size, pool: pool)
         bufferStart = position
         return 0
     }

@@ -458,8 +458,9 @@ extension Vault {
         guard let body = walked.body else { preconditionFailure("a frame to decrypt was walked without its body") }
         let n = walked.header.seq
         // Decrypted where the walk read it: the ciphertext is not copied out of the chunk first.
-        let layout = try VaultError.parsing("record \(n)") { try RecordFrame.bodyLayout(body.bytes, at: body.index, header: walked.header) }
-        let payloadBytes = try decrypt(header: walked.header, body.bytes, layout, vaultId: vaultId, keyring: keyring)
+        let bytes = body.chunk.bytes
+        let layout = try VaultError.parsing("record \(n)") { try RecordFrame.bodyLayout(bytes, at: body.index, header: walked.header) }
+        let payloadBytes = try decrypt(header: walked.header, bytes, layout, vaultId: vaultId, keyring: keyring)
         let payload: RecordPayload
         do { payload = try RecordPayload.parse(payloadBytes) }
         catch FormatError.unsupportedType(let what) { throw VaultError.unsupported("record \(n): \(what) is not supported by this build") }

@@ -8,7 +8,10 @@ struct FileAccessLogSink: AccessLogSink {
     /// lock, so one open file description serves one batch at a time; the flock fences other processes.
     private let kept = KeptFile()
 
-    init(path: String) { self.path = path }
+    /// Bytes per read of `forEachLine` (1 MiB; tests use a few bytes to cross chunk ends).
+    let chunkSize: Int
+
+    init(path: String, chunkSize: Int = 1 << 20) { self.path = path; self.chunkSize = max(1, chunkSize) }
 
     private final class KeptFile: Sendable {
         let file = Mutex<PosixFile?>(nil)
@@ -44,6 +47,22 @@ struct FileAccessLogSink: AccessLogSink {
     }
 
     func readAll() throws -> [UInt8]? { try Posix.readFile(path) }
+
+    func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        let file: PosixFile
+        do { file = try PosixFile.open(path, readOnly: true) } catch VaultError.notFound { return }
+        let end = try file.size()
+        var offset = 0
+        var pending: [UInt8] = []  // an unfinished line carried into the next chunk
+        while offset < end {
+            let chunk = try file.read(at: offset, count: min(chunkSize, end - offset))
+            if chunk.isEmpty { return }
+            offset += chunk.count
+            let bytes = pending.isEmpty ? chunk : pending + chunk
+            guard let rest = try AccessLogLines.split(bytes[...], body) else { return }
+            pending = Array(bytes[rest...])
+        }
+    }
 
     /// A prune: the new file replaces the old by rename, and the kept descriptor on the old one is let go at once
     /// (with the entries the prune dropped). Another process's prune is seen at the next batch.

@@ -25,6 +25,7 @@ final class FileVaultMedium: VaultMedium {
 
     func size() throws -> Int { try file.size() }
     func read(at offset: Int, count: Int) throws -> [UInt8] { try file.read(at: offset, count: count) }
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try file.read(at: offset, into: buffer) }
     func readAll() throws -> [UInt8] { try file.readAll() }
     func writeHeaderCopy(_ bytes: [UInt8], at offset: Int) throws { try file.write(bytes, at: offset) }
 

@@ -90,12 +90,20 @@ final class PosixFile: Sendable {
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
-    /// Reads up to `count` bytes at `offset`; fewer only at end of file.
+    /// Reads up to `count` bytes at `offset`; fewer only at end of file. The buffer is not zero-filled first:
+    /// pread writes the bytes it returns, and only those are kept.
     func read(at offset: Int, count: Int) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
+        try [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            initialized = try read(at: offset, into: UnsafeMutableRawBufferPointer(out))
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset` into `buffer`, in full unless the file ends first; returns how
+    /// many were read. - Throws: `VaultError` for an I/O error (EINTR is retried).
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done)) }
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Posix.error("read", errno, path)
@@ -103,8 +111,7 @@ final class PosixFile: Sendable {
             if n == 0 { break }
             done += n
         }
-        if done < count { out.removeLast(count - done) }
-        return out
+        return done
     }
 
     func readAll() throws -> [UInt8] { try read(at: 0, count: try size()) }

@@ -14,6 +14,12 @@ protocol AccessLogSink: Sendable {
     /// Every byte of the log; nil if there is none.
     func readAll() throws -> [UInt8]?
 
+    /// The log's complete lines in order (each without its line feed), read a chunk at a time from one object
+    /// (a prune meanwhile does not mix two logs), until `body` returns false: memory O(chunk + longest line),
+    /// not O(log). A last line still without its line feed (being written) is not delivered; no log, no lines.
+    /// Files: pread of 1 MiB chunks from one open descriptor. Others: `readAll` split (the default).
+    func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws
+
     /// Replaces the whole log at once (a prune), the writer lock held.
     func replace(with bytes: [UInt8]) throws
 }
@@ -28,6 +34,27 @@ protocol AccessLogWriter: Sendable {
     func truncate(to end: Int) throws
     func syncData() throws
     func unlock()
+}
+
+extension AccessLogSink {
+    func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        guard let bytes = try readAll() else { return }
+        _ = try AccessLogLines.split(bytes[...], body)
+    }
+}
+
+/// Splitting a log's bytes into lines, for the sinks.
+enum AccessLogLines {
+    /// Hands `body` each line of `bytes` that ends in a line feed; returns the index after the last one (where an
+    /// unfinished line starts), or nil once `body` returned false.
+    static func split(_ bytes: ArraySlice<UInt8>, _ body: (ArraySlice<UInt8>) throws -> Bool) throws -> Int? {
+        var start = bytes.startIndex
+        while let end = bytes[start...].firstIndex(of: 10) {
+            if try !body(bytes[start..<end]) { return nil }
+            start = end + 1
+        }
+        return start
+    }
 }
 
 extension FileVaultMedium: AccessLogWriter {}

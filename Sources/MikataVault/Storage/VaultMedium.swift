@@ -28,6 +28,11 @@ protocol VaultMedium: AnyObject, Sendable {
     /// for offsets inside the header area, the frame rows covering the range for the rest.
     func read(at offset: Int, count: Int) throws -> [UInt8]
 
+    /// The same into a buffer the caller owns (a walk's reused read chunk, `ReadChunkPool`), returning how many
+    /// bytes were read: `buffer.count` unless the content ends first. Files: pread into it. Others may copy from
+    /// `read(at:count:)` (the default).
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+
     /// Overwrites one header copy in place (`Preamble.headerCopyOffset`); the engine writes B, syncs, then A.
     /// Files: pwrite. PostgreSQL: an UPDATE of that copy's row carrying its generation, in its own transaction.
     func writeHeaderCopy(_ bytes: [UInt8], at offset: Int) throws
@@ -71,4 +76,12 @@ protocol VaultMedium: AnyObject, Sendable {
     /// fsync of the folder. PostgreSQL: one transaction that deletes the frame rows, inserts the new ones and the
     /// header rows, and bumps the content generation.
     func replacing(with bytes: [UInt8]) throws -> any VaultMedium
+}
+
+extension VaultMedium {
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let bytes = try read(at: offset, count: buffer.count)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        return bytes.count
+    }
 }

@@ -157,6 +157,13 @@ extension Store {
     /// The access log of the patient's own vault, with supporters named as the patient knows them (their contact
     /// records); actors without one (grants made before contact records, services) keep their id.
     package func patientAccessLog(vault: Vault, session: VaultSession) throws -> [PatientLogEntry] {
+        try patientAccessLog(vault: vault, session: session, after: nil, limit: Int.max).entries
+    }
+
+    /// One page of `patientAccessLog(vault:session:)`: at most `limit` entries after the log sequence number
+    /// `after` (from the first if nil), oldest first, and whether more follow. The store's log is streamed, not
+    /// held (`AuditLog.entries(ofVault:after:limit:where:)`).
+    package func patientAccessLog(vault: Vault, session: VaultSession, after: UInt64?, limit: Int) throws -> (entries: [PatientLogEntry], more: Bool) {
         let contacts = try vault.contacts(session)
         let id = vault.vaultId.hex
         func named(_ text: String) -> String {
@@ -167,8 +174,7 @@ extension Store {
             return t
         }
         // An append batch's announcement (`append-intent`) is bookkeeping, not an access: each record has its own entry.
-        return try auditLog().entries(ofVault: id).filter { $0.action != "append-intent" }.map { e in
-            PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail))
-        }
+        let page = try auditLog().entries(ofVault: id, after: after, limit: limit) { $0.action != "append-intent" }
+        return (page.entries.map { e in PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail)) }, page.more)
     }
 }
