@@ -59,11 +59,11 @@ struct ServeCommand: AsyncParsableCommand {
             let tour = """
                 mikata serve: listening on \(base) (store \(service.storePath), jurisdiction \(service.jurisdiction))
                 root key: \(service.rootKeyLocation) (keep it outside the store and back it up apart from the store's backups)
-                Try it:
+                Try it (bash: passwords and tokens go in on stdin or a file descriptor, never on a command line):
                   curl -s \(base)/v1/info
-                  curl -s -X POST \(base)/v1/patients -H 'Content-Type: application/json' -d '{"email":"taro@example.jp","nickname":"Taro","password":"correct horse battery"}'
-                  curl -s -X POST \(base)/v1/patients/login -H 'Content-Type: application/json' -d '{"email":"taro@example.jp","password":"correct horse battery"}'
-                Then: curl -H "Authorization: Bearer TOKEN" \(base)/v1/patient/records. Stop with Ctrl-C.
+                  curl -s \(base)/v1/patients -H 'Content-Type: application/json' --data @- <<< '{"email":"taro@example.jp","nickname":"Taro","password":"correct horse battery"}'
+                  TOKEN=$(curl -s \(base)/v1/patients/login -H 'Content-Type: application/json' --data @- <<< '{"email":"taro@example.jp","password":"correct horse battery"}' | jq -r .token)
+                Then: curl -s -H @<(echo "Authorization: Bearer $TOKEN") \(base)/v1/patient/records. Stop with Ctrl-C.
 
                 """
             FileHandle.standardOutput.write(Data(tour.utf8))

@@ -139,7 +139,7 @@ extension MikataServer {
         }
         patient.get("/access-log") { [service] request, context in
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            // `?after=SEQ&limit=N`: a page of at most 1000 entries (the default), oldest first; `nextAfter` when more follow.
+            // `?after=SEQ&limit=N`: a page of at most 1000 entries (the default), oldest first; `nextAfter` null on the last.
             let q = request.uri.queryParameters
             var after: UInt64?
             if let a = q.get("after") {
@@ -178,10 +178,16 @@ extension MikataServer {
         let epoch: UInt32
         let reencrypted: Bool
     }
-    /// A page of the patient's access log: `nextAfter` only when more entries follow.
+    /// A page of the patient's access log: `nextAfter` null on the last page (as a page of records has it).
     struct AccessLogAnswer: Encodable {
         let entries: [AccessEntry]
         let nextAfter: UInt64?
+        enum CodingKeys: String, CodingKey { case entries, nextAfter }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(entries, forKey: .entries)
+            try c.encode(nextAfter, forKey: .nextAfter)
+        }
     }
     /// An access-log entry as the patient sees it.
     struct AccessEntry: Encodable {
