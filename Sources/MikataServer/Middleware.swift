@@ -40,7 +40,8 @@ struct RequestLogMiddleware: RouterMiddleware {
 }
 
 /// Requires a session of `role` (`Authorization: Bearer TOKEN`, RFC 6750 §2.1).
-/// No token, an unknown or expired one: 401 with `WWW-Authenticate: Bearer`. A session of another role: 403.
+/// No token, an unknown or expired one: 401 with `WWW-Authenticate: Bearer`. A session of another role: 403. A
+/// supporter past `throttle.refusalLimit` refused requests in the window: 429 (`RefusalThrottle`).
 struct SessionMiddleware: RouterMiddleware {
     typealias Context = MikataRequestContext
     let sessions: SessionRegistry
@@ -57,7 +58,14 @@ struct SessionMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         context.token = token
-        return try await next(request, context)
+        guard case .supporter = principal else { return try await next(request, context) }
+        // A supporter's refused requests (403, 404) are counted; past the limit they wait (RefusalThrottle).
+        let account = principal.account
+        try sessions.refusals.admit(account: account)
+        do { return try await next(request, context) } catch {
+            if RefusalThrottle.isRefusal(error) { sessions.refusals.refused(account: account) }
+            throw error
+        }
     }
 }
 

@@ -44,7 +44,9 @@ public final class MikataServer: Sendable {
                                    absoluteTimeout: configuration.sessionAbsoluteTimeout,
                                    maxSessions: configuration.maxSessions,
                                    maxPerAccount: configuration.maxSessionsPerAccount,
-                                   maxPerAddress: configuration.maxSessionsPerAddress, now: clock,
+                                   maxPerAddress: configuration.maxSessionsPerAddress,
+                                   refusals: RefusalThrottle(limit: configuration.refusalLimit, window: configuration.refusalWindow, now: clock),
+                                   now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration, now: clock)
         photoTransfers = TransferLimit(total: configuration.photosMaxTransfers, perAccount: configuration.photosMaxTransfersPerAccount,

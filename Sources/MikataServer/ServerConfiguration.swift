@@ -69,6 +69,12 @@ public struct ServerConfiguration: Sendable {
     /// `throttle.ipRegistrationLimit`: registrations (patients and supporters) from one address within
     /// `throttle.ipWindowSeconds`, whatever their outcome; more answer 429 before any password is hashed. Default 20.
     public var ipRegistrationLimit: Int = 20
+    /// `throttle.refusalLimit`: refused requests (403, 404) of one signed-in supporter within
+    /// `throttle.refusalWindowSeconds`, after which that account's requests answer 429 until the window ends, before
+    /// any vault is touched (each refusal on a patient's vault is a `denied` entry in that patient's log). Default 100.
+    public var refusalLimit: Int = 100
+    /// `throttle.refusalWindowSeconds`: see `refusalLimit`. Default 600.
+    public var refusalWindow: Duration = .seconds(600)
     /// `tls.certificatePath` / `tls.keyPath`: PEM files; both or neither. Default none (plain HTTP, for loopback or
     /// behind a TLS-terminating proxy: docs/OPERATIONS.md).
     public var tlsCertificatePath: String?
@@ -125,6 +131,8 @@ public struct ServerConfiguration: Sendable {
         ipConcurrentChecks = reader.int(forKey: "throttle.ipConcurrentChecks", default: ipConcurrentChecks)
         ipWindow = .seconds(reader.int(forKey: "throttle.ipWindowSeconds", default: 600))
         ipRegistrationLimit = reader.int(forKey: "throttle.ipRegistrationLimit", default: ipRegistrationLimit)
+        refusalLimit = reader.int(forKey: "throttle.refusalLimit", default: refusalLimit)
+        refusalWindow = .seconds(reader.int(forKey: "throttle.refusalWindowSeconds", default: 600))
         tlsCertificatePath = reader.string(forKey: "tls.certificatePath")
         tlsKeyPath = reader.string(forKey: "tls.keyPath")
         if let list = reader.stringArray(forKey: "http.trustedProxies") { trustedProxies = try Self.ranges(list, key: "http.trustedProxies") }
@@ -174,7 +182,8 @@ public struct ServerConfiguration: Sendable {
         guard (1...100).contains(accountFailureLimit) else {
             throw MikataError(.invalidInput, "throttle.accountFailureLimit: 1 to 100 (NIST SP 800-63B)")
         }
-        guard freeFailures >= 0, ipFailureLimit > 0, ipConcurrentChecks > 0, ipRegistrationLimit > 0, ipWindow > .zero, accountLockout > .zero else {
+        guard freeFailures >= 0, ipFailureLimit > 0, ipConcurrentChecks > 0, ipRegistrationLimit > 0, ipWindow > .zero, accountLockout > .zero,
+              refusalLimit > 0, refusalWindow > .zero else {
             throw MikataError(.invalidInput, "throttle: limits and windows must be positive")
         }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {

@@ -82,10 +82,15 @@ final class SessionRegistry: Sendable {
     /// Called with the open-session count after every change (the `/metrics` gauge).
     let onCountChange: @Sendable (Int) -> Void
 
+    /// Refused requests per supporter account (`RefusalThrottle`), checked by `SessionMiddleware`.
+    let refusals: RefusalThrottle
+
     init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10, maxPerAddress: Int = 500,
+         refusals: RefusalThrottle = RefusalThrottle(),
          now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
          onCountChange: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.now = now
+        self.refusals = refusals
         self.idleTimeout = idleTimeout
         self.absoluteTimeout = absoluteTimeout
         self.maxSessions = maxSessions

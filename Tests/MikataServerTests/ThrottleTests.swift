@@ -38,6 +38,41 @@ import Testing
         }
     }
 
+    @Test func aSupporterRefusedTooOftenWaitsOutTheWindowWithoutTouchingAVault() async throws {
+        let clock = ServerFixture.ManualClock()
+        let f = try await ServerFixture.make(clock: clock) { $0.refusalLimit = 3; $0.refusalWindow = .seconds(600) }
+        try await f.run { c in
+            let p = try await c.patient("probed@example.com", "patient pw")
+            let prober = try await c.supporter("prober@example.com")
+            let other = try await c.supporter("other@example.com")
+            func denied() async throws -> Int {
+                let log = try await c.get("/v1/patient/access-log", token: p.token)
+                return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
+            }
+            let before = try await denied()
+            let probe = "/v1/supporter/patients/\(p.vaultId)/records"
+            for _ in 0..<3 {
+                let r = try await c.get(probe, token: prober.token)
+                #expect(r.code == 403 || r.code == 404, "\(r.body)")
+            }
+            let afterRefusals = try await denied()
+            #expect(afterRefusals > before, "a refusal on the patient's vault is in the patient's log")
+            // The limit reached: every request of that account waits, its own list too, and no vault is touched.
+            for path in [probe, "/v1/supporter/patients"] {
+                let r = try await c.get(path, token: prober.token)
+                #expect(r.code == 429 && r.problem == "throttled", "\(path): \(r.body)")
+                #expect((599...600).contains(Int(r.headers[.retryAfter] ?? "") ?? 0), "\(r.headers)")
+            }
+            #expect(try await denied() == afterRefusals, "a throttled request leaves no entry")
+            #expect(try await c.get("/v1/supporter/patients", token: other.token).code == 200, "another supporter is not slowed")
+            let refusedOther = try await c.get(probe, token: other.token)
+            #expect(refusedOther.code == 403 || refusedOther.code == 404)
+            clock.advance(.seconds(601))
+            let again = try await c.get(probe, token: prober.token)
+            #expect(again.code == 403 || again.code == 404, "a new window: \(again.body)")
+        }
+    }
+
     @Test func aSuccessResetsTheCount() async throws {
         let f = try await ServerFixture.make { $0.freeFailures = 3; $0.accountFailureLimit = 3 }
         try await f.run { c in
