@@ -41,7 +41,8 @@ struct RequestLogMiddleware: RouterMiddleware {
 
 /// Requires a session of `role` (`Authorization: Bearer TOKEN`, RFC 6750 §2.1).
 /// No token, an unknown or expired one: 401 with `WWW-Authenticate: Bearer`. A session of another role: 403. A
-/// supporter past `throttle.refusalLimit` refused requests in the window: 429 (`RefusalThrottle`).
+/// supporter past `throttle.refusalLimit` refused requests on patients' vaults in the window: 429 there
+/// (`RefusalThrottle`).
 struct SessionMiddleware: RouterMiddleware {
     typealias Context = MikataRequestContext
     let sessions: SessionRegistry
@@ -58,12 +59,17 @@ struct SessionMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         context.token = token
-        guard case .supporter = principal else { return try await next(request, context) }
-        // A supporter's refused requests (403, 404) are counted; past the limit they wait (RefusalThrottle).
+        guard case .supporter = principal, RefusalThrottle.applies(toPath: request.uri.path) else { return try await next(request, context) }
+        // A supporter's refused requests (403, 404) on a patient's vault are counted; past the limit they wait
+        // (RefusalThrottle). Requests in flight count too, so parallel probes cannot overshoot it.
         let account = principal.account
         try sessions.refusals.admit(account: account)
-        do { return try await next(request, context) } catch {
-            if RefusalThrottle.isRefusal(error) { sessions.refusals.refused(account: account) }
+        do {
+            let response = try await next(request, context)
+            sessions.refusals.end(account: account, refused: response.status == .forbidden || response.status == .notFound)
+            return response
+        } catch {
+            sessions.refusals.end(account: account, refused: RefusalThrottle.isRefusal(error))
             throw error
         }
     }

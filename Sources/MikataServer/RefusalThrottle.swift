@@ -2,53 +2,82 @@ import HTTPTypes
 import MikataService
 import Synchronization
 
-/// Refused requests per signed-in supporter account (an answer of 403 or 404: a patient not linked, a link revoked,
-/// no such record or photo): after `limit` of them within `window`, the account's requests are answered 429 with
-/// `Retry-After` until that window ends, before any vault is touched. Every refused attempt on another patient's vault
-/// takes that vault's turn and leaves a `denied` entry in its access log, which the patient reads; this keeps one
-/// account from filling patients' logs (and the disk's sync queue) with probes. Settings `throttle.refusalLimit`
-/// and `throttle.refusalWindowSeconds` (docs/OPERATIONS.md). Thread-safe; memory bounded by `maxTracked` accounts.
+/// Refused requests per signed-in supporter account on the routes of one patient's vault
+/// (`/v1/supporter/patients/{vaultId}/…`: an answer of 403 or 404, e.g. a patient not linked, a link revoked, no
+/// such record or photo): past `limit` of them within `window`, the account's requests there answer 429 with
+/// `Retry-After` until that window ends, before any vault is touched. Every refused attempt on another patient's
+/// vault takes that vault's turn and leaves a `denied` entry in its access log, which the patient reads; this keeps
+/// one account from filling patients' logs (and the disk's sync queue) with probes. Requests in flight count
+/// against the limit as if refused, so parallel probes cannot overshoot it (and one account has at most `limit`
+/// such requests running). The account's own routes (its list, password, deletion, logout) are never throttled:
+/// whoever holds a stolen token cannot lock the owner out of ending it. Settings `throttle.refusalLimit` and
+/// `throttle.refusalWindowSeconds` (docs/OPERATIONS.md). Thread-safe; memory bounded by `maxTracked` accounts.
 final class RefusalThrottle: Sendable {
-    private struct Window {
+    private struct State {
         var start: ContinuousClock.Instant
-        var count: Int
+        var refused: Int
+        var inFlight: Int
+        /// Whether `onThrottle` was called in this window.
+        var reported = false
     }
-    private let windows = Mutex<[String: Window]>([:])
+    private let states = Mutex<[String: State]>([:])
     let limit: Int
     let window: Duration
     let maxTracked: Int
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// Called when an account is first refused in a window (the metric and the warning line).
+    let onThrottle: @Sendable (String) -> Void
 
     init(limit: Int = 100, window: Duration = .seconds(600), maxTracked: Int = 100_000,
-         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
-        self.limit = limit; self.window = window; self.maxTracked = maxTracked; self.now = now
+         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+         onThrottle: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.limit = limit; self.window = window; self.maxTracked = maxTracked; self.now = now; self.onThrottle = onThrottle
     }
 
-    /// Refuses the request (429) if `account` used up its refusals in the current window.
+    /// Whether requests to `path` are counted: those of one patient's vault.
+    static func applies(toPath path: String) -> Bool { path.hasPrefix("/v1/supporter/patients/") }
+
+    /// Admits one request of `account` (to be ended with `end`), or refuses it (429) when its refusals in the
+    /// current window and its requests in flight reach the limit.
     /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds.
     func admit(account: String) throws {
         let t = now()
-        let wait: Duration? = windows.withLock { w in
-            guard let s = w[account], t - s.start < window, s.count >= limit else { return nil }
-            return s.start + window - t
+        let verdict: (wait: Duration, first: Bool)? = states.withLock { m in
+            var s = m[account] ?? State(start: t, refused: 0, inFlight: 0)
+            if t - s.start >= window { s.start = t; s.refused = 0; s.reported = false }
+            if s.refused + s.inFlight >= limit {
+                // Refusals end when the window does; requests in flight end sooner.
+                let full = s.refused >= limit
+                let first = full && !s.reported
+                if full { s.reported = true }
+                m[account] = s
+                return (full ? s.start + window - t : .seconds(1), first)
+            }
+            if m[account] == nil, m.count >= maxTracked {
+                m = m.filter { $0.value.inFlight > 0 || t - $0.value.start < window }
+                if m.count >= maxTracked { return nil }  // every tracked account is active: this one goes uncounted
+            }
+            s.inFlight += 1
+            m[account] = s
+            return nil
         }
-        if let wait { throw LoginThrottle.throttled(wait, "too many refused requests: wait before trying again") }
+        if let verdict {
+            if verdict.first { onThrottle(account) }
+            throw LoginThrottle.throttled(verdict.wait, "too many refused requests: wait before trying again")
+        }
     }
 
-    /// Counts one refused request of `account`.
-    func refused(account: String) {
+    /// Ends a request `admit` let through; `refused` counts it.
+    func end(account: String, refused: Bool) {
         let t = now()
-        windows.withLock { w in
-            if var s = w[account], t - s.start < window {
-                s.count += 1
-                w[account] = s
-                return
+        states.withLock { m in
+            guard var s = m[account] else { return }
+            s.inFlight = max(0, s.inFlight - 1)
+            if refused {
+                if t - s.start >= window { s.start = t; s.refused = 0; s.reported = false }
+                s.refused += 1
             }
-            if w.count >= maxTracked {
-                w = w.filter { t - $0.value.start < window }
-                guard w.count < maxTracked else { return }  // every tracked account is active: the newest goes uncounted
-            }
-            w[account] = Window(start: t, count: 1)
+            m[account] = s
         }
     }
 

@@ -45,7 +45,13 @@ public final class MikataServer: Sendable {
                                    maxSessions: configuration.maxSessions,
                                    maxPerAccount: configuration.maxSessionsPerAccount,
                                    maxPerAddress: configuration.maxSessionsPerAddress,
-                                   refusals: RefusalThrottle(limit: configuration.refusalLimit, window: configuration.refusalWindow, now: clock),
+                                   refusals: RefusalThrottle(limit: configuration.refusalLimit, window: configuration.refusalWindow, now: clock,
+                                                             onThrottle: { account in
+                                                                 metrics.refusalThrottled()
+                                                                 // An id, never an address: which account probes vaults.
+                                                                 logger.warning("refused requests over the limit: throttled until the window ends",
+                                                                                metadata: ["account": "\(account)"])
+                                                             }),
                                    now: clock,
                                    onCountChange: { metrics.openSessions.record($0) })
         throttle = LoginThrottle(configuration: configuration, now: clock)

@@ -39,6 +39,11 @@ final class ServerMetrics: Sendable {
         CoreMetrics.Counter(label: "mikata_argon2_rejections_total", factory: factory).increment()
     }
 
+    /// `mikata_refusal_throttled_total`: supporter accounts that reached `throttle.refusalLimit` (once per window).
+    func refusalThrottled() {
+        CoreMetrics.Counter(label: "mikata_refusal_throttled_total", factory: factory).increment()
+    }
+
     /// `mikata_login_throttled_total`: attempts refused (429) before Argon2id.
     func throttled() {
         CoreMetrics.Counter(label: "mikata_login_throttled_total", factory: factory).increment()

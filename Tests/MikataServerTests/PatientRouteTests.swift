@@ -183,21 +183,25 @@ import Testing
             #expect(entries.allSatisfy { e in ["seq", "time", "actor", "role", "action", "outcome", "detail"].allSatisfy { e[$0] != nil } })
             #expect(log.json["nextAfter"] is NSNull, "one page holds them all")
             // Pages of two, followed by `nextAfter`, are the whole log in order, none twice.
-            var paged: [Int] = []
-            var query = "?limit=2"
-            for _ in 0..<50 {
-                let page = try await c.get("/v1/patient/access-log" + query, token: p.token)
-                #expect(page.code == 200, "\(page.body)")
-                let got = try #require(page.json["entries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
-                #expect(got.count <= 2)
-                paged += got
-                guard let next = page.json["nextAfter"] as? Int else { break }
-                #expect(got.count == 2 && next == got.last)
-                query = "?limit=2&after=\(next)"
+            // Viewing the log is logged too (`access-log-view`), but the view leaves those entries out, so paging
+            // ends even by one entry at a time.
+            for limit in [1, 2] {
+                var paged: [Int] = []
+                var query = "?limit=\(limit)"
+                var ended = false
+                for _ in 0..<50 {
+                    let page = try await c.get("/v1/patient/access-log" + query, token: p.token)
+                    #expect(page.code == 200, "\(page.body)")
+                    let got = try #require(page.json["entries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
+                    #expect(!got.isEmpty && got.count <= limit)
+                    paged += got
+                    guard let next = page.json["nextAfter"] as? Int else { ended = true; break }
+                    #expect(got.count == limit && next == got.last)
+                    query = "?limit=\(limit)&after=\(next)"
+                }
+                #expect(ended, "paging by \(limit) ends")
+                #expect(paged == entries.compactMap { $0["seq"] as? Int })
             }
-            // Each page's own read is logged too, so later pages also hold entries newer than the first answer.
-            #expect(Array(paged.prefix(entries.count)) == entries.compactMap { $0["seq"] as? Int })
-            #expect(paged.count > entries.count && zip(paged, paged.dropFirst()).allSatisfy { $0 < $1 })
             for bad in ["?limit=0", "?limit=1001", "?limit=two", "?after=-1"] {
                 let r = try await c.get("/v1/patient/access-log" + bad, token: p.token)
                 #expect(r.code == 400 && r.problem == "malformed-request", "\(bad): \(r.body)")

@@ -45,6 +45,12 @@ import Testing
             let p = try await c.patient("probed@example.com", "patient pw")
             let prober = try await c.supporter("prober@example.com")
             let other = try await c.supporter("other@example.com")
+            // The prober's own patient: reads of it succeed and never count.
+            let own = try await c.patient("own@example.com", "own pw")
+            try await c.link(patientToken: own.token, supporterEmail: "prober@example.com", fingerprint: prober.fingerprint, patientPassword: "own pw")
+            for _ in 0..<5 {
+                #expect(try await c.get("/v1/supporter/patients/\(own.vaultId)/records", token: prober.token).code == 200)
+            }
             func denied() async throws -> Int {
                 let log = try await c.get("/v1/patient/access-log", token: p.token)
                 return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
@@ -57,12 +63,14 @@ import Testing
             }
             let afterRefusals = try await denied()
             #expect(afterRefusals > before, "a refusal on the patient's vault is in the patient's log")
-            // The limit reached: every request of that account waits, its own list too, and no vault is touched.
-            for path in [probe, "/v1/supporter/patients"] {
+            // The limit reached: every request of that account on a patient's vault waits, its own patient's too, and
+            // no vault is touched; its own routes (its list, logout) still answer.
+            for path in [probe, "/v1/supporter/patients/\(own.vaultId)/records"] {
                 let r = try await c.get(path, token: prober.token)
                 #expect(r.code == 429 && r.problem == "throttled", "\(path): \(r.body)")
                 #expect((599...600).contains(Int(r.headers[.retryAfter] ?? "") ?? 0), "\(r.headers)")
             }
+            #expect(try await c.get("/v1/supporter/patients", token: prober.token).code == 200, "the account's own list is never throttled")
             #expect(try await denied() == afterRefusals, "a throttled request leaves no entry")
             #expect(try await c.get("/v1/supporter/patients", token: other.token).code == 200, "another supporter is not slowed")
             let refusedOther = try await c.get(probe, token: other.token)
@@ -70,6 +78,31 @@ import Testing
             clock.advance(.seconds(601))
             let again = try await c.get(probe, token: prober.token)
             #expect(again.code == 403 || again.code == 404, "a new window: \(again.body)")
+            let logout = try await c.post("/v1/sessions/logout-all", "{}", token: prober.token)
+            #expect(logout.code / 100 == 2, "\(logout.body)")
+        }
+    }
+
+    @Test func parallelProbesCannotOvershootTheRefusalLimit() async throws {
+        let clock = ServerFixture.ManualClock()
+        let f = try await ServerFixture.make(clock: clock) { $0.refusalLimit = 3; $0.refusalWindow = .seconds(600) }
+        try await f.run { c in
+            let p = try await c.patient("probed2@example.com", "patient pw")
+            let prober = try await c.supporter("prober2@example.com")
+            func denied() async throws -> Int {
+                let log = try await c.get("/v1/patient/access-log", token: p.token)
+                return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
+            }
+            let before = try await denied()
+            let codes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { try await c.get("/v1/supporter/patients/\(p.vaultId)/records", token: prober.token).code }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(codes.filter { $0 == 403 || $0 == 404 }.count <= 3, "\(codes)")
+            #expect(codes.filter { $0 == 429 }.count >= 37, "\(codes)")
+            #expect(try await denied() - before <= 3, "no more refusals reach the patient's log than the limit")
         }
     }
 

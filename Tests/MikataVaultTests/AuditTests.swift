@@ -135,8 +135,9 @@ struct AuditTests {
             var after: UInt64?
             while true {
                 let page = try log.entries(ofVault: h.vaultId.hex, after: after, limit: limit)
-                #expect(page.entries.count <= limit)
+                #expect(page.entries.count <= limit && !page.entries.isEmpty)
                 pages += page.entries
+                #expect(page.more == (pages.count < all.count), "more exactly when entries follow (limit \(limit))")
                 guard page.more else { break }
                 #expect(page.entries.count == limit, "a page with more after it is full")
                 after = page.entries.last?.seq

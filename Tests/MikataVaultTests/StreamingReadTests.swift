@@ -150,7 +150,8 @@ struct StreamingReadTests {
         let (vault, _) = try mixedVault(s, count: 40, sizes: { _ in 2_000 })
         let bytes = try RobustFile.read(vault.path)
         let start = vault.preamble.recordsOffset
-        let pool = ReadChunkPool(bufferSize: FrameReader.defaultChunkSize, limit: 1)
+        #expect(bytes.count - start > 64 << 10 && bytes.count < 128 << 10, "one read of more than half a buffer: pooled")
+        let pool = ReadChunkPool(bufferSize: 128 << 10, limit: 1)
         /// Every frame of `path` (bodies kept, as a batch waiting to be decrypted does) and how the walk ended.
         func walk(_ path: String) throws -> (frames: [WalkedFrame], torn: Int) {
             let medium = try FileVaultMedium.open(path, readOnly: true)
@@ -178,15 +179,18 @@ struct StreamingReadTests {
         #expect(cut.frames.count == 40 && cut.torn == last.length - 10)
         #expect(cut.frames.map(\.link) == (try walk(vault.path)).frames.dropLast().map(\.link))
 
-        // Chunks of 4 KiB in buffers of 1 MiB that hold junk past what each read filled: frames that cross a chunk's
-        // end are read anew from the file, never taken from the junk.
-        let junk = ReadChunkPool(bufferSize: FrameReader.defaultChunkSize, limit: 4)
-        for _ in 0..<4 { junk.recycle([UInt8](repeating: 0xAB, count: FrameReader.defaultChunkSize)) }
+        // Chunks of 4,100 B in pooled buffers of 8 KiB that hold junk past what each read filled: frames that cross a
+        // chunk's end are read anew from the file, never taken from the junk.
+        let junk = ReadChunkPool(bufferSize: 8192, limit: 4)
+        for _ in 0..<4 { junk.recycle([UInt8](repeating: 0xAB, count: 8192)) }
+        #expect(junk.take(count: 4100).pooled && !junk.take(count: 4096).pooled, "more than half a buffer is pooled")
+        for _ in 0..<2 { junk.recycle([UInt8](repeating: 0xAB, count: 8192)) }
         let medium = try FileVaultMedium.open(vault.path, readOnly: true)
-        var reader = FrameReader(medium: medium, from: start, end: try medium.size(), chunkSize: 4096, pool: junk)
+        var reader = FrameReader(medium: medium, from: start, end: try medium.size(), chunkSize: 4100, pool: junk)
         var links: [[UInt8]] = []
         while case .frame(let f) = try reader.next(body: true) { links.append(f.link) }
         #expect(links == (try walk(vault.path)).frames.map(\.link))
+        #expect(junk.idleCount > 0, "the junk buffers were taken and came back")
     }
 
     @Test("a torn tail reads as before the append, on every path; a crafted tail is refused alike")

@@ -104,10 +104,10 @@ struct FrameReader {
         guard let file else { preconditionFailure("an in-memory walk holds every byte") }
         let size = min(max(chunkSize, count), end - position)
         // A pooled buffer (ReadChunkPool): frames still waiting in a batch keep the old chunk alive meanwhile.
-        var bytes = pool.take(count: size)
+        var (bytes, pooled) = pool.take(count: size)
         let n = try bytes.withUnsafeMutableBytes { try file.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<size])) }
         guard n == size else { throw VaultError.corrupted("the vault file shrank while it was read") }
-        chunk = FrameChunk(bytes: bytes, count: size, pool: pool)
+        chunk = FrameChunk(bytes: bytes, count: size, pool: pooled ? pool : nil)
         bufferStart = position
         return 0
     }

@@ -32,14 +32,16 @@ final class ReadChunkPool: Sendable {
 
     init(bufferSize: Int, limit: Int) { self.bufferSize = bufferSize; self.limit = limit }
 
-    /// A buffer of at least `count` bytes to read into: an idle one when `count` fits the pool's size, else a new
-    /// one (of the pool's size when it fits, so that it can come back). Its bytes are whatever it held before, and
-    /// a new one's are not zero-filled: the reader uses only the bytes its read wrote, and pages the read does not
-    /// reach are never touched (a small vault's read faults in only what it reads).
-    func take(count: Int) -> [UInt8] {
-        if count <= bufferSize, let b = idle.withLock({ $0.popLast() }) { return b }
-        let size = max(count, bufferSize)
-        return [UInt8](unsafeUninitializedCapacity: size) { _, initialized in initialized = size }
+    /// A buffer of at least `count` bytes to read into, and whether it may come back (`recycle`): an idle one when
+    /// `count` is more than half the pool's size and fits it, else a new one (of the pool's size in that case, so
+    /// it can come back; of `count` bytes exactly otherwise, e.g. a photo's small read window, so a small read does
+    /// not hold a whole pooled buffer). Its bytes are whatever it held before, and a new one's are not zero-filled:
+    /// the reader uses only the bytes its read wrote.
+    func take(count: Int) -> (bytes: [UInt8], pooled: Bool) {
+        let pooled = count > bufferSize / 2 && count <= bufferSize
+        if pooled, let b = idle.withLock({ $0.popLast() }) { return (b, true) }
+        let size = pooled ? bufferSize : count
+        return ([UInt8](unsafeUninitializedCapacity: size) { _, initialized in initialized = size }, pooled)
     }
 
     /// Keeps `buffer` for a later `take` if it has the pool's size and the pool is not full.

@@ -458,6 +458,8 @@ extension Vault {
         guard let body = walked.body else { preconditionFailure("a frame to decrypt was walked without its body") }
         let n = walked.header.seq
         // Decrypted where the walk read it: the ciphertext is not copied out of the chunk first.
+        // The walk read the whole frame into the chunk (FrameReader.window); past `count` lie a pooled buffer's stale bytes.
+        precondition(body.index + walked.header.length <= body.chunk.count, "a frame to decrypt lies past its chunk's read bytes")
         let bytes = body.chunk.bytes
         let layout = try VaultError.parsing("record \(n)") { try RecordFrame.bodyLayout(bytes, at: body.index, header: walked.header) }
         let payloadBytes = try decrypt(header: walked.header, bytes, layout, vaultId: vaultId, keyring: keyring)

@@ -61,6 +61,9 @@ struct FileAccessLogSink: AccessLogSink {
             let bytes = pending.isEmpty ? chunk : pending + chunk
             guard let rest = try AccessLogLines.split(bytes[...], body) else { return }
             pending = Array(bytes[rest...])
+            guard pending.count <= AccessLogLines.lineMax else {
+                throw VaultError.corrupted("the access log holds a line longer than \(AccessLogLines.lineMax) bytes: it was altered")
+            }
         }
     }
 

@@ -45,6 +45,10 @@ extension AccessLogSink {
 
 /// Splitting a log's bytes into lines, for the sinks.
 enum AccessLogLines {
+    /// The longest line a streamed read carries over between chunks (1 MiB; an entry is a few hundred bytes, a
+    /// checkpoint or an anchor a few kilobytes). A longer one is `VaultError.corrupted`.
+    static let lineMax = 1 << 20
+
     /// Hands `body` each line of `bytes` that ends in a line feed; returns the index after the last one (where an
     /// unfinished line starts), or nil once `body` returned false.
     static func split(_ bytes: ArraySlice<UInt8>, _ body: (ArraySlice<UInt8>) throws -> Bool) throws -> Int? {

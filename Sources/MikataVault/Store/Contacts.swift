@@ -77,7 +77,7 @@ extension Vault {
         try audited("read", actor: Vault.actor(of: session), detail: { "contacts (\($0.count))" }) { try contactsUnlogged(session) }
     }
 
-    private func contactsUnlogged(_ session: VaultSession) throws -> [String: SupporterContact] {
+    fileprivate func contactsUnlogged(_ session: VaultSession) throws -> [String: SupporterContact] {
         guard case .owner(let ownerKey) = session.unlock else {
             throw VaultError.notPermitted("only the patient can read the names of the supporters they linked")
         }
@@ -160,11 +160,19 @@ extension Store {
         try patientAccessLog(vault: vault, session: session, after: nil, limit: Int.max).entries
     }
 
+    /// The access-log action of a patient viewing their own access log (`patientAccessLog`): it reads the contact
+    /// records, and the view itself leaves these entries out; `audit show` lists them.
+    package static let accessLogViewAction = "access-log-view"
+
     /// One page of `patientAccessLog(vault:session:)`: at most `limit` entries after the log sequence number
     /// `after` (from the first if nil), oldest first, and whether more follow. The store's log is streamed, not
     /// held (`AuditLog.entries(ofVault:after:limit:where:)`).
     package func patientAccessLog(vault: Vault, session: VaultSession, after: UInt64?, limit: Int) throws -> (entries: [PatientLogEntry], more: Bool) {
-        let contacts = try vault.contacts(session)
+        // The view reads the contact records to name supporters: logged as its own action, which the view leaves out
+        // (as it leaves out its own reading), so paging a log that every page request writes to still ends.
+        let contacts = try vault.audited(Store.accessLogViewAction, actor: Vault.actor(of: session), detail: { "contacts (\($0.count))" }) {
+            try vault.contactsUnlogged(session)
+        }
         let id = vault.vaultId.hex
         func named(_ text: String) -> String {
             var t = text
@@ -174,7 +182,10 @@ extension Store {
             return t
         }
         // An append batch's announcement (`append-intent`) is bookkeeping, not an access: each record has its own entry.
-        let page = try auditLog().entries(ofVault: id, after: after, limit: limit) { $0.action != "append-intent" }
+        // The patient's own views of this log are left out too.
+        let page = try auditLog().entries(ofVault: id, after: after, limit: limit) {
+            $0.action != "append-intent" && $0.action != Store.accessLogViewAction
+        }
         return (page.entries.map { e in PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail)) }, page.more)
     }
 }
