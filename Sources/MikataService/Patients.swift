@@ -139,30 +139,46 @@ extension VaultService {
     /// recorded them at grant time.
     /// - Throws: `MikataError` `.closed`, `.tampered`, `.io`.
     public func accessLog(_ session: PatientSession) async throws -> [PatientAccessLogEntry] {
-        try await accessLogEntries(session, after: nil, limit: Int.max).entries
+        try await accessLogEntries(session, .after(nil), limit: Int.max).entries
     }
 
     /// The most entries one page of `accessLog(_:after:limit:)` holds.
     public static let accessLogPageMax = 1000
 
     /// One page of `accessLog(_:)`: at most `limit` (1–`accessLogPageMax`) entries whose log sequence number is above
-    /// `after` (from the first if nil), oldest first. The store's log is streamed, never held whole, so a page costs
-    /// memory O(page) whatever the log's size (and a scan of the log's lines up to the page's end).
+    /// `after` (from the first if nil), oldest first; `nextAfter` when more follow. The store's log is streamed,
+    /// never held whole, so a page costs memory O(page) whatever the log's size (and a scan of the log's lines up to
+    /// the page's end).
     /// - Throws: `MikataError` `.invalidInput` (limit out of range), `.closed`, `.tampered`, `.io`.
     public func accessLog(_ session: PatientSession, after: UInt64?, limit: Int) async throws -> PatientAccessLogPage {
-        guard (1...Self.accessLogPageMax).contains(limit) else {
-            throw MikataError(.invalidInput, "an access-log page holds 1 to \(Self.accessLogPageMax) entries")
-        }
-        let page = try await accessLogEntries(session, after: after, limit: limit)
-        return PatientAccessLogPage(entries: page.entries, nextAfter: page.more ? page.entries.last?.entry.seq : nil)
+        try Self.checkAccessLogLimit(limit)
+        let page = try await accessLogEntries(session, .after(after), limit: limit)
+        return PatientAccessLogPage(entries: page.entries, nextAfter: page.more ? page.entries.last?.entry.seq : nil, nextBefore: nil)
     }
 
-    private func accessLogEntries(_ session: PatientSession, after: UInt64?, limit: Int) async throws -> (entries: [PatientAccessLogEntry], more: Bool) {
+    /// One page of `accessLog(_:)` from the newest end: at most `limit` (1–`accessLogPageMax`) entries whose log
+    /// sequence number is below `before` (from the last if nil), newest first; `nextBefore` when older ones remain.
+    /// The whole log is scanned (streamed, memory O(page)).
+    /// - Throws: as `accessLog(_:after:limit:)`.
+    public func accessLog(_ session: PatientSession, before: UInt64?, limit: Int) async throws -> PatientAccessLogPage {
+        try Self.checkAccessLogLimit(limit)
+        let page = try await accessLogEntries(session, .before(before), limit: limit)
+        return PatientAccessLogPage(entries: page.entries, nextAfter: nil, nextBefore: page.more ? page.entries.last?.entry.seq : nil)
+    }
+
+    private static func checkAccessLogLimit(_ limit: Int) throws {
+        guard (1...accessLogPageMax).contains(limit) else {
+            throw MikataError(.invalidInput, "an access-log page holds 1 to \(accessLogPageMax) entries")
+        }
+    }
+
+    private func accessLogEntries(_ session: PatientSession, _ start: AuditLog.PageStart, limit: Int) async throws
+        -> (entries: [PatientAccessLogEntry], more: Bool) {
         let key = try session.ownerKey()
         let id = session.vaultId
         return try await inVault(id) { store in
             let vault = try self.handles.open(id.bytes, store)
-            let page = try store.patientAccessLog(vault: vault, session: VaultSession(ownerKey: key), after: after, limit: limit)
+            let page = try store.patientAccessLog(vault: vault, session: VaultSession(ownerKey: key), start, limit: limit)
             return (page.entries.map { PatientAccessLogEntry(entry: AccessLogEntry($0.entry), actorName: $0.actorName, detail: $0.detail) }, page.more)
         }
     }

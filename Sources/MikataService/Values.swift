@@ -349,11 +349,14 @@ public struct PatientAccessLogEntry: Sendable, Hashable {
     public let detail: String
 }
 
-/// One page of a patient's access log (`VaultService.accessLog(_:after:limit:)`), oldest first.
+/// One page of a patient's access log: oldest first (`VaultService.accessLog(_:after:limit:)`) or newest first
+/// (`VaultService.accessLog(_:before:limit:)`).
 public struct PatientAccessLogPage: Sendable, Hashable {
     public let entries: [PatientAccessLogEntry]
-    /// Pass as `after` for the next page (the last entry's log sequence number); nil when no entry follows.
+    /// Oldest first: pass as `after` for the next page (the last entry's log sequence number); nil when no entry follows.
     public let nextAfter: UInt64?
+    /// Newest first: pass as `before` for the next (older) page; nil when no older entry remains.
+    public let nextBefore: UInt64?
 }
 
 /// The outcome of `verifyAccessLog`.

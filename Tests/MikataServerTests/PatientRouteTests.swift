@@ -202,7 +202,20 @@ import Testing
                 #expect(ended, "paging by \(limit) ends")
                 #expect(paged == entries.compactMap { $0["seq"] as? Int })
             }
-            for bad in ["?limit=0", "?limit=1001", "?limit=two", "?after=-1"] {
+            // Newest first, through `nextBefore`: the same entries, reversed.
+            var newest: [Int] = []
+            var query = "?order=newest&limit=1"
+            var ended = false
+            for _ in 0..<50 {
+                let page = try await c.get("/v1/patient/access-log" + query, token: p.token)
+                #expect(page.code == 200, "\(page.body)")
+                newest += try #require(page.json["entries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
+                guard let next = page.json["nextBefore"] as? Int else { ended = page.json["nextBefore"] is NSNull; break }
+                query = "?order=newest&limit=1&before=\(next)"
+            }
+            #expect(ended && newest == entries.compactMap { $0["seq"] as? Int }.reversed())
+            for bad in ["?limit=0", "?limit=1001", "?limit=two", "?after=-1", "?order=sideways", "?order=newest&after=3", "?before=3",
+                        "?order=newest&before=x"] {
                 let r = try await c.get("/v1/patient/access-log" + bad, token: p.token)
                 #expect(r.code == 400 && r.problem == "malformed-request", "\(bad): \(r.body)")
             }

@@ -144,6 +144,21 @@ struct AuditTests {
             }
             #expect(pages.map(\.seq) == all.map(\.seq), "limit \(limit)")
         }
+        // Newest first, through `before`: the same entries, reversed.
+        for limit in [1, 3, 50, all.count, all.count + 1] {
+            var pages: [AuditLog.Entry] = []
+            var before: UInt64?
+            while true {
+                let page = try log.entries(ofVault: h.vaultId.hex, .before(before), limit: limit)
+                #expect(page.entries.count <= limit && !page.entries.isEmpty)
+                #expect(zip(page.entries, page.entries.dropFirst()).allSatisfy { $0.seq > $1.seq }, "newest first")
+                pages += page.entries
+                #expect(page.more == (pages.count < all.count), "more exactly when older entries remain (limit \(limit))")
+                guard page.more else { break }
+                before = page.entries.last?.seq
+            }
+            #expect(pages.map(\.seq) == all.reversed().map(\.seq), "newest first, limit \(limit)")
+        }
         // The filter counts toward the page: only accepted entries fill it.
         let reads = try log.entries(ofVault: h.vaultId.hex, after: nil, limit: 1000) { $0.action == "read" }
         #expect(!reads.entries.isEmpty && reads.entries.allSatisfy { $0.action == "read" })

@@ -139,12 +139,13 @@ extension MikataServer {
         }
         patient.get("/access-log") { [service] request, context in
             guard case .patient(let session, _)? = context.principal else { throw Problem.unauthenticated }
-            // `?after=SEQ&limit=N`: a page of at most 1000 entries (the default), oldest first; `nextAfter` null on the last.
+            // `?after=SEQ&limit=N`: a page of at most 1000 entries (the default), oldest first; `nextAfter` null on the
+            // last. `?order=newest&before=SEQ&limit=N`: newest first; `nextBefore` null once no older entry remains.
             let q = request.uri.queryParameters
-            var after: UInt64?
-            if let a = q.get("after") {
-                guard let v = UInt64(a) else { throw Problem.malformed("after: an access-log sequence number", field: "after") }
-                after = v
+            func sequenceNumber(_ name: String) throws -> UInt64? {
+                guard let a = q.get(name) else { return nil }
+                guard let v = UInt64(a) else { throw Problem.malformed("\(name): an access-log sequence number", field: name) }
+                return v
             }
             var limit = VaultService.accessLogPageMax
             if let l = q.get("limit") {
@@ -153,7 +154,19 @@ extension MikataServer {
                 }
                 limit = v
             }
-            let page = try await service.accessLog(session, after: after, limit: limit)
+            let newest: Bool
+            switch q.get("order") {
+            case nil, "oldest": newest = false
+            case "newest": newest = true
+            default: throw Problem.malformed("order: oldest or newest", field: "order")
+            }
+            if newest, q.get("after") != nil { throw Problem.malformed("after: only with order=oldest (newest pages take before)", field: "after") }
+            if !newest, q.get("before") != nil { throw Problem.malformed("before: only with order=newest", field: "before") }
+            let page = newest ? try await service.accessLog(session, before: try sequenceNumber("before"), limit: limit)
+                              : try await service.accessLog(session, after: try sequenceNumber("after"), limit: limit)
+            if newest {
+                return try JSONResponse.make(NewestAccessLogAnswer(entries: page.entries.map(AccessEntry.init), nextBefore: page.nextBefore))
+            }
             return try JSONResponse.make(AccessLogAnswer(entries: page.entries.map(AccessEntry.init), nextAfter: page.nextAfter))
         }
         patient.post("/delete") { [service, sessions] request, context in
@@ -187,6 +200,17 @@ extension MikataServer {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(entries, forKey: .entries)
             try c.encode(nextAfter, forKey: .nextAfter)
+        }
+    }
+    /// A page of the patient's access log, newest first: `nextBefore` null once no older entry remains.
+    struct NewestAccessLogAnswer: Encodable {
+        let entries: [AccessEntry]
+        let nextBefore: UInt64?
+        enum CodingKeys: String, CodingKey { case entries, nextBefore }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(entries, forKey: .entries)
+            try c.encode(nextBefore, forKey: .nextBefore)
         }
     }
     /// An access-log entry as the patient sees it.

@@ -442,38 +442,65 @@ package final class AuditLog: Sendable {
         try entries(ofVault: id, after: nil, limit: Int.max).entries
     }
 
+    /// Where a page of one vault's entries starts (`entries(ofVault:_:limit:where:)`).
+    package enum PageStart: Sendable, Equatable {
+        /// Oldest first, from the first entry whose log sequence number is above this one (from the first if nil).
+        case after(UInt64?)
+        /// Newest first, from the last entry whose log sequence number is below this one (from the last if nil).
+        case before(UInt64?)
+    }
+
     /// One page of `entries(ofVault:)`: at most `limit` entries with a sequence number above `after` (all if nil)
     /// that `include` accepts, oldest first, and whether more follow. The log is streamed (`AccessLogSink.forEachLine`):
     /// memory O(page + chunk) whatever the log's size.
     package func entries(ofVault id: String, after: UInt64?, limit: Int, where include: (Entry) -> Bool = { _ in true }) throws
         -> (entries: [Entry], more: Bool) {
-        try AuditLog.entries(ofVault: id, after: after, limit: limit, where: include, lines: sink.forEachLine)
+        try entries(ofVault: id, .after(after), limit: limit, where: include)
+    }
+
+    /// One page of `entries(ofVault:)` from either end: `.after` oldest first (the scan stops after the page),
+    /// `.before` newest first (the whole log is scanned, keeping the last `limit` matches in a ring: memory
+    /// O(page + chunk)). `more` says whether entries beyond the page remain in its direction.
+    package func entries(ofVault id: String, _ start: PageStart, limit: Int, where include: (Entry) -> Bool = { _ in true }) throws
+        -> (entries: [Entry], more: Bool) {
+        try AuditLog.entries(ofVault: id, start, limit: limit, where: include, lines: sink.forEachLine)
     }
 
     /// `entries(ofVault:)` over a log's bytes (a torn last line is left out).
     static func entries(ofVault id: String, in bytes: [UInt8]) throws -> [Entry] {
-        try entries(ofVault: id, after: nil, limit: Int.max, where: { _ in true }, lines: { _ = try AccessLogLines.split(bytes[...], $0) }).entries
+        try entries(ofVault: id, .after(nil), limit: Int.max, where: { _ in true }, lines: { _ = try AccessLogLines.split(bytes[...], $0) }).entries
     }
 
     /// The page over lines that `lines` hands out in order. A line is parsed only when it ends in this vault's
     /// member (the canonical last member of an entry that names a vault); the parse then checks it in full.
-    private static func entries(ofVault id: String, after: UInt64?, limit: Int, where include: (Entry) -> Bool,
+    private static func entries(ofVault id: String, _ start: PageStart, limit: Int, where include: (Entry) -> Bool,
                                 lines: ((ArraySlice<UInt8>) throws -> Bool) throws -> Void) throws -> (entries: [Entry], more: Bool) {
         precondition(limit > 0, "a page holds at least one entry")
         let tail = Array("\"vault\":\"\(id)\"}".utf8)
         var out: [Entry] = []
         var more = false
+        // Newest first: a ring of the last `limit` matches, `head` the oldest of them once full.
+        var head = 0
         try withoutActuallyEscaping(include) { include in
             try lines { line in
                 guard line.count >= tail.count, line.suffix(tail.count).elementsEqual(tail),
                       case .entry(let e) = try AuditLog.parseLine(Array(line), number: 0), e.vault == id else { return true }
-                if let after, e.seq <= after { return true }
-                guard include(e) else { return true }
-                if out.count == limit { more = true; return false }
-                out.append(e)
-                return true
+                switch start {
+                case .after(let after):
+                    if let after, e.seq <= after { return true }
+                    guard include(e) else { return true }
+                    if out.count == limit { more = true; return false }
+                    out.append(e)
+                    return true
+                case .before(let before):
+                    if let before, e.seq >= before { return false }  // lines are in sequence order: none below follows
+                    guard include(e) else { return true }
+                    if out.count < limit { out.append(e) } else { out[head] = e; head = (head + 1) % limit; more = true }
+                    return true
+                }
             }
         }
+        if case .before = start { out = Array((out[head...] + out[..<head]).reversed()) }
         return (out, more)
     }
 

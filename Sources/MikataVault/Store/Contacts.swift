@@ -157,17 +157,18 @@ extension Store {
     /// The access log of the patient's own vault, with supporters named as the patient knows them (their contact
     /// records); actors without one (grants made before contact records, services) keep their id.
     package func patientAccessLog(vault: Vault, session: VaultSession) throws -> [PatientLogEntry] {
-        try patientAccessLog(vault: vault, session: session, after: nil, limit: Int.max).entries
+        try patientAccessLog(vault: vault, session: session, .after(nil), limit: Int.max).entries
     }
 
     /// The access-log action of a patient viewing their own access log (`patientAccessLog`): it reads the contact
     /// records, and the view itself leaves these entries out; `audit show` lists them.
     package static let accessLogViewAction = "access-log-view"
 
-    /// One page of `patientAccessLog(vault:session:)`: at most `limit` entries after the log sequence number
-    /// `after` (from the first if nil), oldest first, and whether more follow. The store's log is streamed, not
-    /// held (`AuditLog.entries(ofVault:after:limit:where:)`).
-    package func patientAccessLog(vault: Vault, session: VaultSession, after: UInt64?, limit: Int) throws -> (entries: [PatientLogEntry], more: Bool) {
+    /// One page of `patientAccessLog(vault:session:)`: at most `limit` entries from `start` (oldest first after a log
+    /// sequence number, or newest first before one), and whether more remain that way. The store's log is streamed,
+    /// not held (`AuditLog.entries(ofVault:_:limit:where:)`).
+    package func patientAccessLog(vault: Vault, session: VaultSession, _ start: AuditLog.PageStart, limit: Int) throws
+        -> (entries: [PatientLogEntry], more: Bool) {
         // The view reads the contact records to name supporters: logged as its own action, which the view leaves out
         // (as it leaves out its own reading), so paging a log that every page request writes to still ends.
         let contacts = try vault.audited(Store.accessLogViewAction, actor: Vault.actor(of: session), detail: { "contacts (\($0.count))" }) {
@@ -183,7 +184,7 @@ extension Store {
         }
         // An append batch's announcement (`append-intent`) is bookkeeping, not an access: each record has its own entry.
         // The patient's own views of this log are left out too.
-        let page = try auditLog().entries(ofVault: id, after: after, limit: limit) {
+        let page = try auditLog().entries(ofVault: id, start, limit: limit) {
             $0.action != "append-intent" && $0.action != Store.accessLogViewAction
         }
         return (page.entries.map { e in PatientLogEntry(entry: e, actorName: named(e.actor), detail: named(e.detail)) }, page.more)
