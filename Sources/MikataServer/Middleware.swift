@@ -63,7 +63,7 @@ struct SessionMiddleware: RouterMiddleware {
         // A supporter's refused requests (403, 404) on a patient's vault are counted; past the limit they wait
         // (RefusalThrottle). Requests in flight count too, so parallel probes cannot overshoot it.
         let account = principal.account
-        try sessions.refusals.admit(account: account)
+        guard try sessions.refusals.admit(account: account) else { return try await next(request, context) }
         do {
             let response = try await next(request, context)
             sessions.refusals.end(account: account, refused: response.status == .forbidden || response.status == .notFound)

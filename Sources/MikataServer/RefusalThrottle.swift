@@ -34,14 +34,20 @@ final class RefusalThrottle: Sendable {
         self.limit = limit; self.window = window; self.maxTracked = maxTracked; self.now = now; self.onThrottle = onThrottle
     }
 
-    /// Whether requests to `path` are counted: those of one patient's vault.
-    static func applies(toPath path: String) -> Bool { path.hasPrefix("/v1/supporter/patients/") }
+    /// Whether requests to `path` are counted: those of one patient's vault, `/v1/supporter/patients/{vaultId}…`.
+    /// The path is split as the router splits it (empty segments dropped), so `//` anywhere does not step around it.
+    static func applies(toPath path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return parts.count >= 4 && parts[0] == "v1" && parts[1] == "supporter" && parts[2] == "patients"
+    }
 
-    /// Admits one request of `account` (to be ended with `end`), or refuses it (429) when its refusals in the
-    /// current window and its requests in flight reach the limit.
+    /// Admits one request of `account`, or refuses it (429) when its refusals in the current window and its requests
+    /// in flight reach the limit. Returns whether the request is counted (then it must be ended with `end`): not
+    /// when every tracked account is active and this one is new.
     /// - Throws: `Problem` 429 (`throttled`) with `Retry-After` in seconds.
-    func admit(account: String) throws {
+    func admit(account: String) throws -> Bool {
         let t = now()
+        var counted = false
         let verdict: (wait: Duration, first: Bool)? = states.withLock { m in
             var s = m[account] ?? State(start: t, refused: 0, inFlight: 0)
             if t - s.start >= window { s.start = t; s.refused = 0; s.reported = false }
@@ -59,12 +65,14 @@ final class RefusalThrottle: Sendable {
             }
             s.inFlight += 1
             m[account] = s
+            counted = true
             return nil
         }
         if let verdict {
             if verdict.first { onThrottle(account) }
             throw LoginThrottle.throttled(verdict.wait, "too many refused requests: wait before trying again")
         }
+        return counted
     }
 
     /// Ends a request `admit` let through; `refused` counts it.

@@ -71,6 +71,12 @@ import Testing
                 #expect((599...600).contains(Int(r.headers[.retryAfter] ?? "") ?? 0), "\(r.headers)")
             }
             #expect(try await c.get("/v1/supporter/patients", token: prober.token).code == 200, "the account's own list is never throttled")
+            // Empty segments, which the router drops, do not step around the count.
+            for path in ["/v1//supporter/patients/\(p.vaultId)/records", "/v1/supporter//patients/\(p.vaultId)/records",
+                         "/v1/supporter/patients//\(p.vaultId)/records"] {
+                let r = try await c.get(path, token: prober.token)
+                #expect(r.code == 429, "\(path): \(r.code) \(r.body)")
+            }
             #expect(try await denied() == afterRefusals, "a throttled request leaves no entry")
             #expect(try await c.get("/v1/supporter/patients", token: other.token).code == 200, "another supporter is not slowed")
             let refusedOther = try await c.get(probe, token: other.token)

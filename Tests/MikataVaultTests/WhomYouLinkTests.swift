@@ -29,6 +29,10 @@ struct WhomYouLinkTests {
         let s = try Scratch()
         let (vault, patient, a, b) = try Self.twoNurses(s)
         let named = try s.store.patientAccessLog(vault: vault, session: patient)
+        // The view itself is logged (it read the contact records), and left out of what it shows.
+        let views = try s.store.auditLog().entries(ofVault: vault.vaultId.hex).filter { $0.action == Store.accessLogViewAction }
+        #expect(views.count == 1 && views.first?.role == "patient", "\(views)")
+        #expect(!named.contains { $0.entry.action == Store.accessLogViewAction })
         let actors = Set(named.map(\.actorName))
         #expect(actors.contains("\(Self.nurseA.name) <\(Self.nurseA.email)>"), "\(actors)")
         #expect(actors.contains(Self.nurseB.email), "\(actors)")
