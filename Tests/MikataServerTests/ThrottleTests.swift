@@ -8,6 +8,12 @@ import Testing
 /// with `Retry-After`, even to the right password; an unknown e-mail throttles exactly like a known one; one client
 /// address failing across many accounts waits out its window.
 @Suite struct ThrottleTests {
+    /// How many `denied` entries the patient's access log shows.
+    static func deniedEntries(_ c: any TestClientProtocol, patientToken: String) async throws -> Int {
+        let log = try await c.get("/v1/patient/access-log", token: patientToken)
+        return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
+    }
+
     @Test func anAccountLocksAfterItsFailuresAndAnUnknownAddressLocksAlike() async throws {
         let clock = ServerFixture.ManualClock()  // time stands still: a loaded machine does not shorten Retry-After
         let f = try await ServerFixture.make(clock: clock) {
@@ -51,10 +57,7 @@ import Testing
             for _ in 0..<5 {
                 #expect(try await c.get("/v1/supporter/patients/\(own.vaultId)/records", token: prober.token).code == 200)
             }
-            func denied() async throws -> Int {
-                let log = try await c.get("/v1/patient/access-log", token: p.token)
-                return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
-            }
+            func denied() async throws -> Int { try await Self.deniedEntries(c, patientToken: p.token) }
             let before = try await denied()
             let probe = "/v1/supporter/patients/\(p.vaultId)/records"
             for _ in 0..<3 {
@@ -95,10 +98,7 @@ import Testing
         try await f.run { c in
             let p = try await c.patient("probed2@example.com", "patient pw")
             let prober = try await c.supporter("prober2@example.com")
-            func denied() async throws -> Int {
-                let log = try await c.get("/v1/patient/access-log", token: p.token)
-                return try #require(log.json["entries"] as? [[String: Any]]).filter { ($0["outcome"] as? String) == "denied" }.count
-            }
+            func denied() async throws -> Int { try await Self.deniedEntries(c, patientToken: p.token) }
             let before = try await denied()
             let codes = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<40 {

@@ -164,10 +164,8 @@ extension MikataServer {
             if !newest, q.get("before") != nil { throw Problem.malformed("before: only with order=newest", field: "before") }
             let page = newest ? try await service.accessLog(session, before: try sequenceNumber("before"), limit: limit)
                               : try await service.accessLog(session, after: try sequenceNumber("after"), limit: limit)
-            if newest {
-                return try JSONResponse.make(NewestAccessLogAnswer(entries: page.entries.map(AccessEntry.init), nextBefore: page.nextBefore))
-            }
-            return try JSONResponse.make(AccessLogAnswer(entries: page.entries.map(AccessEntry.init), nextAfter: page.nextAfter))
+            return try JSONResponse.make(AccessLogAnswer(entries: page.entries.map(AccessEntry.init),
+                                                         next: newest ? page.nextBefore : page.nextAfter, newestFirst: newest))
         }
         patient.post("/delete") { [service, sessions] request, context in
             guard case .patient(let session, let email)? = context.principal else { throw Problem.unauthenticated }
@@ -191,26 +189,17 @@ extension MikataServer {
         let epoch: UInt32
         let reencrypted: Bool
     }
-    /// A page of the patient's access log: `nextAfter` null on the last page (as a page of records has it).
+    /// A page of the patient's access log: `nextAfter` (oldest first) or `nextBefore` (newest first), null on the
+    /// last page, as on a page of records.
     struct AccessLogAnswer: Encodable {
         let entries: [AccessEntry]
-        let nextAfter: UInt64?
-        enum CodingKeys: String, CodingKey { case entries, nextAfter }
+        let next: UInt64?
+        let newestFirst: Bool
+        enum CodingKeys: String, CodingKey { case entries, nextAfter, nextBefore }
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(entries, forKey: .entries)
-            try c.encode(nextAfter, forKey: .nextAfter)
-        }
-    }
-    /// A page of the patient's access log, newest first: `nextBefore` null once no older entry remains.
-    struct NewestAccessLogAnswer: Encodable {
-        let entries: [AccessEntry]
-        let nextBefore: UInt64?
-        enum CodingKeys: String, CodingKey { case entries, nextBefore }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(entries, forKey: .entries)
-            try c.encode(nextBefore, forKey: .nextBefore)
+            try c.encode(next, forKey: newestFirst ? .nextBefore : .nextAfter)
         }
     }
     /// An access-log entry as the patient sees it.
