@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "MikataServer",
             dependencies: [
-                "MikataService", "MikataAdherence",
+                "MikataService", "MikataAdherence", "MikataFormat",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),

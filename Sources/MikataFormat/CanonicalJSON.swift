@@ -164,6 +164,7 @@ package enum CanonicalJSON {
     ///   emitting something a verifier would read differently.
     package static func serialize(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(value, into: &out)
         return out
     }
@@ -192,15 +193,18 @@ package enum CanonicalJSON {
         case .object(let members):
             // §3.2.3: sort by the names' UTF-16 code units, which differs from scalar order above U+FFFF. For names
             // of ASCII only (the engine's own objects), UTF-8 bytes sort the same, compared in place.
+            // For ASCII, Swift's `<` and `==` on String are byte order and byte equality (every ASCII string is its
+            // own normal form), and take the standard library's memcmp fast path.
             let ascii = members.allSatisfy { $0.0.utf8.allSatisfy { $0 < 0x80 } }
             let sorted = ascii
-                ? members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+                ? members.sorted { $0.0 < $1.0 }
                 : members.map { (key: Array($0.0.utf16), member: $0) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map(\.member)
             out.append(UInt8(ascii: "{"))
             for (i, member) in sorted.enumerated() {
                 if i > 0 {
-                    // Equal code units, not Swift's canonical-equivalence `==`.
-                    precondition(!member.0.utf8.elementsEqual(sorted[i - 1].0.utf8), "JSONValue.object has a duplicate member name")
+                    // Equal code units, not Swift's canonical-equivalence `==` (the same for ASCII).
+                    precondition(ascii ? member.0 != sorted[i - 1].0 : !member.0.utf8.elementsEqual(sorted[i - 1].0.utf8),
+                                 "JSONValue.object has a duplicate member name")
                     out.append(UInt8(ascii: ","))
                 }
                 writeString(member.0, into: &out)
@@ -257,6 +261,15 @@ package enum CanonicalJSON {
     static func numberText(_ x: Double) -> String {
         precondition(x.isFinite, "RFC 8785 §3.2.2.3: NaN and infinities cannot be serialized")
         if x == 0 { return "0" }  // also -0
+        // Integers below 2^53 (sequence numbers, counts, sizes): their digits, as Number.prototype.toString writes
+        // every integer below 10^21.
+        if x.magnitude < 9_007_199_254_740_992, x == x.rounded(.towardZero) { return String(Int64(x)) }
+        return shortestText(x)
+    }
+
+    /// `numberText` through the shortest round-trip digits, for every finite nonzero x (the integers' fast path
+    /// agrees with it: tested).
+    static func shortestText(_ x: Double) -> String {
         let (digits, n) = decimalDigits(of: x.magnitude)
         let k = digits.count
         let zero = UInt8(ascii: "0")

@@ -17,10 +17,31 @@ struct AdminAllowlistMiddleware: RouterMiddleware {
     /// and `.` segments dropped, any case (so `//v1/./Admin` or `/v1%2F%61dmin` cannot slip past a route matcher
     /// more lenient than a prefix test); a path with a `..` segment counts as one.
     static func covers(_ path: String) -> Bool {
+        let bytes = path.utf8
+        // The usual path has no `%` and no `.`: nothing to decode and no dot segment, so its first two non-empty
+        // segments decide, compared with ASCII letters folded (no other scalar lowercases to a letter of "v1" or
+        // "admin" alone). The same answer as `coversDecoded` (tested on random paths), without its allocations on
+        // every request.
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: ".") }) else {
+            let first = bytes.split(separator: UInt8(ascii: "/")).prefix(2)
+            guard first.count == 2 else { return false }
+            return asciiFoldedEquals(first[first.startIndex], "v1") && asciiFoldedEquals(first[first.startIndex + 1], "admin")
+        }
+        return coversDecoded(path)
+    }
+
+    /// `covers` in full: percent-decoded, lower-cased, split, `.` segments dropped.
+    static func coversDecoded(_ path: String) -> Bool {
         let decoded = (path.removingPercentEncoding ?? path).lowercased()
         let parts = decoded.split(separator: "/").map(String.init).filter { $0 != "." }
         if parts.contains("..") { return true }
         return parts.prefix(2) == ["v1", "admin"]
+    }
+
+    /// Whether `segment` is `lower` (ASCII, lower case) with its ASCII capitals folded.
+    private static func asciiFoldedEquals(_ segment: Substring.UTF8View.SubSequence, _ lower: StaticString) -> Bool {
+        segment.count == lower.utf8CodeUnitCount && zip(segment, UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
+            .allSatisfy { b, l in (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b) == l }
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

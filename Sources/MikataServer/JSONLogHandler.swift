@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import MikataFormat
 import Synchronization
 
 /// A swift-log handler writing one JSON object per line (JSON Lines) to standard error: `time` (ISO 8601 UTC),
@@ -33,44 +34,35 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// Writes one line.
+    /// Writes one line: the members sorted by name, metadata over the four fixed members of the same name, then the
+    /// event's metadata over the handler's. Serialized by the project's RFC 8785 serializer (`CanonicalJSON`), which
+    /// sorts and escapes as Foundation's `JSONEncoder` with `.sortedKeys` did, at a tenth of its cost per line (one
+    /// line per request: `make bench-server` showed the encoder at 8 % of the server's CPU on appends).
     public func log(event: LogEvent) {
-        var object: [String: LineValue] = ["time": .string(Date().formatted(.iso8601)), "level": .string(event.level.rawValue),
-                                           "label": .string(label), "message": .string(event.message.description)]
-        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = LineValue(v) }
-        guard let data = try? Self.encoder.encode(object) else { return }
-        write(String(decoding: data, as: UTF8.self))
+        var members: [String: MikataFormat.JSONValue] = [
+            "time": .string(Self.now()), "level": .string(event.level.rawValue),
+            "label": .string(label), "message": .string(event.message.description),
+        ]
+        for (k, v) in metadata { members[k] = Self.value(v) }
+        for (k, v) in event.metadata ?? [:] { members[k] = Self.value(v) }
+        let line = CanonicalJSON.serialize(.object(members.map { ($0.key, $0.value) }))
+        write(String(decoding: line, as: UTF8.self))
     }
 
-    /// Foundation's Swift JSON encoder, members sorted (by code point: no locale-aware comparison per key and line).
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
+    /// The time of a line: ISO 8601 UTC with milliseconds (`2026-12-01T05:15:27.123Z`).
+    static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ISO8601Time.string(millis: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec / 1_000_000))
+    }
 
     /// A metadata value as it is written: strings, arrays and objects of them.
-    indirect enum LineValue: Encodable {
-        case string(String)
-        case array([LineValue])
-        case object([String: LineValue])
-
-        init(_ v: Logger.Metadata.Value) {
-            switch v {
-            case .string(let s): self = .string(s)
-            case .stringConvertible(let c): self = .string(c.description)
-            case .array(let a): self = .array(a.map(LineValue.init))
-            case .dictionary(let d): self = .object(d.mapValues(LineValue.init))
-            }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case .string(let s): try c.encode(s)
-            case .array(let a): try c.encode(a)
-            case .object(let o): try c.encode(o)
-            }
+    static func value(_ v: Logger.Metadata.Value) -> MikataFormat.JSONValue {
+        switch v {
+        case .string(let s): return .string(s)
+        case .stringConvertible(let c): return .string(c.description)
+        case .array(let a): return .array(a.map(value))
+        case .dictionary(let d): return .object(d.map { ($0.key, value($0.value)) })
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import MikataFormat
+@testable import MikataFormat
 import Testing
 
 private func utf8(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -184,6 +184,19 @@ struct CanonicalJSONNumberTests {
             let back = try CanonicalJSON.parse(text)
             let expected = x == 0 ? 0 : x
             #expect(back.doubleValue?.bitPattern == expected.bitPattern, "\(x) → \(String(decoding: text, as: UTF8.self))")
+        }
+    }
+
+    /// Integers below 2^53 take a fast path (their digits); it writes what the shortest-digits path writes.
+    @Test func integerFastPathAgreesWithShortestDigits() {
+        var rng = SplitMix64(seed: 0x696E_7466_6173_7470)
+        var samples: [Double] = [1, -1, 9, 10, 99, 100, 1e15, 1e16 - 2, 9_007_199_254_740_991, -9_007_199_254_740_991, 123_456_789]
+        for _ in 0..<20_000 {
+            let bits = Int(rng.next() % 53)
+            samples.append(Double(Int64(bitPattern: rng.next()) >> (63 - bits)))
+        }
+        for x in samples where x != 0 {
+            #expect(CanonicalJSON.numberText(x) == CanonicalJSON.shortestText(x), "\(x)")
         }
     }
 

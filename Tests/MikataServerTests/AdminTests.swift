@@ -446,6 +446,22 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
         for p in ["/v1/administrators", "/v1/patient/admin", "/healthz", "/v1"] {
             #expect(!AdminAllowlistMiddleware.covers(p), "\(p)")
         }
+        // The fast path (no `%`, no `.`): capitals folded, empty segments skipped, nothing else taken for a letter.
+        for p in ["/V1/ADMIN", "/v1/AdMiN/audit", "///v1///admin///x", "v1/admin"] { #expect(AdminAllowlistMiddleware.covers(p), "\(p)") }
+        for p in ["/v\u{11}/admin", "/v1/admİn", "/v1/admin\u{0}", "/v1x/admin", "/v1", "/", "", "/v2/admin"] {
+            #expect(!AdminAllowlistMiddleware.covers(p), "\(p)")
+        }
+    }
+
+    /// The fast path of `covers` answers as the full decoding does, on random paths over the characters that matter.
+    @Test func theAllowlistFastPathAgreesWithFullDecoding() {
+        let pieces = ["/", "/", "//", "v", "V", "1", "a", "A", "d", "D", "m", "M", "i", "I", "n", "N", "admin", "ADMIN", "v1",
+                      "%", "%2F", "%41", "%2e", ".", "..", "x", "\u{11}", "İ", "K", "\u{212A}", "é"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let path = (0..<Int.random(in: 0...9, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            #expect(AdminAllowlistMiddleware.covers(path) == AdminAllowlistMiddleware.coversDecoded(path), "\(path.debugDescription)")
+        }
     }
 }
 

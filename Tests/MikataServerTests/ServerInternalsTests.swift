@@ -1,6 +1,8 @@
 import Configuration
 import Foundation
 import HTTPTypes
+import Hummingbird
+import Logging
 @testable import MikataServer
 import MikataService
 import Testing
@@ -225,5 +227,65 @@ import Testing
         let t = LoginThrottle(configuration: c, maxTracked: 50)
         for i in 0..<500 { t.failed(account: "u\(i)@example.jp", address: "10.0.\(i / 250).\(i % 250)") }
         #expect(t.tracked.accounts <= 50 && t.tracked.addresses <= 50)
+    }
+}
+
+/// `JSONLogHandler` writes one JSON object per line: members sorted, strings escaped, metadata of the event over the
+/// handler's over the fixed members; `RequestLogMiddleware.milliseconds` rounds as `%.2f` did.
+@Suite struct JSONLogLineTests {
+    final class Lines: @unchecked Sendable {
+        let lock = NSLock()
+        var all: [String] = []
+        func add(_ s: String) { lock.lock(); all.append(s); lock.unlock() }
+    }
+
+    @Test func linesAreSortedEscapedJSONObjects() throws {
+        let lines = Lines()
+        var logger = Logger(label: "test.label") { JSONLogHandler(label: $0, level: .debug, write: { lines.add($0) }) }
+        logger[metadataKey: "shared"] = "handler"
+        logger[metadataKey: "kept"] = "from the handler"
+        logger.info("a \"quoted\"\nline\u{1}\\", metadata: [
+            "shared": "event", "n": .stringConvertible(42), "list": ["x", ["y"]], "map": ["b": "2", "a": "1"], "level": "overridden",
+        ])
+        logger.debug("second")
+        logger.trace("not written")
+        #expect(lines.all.count == 2)
+        let line = try #require(lines.all.first)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "a \"quoted\"\nline\u{1}\\")
+        #expect(object["label"] as? String == "test.label")
+        #expect(object["shared"] as? String == "event" && object["kept"] as? String == "from the handler")
+        #expect(object["level"] as? String == "overridden" && object["n"] as? String == "42")
+        #expect((object["list"] as? [Any])?.count == 2 && (object["map"] as? [String: String]) == ["a": "1", "b": "2"])
+        // Members in code-point order, as `.sortedKeys` wrote them.
+        #expect(line.hasPrefix(#"{"kept":"from the handler","label":"test.label","level":"overridden","list":["x",["y"]],"map":{"a":"1","b":"2"},"message":"a \"quoted\"\nline\u0001\\","#))
+        let time = try #require(object["time"] as? String)
+        let parsed = try #require(try? Date(time, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        #expect(abs(parsed.timeIntervalSinceNow) < 600 && time.count == 24 && time.hasSuffix("Z"))
+        let second = try #require(try JSONSerialization.jsonObject(with: Data(lines.all[1].utf8)) as? [String: Any])
+        #expect(second["level"] as? String == "debug" && second["message"] as? String == "second")
+    }
+
+    @Test(arguments: [(Duration.zero, "0.00"), (.microseconds(4), "0.00"), (.microseconds(5), "0.01"), (.microseconds(6_214), "6.21"),
+                      (.microseconds(6_215), "6.22"), (.milliseconds(999_999), "999999.00"), (.seconds(3) + .microseconds(99_996), "3100.00")])
+    func durationsInMilliseconds(duration: Duration, text: String) {
+        #expect(RequestLogMiddleware.milliseconds(duration) == text)
+    }
+}
+
+/// `Authorization` values as `Request.bearerToken` reads them (RFC 6750 §2.1).
+@Suite struct BearerHeaderTests {
+    @Test func tokensAreTakenFromWellFormedValuesOnly() {
+        let token = String(repeating: "aZ09-._~+/", count: 4) + "=="
+        for value in ["Bearer " + token, "bearer " + token, "BEARER  " + token + " \t", "Bearer \t" + token] {
+            #expect(Request.bearerToken(value) == token, "\(value)")
+        }
+        #expect(Request.bearerToken("Bearer " + String(repeating: "a", count: 512))?.utf8.count == 512)
+        for value in [nil, "", "Bearer", "Bearer ", "Bearer \t ", "Basic abc", "Token x", "Bearerx abc", "Bearér abc", " Bearer abc",
+                      "Bearer " + String(repeating: "a", count: 513), "Bearer " + String(repeating: "é", count: 300)] {
+            #expect(Request.bearerToken(value) == nil, "\(value.map { String($0.prefix(20)) } ?? "nil")")
+        }
+        #expect(Request.bearerToken("Bearer a b") == "a b", "inner blanks are kept: such a token matches no session")
     }
 }

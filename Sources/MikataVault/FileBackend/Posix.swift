@@ -250,32 +250,8 @@ enum Posix {
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
-    /// ISO 8601 UTC with milliseconds, formatted by hand: a formatter object per call costs more than an fsync.
-    static func isoTime(millis: Int64) -> String {
-        var t = time_t(millis / 1000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        let year = Int(tm.tm_year) + 1900
-        if millis >= 0, year <= 9999 {
-            // The usual case, written digit by digit (a log entry's time is formatted on the access log's one writer).
-            let fields = [(year, 4), (Int(tm.tm_mon) + 1, 2), (Int(tm.tm_mday), 2), (Int(tm.tm_hour), 2), (Int(tm.tm_min), 2),
-                          (Int(tm.tm_sec), 2), (Int(millis % 1000), 3)]
-            let separators: [UInt8] = Array("--T::.Z".utf8)
-            return String(unsafeUninitializedCapacity: 24) { out in
-                var i = 0
-                for (k, (value, width)) in fields.enumerated() {
-                    var v = value
-                    for p in stride(from: i + width - 1, through: i, by: -1) { out[p] = UInt8(48 + v % 10); v /= 10 }
-                    i += width
-                    out[i] = separators[k]
-                    i += 1
-                }
-                return i
-            }
-        }
-        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
-    }
+    /// ISO 8601 UTC with milliseconds (`ISO8601Time.string(millis:)`).
+    static func isoTime(millis: Int64) -> String { ISO8601Time.string(millis: millis) }
 
     /// Whether `path` names a folder, links followed: for folders the caller named (restore targets, tombstone
     /// sources). Store folders are checked with `checkFolder`.
