@@ -458,12 +458,31 @@ package final class AuditLog: Sendable {
         try entries(ofVault: id, .after(after), limit: limit, where: include)
     }
 
-    /// One page of `entries(ofVault:)` from either end: `.after` oldest first (the scan stops after the page),
-    /// `.before` newest first (the whole log is scanned, keeping the last `limit` matches in a ring: memory
-    /// O(page + chunk)). `more` says whether entries beyond the page remain in its direction.
+    /// One page of `entries(ofVault:)` from either end: `.after` oldest first, `.before` newest first. The walk
+    /// starts at the page's sequence number, found by a search over the log (`AccessLogSink.forEachLine(after:…)`,
+    /// `forEachLineReversed(before:…)`: O(log n) lines read for files), and stops one match past the page, so a page
+    /// reads the log from its start to its last match, not the whole log. `more` says whether entries beyond the
+    /// page remain in its direction. Memory O(page + chunk).
     package func entries(ofVault id: String, _ start: PageStart, limit: Int, where include: (Entry) -> Bool = { _ in true }) throws
         -> (entries: [Entry], more: Bool) {
-        try AuditLog.entries(ofVault: id, start, limit: limit, where: include, lines: sink.forEachLine)
+        switch start {
+        case .after(let after):
+            return try AuditLog.entries(ofVault: id, start, limit: limit, where: include,
+                                        lines: { try sink.forEachLine(after: after, seqOf: AuditLog.sequenceNumber, $0) })
+        case .before(let before):
+            return try AuditLog.entries(ofVault: id, start, limit: limit, where: include,
+                                        lines: { try sink.forEachLineReversed(before: before, seqOf: AuditLog.sequenceNumber, $0) })
+        }
+    }
+
+    /// The sequence number of a line of any type (entry, checkpoint, anchor), or nil if it is not a valid line: what
+    /// the seeks compare.
+    static func sequenceNumber(_ line: ArraySlice<UInt8>) -> UInt64? {
+        switch try? parseLine(Array(line), number: 0) {
+        case .entry(let e)?: return e.seq
+        case .checkpoint(let seq, _, _, _)?, .anchor(let seq, _, _, _)?: return seq
+        case nil: return nil
+        }
     }
 
     /// `entries(ofVault:)` over a log's bytes (a torn last line is left out).
@@ -471,16 +490,15 @@ package final class AuditLog: Sendable {
         try entries(ofVault: id, .after(nil), limit: Int.max, where: { _ in true }, lines: { _ = try AccessLogLines.split(bytes[...], $0) }).entries
     }
 
-    /// The page over lines that `lines` hands out in order. A line is parsed only when it ends in this vault's
-    /// member (the canonical last member of an entry that names a vault); the parse then checks it in full.
+    /// The page over lines that `lines` hands out: in order for `.after`, newest first for `.before`. A line is
+    /// parsed only when it ends in this vault's member (the canonical last member of an entry that names a vault);
+    /// the parse then checks it in full.
     private static func entries(ofVault id: String, _ start: PageStart, limit: Int, where include: (Entry) -> Bool,
                                 lines: ((ArraySlice<UInt8>) throws -> Bool) throws -> Void) throws -> (entries: [Entry], more: Bool) {
         precondition(limit > 0, "a page holds at least one entry")
         let tail = Array("\"vault\":\"\(id)\"}".utf8)
         var out: [Entry] = []
         var more = false
-        // Newest first: a ring of the last `limit` matches, `head` the oldest of them once full.
-        var head = 0
         try withoutActuallyEscaping(include) { include in
             try lines { line in
                 guard line.count >= tail.count, line.suffix(tail.count).elementsEqual(tail),
@@ -493,14 +511,14 @@ package final class AuditLog: Sendable {
                     out.append(e)
                     return true
                 case .before(let before):
-                    if let before, e.seq >= before { return false }  // lines are in sequence order: none below follows
+                    if let before, e.seq >= before { return true }
                     guard include(e) else { return true }
-                    if out.count < limit { out.append(e) } else { out[head] = e; head = (head + 1) % limit; more = true }
+                    if out.count == limit { more = true; return false }
+                    out.append(e)
                     return true
                 }
             }
         }
-        if case .before = start { out = Array((out[head...] + out[..<head]).reversed()) }
         return (out, more)
     }
 

@@ -8,7 +8,7 @@ struct FileAccessLogSink: AccessLogSink {
     /// lock, so one open file description serves one batch at a time; the flock fences other processes.
     private let kept = KeptFile()
 
-    /// Bytes per read of `forEachLine` (1 MiB; tests use a few bytes to cross chunk ends).
+    /// Bytes per read of `forEachLine` and `forEachLineReversed` (1 MiB; tests use a few bytes to cross chunk ends).
     let chunkSize: Int
 
     init(path: String, chunkSize: Int = 1 << 20) { self.path = path; self.chunkSize = max(1, chunkSize) }
@@ -48,23 +48,16 @@ struct FileAccessLogSink: AccessLogSink {
 
     func readAll() throws -> [UInt8]? { try Posix.readFile(path) }
 
-    func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+    func forEachLine(after: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
         let file: PosixFile
         do { file = try PosixFile.open(path, readOnly: true) } catch VaultError.notFound { return }
-        let end = try file.size()
-        var offset = 0
-        var pending: [UInt8] = []  // an unfinished line carried into the next chunk
-        while offset < end {
-            let chunk = try file.read(at: offset, count: min(chunkSize, end - offset))
-            if chunk.isEmpty { return }
-            offset += chunk.count
-            let bytes = pending.isEmpty ? chunk : pending + chunk
-            guard let rest = try AccessLogLines.split(bytes[...], body) else { return }
-            pending = Array(bytes[rest...])
-            guard pending.count <= AccessLogLines.lineMax else {
-                throw VaultError.corrupted("the access log holds a line longer than \(AccessLogLines.lineMax) bytes: it was altered")
-            }
-        }
+        try AccessLogSeek.lines(in: file, after: after, seqOf: seqOf, chunkSize: chunkSize, body)
+    }
+
+    func forEachLineReversed(before: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        let file: PosixFile
+        do { file = try PosixFile.open(path, readOnly: true) } catch VaultError.notFound { return }
+        try AccessLogSeek.linesReversed(in: file, before: before, seqOf: seqOf, chunkSize: chunkSize, body)
     }
 
     /// A prune: the new file replaces the old by rename, and the kept descriptor on the old one is let go at once
@@ -74,3 +67,5 @@ struct FileAccessLogSink: AccessLogSink {
         kept.file.withLock { $0 = nil }
     }
 }
+
+extension PosixFile: AccessLogBytes {}

@@ -18,5 +18,18 @@ struct MemoryAccessLogSink: AccessLogSink {
 
     func readAll() throws -> [UInt8]? { try? slot.bytes() }
 
+    /// Bytes per read of the line walks (small, so the memory backend's tests cross chunk ends too).
+    static let chunkSize = 256
+
+    func forEachLine(after: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        guard let bytes = try readAll() else { return }
+        try AccessLogSeek.lines(in: AccessLogSnapshot(bytes: bytes), after: after, seqOf: seqOf, chunkSize: Self.chunkSize, body)
+    }
+
+    func forEachLineReversed(before: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        guard let bytes = try readAll() else { return }
+        try AccessLogSeek.linesReversed(in: AccessLogSnapshot(bytes: bytes), before: before, seqOf: seqOf, chunkSize: Self.chunkSize, body)
+    }
+
     func replace(with bytes: [UInt8]) throws { slot.install(MemoryVaultObject(serial: MemoryVaultSlot.nextSerial(), bytes: bytes)) }
 }

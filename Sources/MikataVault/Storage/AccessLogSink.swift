@@ -20,6 +20,17 @@ protocol AccessLogSink: Sendable {
     /// Files: pread of 1 MiB chunks from one open descriptor. Others: `readAll` split (the default).
     func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws
 
+    /// `forEachLine` from the first line whose sequence number (`seqOf`, read from a line's bytes) is above `after`
+    /// (from the first line if nil), found without reading the lines before it where the backend can: files by a
+    /// binary search over byte offsets (`AccessLogSeek`), O(log n) lines read. Later lines are delivered whatever
+    /// their numbers (the caller filters).
+    func forEachLine(after: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws
+
+    /// The log's complete lines newest first, from the last whose sequence number is below `before` (from the last
+    /// line if nil), until `body` returns false; found and read as `forEachLine(after:seqOf:_:)`, backwards a chunk at
+    /// a time. Earlier lines are delivered whatever their numbers (the caller filters).
+    func forEachLineReversed(before: UInt64?, seqOf: (ArraySlice<UInt8>) -> UInt64?, _ body: (ArraySlice<UInt8>) throws -> Bool) throws
+
     /// Replaces the whole log at once (a prune), the writer lock held.
     func replace(with bytes: [UInt8]) throws
 }
@@ -38,8 +49,7 @@ protocol AccessLogWriter: Sendable {
 
 extension AccessLogSink {
     func forEachLine(_ body: (ArraySlice<UInt8>) throws -> Bool) throws {
-        guard let bytes = try readAll() else { return }
-        _ = try AccessLogLines.split(bytes[...], body)
+        try forEachLine(after: nil, seqOf: { _ in nil }, body)
     }
 }
 
