@@ -125,6 +125,39 @@ import Testing
         #expect(backward.contains(Array("garbage".utf8)) && backward.last == Array("0|ok".utf8))
     }
 
+    /// A log that a writer cuts back (a failed batch taken back, a torn line cut) under a backward walk.
+    final class ShrinkingBytes: AccessLogBytes {
+        var bytes: [UInt8]
+        var reportedSize: Int?
+        var cut: (afterReads: Int, to: Int)?
+        var reads = 0
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        func size() -> Int { defer { reportedSize = nil }; return reportedSize ?? bytes.count }
+        func read(at offset: Int, count: Int) -> [UInt8] {
+            reads += 1
+            if let cut, reads == cut.afterReads { bytes = Array(bytes[..<cut.to]) }
+            return AccessLogSnapshot(bytes: bytes).read(at: offset, count: count)
+        }
+    }
+
+    @Test func aLogCutBackUnderABackwardWalk() throws {
+        let lines: [[UInt8]] = (0..<10).map { Array("\($0)|abc".utf8) }
+        let bytes: [UInt8] = lines.flatMap { $0 + [10] }
+        // Cut before the first read (the size was read with a torn batch still there): the walk starts again at the
+        // new end and gives every line.
+        let torn = ShrinkingBytes(bytes + Array("10|torn batch".utf8))
+        torn.cut = (afterReads: 1, to: bytes.count)
+        var got: [[UInt8]] = []
+        try AccessLogSeek.linesReversed(in: torn, before: nil, seqOf: Self.seq, chunkSize: 8) { got.append(Array($0)); return true }
+        #expect(got == lines.reversed())
+        // Cut after lines went out: busy, not a short page that looks like the end.
+        let late = ShrinkingBytes(bytes)
+        late.cut = (afterReads: 4, to: 20)  // deeper than the walk has read: its next read comes short
+        #expect(throws: VaultError.self) {
+            try AccessLogSeek.linesReversed(in: late, before: nil, seqOf: Self.seq, chunkSize: 8) { _ in true }
+        }
+    }
+
     /// A line longer than `AccessLogLines.lineMax` is corrupted going backwards too.
     @Test func anOverlongLineIsCorruptedBackwards() {
         let bytes = Array("1|a\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: AccessLogLines.lineMax + 10) + [10] + Array("2|b\n".utf8)
@@ -132,6 +165,14 @@ import Testing
             #expect(throws: VaultError.self) {
                 try AccessLogSeek.backward(AccessLogSnapshot(bytes: bytes), before: bytes.count, chunkSize: chunk) { _ in true }
             }
+        }
+        // An unfinished last line over the limit too, as the forward walk finds it.
+        let tail = Array("1|a\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: AccessLogLines.lineMax + 10)
+        #expect(throws: VaultError.self) {
+            try AccessLogSeek.backward(AccessLogSnapshot(bytes: tail), before: tail.count, chunkSize: 1 << 16) { _ in true }
+        }
+        #expect(throws: VaultError.self) {
+            try AccessLogSeek.forward(AccessLogSnapshot(bytes: tail), from: 0, chunkSize: 1 << 16) { _ in true }
         }
     }
 }

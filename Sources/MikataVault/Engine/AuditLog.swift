@@ -460,9 +460,12 @@ package final class AuditLog: Sendable {
 
     /// One page of `entries(ofVault:)` from either end: `.after` oldest first, `.before` newest first. The walk
     /// starts at the page's sequence number, found by a search over the log (`AccessLogSink.forEachLine(after:…)`,
-    /// `forEachLineReversed(before:…)`: O(log n) lines read for files), and stops one match past the page, so a page
-    /// reads the log from its start to its last match, not the whole log. `more` says whether entries beyond the
-    /// page remain in its direction. Memory O(page + chunk).
+    /// `forEachLineReversed(before:…)`: O(log n) lines read to find it, for files), and stops one match past the
+    /// page, so a full page reads the log from its first entry to the match after its last, not the log before it;
+    /// the last page walks on to the log's end (or start). `more` says whether entries beyond the page remain in
+    /// its direction. Memory O(page + chunk).
+    /// - Throws: `VaultError.corrupted` for a damaged line that names the vault or a line over 1 MiB;
+    ///   `VaultError.busy` when the log is cut back under a newest-first walk that already gave lines.
     package func entries(ofVault id: String, _ start: PageStart, limit: Int, where include: (Entry) -> Bool = { _ in true }) throws
         -> (entries: [Entry], more: Bool) {
         switch start {

@@ -23,8 +23,9 @@ struct AccessLogSnapshot: AccessLogBytes {
 /// a number is found by a binary search over byte offsets, reading O(log n) lines, and a page then reads only its
 /// own lines: O(page + log n), not O(log).
 ///
-/// The search trusts the order it reads, as the page's filter does; a log whose order was altered is
-/// `AuditLog.verify`'s to report. Where a probed line has no readable number the search gives up and the walk
+/// The search trusts the order it reads, as the page's filter trusts the lines: someone who can write the log can
+/// hide entries from a page (by a line with a high number where the search probes, or simply by deleting lines);
+/// `AuditLog.verify` (the hash chain, MACs and signed checkpoints) is what reports it. Where a probed line has no readable number the search gives up and the walk
 /// starts at the log's end it would have started from without a search (the start going forward, the end going
 /// back), so a damaged line never hides another.
 enum AccessLogSeek {
@@ -53,17 +54,18 @@ enum AccessLogSeek {
         return nil
     }
 
-    /// The offset where the first line starting at or after `offset` starts (`end` if none does before it).
-    static func lineStart(atOrAfter offset: Int, in log: any AccessLogBytes, end: Int) throws -> Int {
+    /// The offset where the first line starting at or after `offset` starts, looking no further than `limit`
+    /// (`limit` if none starts before it: a search never reads past the range it still has to decide).
+    static func lineStart(atOrAfter offset: Int, in log: any AccessLogBytes, limit: Int) throws -> Int {
         guard offset > 0 else { return 0 }
         var at = offset - 1  // the byte before: a line starts at `offset` if it is a line feed
-        while at < end {
-            let chunk = try log.read(at: at, count: min(probeWindow, end - at))
-            if chunk.isEmpty { return end }
+        while at < limit - 1 {
+            let chunk = try log.read(at: at, count: min(probeWindow, limit - 1 - at))
+            if chunk.isEmpty { return limit }
             if let lf = chunk.firstIndex(of: 10) { return at + lf + 1 }
             at += chunk.count
         }
-        return end
+        return limit
     }
 
     /// The start of the first complete line whose sequence number (`seqOf`) satisfies `isPast`, a predicate that is
@@ -75,7 +77,7 @@ enum AccessLogSeek {
         var low = 0, high = end, found = end
         while low < high {
             let mid = low + (high - low) / 2
-            let start = try lineStart(atOrAfter: mid, in: log, end: end)
+            let start = try lineStart(atOrAfter: mid, in: log, limit: high)
             guard start < high else { high = mid; continue }  // no line starts in [mid, high)
             guard let probe = try line(at: start, in: log, end: end) else { high = start; continue }  // torn tail
             guard let seq = seqOf(probe.line[...]) else { return nil }
@@ -113,17 +115,32 @@ enum AccessLogSeek {
         // The tail of a line that starts before `position`, through its line feed (empty at first).
         var carry: [UInt8] = []
         var first = true
+        var dropped = 0
+        var delivered = false
         while position > 0 {
             let start = max(0, position - chunkSize)
             let chunk = try log.read(at: start, count: position - start)
-            guard chunk.count == position - start else { return }  // the object shrank under us: a prune replaced it
+            guard chunk.count == position - start else {
+                // The log shrank under the walk: a writer took back a failed batch or cut a torn line (a prune
+                // renames a new file in, and this descriptor keeps the old one). Before any line went out, start
+                // again from its new end; after, the page cannot be finished truthfully: busy, try again.
+                guard !delivered else { throw VaultError.busy("the access log changed during the read: try again") }
+                position = min(position, try log.size())
+                carry = []
+                first = true
+                dropped = 0
+                continue
+            }
             var bytes = carry.isEmpty ? chunk : chunk + carry
             if first {
-                // Drop what follows the last line feed: a line still being written, or torn.
+                // Drop what follows the last line feed: a line still being written, or torn; never more than a line.
                 guard let lastFeed = bytes.lastIndex(of: 10) else {
+                    dropped += bytes.count
+                    try checkLength(dropped)
                     position = start  // all of this chunk is that line
                     continue
                 }
+                try checkLength(dropped + bytes.count - lastFeed - 1)
                 first = false
                 bytes.removeSubrange((lastFeed + 1)...)
             }
@@ -132,6 +149,7 @@ enum AccessLogSeek {
             var lineEnd = bytes.count - 1
             while let previous = bytes[..<lineEnd].lastIndex(of: 10) {
                 try checkLength(lineEnd - previous - 1)
+                delivered = true
                 if try !body(bytes[(previous + 1)..<lineEnd]) { return }
                 lineEnd = previous
             }
