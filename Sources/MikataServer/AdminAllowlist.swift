@@ -41,9 +41,8 @@ struct AdminAllowlistMiddleware: RouterMiddleware {
     }
 
     /// Whether `segment` is `lower` (ASCII, lower case) with its ASCII capitals folded.
-    private static func asciiFoldedEquals(_ segment: Substring.UTF8View.SubSequence, _ lower: StaticString) -> Bool {
-        segment.count == lower.utf8CodeUnitCount && zip(segment, UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
-            .allSatisfy { b, l in (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b) == l }
+    private static func asciiFoldedEquals(_ segment: Substring.UTF8View.SubSequence, _ lower: String) -> Bool {
+        segment.elementsEqual(lower.utf8) { b, l in (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b) == l }
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
