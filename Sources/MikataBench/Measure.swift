@@ -186,3 +186,27 @@ final class RawGroupCommitFile: @unchecked Sendable {
         }
     }
 }
+
+/// Runs `path` with `arguments` (stdin /dev/null, stdout and stderr to files) and waits: exit status and maxrss (KiB).
+/// posix_spawn and wait4, so a timing around it ends when the child does: Foundation's `Process.waitUntilExit` polls
+/// every 50 ms on Linux, which made every CLI figure a multiple of 50 ms.
+func spawnAndWait(_ path: String, _ arguments: [String], stdout: String, stderr: String) throws -> (Int32, Int) {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard rc == 0 else { throw BenchError.io("posix_spawn \(path): errno \(rc)") }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 {
+        guard errno == EINTR else { throw BenchError.io("wait4: errno \(errno)") }
+    }
+    let exited = status & 0x7f == 0
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), usage.ru_maxrss)
+}

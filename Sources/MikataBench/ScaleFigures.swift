@@ -126,14 +126,12 @@ extension BenchRun {
     }
 
     /// Runs the CLI to completion (output discarded) and returns the wall time; a non-zero exit is an error.
+    /// One run of the CLI, timed from spawn to exit (`spawnAndWait`: not Foundation's `Process`, whose wait polls
+    /// every 50 ms).
     private func runCLI(_ path: String, _ arguments: [String]) throws -> Double {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        let t = try timed { try p.run(); p.waitUntilExit() }
-        guard p.terminationStatus == 0 else { throw BenchError.unexpected("mikata \(arguments.joined(separator: " ")) exited \(p.terminationStatus)") }
+        var status: Int32 = 0
+        let t = try timed { status = try spawnAndWait(path, arguments, stdout: "/dev/null", stderr: "/dev/null").0 }
+        guard status == 0 else { throw BenchError.unexpected("mikata \(arguments.joined(separator: " ")) exited \(status)") }
         return t.seconds
     }
 }
