@@ -27,7 +27,7 @@ import Testing
     /// up to 120 bytes and, in logs of more than 57 lines, some of 4–9 KiB (longer than a probe's window), and a torn
     /// last line.
     static func log(count: Int, seed: UInt64) -> (bytes: [UInt8], lines: [[UInt8]]) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix(seed: seed)
         var lines: [[UInt8]] = []
         var seq: UInt64 = UInt64.random(in: 0...5, using: &rng)
         for _ in 0..<count {
@@ -174,18 +174,5 @@ import Testing
         #expect(throws: VaultError.self) {
             try AccessLogSeek.forward(AccessLogSnapshot(bytes: tail), from: 0, chunkSize: 1 << 16) { _ in true }
         }
-    }
-}
-
-/// SplitMix64, for repeatable random logs.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
