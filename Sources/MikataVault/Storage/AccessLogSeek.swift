@@ -47,9 +47,7 @@ enum AccessLogSeek {
             }
             line += chunk
             offset += chunk.count
-            guard line.count <= AccessLogLines.lineMax else {
-                throw VaultError.corrupted("the access log holds a line longer than \(AccessLogLines.lineMax) bytes: it was altered")
-            }
+            try checkLength(line.count)
         }
         return nil
     }
@@ -100,9 +98,7 @@ enum AccessLogSeek {
             let bytes = pending.isEmpty ? chunk : pending + chunk
             guard let rest = try AccessLogLines.split(bytes[...], body) else { return }
             pending = Array(bytes[rest...])
-            guard pending.count <= AccessLogLines.lineMax else {
-                throw VaultError.corrupted("the access log holds a line longer than \(AccessLogLines.lineMax) bytes: it was altered")
-            }
+            try checkLength(pending.count)
         }
     }
 
