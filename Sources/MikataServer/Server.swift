@@ -67,7 +67,9 @@ public final class MikataServer: Sendable {
         var vc = VaultServiceConfiguration()
         vc.passwordCost = configuration.passwordCost
         vc.verifiedSignatureCacheEntries = configuration.verifiedSignatureCacheEntries
-        return try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
+        let service = try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
+        try await service.prepareForRequests()
+        return service
     }
 
     /// The router with every route and middleware.

@@ -119,7 +119,8 @@ struct AccessPolicyTests {
             let knownWork = CredentialWork(), unknownWork = CredentialWork()
             CredentialWork.$current.withValue(knownWork) { _ = thrownError { try attempt(known) } }
             CredentialWork.$current.withValue(unknownWork) { _ = thrownError { try attempt(PolicyStore.unknown) } }
-            #expect(knownWork.steps.count == 2 && unknownWork.steps == knownWork.steps, "\(knownWork.steps) vs \(unknownWork.steps)")
+            let argon2Runs = knownWork.steps.filter { if case .argon2id = $0 { return true } else { return false } }.count
+            #expect(argon2Runs == 2 && unknownWork.steps == knownWork.steps, "\(knownWork.steps) vs \(unknownWork.steps)")
         }
     }
 
@@ -128,16 +129,46 @@ struct AccessPolicyTests {
         let s = try PolicyStore()
         let work = CredentialWork()
         CredentialWork.$current.withValue(work) { _ = thrownError { _ = try s.store.unlockPatient(email: PolicyStore.unknown, password: pw("x")) } }
-        #expect(work.steps == [.argon2id(s.store.kdf)])
+        #expect(work.steps == [.vaultHeader, .argon2id(s.store.kdf)])
     }
 
-    @Test("a malformed recovery code fails alike for a known and an unknown e-mail")
+    @Test("an unknown e-mail's check opens the decoy as a known one opens its vault: a header read and verified, for every patient credential")
+    func unknownEmailOpensTheDecoy() throws {
+        let s = try PolicyStore()
+        let attempts: [(String) throws -> Void] = [
+            { _ = try s.store.unlockPatient(email: $0, password: pw(PolicyStore.wrong)) },
+            { _ = try s.store.unlockPatient(email: $0, recoveryCode: PolicyStore.wrongRecoveryCode) },
+        ]
+        for attempt in attempts {
+            let knownWork = CredentialWork(), unknownWork = CredentialWork()
+            CredentialWork.$current.withValue(knownWork) { _ = thrownError { try attempt(PolicyStore.patient) } }
+            CredentialWork.$current.withValue(unknownWork) { _ = thrownError { try attempt(PolicyStore.unknown) } }
+            #expect(knownWork.steps.first == .vaultHeader && unknownWork.steps == knownWork.steps, "\(knownWork.steps) vs \(unknownWork.steps)")
+        }
+        // The decoy is made once per store handle and never written to the store's folders or its log.
+        let decoy = try s.store.decoyVault()
+        #expect(try s.store.decoyVault() === decoy)
+        #expect(!FileManager.default.fileExists(atPath: s.store.vaultPath(decoy.vaultId)))
+        let log = try String(contentsOfFile: "\(s.store.root)/audit/log.jsonl", encoding: .utf8)
+        #expect(!log.contains(decoy.vaultId.hex))
+    }
+
+    @Test("a malformed recovery code fails alike for a known and an unknown e-mail, before either is looked up")
     func malformedRecoveryCodeAlike() throws {
         let s = try PolicyStore()
         for code in ["", "not-a-code", String(repeating: "A", count: 39)] {
-            let known = thrownError { _ = try s.store.unlockPatient(email: PolicyStore.patient, recoveryCode: pw(code)) }
-            let unknown = thrownError { _ = try s.store.unlockPatient(email: PolicyStore.unknown, recoveryCode: pw(code)) }
+            let before = try s.entries().count
+            let knownWork = CredentialWork(), unknownWork = CredentialWork()
+            let known = CredentialWork.$current.withValue(knownWork) {
+                thrownError { _ = try s.store.unlockPatient(email: PolicyStore.patient, recoveryCode: pw(code)) }
+            }
+            let unknown = CredentialWork.$current.withValue(unknownWork) {
+                thrownError { _ = try s.store.unlockPatient(email: PolicyStore.unknown, recoveryCode: pw(code)) }
+            }
             #expect(known != nil && known == unknown, "\(code)")
+            // Refused before the address is looked up: no vault opened, nothing logged, for either.
+            let after = try s.entries().count
+            #expect(knownWork.steps.isEmpty && unknownWork.steps.isEmpty && after == before, "\(code)")
         }
     }
 
@@ -156,9 +187,14 @@ struct AccessPolicyTests {
         let identity = try s.store.unlockSupporter(email: PolicyStore.nurse, password: pw(PolicyStore.nursePassword))
         let other = "other.patient@example.jp"
         _ = try s.scratch.patient(other, password: "other-pw")
-        let unlinked = thrownError { _ = try s.store.openVault(email: other, supporter: identity) }
-        let unknown = thrownError { _ = try s.store.openVault(email: PolicyStore.unknown, supporter: identity) }
+        let unlinkedWork = CredentialWork(), unknownWork = CredentialWork()
+        let unlinked = CredentialWork.$current.withValue(unlinkedWork) { thrownError { _ = try s.store.openVault(email: other, supporter: identity) } }
+        let unknown = CredentialWork.$current.withValue(unknownWork) {
+            thrownError { _ = try s.store.openVault(email: PolicyStore.unknown, supporter: identity) }
+        }
         #expect(unlinked?.failureClass == "not-permitted" && unknown == unlinked)
+        // Both open a vault (the unknown address the decoy): the same header read and verified.
+        #expect(unlinkedWork.steps == [.vaultHeader] && unknownWork.steps == unlinkedWork.steps)
         let e = try #require(try s.entries().last)
         #expect(e.actor == "supporter:\(s.supporterId.hex)" && e.outcome == "denied" && e.vault == "")
         // The linked vault opens.

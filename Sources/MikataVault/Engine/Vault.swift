@@ -125,6 +125,7 @@ package final class Vault {
         defer { opened.unlock() }
         medium = opened
         let loaded = try Vault.loadHeader(medium: opened)
+        CredentialWork.current?.record(.vaultHeader)
         preamble = loaded.preamble
         state = loaded.state
         copyGenerations = loaded.copyGenerations

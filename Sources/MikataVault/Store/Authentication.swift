@@ -7,7 +7,10 @@ import MikataFormat
 // * an e-mail with no account (never registered, deleted, shredded) gets the wrong credential's answer: the same
 //   error class and message (exit 77), the same expensive step (one Argon2id at the store's parameters, or one
 //   recovery-key derivation), and one "denied" access-log entry as a wrong credential writes, with actor "unknown";
-// * every failed unlock, of any role, is in the access log.
+// * every failed unlock, of any role, is in the access log;
+// * the vault an e-mail would lead to is stood in for by the store's decoy (`DecoyVault`): an unknown e-mail's check
+//   opens it and tries the credential on it, so the header read and signature check a real account's check costs
+//   are there too (without it, an unknown e-mail's recovery-code answer came 0.2 ms sooner over HTTP).
 // Operator paths that take no credential (`vault inspect`, `shred`, `audit show --email`, `grant --supporter`) still
 // say "not found" (66): they are logged operator actions, not a login.
 
@@ -17,6 +20,8 @@ package final class CredentialWork: @unchecked Sendable {
     package enum Step: Equatable, Sendable {
         case argon2id(KDFParameters)
         case recoveryKey
+        /// A vault's header read, parsed and its signature checked (opening a vault).
+        case vaultHeader
     }
 
     @TaskLocal package static var current: CredentialWork?
@@ -79,19 +84,25 @@ extension Store {
     /// The patient's vault, unlocked with their password (`Vault.unlock(password:)` logs the outcome).
     package func unlockPatient(email: String, password: SecureBytes) throws -> (vault: Vault, session: VaultSession) {
         guard let id = try knownAccount(.patient, email: email) else {
-            try refuseUnknownAccount(role: "patient", action: "unlock", message: "wrong password") { try standInPasswordCheck(password) }
+            try refuseUnknownAccount(role: "patient", action: "unlock", message: "wrong password") {
+                _ = try openDecoy()
+                try standInPasswordCheck(password)
+            }
         }
         let vault = try openVault(id: id)
         return (vault, try vault.unlock(password: password))
     }
 
     /// The patient's vault, unlocked with the recovery code (`Vault.unlock(recoveryCode:)` logs the outcome).
+    /// A code that is not a recovery code's form is refused before the e-mail is looked up (`.invalidInput`, nothing
+    /// logged), alike for every address.
     package func unlockPatient(email: String, recoveryCode: SecureBytes) throws -> (vault: Vault, session: VaultSession) {
+        _ = try RecoveryCode.decode(recoveryCode)
         guard let id = try knownAccount(.patient, email: email) else {
-            // A real check decodes the code and derives one keyed BLAKE2b (a 200-bit code needs no Argon2id): so does this.
+            // A real check opens the vault, derives one keyed BLAKE2b (a 200-bit code needs no Argon2id) and tries the
+            // slot: so does this, on the decoy.
             try refuseUnknownAccount(role: "patient", action: "recovery-unlock", message: "wrong recovery code") {
-                _ = RecoveryCode.slotKey(code: try RecoveryCode.decode(recoveryCode), vaultId: [UInt8](repeating: 0, count: 16),
-                                         salt: Store.unknownAccountSalt)
+                do { _ = try openDecoy().unlock(recoveryCode: recoveryCode) } catch VaultError.authenticationFailed {}
             }
         }
         let vault = try openVault(id: id)
@@ -130,6 +141,8 @@ extension Store {
     /// vault is answered like a vault that does not link them, so supporters cannot probe for patients either.
     package func openVault(email: String, supporter: SupporterIdentity) throws -> (vault: Vault, session: VaultSession) {
         guard let id = try knownAccount(.patient, email: email) else {
+            // An unlinked vault is opened and its key state searched for the supporter: so is the decoy.
+            _ = try? openDecoy().unlock(supporter: supporter)
             let e = VaultError.supporterNotLinked
             try? log("unlock", vaultId: nil, actor: "supporter:\(supporter.id.hex)", role: "supporter", outcome: e.auditOutcome, detail: "unknown-account")
             throw e
@@ -185,5 +198,43 @@ extension Store {
             file.unlock()
             if !Posix.exists(path) { throw VaultError.notFound("the supporter's account is missing from the store") }
         }
+    }
+}
+
+/// The vault an unknown e-mail's credential check opens instead of a real one (docs/SECURITY.md, "Failed unlocks and
+/// unknown e-mails"): a vault made in memory when the store first needs it, with random keys and credentials no one
+/// holds, its header copies as long as the store's and its anchor signed with the store's root key, so opening it
+/// reads, parses and verifies a header as opening a patient's vault does. Never written anywhere, never logged
+/// (its handles have no access log: the caller logs the unknown account's entry), never reachable from an e-mail.
+final class DecoyVault: Sendable {
+    private let slot: MemoryVaultSlot
+    private let erasureSecret: SecureBytes
+    private let anchorRecord: MemoryAnchorRecord
+    /// Its id: random, so no e-mail's lookup leads to it.
+    let vaultId: [UInt8]
+    private let rootKey: StoreRootKey
+
+    /// Makes the decoy (about a millisecond: key generation, a minimum-cost Argon2id for its unused password slot,
+    /// signatures). Its work is not a credential check: nothing is recorded in `CredentialWork`.
+    init(rootKey: StoreRootKey, headerCopyLength: Int) throws {
+        let draft = VaultDraft.new()
+        slot = MemoryVaultSlot(name: "decoy")
+        erasureSecret = SecureBytes.random(count: 32)
+        anchorRecord = MemoryAnchorRecord()
+        vaultId = draft.vaultId
+        self.rootKey = rootKey
+        let anchor = VaultAnchor(record: anchorRecord, vaultId: vaultId, rootKey: rootKey)
+        try CredentialWork.$current.withValue(nil) { [slot, erasureSecret] in
+            _ = try Vault.create(draft: draft, anchor: anchor, erasureSecret: erasureSecret, password: SecureBytes.random(count: 32),
+                                 kdf: .minimumForTesting, headerCopyLength: headerCopyLength, profile: Array(#"{"nickname":""}"#.utf8),
+                                 nowMillis: Posix.wallClockMillis()) { try slot.create($0) }
+        }
+    }
+
+    /// A new handle on the decoy, opened as `Store.openVault(id:)` opens a vault: header and anchor checked.
+    /// - Throws: what `Vault.init(medium:…)` throws (nothing, for an intact decoy).
+    func open() throws -> Vault {
+        try Vault(medium: slot.open(), erasureSecret: erasureSecret,
+                  anchor: VaultAnchor(record: anchorRecord, vaultId: vaultId, rootKey: rootKey), expectedVaultId: vaultId)
     }
 }

@@ -68,6 +68,7 @@ package final class Store: Sendable {
         var signingKey: SigningKeyPair?
         var auditLog: AuditLog?
         var verifiedSignatures: VerifiedSignatures?
+        var decoy: DecoyVault?
     }
     private let settings = Mutex(Settings())
 
@@ -382,6 +383,37 @@ package final class Store: Sendable {
         vault.supporterExists = { [weak self] id in self?.supporterExists(id) ?? true }
         installTombstoneHooks(on: vault)
         return vault
+    }
+
+    /// The decoy an unknown e-mail's credential check opens (`DecoyVault`), made on first use. A long-running
+    /// service makes it before its first request (`prepareDecoy`), so no answer includes its making.
+    func decoyVault() throws -> DecoyVault {
+        if let d = settings.withLock({ $0.decoy }) { return d }
+        let made = try DecoyVault(rootKey: rootKey, headerCopyLength: headerCopyLength)
+        return settings.withLock { s in
+            if let d = s.decoy { return d }
+            s.decoy = made
+            return made
+        }
+    }
+
+    /// Makes the decoy now (`decoyVault`), for a service about to answer requests.
+    /// - Throws: `VaultError` when it cannot be made (no randomness, no memory).
+    package func prepareDecoy() throws { _ = try decoyVault() }
+
+    /// `openVault(id:)`'s work for an e-mail with no account: the same look-ups for the decoy's id (none finds a
+    /// file), the same sweep of the folders that id falls in (the decoy's shard holds real vaults in a store of any
+    /// size), then the decoy's header, read and verified. No handle of it logs anything.
+    func openDecoy() throws -> Vault {
+        let decoy = try decoyVault()
+        let id = decoy.vaultId
+        _ = isShredPending(id)
+        _ = Posix.exists(vaultPath(id))
+        _ = try? erasureSecrets.secret(of: id)
+        Posix.removeStaleTemporaries(in: Posix.parent(of: vaultPath(id)))
+        Posix.removeStaleTemporaries(in: Posix.parent(of: erasureSecretPath(id)))
+        _ = try? anchor(id).record.read()
+        return try decoy.open()
     }
 
     /// The store's access log (audit/log.jsonl), signed with the store key.
