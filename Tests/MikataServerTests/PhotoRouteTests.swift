@@ -150,6 +150,31 @@ private extension TestClientProtocol {
         #expect(limit.inFlight == 0)
     }
 
+    // A client that stopped reading a download: at the transfer's deadline the server ends the body and closes the
+    // connection (its place came back before, but the connection and the task writing to it stayed).
+    @Test func aStalledDownloadIsClosedAtItsDeadline() async throws {
+        let f = try await ServerFixture.make { $0.photosTransferTimeout = .seconds(1); $0.photosMaxBytes = 16 << 20 }
+        try await f.run(live: true) { c in
+            let p = try await c.patient("p@example.jp")
+            // Stored through the service: an upload over HTTP would have the same one-second limit.
+            let photo = image(.jpeg, 12 << 20)
+            let session = try await f.service.unlockPatient(email: "p@example.jp", password: Secret(utf8: "patient password"))
+            let stored = try await f.service.addPhoto(session, bytes: AsyncThrowingStream { c in
+                stride(from: 0, to: photo.count, by: 1 << 20).forEach { c.yield(Array(photo[$0..<min($0 + (1 << 20), photo.count)])) }
+                c.finish()
+            }, maxBytes: 16 << 20)
+            session.close()
+            let port = try #require(c.port)
+            // 12 MiB is more than the loopback socket buffers hold, with the reader's window at its smallest: the
+            // server's write waits on the client from the first megabytes.
+            let stalled = try StalledDownload(port: port, path: "/v1/patient/photos/\(stored.id)", token: p.token)
+            try await Task.sleep(for: .seconds(3))
+            let (received, end) = stalled.readToEnd()
+            #expect(stalled.contentLength == photo.count)
+            #expect(end == "closed" && received < photo.count, "\(end) after \(received) of \(photo.count) bytes")
+        }
+    }
+
     @Test func anUploadBodyStillArrivingAfterTheDeadlineIsEnded() async throws {
         let clock = ServerFixture.ManualClock()
         let limit = TransferLimit(total: 2, perAccount: 2, timeout: .seconds(300), now: { clock.now })
@@ -248,5 +273,61 @@ private extension TestClientProtocol {
         // Half the photo: far below one whole copy of it.
         #expect(addGrowth < 2_560, "photo add grew by \(addGrowth) KiB for a 5 MiB photo")
         #expect(getGrowth < 2_560, "photo get grew by \(getGrowth) KiB for a 5 MiB photo")
+    }
+}
+
+/// A GET over a plain socket whose reader stops after the response head (receive buffer at its smallest, 20 s receive
+/// timeout so a test never hangs), then reads what is left until the server ends the connection.
+private final class StalledDownload {
+    let fd: Int32
+    private(set) var contentLength = -1
+    private var received = 0
+
+    init(port: Int, path: String, token: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var wait = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n".utf8)
+        guard send(fd, request, request.count, 0) == request.count else { close(fd); throw POSIXError(.EIO) }
+        // The head, and whatever body came with it.
+        var head: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { break }
+            head += buffer[0..<n]
+            if let end = head.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let text = String(decoding: head[..<end.lowerBound], as: UTF8.self).lowercased()
+                if let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
+                    contentLength = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? -1
+                }
+                received = head.count - end.upperBound
+                break
+            }
+        }
+    }
+
+    /// Reads until the connection ends: ("closed", body bytes) when the server closed or reset it, ("timeout", …)
+    /// when nothing came for 20 s.
+    func readToEnd() -> (Int, String) {
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { received += n; continue }
+            if n == 0 || errno == ECONNRESET { return (received, "closed") }
+            return (received, errno == EAGAIN || errno == EWOULDBLOCK ? "timeout" : "error \(errno)")
+        }
     }
 }

@@ -99,7 +99,10 @@ extension MikataServer {
     /// nosniff`, `Content-Disposition: attachment` and `Content-Security-Policy: sandbox` (a polyglot image is never
     /// run as a page). The last chunk is checked against the manifest (count, BLAKE2b-256) before it is sent, so a
     /// photo that fails its checks ends the connection before `Content-Length` bytes arrived: a client never takes a
-    /// damaged photo for a whole one. `slot` (a transfer place) is given back when the body ends.
+    /// damaged photo for a whole one. `slot` (a transfer place) is given back when the body ends, and the body ends
+    /// at the slot's deadline at the latest: a client that stopped reading (its window closed, the server's write
+    /// waiting) has its connection closed then, so a stalled download holds neither its place nor its connection
+    /// and task (`photos.transferTimeoutSeconds`).
     static func image(_ download: PhotoDownload, slot: TransferLimit.Slot) -> Response {
         let m = download.manifest
         let headers: HTTPFields = [.contentType: m.contentType.rawValue, .cacheControl: "no-store",
@@ -109,9 +112,42 @@ extension MikataServer {
         let chunks = download.chunks
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: m.byteCount) { writer in
             defer { slot.end() }
-            for try await chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
-            try await writer.finish(nil)
+            // The writes run in a child task that the deadline cancels: a write suspended on a closed window then
+            // throws (SwiftNIO's writer answers cancellation), and the error ends the connection mid-body.
+            let out = BodyWriterBox(writer)
+            let written = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for try await chunk in chunks { try await out.write(ByteBuffer(bytes: chunk)) }
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(until: slot.deadline, clock: .continuous)
+                    return false
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? false
+            }
+            guard written else { throw PhotoDownloadExpired() }
+            try await out.finish()
         })
+    }
+}
+
+/// A download still being written at its transfer's deadline (`PhotoRoutes.image`): the connection is closed.
+struct PhotoDownloadExpired: Error, CustomStringConvertible {
+    var description: String { "photo: the download was not read within the transfer's time; the connection was closed" }
+}
+
+/// The response body's writer, handed to the one child task that writes the body and used again by the handler only
+/// after that task has ended (`PhotoRoutes.image`): never by two tasks at once, which is what makes the unchecked
+/// `Sendable` sound. Hummingbird's writers are `Sendable` structs over SwiftNIO's writer, or wrap one.
+private final class BodyWriterBox: @unchecked Sendable {
+    private var writer: any ResponseBodyWriter
+    init(_ writer: any ResponseBodyWriter) { self.writer = writer }
+    func write(_ buffer: ByteBuffer) async throws { try await writer.write(buffer) }
+    func finish() async throws {
+        let last = writer
+        try await last.finish(nil)
     }
 }
 
