@@ -172,16 +172,17 @@ public final class VaultService: Sendable {
 
     // MARK: running work
 
-    /// Runs blocking work on the pool.
     /// Makes now what the first request would otherwise make on first use: the decoy vault that an unknown
     /// e-mail's credential check opens in place of a patient's (docs/SECURITY.md, "Failed unlocks and unknown
     /// e-mails"), so that no answer's time includes its making (about a millisecond). A long-running service calls
-    /// it once after opening the store; without it, the first unknown e-mail makes it.
+    /// it once after opening the store; without it, the first unknown e-mail makes it (a CLI process, whose caller
+    /// holds the store's root key and needs no timing to learn which addresses have vaults).
     /// - Throws: `MikataError` `.io` when it cannot be made.
     public func prepareForRequests() async throws {
         try await blocking { store in try store.prepareDecoy() }
     }
 
+    /// Runs blocking work on the pool.
     func blocking<R: Sendable>(_ body: @escaping @Sendable (Store) throws -> R) async throws -> R {
         let store = self.store
         return try await pool.run { try body(store) }

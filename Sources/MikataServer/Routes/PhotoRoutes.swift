@@ -1,6 +1,7 @@
 import HTTPTypes
 import Foundation
 import Hummingbird
+import Logging
 import MikataService
 import NIOCore
 import Synchronization
@@ -29,7 +30,7 @@ extension MikataServer {
         patient.get("/photos/{photoId}") { [service] _, context in
             guard case .patient(let session, _)? = context.principal, let account = context.principal?.account else { throw Problem.unauthenticated }
             let slot = try transfers.begin(account: account)
-            do { return Self.image(try await service.photo(session, id: try Self.photoId(context)), slot: slot) } catch { slot.end(); throw error }
+            do { return Self.image(try await service.photo(session, id: try Self.photoId(context)), slot: slot, account: account, logger: context.logger) } catch { slot.end(); throw error }
         }
 
         let supporter = router.group("/v1/supporter").add(middleware: SessionMiddleware(sessions: sessions, roles: ["supporter"]))
@@ -56,7 +57,8 @@ extension MikataServer {
             let photoId = try Self.photoId(context)
             let slot = try transfers.begin(account: account)
             do {
-                return Self.image(try await Self.hidingOthers { try await service.photo(session, of: .vault(id), id: photoId) }, slot: slot)
+                return Self.image(try await Self.hidingOthers { try await service.photo(session, of: .vault(id), id: photoId) }, slot: slot,
+                                  account: account, logger: context.logger)
             } catch { slot.end(); throw error }
         }
     }
@@ -103,7 +105,8 @@ extension MikataServer {
     /// at the slot's deadline at the latest: a client that stopped reading (its window closed, the server's write
     /// waiting) has its connection closed then, so a stalled download holds neither its place nor its connection
     /// and task (`photos.transferTimeoutSeconds`).
-    static func image(_ download: PhotoDownload, slot: TransferLimit.Slot) -> Response {
+    /// A download ended so is logged as a warning naming the account (`account`: role and id, no e-mail).
+    static func image(_ download: PhotoDownload, slot: TransferLimit.Slot, account: String, logger: Logger) -> Response {
         let m = download.manifest
         let headers: HTTPFields = [.contentType: m.contentType.rawValue, .cacheControl: "no-store",
                                    HTTPField.Name("X-Content-Type-Options")!: "nosniff",
@@ -118,6 +121,8 @@ extension MikataServer {
             let written = try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     for try await chunk in chunks { try await out.write(ByteBuffer(bytes: chunk)) }
+                    // The end of the body waits on a closed window too: it is under the deadline as well.
+                    try await out.finish()
                     return true
                 }
                 group.addTask {
@@ -127,8 +132,10 @@ extension MikataServer {
                 defer { group.cancelAll() }
                 return try await group.next() ?? false
             }
-            guard written else { throw PhotoDownloadExpired() }
-            try await out.finish()
+            guard written else {
+                logger.warning("photo download not read within photos.transferTimeoutSeconds: connection closed", metadata: ["account": "\(account)"])
+                throw PhotoDownloadExpired()
+            }
         })
     }
 }
@@ -138,9 +145,8 @@ struct PhotoDownloadExpired: Error, CustomStringConvertible {
     var description: String { "photo: the download was not read within the transfer's time; the connection was closed" }
 }
 
-/// The response body's writer, handed to the one child task that writes the body and used again by the handler only
-/// after that task has ended (`PhotoRoutes.image`): never by two tasks at once, which is what makes the unchecked
-/// `Sendable` sound. Hummingbird's writers are `Sendable` structs over SwiftNIO's writer, or wrap one.
+/// The response body's writer, handed to the one child task that writes and ends the body (`PhotoRoutes.image`):
+/// never used by two tasks at once, which is what makes the unchecked `Sendable` sound. Hummingbird's writers are `Sendable` structs over SwiftNIO's writer, or wrap one.
 private final class BodyWriterBox: @unchecked Sendable {
     private var writer: any ResponseBodyWriter
     init(_ writer: any ResponseBodyWriter) { self.writer = writer }
@@ -188,8 +194,10 @@ struct UploadBody: AsyncSequence, Sendable {
 /// account); one more answers 503 with `Retry-After`.
 ///
 /// A transfer holds its place for `timeout` at most: an upload whose body still arrives after it is ended (400), and
-/// the place of a download still being written (a client that stopped reading holds the connection, not the place)
-/// is given back, so slow or stalled clients cannot keep every place taken.
+/// a download still being written is ended (its connection closed mid-body, `PhotoRoutes.image`) and its place given
+/// back, so slow or stalled clients cannot keep every place taken. The deadline is an instant of `now`'s clock and
+/// a download sleeps until it on `ContinuousClock`: an injected `now` must tell that clock's time (tests that move
+/// time by hand test the places, not the sleeping download).
 final class TransferLimit: Sendable {
     private struct Counts {
         var total = 0

@@ -402,8 +402,9 @@ package final class Store: Sendable {
     package func prepareDecoy() throws { _ = try decoyVault() }
 
     /// `openVault(id:)`'s work for an e-mail with no account: the same look-ups for the decoy's id (none finds a
-    /// file), the same sweep of the folders that id falls in (the decoy's shard holds real vaults in a store of any
-    /// size), then the decoy's header, read and verified. No handle of it logs anything.
+    /// file), the same sweep of the folders that id falls in (in a store of more than a few hundred vaults every
+    /// shard folder holds some; in a small one the folder may be missing, and the sweep stops at its open), then the
+    /// decoy's header, read and verified. No handle of it logs anything.
     func openDecoy() throws -> Vault {
         let decoy = try decoyVault()
         let id = decoy.vaultId
