@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import MikataCrypto
+@testable import MikataCrypto
 import Testing
 
 /// The number of memory mappings of this process (`vm.max_map_count` caps it, 65,530 by default).
@@ -20,19 +20,41 @@ private func mappingCount() -> Int {
 struct SecretPoolTests {
     @Test("a released slot reads back zero, and is reused with the new secret's bytes only")
     func releasedSlotIsZeroed() throws {
-        let neighbour = SecureBytes(copying: [UInt8](repeating: 0x11, count: 32))  // keeps the slab mapped
+        // Through SecureBytes on the shared pool. Other suites allocate from it at the same time, so the freed slot
+        // may be taken again at once: what holds whatever they do is that no free slot is ever dirty.
         var secret: SecureBytes? = SecureBytes(copying: [UInt8](repeating: 0xA5, count: 32))
         let location = try #require(secret?.slotLocation)
         #expect(SecretPool.shared.contents(ofSlot: location) == [UInt8](repeating: 0xA5, count: 32))
+        #expect(secret?.unsafeCopyToArray() == [UInt8](repeating: 0xA5, count: 32))
         secret = nil
-        #expect(SecretPool.shared.contents(ofSlot: location) == [UInt8](repeating: 0, count: 32))
-        // The most recently freed slot of this size is handed out next; a shorter secret leaves the rest zero.
-        let next = SecureBytes(copying: [UInt8](repeating: 0x5A, count: 20))
-        #expect(next.slotLocation == location)
-        #expect(SecretPool.shared.contents(ofSlot: location) == [UInt8](repeating: 0x5A, count: 20) + [UInt8](repeating: 0, count: 12))
-        #expect(next.unsafeCopyToArray() == [UInt8](repeating: 0x5A, count: 20))
-        #expect(neighbour.unsafeCopyToArray() == [UInt8](repeating: 0x11, count: 32))
         #expect(SecretPool.shared.statistics(checkingFreeSlots: true).dirtyFreeSlots == 0)
+
+        // Reuse, on a pool of this test's own that nothing else allocates from.
+        let pool = SecretPool()
+        func take(_ bytes: [UInt8]) throws -> SecretPool.Slot {
+            let slot = try #require(try pool.allocate(count: bytes.count))
+            bytes.withUnsafeBytes { slot.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            pool.endWrite(slot)
+            return slot
+        }
+        func slotOf(_ slot: SecretPool.Slot) -> SecureBytes.SlotLocation {
+            SecureBytes.SlotLocation(slab: ObjectIdentifier(slot.slab), index: slot.index)
+        }
+        let neighbour = try take([UInt8](repeating: 0x11, count: 32))  // keeps the slab mapped
+        let first = try take([UInt8](repeating: 0xA5, count: 32))
+        #expect(pool.contents(ofSlot: slotOf(first)) == [UInt8](repeating: 0xA5, count: 32))
+        pool.release(first)
+        #expect(pool.contents(ofSlot: slotOf(first)) == [UInt8](repeating: 0, count: 32))
+        // The most recently freed slot of this size is handed out next; a shorter secret leaves the rest zero.
+        let next = try take([UInt8](repeating: 0x5A, count: 20))
+        #expect(slotOf(next) == slotOf(first))
+        #expect(pool.contents(ofSlot: slotOf(next)) == [UInt8](repeating: 0x5A, count: 20) + [UInt8](repeating: 0, count: 12))
+        #expect(pool.contents(ofSlot: slotOf(neighbour)) == [UInt8](repeating: 0x11, count: 32))
+        #expect(pool.statistics(checkingFreeSlots: true).dirtyFreeSlots == 0)
+        pool.release(next)
+        pool.release(neighbour)
+        #expect(pool.statistics(checkingFreeSlots: true) == SecretPool.Statistics(slabs: 1, slotsInUse: 0, bytesInUse: 0, dirtyFreeSlots: 0,
+                                                                                  slabBytes: SecretPool.slabBytes))
     }
 
     @Test("an initializer that throws leaves its slot zeroed and free")
