@@ -22,6 +22,13 @@ package struct ByteReader {
         return Array(bytes[offset..<offset + count])
     }
 
+    /// Steps over `count` bytes without copying them; where they lie is `offset - count ..< offset` after.
+    /// - Throws: `FormatError.truncated` when fewer remain.
+    package mutating func skip(_ count: Int) throws {
+        guard count >= 0, count <= remaining else { throw FormatError.truncated(context) }
+        offset += count
+    }
+
     package mutating func readU8() throws -> UInt8 {
         guard remaining >= 1 else { throw FormatError.truncated(context) }
         defer { offset += 1 }

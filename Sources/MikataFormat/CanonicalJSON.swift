@@ -132,7 +132,7 @@ package enum CanonicalJSON {
     /// is already what `CompactJSON.append` would write. One pass (`StrictJSONScanner`).
     package static func strictScan(_ bytes: [UInt8]) -> (strict: Bool, compact: Bool) {
         switch StrictJSONScanner.scan(bytes) {
-        case .strict(let compact): return (true, compact)
+        case .strict(let compact, _): return (true, compact)
         case .invalid: return (false, false)
         }
     }

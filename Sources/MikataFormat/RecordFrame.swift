@@ -264,7 +264,21 @@ package struct RecordPayload: Equatable, Sendable {
         return m.bytes
     }
 
-    package static func parse(_ bytes: [UInt8]) throws -> RecordPayload {
+    /// FORMAT.md §5.5's fields of a payload, with where its data lies in the payload's bytes instead of a copy of it.
+    package struct Layout: Sendable {
+        package let authorId: [UInt8]
+        package let timeMillis: Int64
+        package let type: String
+        /// The data's bytes in the payload: 0 to `VaultFormat.recordDataMax` of them.
+        package let data: Range<Int>
+        /// The author's Ed25519 signature, 64 bytes (the payload's last).
+        package let signature: [UInt8]
+    }
+
+    /// Reads a payload's fields (FORMAT.md §5.5) without copying its data.
+    /// - Throws: `FormatError.unsupportedType` (another payload version), `.invalidField` (a type outside
+    ///   `isValidType`), `.limitExceeded` (data over `recordDataMax`), `.truncated`, `.trailingBytes`.
+    package static func layout(_ bytes: [UInt8]) throws -> Layout {
         var r = ByteReader(bytes, context: "record payload")
         let v = try r.readU8()
         guard v == version else { throw FormatError.unsupportedType("record payload version \(v)") }
@@ -275,9 +289,27 @@ package struct RecordPayload: Equatable, Sendable {
         guard let type = String(validating: typeBytes, as: UTF8.self), isValidType(type) else { throw FormatError.invalidField("record payload: invalid type") }
         let dataLength = Int(try r.readU32())
         guard dataLength <= VaultFormat.recordDataMax else { throw FormatError.limitExceeded("record payload: data of \(dataLength) bytes") }
-        let data = try r.read(dataLength)
+        try r.skip(dataLength)
+        let data = r.offset - dataLength..<r.offset
         let signature = try r.read(64)
         try r.expectEnd()
-        return RecordPayload(authorId: author, timeMillis: time, type: type, data: data, signature: signature)
+        return Layout(authorId: author, timeMillis: time, type: type, data: data, signature: signature)
+    }
+
+    /// Parses a payload (FORMAT.md §5.5), its data copied out.
+    /// - Throws: as `layout`.
+    package static func parse(_ bytes: [UInt8]) throws -> RecordPayload {
+        let l = try layout(bytes)
+        return RecordPayload(authorId: l.authorId, timeMillis: l.timeMillis, type: l.type, data: Array(bytes[l.data]), signature: l.signature)
+    }
+
+    /// The data of `payload` (whose layout is `data`), made of the payload's own storage: what follows the data is
+    /// cut off and what precedes it moved out of the way in place, so a reader does not allocate and copy each
+    /// record's data a second time after decrypting it.
+    package static func takeData(_ payload: consuming [UInt8], _ data: Range<Int>) -> [UInt8] {
+        var bytes = payload
+        bytes.removeSubrange(data.upperBound...)
+        bytes.removeSubrange(..<data.lowerBound)
+        return bytes
     }
 }

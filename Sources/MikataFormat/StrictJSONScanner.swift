@@ -15,8 +15,10 @@
 enum StrictJSONScanner {
     /// What the scan found.
     enum Outcome: Equatable {
-        /// Strict JSON; `compact` when no white space (RFC 8259 §2 `ws`) lies between or around its tokens.
-        case strict(compact: Bool)
+        /// Strict JSON; `compact` when no white space (RFC 8259 §2 `ws`) lies between or around its tokens;
+        /// `controls` when a string holds U+007F DELETE or a C1 control (U+0080–U+009F) as such, not escaped (the only
+        /// control characters strict JSON carries unescaped: C0 ones must be escaped, RFC 8259 §7).
+        case strict(compact: Bool, controls: Bool)
         /// Not strict JSON.
         case invalid
     }
@@ -38,6 +40,7 @@ enum StrictJSONScanner {
         let n: Int
         var i = 0
         var sawWhitespace = false
+        var sawControl = false
         /// Open containers, innermost last: an array is -1, an object where its names begin in `names`.
         var open: [Int] = []
         /// Member names of the open objects, as offsets of their text in `b`: start, end, start, end, … (an object's
@@ -86,7 +89,7 @@ enum StrictJSONScanner {
                     }
                 case UInt8(ascii: "\""):
                     var escaped = false
-                    guard let end = stringEnd(b, from: i + 1, escaped: &escaped) else { return .invalid }
+                    guard let end = stringEnd(b, from: i + 1, escaped: &escaped, controls: &sawControl) else { return .invalid }
                     i = end
                 case UInt8(ascii: "t"):
                     guard literal(b, at: i, "true") else { return .invalid }
@@ -107,7 +110,7 @@ enum StrictJSONScanner {
                 while true {
                     skipWhitespace()
                     guard let top = open.last else {
-                        return i == n ? .strict(compact: !sawWhitespace) : .invalid
+                        return i == n ? .strict(compact: !sawWhitespace, controls: sawControl) : .invalid
                     }
                     let object = top >= 0
                     guard i < n else { return .invalid }
@@ -130,7 +133,7 @@ enum StrictJSONScanner {
             guard i < n, b[i] == UInt8(ascii: "\"") else { return .invalid }
             let start = i + 1
             var escaped = false
-            guard let end = stringEnd(b, from: start, escaped: &escaped) else { return .invalid }
+            guard let end = stringEnd(b, from: start, escaped: &escaped, controls: &sawControl) else { return .invalid }
             if escaped {
                 guard let name = CanonicalJSON.decodedString(b, quoteAt: i), addDecodedName(name) else { return .invalid }
             } else {
@@ -195,16 +198,17 @@ enum StrictJSONScanner {
 
     /// The offset just past the closing quote of the string whose content starts at `from`, or nil if the string is
     /// not valid (RFC 8259 §7: an unescaped control character, a bad escape, a lone surrogate; §8.1: ill-formed UTF-8;
-    /// the text ends inside it). `escaped` becomes true if the string holds an escape.
+    /// the text ends inside it). `escaped` becomes true if the string holds an escape, `controls` if it holds U+007F
+    /// or a C1 control unescaped.
     @inline(__always)
-    static func stringEnd(_ b: [UInt8], from: Int, escaped: inout Bool) -> Int? {
+    static func stringEnd(_ b: [UInt8], from: Int, escaped: inout Bool, controls: inout Bool) -> Int? {
         let n = b.count
         var j = from
         while j < n {
             let c = b[j]
             // The usual bytes first: printable ASCII but the quote and the backslash, then the lead of a three-byte
             // sequence without a restricted second byte (E1–EC, EE–EF: most of the BMP, kana and kanji among it).
-            if c >= 0x20, c < 0x80, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") {
+            if c >= 0x20, c < 0x7F, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") {
                 j += 1
                 continue
             }
@@ -220,12 +224,14 @@ enum StrictJSONScanner {
                     guard let next = escapeEnd(b, at: j) else { return nil }
                     j = next
                 } else {
+                    if c == 0x7F { controls = true }
                     j += 1
                 }
                 continue
             }
             let count = utf8SequenceLength(b, at: j)
             guard count > 0 else { return nil }
+            if c == 0xC2, b[j + 1] < 0xA0 { controls = true }  // U+0080–U+009F
             j += count
         }
         return nil

@@ -2,7 +2,7 @@ import MikataFormat
 import MikataVault
 
 extension VaultRecord {
-    init(_ r: Record, scan: DataScan? = nil) {
+    init(_ r: Record, scan: JSONDataScan? = nil) {
         let author: RecordAuthor
         switch r.author.role {
         case "supporter": author = .supporter(SupporterID(trusted: r.author.id))
@@ -68,20 +68,3 @@ extension RecordQuery {
     }
 }
 
-/// What a page read found out about one record's data (`VaultRecord.dataIsPlainJSON`, `VaultRecord.dataIsJSON`,
-/// `VaultRecord.dataIsCompactJSON`).
-struct DataScan: Sendable {
-    /// `PlainJSON.isPlain`.
-    let plain: Bool
-    /// Plain, or `CanonicalJSON.isStrictJSON` (docs/FORMAT.md §5.2).
-    let strict: Bool
-    /// Strict, with no white space between tokens.
-    let compact: Bool
-
-    /// The answers for `data`: the plain scan first, the strict check (`CanonicalJSON.strictScan`, no value built) when it is not plain.
-    static func of(_ data: [UInt8]) -> DataScan {
-        if PlainJSON.isPlain(data) { return DataScan(plain: true, strict: true, compact: true) }
-        let (strict, compact) = CanonicalJSON.strictScan(data)
-        return DataScan(plain: false, strict: strict, compact: compact)
-    }
-}

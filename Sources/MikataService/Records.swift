@@ -12,37 +12,11 @@ extension VaultService {
     /// (docs/FORMAT.md §5.6): only the page is decrypted and held. Logged as one read. Runs on a pool thread inside
     /// the vault's lane.
     static func readPage(_ vault: Vault, _ session: VaultSession, _ query: RecordQuery) throws -> RecordPage {
+        // Each record's data is scanned as JSON by the read, on the thread that decrypted it (every core for a large
+        // page), so a client's output loop does not scan it again.
         let page = try vault.records(session, after: query.after, limit: query.limit, maxBytes: query.maxBytes, types: query.types, from: query.fromMillis,
-                                     until: query.untilMillis, includeInternal: query.includeInternal)
-        let scans = dataScans(page.records)
-        return RecordPage(records: zip(page.records, scans).map { VaultRecord($0, scan: $1) }, nextAfter: page.nextAfter)
-    }
-
-    /// The cores this process may use, read once: `activeProcessorCount` reads the cgroup's files (cpu.max,
-    /// cpuset) at every call, which a per-page question cannot afford.
-    static let cores = ProcessInfo.processInfo.activeProcessorCount
-
-    /// `DataScan.of` each record's data, for clients that copy JSON data as stored (`dataIsPlainJSON`, `dataIsJSON`):
-    /// scanned here, split over every core for a page of more than 1 MiB, so the client's single-threaded output
-    /// loop does not scan it again.
-    static func dataScans(_ records: [Record]) -> [DataScan] {
-        let bytes = records.reduce(0) { $0 + $1.data.count }
-        let parts = min(records.count, VaultService.cores)
-        guard bytes > 1 << 20, parts > 1 else { return records.map { DataScan.of($0.data) } }
-        // Parts of about equal bytes, each scanned on its own thread.
-        var bounds = [0], running = 0
-        for (i, r) in records.enumerated() {
-            running += r.data.count
-            if running >= bytes * bounds.count / parts, bounds.count < parts, i + 1 < records.count { bounds.append(i + 1) }
-        }
-        bounds.append(records.count)
-        let cuts = bounds
-        let results = Mutex([[DataScan]](repeating: [], count: cuts.count - 1))
-        DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { k in
-            let part = records[cuts[k]..<cuts[k + 1]].map { DataScan.of($0.data) }
-            results.withLock { $0[k] = part }
-        }
-        return results.withLock { $0.flatMap { $0 } }
+                                     until: query.untilMillis, includeInternal: query.includeInternal, scanData: true)
+        return RecordPage(records: page.records.map { VaultRecord($0, scan: $0.dataScan) }, nextAfter: page.nextAfter)
     }
 
     /// Appends a record as the patient.

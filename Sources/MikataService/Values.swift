@@ -35,7 +35,7 @@ public struct VaultRecord: Sendable, Hashable {
 
     /// What the read that made this record found out about its data (page reads scan it, on every core for a large
     /// page), so a client's output loop does not scan it again.
-    private let scan: DataScan?
+    private let scan: JSONDataScan?
 
     /// Whether `data` is in the plain JSON subset a key-sorting serializer prints back byte for byte (no white space,
     /// printable-ASCII strings without escapes, integers of at most 15 digits, lower-case keys in increasing order;
@@ -46,11 +46,17 @@ public struct VaultRecord: Sendable, Hashable {
     /// no lone surrogate, numbers a double holds; docs/FORMAT.md §5.2), so a client may embed it in a JSON document
     /// as stored. Only records written before those rules can fail it. Records of a page read carry the answer;
     /// others are checked here (`CanonicalJSON.isStrictJSON`: one pass, no value built), each time it is asked.
-    public var dataIsJSON: Bool { (scan ?? DataScan.of(data)).strict }
+    public var dataIsJSON: Bool { (scan ?? JSONDataScan.of(data)).strict }
 
     /// Whether `data` is strict JSON (`dataIsJSON`) with no white space between its tokens: as stored, it is already
     /// what `appendCompactData` writes. Records of a page read carry the answer; others are checked here.
-    public var dataIsCompactJSON: Bool { (scan ?? DataScan.of(data)).compact }
+    public var dataIsCompactJSON: Bool { (scan ?? JSONDataScan.of(data)).compact }
+
+    /// Whether `data`, strict JSON (`dataIsJSON`), holds U+007F DELETE or a C1 control (U+0080–U+009F) unescaped in a
+    /// string: the only control characters strict JSON carries as they are (RFC 8259 §7 has C0 ones escaped), which a
+    /// writer of terminal or line-oriented output escapes. False when `data` is not strict JSON. Records of a page read
+    /// carry the answer; others are scanned here.
+    public var dataHoldsDELOrC1: Bool { (scan ?? JSONDataScan.of(data)).holdsDELOrC1 }
 
     /// Appends `data` to `out` without the white space RFC 8259 §2 allows between tokens (`CompactJSON`): the same JSON
     /// value on one line, member order and the spelling of numbers and escapes as the author wrote them. For a client
@@ -58,10 +64,10 @@ public struct VaultRecord: Sendable, Hashable {
     /// `data`'s less some white space. Compact data (`dataIsCompactJSON`, known from a page read's scan) and plain data are
     /// appended as they are. O(`data.count`).
     public func appendCompactData(to out: inout [UInt8]) {
-        if (scan ?? DataScan.of(data)).compact { out += data } else { CompactJSON.append(data, to: &out) }
+        if (scan ?? JSONDataScan.of(data)).compact { out += data } else { CompactJSON.append(data, to: &out) }
     }
 
-    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: DataScan? = nil) {
+    init(seq: UInt64, type: String, author: RecordAuthor, timeMillis: Int64, data: [UInt8], scan: JSONDataScan? = nil) {
         self.seq = seq; self.type = type; self.author = author; self.timeMillis = timeMillis; self.data = data
         self.scan = scan
     }

@@ -183,7 +183,7 @@ struct RecordListWriter {
                 // type hold no character that needs escaping). Compact data has no white space to drop. DEL and C1
                 // inside its strings are escaped, as `StandardOutput.json` does for every other answer.
                 buffer += Array(#"{"author":""#.utf8) + Array(r.author.description.utf8) + Array(#"","data":"#.utf8)
-                let controls = ControlEscapes.holdsDELOrC1(r.data)
+                let controls = r.dataHoldsDELOrC1  // found by the page read's scan
                 if r.data.count >= Self.flushBytes, r.dataIsCompactJSON, !controls {  // large data goes out as it is, not copied first
                     try flush()
                     try StandardOutput.write(r.data)

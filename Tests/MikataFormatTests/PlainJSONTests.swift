@@ -142,3 +142,45 @@ struct CompactJSONTests {
         }
     }
 }
+
+@Suite("JSON data scan: plain, strict, compact and unescaped DEL or C1 in one reading")
+struct JSONDataScanTests {
+    @Test("fixed cases", arguments: [
+        // text, plain, strict, compact, DEL or C1
+        (#"{"a":1}"#, true, true, true, false),
+        (#"{"b":"x","a":"\#u{7F}"}"#, false, true, true, true),
+        ("[\"\u{7F}\"]", false, true, true, true),
+        (#"{"\#u{7F}":1}"#, false, true, true, true),
+        ("\"\u{80}\"", false, true, true, true),
+        ("\"\u{9F}\"", false, true, true, true),
+        ("\"\u{A0}\u{FF}\u{100}\"", false, true, true, false),
+        (#""\u007f\u0085""#, false, true, true, false),
+        ("[1, \"\u{85}\"]", false, true, false, true),
+        (#"{"a":1,"a":"\#u{7F}"}"#, false, false, false, false),
+        ("\"\u{7F}", false, false, false, false),
+        ("", false, false, false, false),
+    ])
+    func fixed(_ text: String, _ plain: Bool, _ strict: Bool, _ compact: Bool, _ controls: Bool) {
+        let scan = JSONDataScan.of(Array(text.utf8))
+        #expect([scan.plain, scan.strict, scan.compact, scan.holdsDELOrC1] == [plain, strict, compact, controls], "\(text)")
+    }
+
+    /// In strict JSON, DEL's byte (7F) and a C1 control's lead and second bytes (C2 80–9F) can stand only inside a
+    /// string, and only as those characters: a search for them is the answer the scan must give, for names and values,
+    /// next to escapes and multi-byte characters.
+    @Test("DEL or C1 found exactly where a byte search finds them (2,000 random documents)")
+    func randomControls() {
+        var g = SystemRandomNumberGenerator()
+        let pieces = ["a", "\u{7F}", "\u{80}", "\u{9F}", "\u{A0}", "\u{C2}", "日", "é", #"\u007f"#, #"\u0085"#, #"\n"#, #"\\"#, #"\""#, " "]
+        func string() -> String { "\"" + (0..<Int.random(in: 0...4, using: &g)).map { _ in pieces.randomElement(using: &g)! }.joined() + "\"" }
+        for _ in 0..<2000 {
+            let members = (0..<Int.random(in: 0...3, using: &g)).map { i in "\"k\(i)" + string().dropFirst() + ":" + string() }
+            let list = "\"list\":[" + string() + "," + string() + "]"
+            let text = Array(("{" + (members + [list]).joined(separator: ",") + "}").utf8)
+            let scan = JSONDataScan.of(text)
+            #expect(scan.strict, "\(String(decoding: text, as: UTF8.self))")
+            let expected = text.indices.contains { i in text[i] == 0x7F || (text[i] == 0xC2 && i + 1 < text.count && text[i + 1] < 0xA0) }
+            #expect(scan.holdsDELOrC1 == expected, "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
+}

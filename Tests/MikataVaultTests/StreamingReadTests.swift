@@ -111,6 +111,62 @@ struct StreamingReadTests {
         #expect(try vault.records(session, after: 299, limit: 10).records.map(\.seq) == [300, 301])
     }
 
+    /// A page of more than one batch (`Vault.batchFramesMax` frames or `batchBytesMax` bytes) reads the next batch
+    /// while handing the one before over: what it returns, where it stops and its byte budget are as for any page.
+    @Test("pages larger than a decryption batch, by count and by bytes, read the same records; a byte budget ends a page at the record that reaches it")
+    func pipelinedPages() throws {
+        let s = try Scratch()
+        // 700 records of 20 to 200 bytes, and every 50th of 100 KiB, so batches end on bytes as well as on count.
+        let (vault, session) = try mixedVault(s, count: 700, sizes: { $0 % 50 == 49 ? 100 * 1024 : 20 + $0 % 7 * 30 })
+        let visible = try vault.records(session).filter { !$0.type.hasPrefix("mikata.") }
+        #expect(visible.count == 700)
+        for limit in [255, 256, 257, 513, 699, 700, Vault.pageLimitMax] {
+            #expect(try allPages(vault, session, limit: limit) == visible, "limit \(limit)")
+        }
+        for maxBytes in [1, 5_000, 150_000, 1 << 20, 5 << 20] {
+            var out: [Record] = []
+            var after: UInt64?
+            while true {
+                let page = try vault.records(session, after: after, limit: Vault.pageLimitMax, maxBytes: maxBytes)
+                let bytes = page.records.map(\.data.count)
+                // Under budget until the last record, which reaches it (unless the page ended with the vault).
+                #expect(bytes.dropLast().reduce(0, +) < maxBytes, "maxBytes \(maxBytes)")
+                if page.nextAfter != nil { #expect(bytes.reduce(0, +) >= maxBytes, "maxBytes \(maxBytes)") }
+                out += page.records
+                guard let next = page.nextAfter else { break }
+                after = next
+            }
+            #expect(out == visible, "maxBytes \(maxBytes)")
+        }
+        // A selective page over batches, starting mid-vault.
+        let page = try vault.records(session, after: 100, limit: 300, types: ["message"])
+        #expect(page.records == Array(visible.filter { $0.type == "message" && $0.seq > 100 }.prefix(300)))
+    }
+
+    /// `scanData` has each record's data scanned on the thread that decrypted it; the answer is `JSONDataScan.of`'s.
+    @Test("a page read with scanData carries each record's JSON scan; without it, none; records compare equal either way")
+    func scannedPages() throws {
+        let s = try Scratch()
+        let (vault, _) = try s.patient()
+        let session2 = try vault.unlock(password: pw("patient-pw"))
+        // Plain; strict with DEL in a string; not compact; a C1 control; DEL escaped (none as such); U+00A0.
+        let datas = [#"{"a":1}"#, #"{"b":1,"a":"\#u{7F}"}"#, "[1, 2]", #""\#u{85}""#, #""\u007f""#, #"{"\#u{A0}":"\#u{9F}"}"#, #""\#u{A0}""#]
+        for d in datas { try vault.append(type: "note", data: Array(d.utf8), session: session2) }
+        for limit in [1, 3, 300] {
+            var scanned: [Record] = []
+            var after: UInt64?
+            repeat {
+                let page = try vault.records(session2, after: after, limit: limit, scanData: true)
+                scanned += page.records
+                after = page.nextAfter
+            } while after != nil
+            #expect(scanned.map(\.dataScan) == scanned.map { JSONDataScan.of($0.data) })
+            #expect(scanned.map { $0.dataScan?.holdsDELOrC1 } == [false, true, false, true, false, true, false])
+            let plain = try vault.records(session2, limit: 300)
+            #expect(plain.records.allSatisfy { $0.dataScan == nil } && plain.records == scanned)
+        }
+    }
+
     @Test("forEachRecord streams the same records in order, stops when asked, and logs the read before the first record")
     func stream() throws {
         let s = try Scratch()

@@ -44,7 +44,7 @@ extension Vault {
                 readChunkSize = min(window, Vault.photoReadWindow)
                 defer { readChunkSize = window }
                 let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
-                                          batch: { 1 }) { r, _ in
+                                          batch: { _, _ in BatchWant(frames: 1, bytes: Vault.batchBytesMax) }) { r, _ in
                     last = r.seq
                     guard filter.matches(r) else { return true }
                     page.append(r)

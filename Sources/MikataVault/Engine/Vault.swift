@@ -1,5 +1,5 @@
 package import MikataCrypto
-import MikataFormat
+package import MikataFormat
 
 /// Who wrote a record.
 package struct RecordAuthor: Equatable, Sendable, CustomStringConvertible {
@@ -17,6 +17,13 @@ package struct Record: Equatable, Sendable {
     package let author: RecordAuthor
     package let timeMillis: Int64
     package let data: [UInt8]
+    /// What the read found out about `data` as JSON, when it was asked to (`scanData`); nil otherwise.
+    package var dataScan: JSONDataScan? = nil
+
+    // Equal records are equal whether or not their data was scanned.
+    package static func == (a: Record, b: Record) -> Bool {
+        a.seq == b.seq && a.type == b.type && a.author == b.author && a.timeMillis == b.timeMillis && a.data == b.data
+    }
 }
 
 /// Non-secret facts about a vault, readable without any password (`mikata vault inspect`).

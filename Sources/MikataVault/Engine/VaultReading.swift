@@ -117,6 +117,19 @@ extension Vault {
     static let batchFramesMax = 256
     static let batchBytesMax = 4 << 20
 
+    /// How much more a walk's visitor may still want beyond the frames queued for decryption and not yet handed to
+    /// it: a hint for batch sizes only (the walk goes on for as long as the visitor asks for more, whatever it says).
+    struct BatchWant {
+        /// More records.
+        var frames: Int
+        /// More bytes of frames (a frame's length bounds its record's data).
+        var bytes: Int
+        /// No limit but the batch's own.
+        static let batchful = BatchWant(frames: Vault.batchFramesMax, bytes: Vault.batchBytesMax)
+        /// Whether frames already queued may satisfy the visitor.
+        var isMet: Bool { frames <= 0 || bytes <= 0 }
+    }
+
     // MARK: the public reads
 
     /// Reads and verifies every record (FORMAT.md §5.6). Internal records (type "mikata.*") are included.
@@ -139,10 +152,13 @@ extension Vault {
     /// with the record that brings its data to `maxBytes` (so a page's memory is bounded by bytes too), optionally
     /// only of `types` and with `from ≤ time < until` (milliseconds since 1970). Internal records ("mikata.*") only
     /// with `includeInternal` or when `types` names them. Starts at the nearest indexed checkpoint, checks the chain
-    /// from there and decrypts only the records it returns (and any its filters skip); the end-of-file checks run
-    /// when the page reaches the end. Logged as one read.
+    /// from there and decrypts only the records it returns (and any its filters skip; a selective page decrypts up to a
+    /// batch ahead); the end-of-file checks run when the page reaches the end. A page of more than one batch is read
+    /// ahead: the next batch is read from the file and decrypted while the one before it is handed over. With
+    /// `scanData`, each record's data is scanned as JSON (`Record.dataScan`) on the thread that decrypted it. Logged as
+    /// one read.
     package func records(_ session: VaultSession, after: UInt64? = nil, limit: Int, maxBytes: Int = Int.max, types: Set<String>? = nil,
-                         from: Int64? = nil, until: Int64? = nil, includeInternal: Bool = false) throws -> RecordPage {
+                         from: Int64? = nil, until: Int64? = nil, includeInternal: Bool = false, scanData: Bool = false) throws -> RecordPage {
         guard (1...Vault.pageLimitMax).contains(limit) else { throw VaultError.invalidInput("a page holds 1 to \(Vault.pageLimitMax) records") }
         guard maxBytes > 0 else { throw VaultError.invalidInput("a page's byte budget must be positive") }
         let filter = try RecordFilter(types: types, from: from, until: until, includeInternal: includeInternal)
@@ -153,9 +169,13 @@ extension Vault {
                 var page: [Record] = []
                 var bytes = 0
                 var last: UInt64?
-                // Not pipelined: a page decrypts about as many records as it returns, not a batch ahead.
-                let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), pipelined: false,
-                                          batch: { filter.isSelective ? 64 : max(limit - page.count, 1) }) { r, _ in
+                // A page decrypts about as many records as it returns: the next batch is started only while the page
+                // still wants more than the records already queued.
+                let result = try walkFile(from: after, keyring: keyring, decryptFrom: Vault.firstSeq(after: after), scanData: scanData,
+                                          batch: { queued, queuedBytes in
+                    filter.isSelective ? BatchWant(frames: 64, bytes: Vault.batchBytesMax)
+                        : BatchWant(frames: limit - page.count - queued, bytes: maxBytes == Int.max ? Int.max : maxBytes - bytes - queuedBytes)
+                }) { r, _ in
                     last = r.seq
                     guard filter.matches(r) else { return true }
                     page.append(r)
@@ -208,7 +228,8 @@ extension Vault {
     /// Walks this vault's file from the checkpoint before record `after + 1` (from record 0 if `after` is nil),
     /// checking the chain; records from `decryptFrom` on are decrypted (with a keyring) and handed to `visit`.
     /// Lock held. Uses and extends the frame index.
-    func walkFile(from after: UInt64?, keyring: Keyring?, decryptFrom: UInt64, pipelined: Bool = true, batch: () -> Int = { Vault.batchFramesMax },
+    func walkFile(from after: UInt64?, keyring: Keyring?, decryptFrom: UInt64, pipelined: Bool = true, scanData: Bool = false,
+                  batch: (_ queued: Int, _ queuedBytes: Int) -> BatchWant = { _, _ in .batchful },
                   visit: (Record, [UInt8]) throws -> Bool = { _, _ in true }) throws -> WalkResult {
         let identity = try medium.identity()
         if frameIndex?.identity != identity { frameIndex = FrameIndex(identity: identity) }
@@ -231,7 +252,7 @@ extension Vault {
         var reader = FrameReader(medium: medium, from: start.offset, end: size, chunkSize: readChunkSize)
         return try Vault.walk(&reader, state: state, vaultId: vaultId, from: start, floorLink: floorLink, keyring: keyring,
                               decryptFrom: decryptFrom, index: &frameIndex, parallel: parallelReads, pipelined: pipelined,
-                              signatures: verifiedSignatures, batch: batch, visit: visit)
+                              scanData: scanData, signatures: verifiedSignatures, batch: batch, visit: visit)
     }
 
     struct ReadResult {
@@ -265,7 +286,8 @@ extension Vault {
     /// are decrypted.
     static func walk(_ reader: inout FrameReader, state: KeyState, vaultId: [UInt8], from start: FrameCheckpoint, floorLink: [UInt8]?,
                      keyring: Keyring?, decryptFrom: UInt64, index: inout FrameIndex?, parallel: Bool = true, pipelined: Bool = false,
-                     keepPayloads: Bool = false, signatures: VerifiedSignatures? = nil, batch: () -> Int = { Vault.batchFramesMax },
+                     scanData: Bool = false, keepPayloads: Bool = false, signatures: VerifiedSignatures? = nil,
+                     batch: (_ queued: Int, _ queuedBytes: Int) -> BatchWant = { _, _ in .batchful },
                      visit: (Record, [UInt8]) throws -> Bool) throws -> WalkResult {
         var chain = ChainCheck(state: state, start: start, floorLink: floorLink)
         var pending: [WalkedFrame] = []
@@ -276,7 +298,8 @@ extension Vault {
         var stopped = false
         var stoppedAtLast = false
 
-        var inFlight: DecodeJob?
+        /// The batch decrypting in the background, and its frames' count and bytes.
+        var inFlight: (job: DecodeJob, frames: Int, bytes: Int)?
 
         /// Hands decoded records over in order; false once the visitor stopped.
         func deliver(_ opened: [Result<(Record, [UInt8]), any Error>]) throws -> Bool {
@@ -290,26 +313,40 @@ extension Vault {
             return true
         }
 
-        /// Decrypts the pending frames and hands them over in order; false once the visitor stopped. Pipelined, the
-        /// batch is decrypted in the background while the walk reads the next one, and the batch before it is
-        /// handed over now (two batches in memory at most).
+        /// Hands the batch in flight over, if there is one; false once the visitor stopped.
+        func drain() throws -> Bool {
+            guard let previous = inFlight else { return true }
+            inFlight = nil
+            return try deliver(previous.job.wait())
+        }
+
+        /// Decrypts the pending frames and hands them over in order; false once the visitor stopped. Pipelined, and
+        /// while the visitor wants more than the frames queued, the batch is decrypted in the background while the walk
+        /// reads the next one, and the batch before it is handed over now (two batches in memory at most).
         func flush() throws -> Bool {
             guard let keyring else { return true }
-            var job: DecodeJob?
-            if !pending.isEmpty {
-                let next = DecodeJob(frames: pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads,
-                                     signatures: signatures)
+            guard !pending.isEmpty else { return try drain() }
+            let make = { DecodeJob(frames: pending, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads,
+                                   scanData: scanData, signatures: signatures) }
+            let queued = (frames: pending.count + (inFlight?.frames ?? 0), bytes: pendingBytes + (inFlight?.bytes ?? 0))
+            guard pipelined, !batch(queued.frames, queued.bytes).isMet else {
+                // The last batch the visitor may want: handed over as soon as it is decrypted.
+                guard try drain() else { return false }
+                let next = make()
                 pending = []
                 pendingBytes = 0
-                guard pipelined else { return try deliver(next.run()) }
-                next.start()
-                job = next
+                return try deliver(next.run())
             }
-            guard let previous = inFlight else { inFlight = job; return true }
-            inFlight = job
+            let next = make()
+            next.start()
+            let previous = inFlight
+            inFlight = (next, pending.count, pendingBytes)
+            pending = []
+            pendingBytes = 0
+            guard let previous else { return true }
             let more: Bool
-            do { more = try deliver(previous.wait()) } catch { _ = job?.wait(); inFlight = nil; throw error }
-            if !more { _ = job?.wait(); inFlight = nil }
+            do { more = try deliver(previous.job.wait()) } catch { _ = next.wait(); inFlight = nil; throw error }
+            if !more { _ = next.wait(); inFlight = nil }
             return more
         }
 
@@ -340,7 +377,13 @@ extension Vault {
             if f.body != nil, keyring != nil, f.header.seq >= decryptFrom {
                 pending.append(f)
                 pendingBytes += f.header.length
-                if pending.count >= max(1, min(batch(), Vault.batchFramesMax)) || pendingBytes >= Vault.batchBytesMax {
+                var want = batch(inFlight?.frames ?? 0, inFlight?.bytes ?? 0)
+                if want.isMet, inFlight != nil {
+                    // The batch in flight may be all the visitor wants: hand it over before deciding on more.
+                    if try !drain() { stopped = true; break }
+                    want = batch(0, 0)
+                }
+                if pending.count >= max(1, min(want.frames, Vault.batchFramesMax)) || pendingBytes >= max(1, min(want.bytes, Vault.batchBytesMax)) {
                     if try !flush() { stopped = true; break }
                 }
             }
@@ -369,19 +412,20 @@ extension Vault {
         let keyring: Keyring
         let parallel: Bool
         let keepPayloads: Bool
+        let scanData: Bool
         let signatures: VerifiedSignatures?
         private var results: [Result<(Record, [UInt8]), any Error>] = []
         private let done = DispatchGroup()
 
         init(frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring, parallel: Bool, keepPayloads: Bool,
-             signatures: VerifiedSignatures?) {
+             scanData: Bool, signatures: VerifiedSignatures?) {
             self.frames = frames; self.vaultId = vaultId; self.state = state; self.keyring = keyring
-            self.parallel = parallel; self.keepPayloads = keepPayloads; self.signatures = signatures
+            self.parallel = parallel; self.keepPayloads = keepPayloads; self.scanData = scanData; self.signatures = signatures
         }
 
         func run() -> [Result<(Record, [UInt8]), any Error>] {
             Vault.openRecords(frames, vaultId: vaultId, state: state, keyring: keyring, parallel: parallel, keepPayloads: keepPayloads,
-                              signatures: signatures)
+                              scanData: scanData, signatures: signatures)
         }
 
         func start() {
@@ -414,17 +458,20 @@ extension Vault {
     /// Decrypts and checks frames, in parallel over every core when there are several (the chain was checked by the
     /// walk). One result per frame, in order. With `signatures`, a signature this process verified before is not
     /// verified again.
-    static func openRecords(_ frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring,
-                            parallel: Bool = true, keepPayloads: Bool = false, signatures: VerifiedSignatures? = nil) -> [Result<(Record, [UInt8]), any Error>] {
+    static func openRecords(_ frames: [WalkedFrame], vaultId: [UInt8], state: KeyState, keyring: Keyring, parallel: Bool = true,
+                            keepPayloads: Bool = false, scanData: Bool = false, signatures: VerifiedSignatures? = nil) -> [Result<(Record, [UInt8]), any Error>] {
         guard parallel, frames.count > 1, Vault.cores > 1 else {
             return frames.map { f in
-                Result { try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, signatures: signatures) }
+                Result {
+                    try Vault.openRecord(f, vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, scanData: scanData,
+                                         signatures: signatures)
+                }
             }
         }
         var results = [Result<(Record, [UInt8]), any Error>?](repeating: nil, count: frames.count)
         results.withUnsafeMutableBufferPointer { out in
             let job = ParallelOpen(frames: frames, vaultId: vaultId, state: state, keyring: keyring, keepPayloads: keepPayloads,
-                                   signatures: signatures, out: out)
+                                   scanData: scanData, signatures: signatures, out: out)
             DispatchQueue.concurrentPerform(iterations: frames.count) { i in job.run(i) }
         }
         return results.map { $0! }
@@ -438,12 +485,14 @@ extension Vault {
         let state: KeyState
         let keyring: Keyring
         let keepPayloads: Bool
+        let scanData: Bool
         let signatures: VerifiedSignatures?
         let out: UnsafeMutableBufferPointer<Result<(Record, [UInt8]), any Error>?>
 
         func run(_ i: Int) {
             out[i] = Result {
-                try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, signatures: signatures)
+                try Vault.openRecord(frames[i], vaultId: vaultId, state: state, keyring: keyring, keepPayload: keepPayloads, scanData: scanData,
+                                     signatures: signatures)
             }
         }
     }
@@ -452,9 +501,10 @@ extension Vault {
 
     /// FORMAT.md §5.5–5.6 for one frame: decrypt, parse the payload, check the author's right and signature (through
     /// `signatures` when given: exactly these bytes verified before are not verified again). The payload's bytes come
-    /// back only if asked (a re-encryption); else they are let go at once.
+    /// back only if asked (a re-encryption); else they are let go at once. With `scanData`, the record's data is
+    /// scanned as JSON here (`Record.dataScan`), while it is still in this core's cache.
     static func openRecord(_ walked: WalkedFrame, vaultId: [UInt8], state: KeyState, keyring: Keyring, keepPayload: Bool,
-                           signatures: VerifiedSignatures? = nil) throws -> (Record, [UInt8]) {
+                           scanData: Bool = false, signatures: VerifiedSignatures? = nil) throws -> (Record, [UInt8]) {
         guard let body = walked.body else { preconditionFailure("a frame to decrypt was walked without its body") }
         let n = walked.header.seq
         // Decrypted where the walk read it: the ciphertext is not copied out of the chunk first.
@@ -463,8 +513,8 @@ extension Vault {
         let bytes = body.chunk.bytes
         let layout = try VaultError.parsing("record \(n)") { try RecordFrame.bodyLayout(bytes, at: body.index, header: walked.header) }
         let payloadBytes = try decrypt(header: walked.header, bytes, layout, vaultId: vaultId, keyring: keyring)
-        let payload: RecordPayload
-        do { payload = try RecordPayload.parse(payloadBytes) }
+        let payload: RecordPayload.Layout
+        do { payload = try RecordPayload.layout(payloadBytes) }
         catch FormatError.unsupportedType(let what) { throw VaultError.unsupported("record \(n): \(what) is not supported by this build") }
         catch { throw VaultError.tampered("record \(n) decrypts to a malformed payload") }
         guard let author = state.author(id: payload.authorId, seq: n) else {
@@ -476,8 +526,12 @@ extension Vault {
         guard valid else {
             throw VaultError.tampered("record \(n)'s signature does not match its claimed author")
         }
-        return (Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id),
-                       timeMillis: payload.timeMillis, data: payload.data), keepPayload ? payloadBytes : [])
+        let record = { (data: [UInt8]) in
+            Record(seq: n, type: payload.type, author: RecordAuthor(role: author.role.name, id: author.id), timeMillis: payload.timeMillis, data: data,
+                   dataScan: scanData ? JSONDataScan.of(data) : nil)
+        }
+        guard keepPayload else { return (record(RecordPayload.takeData(consume payloadBytes, payload.data)), []) }
+        return (record(Array(payloadBytes[payload.data])), payloadBytes)
     }
 
     /// FORMAT.md §5.1: the payload of the frame whose checked header is `header` and whose body lies in `bytes`
