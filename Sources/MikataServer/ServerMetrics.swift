@@ -54,6 +54,7 @@ final class ServerMetrics: Sendable {
         CoreMetrics.Gauge(label: "mikata_argon2_queue_depth", factory: factory).record(argon2Waiting)
         CoreMetrics.Gauge(label: "mikata_access_log_group_commits", factory: factory).record(Double(logBatches.batches))
         CoreMetrics.Gauge(label: "mikata_access_log_group_commit_entries", factory: factory).record(Double(logBatches.appends))
+        CoreMetrics.Gauge(label: "mikata_log_lines_dropped_total", factory: factory).record(LogLineWriter.standardError.droppedTotal)
         return registry.emitToString()
     }
 }

@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let level = settings.logLevel
         LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
+        defer { LogLineWriter.standardError.flush() }  // what the server logged up to its shutdown
         let logger = Logger(label: "mikata.serve")
         let service = try await MikataServer.openStore(settings)
         let server = MikataServer(configuration: settings, service: service, logger: logger)

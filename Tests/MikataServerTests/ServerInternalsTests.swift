@@ -272,6 +272,56 @@ import Testing
     func durationsInMilliseconds(duration: Duration, text: String) {
         #expect(RequestLogMiddleware.milliseconds(duration) == text)
     }
+
+    /// A reader that stops reading (a full pipe) never makes `enqueue` wait: lines beyond the queue's bound are
+    /// dropped and counted, a warning line stands where they are missing, and every line kept comes out once, whole,
+    /// in order, when the reader catches up and the writer is flushed.
+    @Test(.timeLimit(.minutes(1))) func aStalledReaderNeverHoldsTheCaller() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let writer = LogLineWriter(descriptor: fds[1], capacityBytes: 64 << 10)
+        let pad = String(repeating: "x", count: 180)
+        var kept: [Int] = []
+        for n in 0..<2_000 where writer.enqueue(Array(#"{"n":\#(n),"pad":"\#(pad)"}"#.utf8)) { kept.append(n) }
+        // The pipe holds 64 KiB and the queue 64 KiB more: most of 400 KB of lines were dropped, none waited.
+        #expect(kept.count < 1_000 && writer.droppedTotal == 2_000 - kept.count)
+
+        let readEnd = fds[0]
+        let output = Lines()
+        let reader = Thread {
+            var all: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress!, $0.count) }
+                if n <= 0 { break }
+                all += buffer[0..<n]
+            }
+            output.add(String(decoding: all, as: UTF8.self))
+        }
+        reader.start()
+        writer.flush()
+        close(fds[1])
+        while output.all.isEmpty { usleep(1_000) }
+        close(readEnd)
+
+        let text = try #require(output.all.first)
+        #expect(text.hasSuffix("\n"))
+        var numbers: [Int] = [], reported = 0
+        for line in text.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if let n = object["n"] as? Int {
+                numbers.append(n)
+            } else {
+                #expect(object["label"] as? String == "mikata.log" && object["level"] as? String == "warning")
+                // The report stands after the last line kept before the gap.
+                let count = try #require((object["dropped"] as? String).flatMap { Int($0) })
+                #expect(!kept.contains((numbers.last ?? -1) + 1))
+                reported += count
+            }
+        }
+        #expect(numbers == kept)
+        #expect(reported == writer.droppedTotal)
+    }
 }
 
 /// `Authorization` values as `Request.bearerToken` reads them (RFC 6750 §2.1).
