@@ -108,7 +108,7 @@ final class LoginThrottle: Sendable {
             } else if s.consecutive + s.inFlight >= freeFailures, s.inFlight > 0 {
                 return .seconds(1)
             }
-            if a[k] == nil, a.count >= maxTracked { Self.evict(&a, keepingAfter: now - accountLockout) }
+            if a[k] == nil, a.count >= maxTracked { evict(&a, keepingAfter: now - accountLockout) }
             s.inFlight += 1
             a[k] = s
             return nil
@@ -194,7 +194,7 @@ final class LoginThrottle: Sendable {
             s.consecutive += 1
             s.lastFailure = now
             if s.consecutive >= accountFailureLimit { lock(&s, now) }
-            if a[k] == nil, a.count >= maxTracked { Self.evict(&a, keepingAfter: now - accountLockout) }
+            if a[k] == nil, a.count >= maxTracked { evict(&a, keepingAfter: now - accountLockout) }
             a[k] = s
         }
         addresses.withLock { m in
@@ -221,12 +221,20 @@ final class LoginThrottle: Sendable {
     /// Accounts and addresses tracked now (tests, metrics).
     var tracked: (accounts: Int, addresses: Int) { (accounts.withLock { $0.count }, addresses.withLock { $0.count }) }
 
-    private static func evict(_ a: inout [[UInt8]: AccountState], keepingAfter cutoff: ContinuousClock.Instant) {
-        // Never a locked account (or one with lockouts behind it): flooding the table must not lift a lockout.
+    private func evict(_ a: inout [[UInt8]: AccountState], keepingAfter cutoff: ContinuousClock.Instant) {
+        // Never a locked account (or one with lockouts behind it): flooding the table must not lift a lockout. Nor
+        // does a flood wipe an account's progress towards one: stale entries go only while they are within the free
+        // failures, and otherwise the entry with the fewest failures goes (the oldest of those). A guesser's flood of
+        // made-up addresses, one failure each, evicts its own entries, never an account a few tries from its lock
+        // (NIST SP 800-63B §5.2.2: the count is of consecutive failures, whenever they came).
         let evictable = a.filter { $0.value.lockedUntil == nil && $0.value.lockouts == 0 && $0.value.inFlight == 0 }
-        let old = evictable.filter { $0.value.lastFailure < cutoff }.map(\.key)
-        for o in old { a[o] = nil }
-        if old.isEmpty, let oldest = evictable.min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key { a[oldest] = nil }
+        let stale = evictable.filter { $0.value.lastFailure < cutoff && $0.value.consecutive <= freeFailures }.map(\.key)
+        for o in stale { a[o] = nil }
+        if stale.isEmpty, let least = evictable.min(by: {
+            ($0.value.consecutive, $0.value.lastFailure) < ($1.value.consecutive, $1.value.lastFailure)
+        })?.key {
+            a[least] = nil
+        }
     }
 
     /// Keeps an address table within `maxTracked` before a new key goes in: addresses whose window ended go first,

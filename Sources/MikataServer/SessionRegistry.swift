@@ -109,15 +109,20 @@ final class SessionRegistry: Sendable {
     ///     (a password change, a recovery, "log out everywhere"), no session opens.
     /// - Returns: the bearer token (shown to the client once).
     /// - Throws: `Problem` 401 when the account's sessions were ended during the login; 429 when the address holds
-    ///   `maxPerAddress`; 503 when `maxSessions` are open (expired ones are swept first; the last
+    ///   `maxPerAddress` (never for an administrator); 503 when `maxSessions` are open (expired ones are swept first; the last
     ///   `administratorReserve` places are for administrators).
     func open(_ principal: Principal, address: String, ticket: UInt64) throws -> String {
         let (token, hash) = BearerToken.generate()
         let now = self.now()
         var expired: [Principal] = []
         let account = principal.account
-        var limit = maxSessions
-        if case .administrator = principal {} else { limit -= administratorReserve }
+        // Administrators keep places of their own in the table, and are not held to the per-address cap: they sign in
+        // only from allowlisted addresses, often behind one NAT with everyone else there (a health centre), where
+        // other users' sessions must not lock them out (after their TOTP step was used up); their per-account cap
+        // and the reserve bound them.
+        var administrator = false
+        if case .administrator = principal { administrator = true }
+        let limit = administrator ? maxSessions : maxSessions - administratorReserve
         enum Outcome { case opened(Int), endedSince, addressFull, tableFull }
         // One critical section with `close(account:)` (which bumps the counter under this lock too): a close either
         // runs before it (and the ticket refuses) or after it (and removes the new session).
@@ -133,10 +138,10 @@ final class SessionRegistry: Sendable {
             }
             // Expired sessions are swept only when a limit is reached (a sweep reads every session).
             func fromAddress() -> Int { e.values.lazy.filter { $0.address == address }.count }
-            if e.count >= limit || fromAddress() >= maxPerAddress { expired += sweepLocked(&e, now: now) }
+            if e.count >= limit || (!administrator && fromAddress() >= maxPerAddress) { expired += sweepLocked(&e, now: now) }
             // An address at its limit is refused, not made room for: ending the oldest session of an address would
             // let one client sign out everyone else who shares it (a clinic's network, a carrier's NAT).
-            guard fromAddress() < maxPerAddress else { return .addressFull }
+            guard administrator || fromAddress() < maxPerAddress else { return .addressFull }
             guard e.count < limit else { return .tableFull }
             e[hash] = Entry(principal: principal, address: address, created: now, lastUsed: now)
             return .opened(e.count)

@@ -290,9 +290,11 @@ extension VaultService {
             return try await blocking { store in
                 _ = try Store.normalise(email: email)
                 let vault = try store.vaultId(email: email)
+                let enrolment = try store.readDocument(.administrators, as: AdministratorAccount.self).first { $0.name == administrator }?.enrolment
                 let request = PendingShredRequest(requestId: Random.bytes(16).hex, requestedAt: Self.isoNow(),
                                                   requestedByAdministrator: administrator, email: email, reason: reason,
-                                                  requestedBy: requestedBy, reference: reference, vaultId: vault.hex)
+                                                  requestedBy: requestedBy, reference: reference, vaultId: vault.hex,
+                                                  requesterEnrolment: enrolment)
                 try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.append(request) }
                 try store.log("shred-request", vaultId: vault, actor: "administrator:\(administrator)", role: "operator",
                               detail: "request \(request.requestId)")
@@ -319,7 +321,8 @@ extension VaultService {
     /// `execution.executedBy` the one who requested it, `execution.approvedBy` the approver (docs/CERTIFICATE.md).
     /// The request is removed once the shred completed (an interrupted one keeps it, and approving again
     /// completes the same shred). A request older than `shredRequestLifetime` at `now`, or whose requester is no
-    /// longer an administrator, is void: removed, and answered as no request.
+    /// longer an administrator (deleted, even if enrolled again under the same name), is void: removed, and answered
+    /// as no request.
     /// - Throws: `MikataError` `.notFound` (no such request, or a void one), `.notPermitted` (the approver made the
     ///   request), and what `shred(email:request:)` throws.
     public func approveShred(requestId: String, administrator: String, now: Date = Date()) async throws -> DeletionOutcome {
@@ -332,7 +335,10 @@ extension VaultService {
         } catch { throw MikataError.from(error) }
         let madeAt = Self.isoFormatter().date(from: request.requestedAt)
         let expired = madeAt.map { now.timeIntervalSince($0) > Self.shredRequestLifetime } ?? true
-        let requesterGone = try await administratorEnrolment(request.requestedByAdministrator) == nil
+        // Void once its requester is deleted, even if an administrator of that name was enrolled since (a deletion and
+        // re-creation is how a compromised administrator's password and TOTP are reset: their requests go with them).
+        let current = try await administratorEnrolment(request.requestedByAdministrator)
+        let requesterGone = current == nil || (request.requesterEnrolment.map { $0 != current } ?? false)
         if expired || requesterGone {
             try? await blocking { store in
                 try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll { $0.requestId == requestId } }

@@ -95,10 +95,17 @@ extension VaultService {
         return SupporterRead(vaultId: r.vaultId, page: r.value, pin: r.pin)
     }
 
-    /// A linked patient's records as an async sequence, a page at a time.
+    /// A linked patient's records as an async sequence, a page at a time. A patient named by e-mail is resolved
+    /// (and the supporter's pin checked) by the first page; the pages after it read that same vault by id, so a
+    /// stream never carries on in another vault the address comes to lead to.
     public func recordStream(_ session: SupporterSession, of patient: PatientReference,
                              _ query: RecordQuery = RecordQuery()) -> AsyncThrowingStream<VaultRecord, any Error> {
-        pages { q in try await self.records(session, of: patient, q).page }(query)
+        let target = Mutex(patient)
+        return pages { q in
+            let read = try await self.records(session, of: target.withLock { $0 }, q)
+            target.withLock { $0 = .vault(read.vaultId) }
+            return read.page
+        }(query)
     }
 
     /// Appends a record as an authorised write-only service: sealed under the vault's current epoch, signed with
@@ -109,8 +116,7 @@ extension VaultService {
         let identity = try session.current()
         let json = try checkedData(type: type, data, byService: true)
         return try await appendCombined(vaultId, bytes: json.count, prepare: { vault in
-            try Self.refuseRevokedService(identity, self.store)
-            return Vault.PendingAppend(type: type, data: json, session: try vault.session(service: identity))
+            Vault.PendingAppend(type: type, data: json, session: try Self.writeOnlySession(identity, vault, self.store))
         }, after: { vault, seq in self.noteAppend(self.store, vaultId: vaultId.bytes, type: type, data: json, seq: seq, byService: true) })
     }
 
@@ -122,29 +128,47 @@ extension VaultService {
     public func append(_ session: ServiceSession, toPatientEmail email: String, type: String, data: [UInt8]) async throws -> UInt64 {
         let identity = try session.current()
         let json = try checkedData(type: type, data, byService: true)
-        let key = try await laneKey(email: email)
-        return try await lanes.run(key) {
-            try await blocking { store in
-                let actor = "service:\(identity.id.hex)"
-                let refusal = VaultError.notPermitted("this service is not authorised to write to the vault")
-                let id: [UInt8]
-                do { id = try store.vaultId(email: email) } catch VaultError.notFound {
-                    try? store.log("append", vaultId: nil, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
-                    throw refusal
-                }  // a malformed address (invalid input) or a damaged entry (tampered) keeps its own class
-                let vault = try self.handles.open(id, store)
-                let s: VaultSession
-                do {
-                    try Self.refuseRevokedService(identity, store)
-                    s = try vault.session(service: identity)
-                } catch VaultError.notPermitted(let m) {
-                    try? store.log("append", vaultId: id, actor: actor, role: "service", outcome: "denied", detail: "not-permitted")
-                    throw VaultError.notPermitted(m)
+        // The lane is chosen by the vault the address leads to before it is taken; inside, the address is looked up
+        // again, and if it leads elsewhere by then (registered, deleted or re-registered meanwhile) the lane is chosen
+        // again: the kept handle of a vault is only ever used inside that vault's lane.
+        for _ in 0..<Self.laneAttempts {
+            let key = try await laneKey(email: email)
+            let written: UInt64? = try await lanes.run(key) {
+                try await blocking { store in
+                    let id: [UInt8]
+                    do { id = try store.vaultId(email: email) } catch VaultError.notFound {
+                        try? store.log("append", vaultId: nil, actor: "service:\(identity.id.hex)", role: "service", outcome: "denied",
+                                       detail: "not-permitted")
+                        throw VaultError.notPermitted("this service is not authorised to write to the vault")
+                    }  // a malformed address (invalid input) or a damaged entry (tampered) keeps its own class
+                    guard id.hex == key else { return nil }
+                    let vault = try self.handles.open(id, store)
+                    let seq = try vault.append(type: type, data: json, session: try Self.writeOnlySession(identity, vault, store))
+                    self.noteAppend(store, vaultId: id, type: type, data: json, seq: seq, byService: true)
+                    return seq
                 }
-                let seq = try vault.append(type: type, data: json, session: s)
-                self.noteAppend(store, vaultId: id, type: type, data: json, seq: seq, byService: true)
-                return seq
             }
+            if let written { return written }
+        }
+        throw MikataError(.busy, "the address changed vaults while the append waited; try again")
+    }
+
+    /// How many times an operation by e-mail chooses its vault's lane before it answers busy (the address led to
+    /// another vault each time it got the lane).
+    static let laneAttempts = 3
+
+    /// The write-only session of `identity` on `vault`. A refusal (the service revoked in the registry, or not
+    /// authorised by the vault) is logged as a denied append, by vault id or by address alike, so the patient's
+    /// access log shows every refused attempt.
+    /// - Throws: `VaultError.notPermitted`.
+    static func writeOnlySession(_ identity: ServiceIdentity, _ vault: Vault, _ store: Store) throws -> VaultSession {
+        do {
+            try refuseRevokedService(identity, store)
+            return try vault.session(service: identity)
+        } catch VaultError.notPermitted(let m) {
+            try? store.log("append", vaultId: vault.vaultId, actor: "service:\(identity.id.hex)", role: "service", outcome: "denied",
+                           detail: "not-permitted")
+            throw VaultError.notPermitted(m)
         }
     }
 

@@ -207,9 +207,13 @@ public final class VaultService: Sendable {
         [.notPermitted, .authenticationFailed, .invalidInput].contains(MikataError.from(error).code)
     }
 
-    /// The lane of the vault `email` leads to ("" when it leads nowhere: the engine answers that case itself).
+    /// The lane of the vault `email` leads to; for an address that leads nowhere, a lane of that address's own
+    /// (`Store.addressLaneKey`), so requests for unknown addresses never queue together: one shared lane would make
+    /// a known address answer faster than an unknown one whenever someone keeps unknown ones in flight (an e-mail
+    /// oracle for anyone who can send them, e.g. a service key). "" only for a malformed address, which the operation
+    /// refuses as invalid input.
     func laneKey(email: String) async throws -> String {
-        try await blocking { store in (try? store.vaultId(email: email))?.hex ?? "" }
+        try await blocking { store in (try? store.vaultId(email: email))?.hex ?? (try? store.addressLaneKey(email: email)) ?? "" }
     }
 
     /// Runs work that computes one Argon2id at the store's cost: admitted into the memory budget first (suspending,

@@ -35,6 +35,32 @@ import Testing
         #expect(LoginThrottle.addressKey("::ffff:192.0.2.7") == "192.0.2.7")
     }
 
+    // A flood of made-up accounts, each failed once, long after the victim's last failure, never wipes the victim's
+    // count of consecutive failures: it still locks at the limit.
+    @Test func aFloodOfNewAccountsKeepsAnAccountsProgressTowardsItsLock() throws {
+        final class ManualClock: @unchecked Sendable {
+            var now = ContinuousClock.now
+            func advance(_ d: Duration) { now += d }
+        }
+        let clock = ManualClock()
+        var c = ServerConfiguration()
+        c.freeFailures = 2
+        c.accountFailureLimit = 6
+        c.accountLockout = .seconds(100)
+        let t = LoginThrottle(configuration: c, maxTracked: 20, now: { clock.now })
+        for _ in 0..<5 {
+            try t.begin(account: "victim", address: "192.0.2.1")
+            t.end(account: "victim", address: "192.0.2.1", .failed)
+            clock.advance(.seconds(61))  // past every backoff
+        }
+        clock.advance(.seconds(1_000))  // long past the lockout's length: the entry is stale
+        for i in 0..<200 { t.failed(account: "junk\(i)", address: "10.\(i / 250).\(i % 250).1") }
+        #expect(t.tracked.accounts <= 20)
+        try t.begin(account: "victim", address: "192.0.2.2")
+        t.end(account: "victim", address: "192.0.2.2", .failed)  // the sixth consecutive failure: locked
+        #expect(throws: Problem.self) { try t.begin(account: "victim", address: "192.0.2.3") }
+    }
+
     // M4: once a lockout ends, the next failure locks again at once, for twice as long.
     @Test func lockoutsEscalate() throws {
         final class ManualClock: @unchecked Sendable {
@@ -91,6 +117,11 @@ import Testing
             #expect(p.status == .tooManyRequests && p.retryAfter == 60)
         }
         #expect(r.count == 5 && flood.allSatisfy { r.principal(token: $0) != nil })
+        // An administrator behind the same address (a health centre's NAT) still signs in: the address's cap is not
+        // theirs, so other users' sessions cannot lock them out after their TOTP step is spent.
+        let admin = try r.open(.administrator(name: "nat", enrolment: ""), address: "198.51.100.7", ticket: r.ticket())
+        #expect(r.count == 6)
+        r.close(token: admin)
         // Many addresses fill what patients and supporters may hold: 40 less the administrators' 4.
         for i in 0..<40 { _ = try? r.open(patient(), address: "203.0.113.\(i)", ticket: r.ticket()) }
         #expect(r.count == 36)
@@ -147,6 +178,15 @@ import Testing
         try await s.deleteAdministrator(name: "a3")
         let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: orphan.requestId, administrator: "a2") }
         #expect(void?.code == .notFound && void?.message.contains("no longer exists") == true)
+        #expect(try await s.shredRequests().isEmpty)
+        // Deleted and enrolled again under the same name (how a compromised administrator's password and TOTP are
+        // reset): the request made before dies with the old enrolment.
+        _ = try await s.createAdministrator(name: "a3", password: Secret(utf8: "admin password a3, again"))
+        let reset = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "2b", administrator: "a3")
+        try await s.deleteAdministrator(name: "a3")
+        _ = try await s.createAdministrator(name: "a3", password: Secret(utf8: "admin password a3, new"))
+        let reenrolled = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: reset.requestId, administrator: "a2") }
+        #expect(reenrolled?.code == .notFound && reenrolled?.message.contains("no longer exists") == true)
         #expect(try await s.shredRequests().isEmpty)
         _ = try await s.unlockPatient(email: "stale@example.com", password: Secret(utf8: "pw one"))  // the vault is untouched
         // Within its week, from an administrator who still exists, a request is approved as before.

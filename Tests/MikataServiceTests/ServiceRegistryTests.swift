@@ -3,6 +3,31 @@ import Testing
 @testable @_spi(Testing) import MikataService
 
 @Suite struct ServiceRegistryTests {
+    /// A registered service the vault never authorised is refused by vault id as by address, and both refusals
+    /// are in the vault's access log: the patient sees every refused attempt.
+    @Test func refusedServiceAppendsAreLoggedByIdAndByAddress() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        let r = try await s.registerService(name: "not authorised")
+        let apiKey = r.apiKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
+        let session = try await s.serviceSession(apiKey: apiKey)
+        #expect(await code { _ = try await s.append(session, to: patient.vaultId, type: "dose", data: json("{}")) } == .notPermitted)
+        #expect(await code { _ = try await s.append(session, toPatientEmail: "p@example.jp", type: "dose", data: json("{}")) } == .notPermitted)
+        let actor = "service:" + r.service.serviceId.hex
+        let denied = try await s.accessLog(patient).filter { $0.entry.action == "append" && $0.entry.outcome == "denied" && $0.entry.actor == actor }
+        #expect(denied.count == 2)
+
+        // Requests for unknown addresses do not share one lane (a queue there would answer a known address faster
+        // than an unknown one): each address has its own, named without the address itself.
+        let unknownA = try await s.laneKey(email: "nobody-a@example.jp"), unknownB = try await s.laneKey(email: "nobody-b@example.jp")
+        #expect(unknownA != unknownB && !unknownA.isEmpty && !unknownA.contains("nobody"))
+        #expect(try await s.laneKey(email: "Nobody-A@Example.jp") == unknownA)
+        #expect(try await s.laneKey(email: "p@example.jp") == patient.vaultId.hex)
+    }
+
     @Test func theRegistryKeepsOnlyTheKeysHashAndRefusesRevokedAndMalformedKeysAlike() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }

@@ -137,13 +137,18 @@ extension Vault {
         try audited("read", actor: Vault.actor(of: session), detail: { "\($0.count) records" }) { try readRecords(session) }
     }
 
-    /// `records` without its access-log entry, for callers that log the read themselves (contact records).
-    func readRecords(_ session: VaultSession) throws -> [Record] {
+    /// `records` without its access-log entry, for callers that log the read themselves (contact records). With
+    /// `keeping`, only the records it accepts are held: every record is still decrypted and verified, but memory is
+    /// O(kept + one batch), not O(vault), when a caller wants a few records of one type.
+    func readRecords(_ session: VaultSession, keeping: (Record) -> Bool = { _ in true }) throws -> [Record] {
         try locked(exclusive: false) {
             try prepare(session)
             guard let keyring = session.keyring else { throw VaultError.notPermitted("a write-only service cannot read the vault") }
             var out: [Record] = []
-            _ = try walkFile(from: nil, keyring: keyring, decryptFrom: 0, visit: { r, _ in out.append(r); return true })
+            _ = try walkFile(from: nil, keyring: keyring, decryptFrom: 0, visit: { r, _ in
+                if keeping(r) { out.append(r) }
+                return true
+            })
             return out
         }
     }

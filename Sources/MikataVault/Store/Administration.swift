@@ -48,12 +48,16 @@ package struct PendingShredRequest: Codable, Sendable, Equatable {
     package var reference: String
     /// The vault the address led to when the request was made (hex): the approval shreds that vault or nothing.
     package var vaultId: String?
+    /// The requester's enrolment (`AdministratorAccount.enrolment`) when the request was made: the request is void
+    /// once that administrator is deleted, even if one of the same name is enrolled again. Absent in requests made
+    /// before it was kept (those are checked by name, as they were).
+    package var requesterEnrolment: String?
 
     package init(requestId: String, requestedAt: String, requestedByAdministrator: String, email: String, reason: String,
-                 requestedBy: String, reference: String, vaultId: String? = nil) {
+                 requestedBy: String, reference: String, vaultId: String? = nil, requesterEnrolment: String? = nil) {
         self.requestId = requestId; self.requestedAt = requestedAt; self.requestedByAdministrator = requestedByAdministrator
         self.email = email; self.reason = reason; self.requestedBy = requestedBy; self.reference = reference
-        self.vaultId = vaultId
+        self.vaultId = vaultId; self.requesterEnrolment = requesterEnrolment
     }
 }
 

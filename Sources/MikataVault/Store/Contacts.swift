@@ -84,8 +84,10 @@ extension Vault {
         let key = Vault.contactKey(ownerKey)
         var out: [String: SupporterContact] = [:]
         // Only the patient writes contact records (the reserved type is refused for everyone else's appends); one
-        // signed by another author is ignored rather than trusted.
-        for r in try readRecords(session) where r.type == Vault.contactRecordType && r.author.role == "patient" {
+        // signed by another author is ignored rather than trusted. Only they are held while the vault is walked: a
+        // vault of many photos costs its walk's time here, not its size in memory (each access-log page and each grant
+        // reads the contacts).
+        for r in try readRecords(session, keeping: { $0.type == Vault.contactRecordType && $0.author.role == "patient" }) {
             let json: [UInt8]
             do { json = try SealedContact.open(r.data, key: key, vaultId: vaultId) }
             catch let e as FormatError { throw VaultError.from(e, in: "contact record \(r.seq)") }

@@ -248,6 +248,11 @@ package final class Store: Sendable {
         lookupName(kind, normalised: try Store.normalise(email: email))
     }
 
+    /// A name for in-process serialization of operations on an address that leads to no vault: the address's
+    /// keyed lookup name (not the address itself), prefixed so it never equals a vault id's hex.
+    /// - Throws: `VaultError.invalidInput` for a malformed address.
+    package func addressLaneKey(email: String) throws -> String { "address:" + (try lookupName(.patient, email: email)).hex }
+
     func lookupName(_ kind: LookupEntry.Kind, normalised: String) -> [UInt8] {
         let h = Blake2b(outputLength: 32, key: lookupKey)
         h.update(VaultFormat.Label.emailLookup); h.update([kind.rawValue]); h.update(Array(normalised.utf8))
