@@ -140,6 +140,36 @@ func code(_ body: () async throws -> Void) async -> MikataError.Code? {
         #expect(s.handles.count == 1, "refusals are the caller's failure: the patient's handle (and frame index) stays")
     }
 
+    /// A supporter's stream by address reads the vault its first page resolved: when the address comes to lead to
+    /// another vault the supporter is also linked to (the patient deleted theirs and the address was registered
+    /// again), the stream fails instead of carrying on in the other vault from the first one's sequence numbers.
+    @Test func aSupportersStreamByAddressStaysOnItsVault() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        _ = try await s.createSupporter(email: "n@example.jp", name: "Nurse", password: pw("npw"))
+        let first = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
+        for i in 0..<6 { _ = try await s.append(first, type: "note", data: json("{\"first\":\(i)}")) }
+        _ = try await s.grant(first, supporterEmail: "n@example.jp")
+        let nurse = try await s.unlockSupporter(email: "n@example.jp", password: pw("npw"))
+
+        var stream = s.recordStream(nurse, of: .email("p@example.jp"), RecordQuery(limit: 2)).makeAsyncIterator()
+        var read: [VaultRecord] = []
+        for _ in 0..<2 { read.append(try #require(try await stream.next())) }  // the first page: both from the first vault
+        _ = try await s.deletePatient(email: "p@example.jp", password: pw("pw"))
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p2", password: pw("pw2"))
+        let second = try await s.unlockPatient(email: "p@example.jp", password: pw("pw2"))
+        for i in 0..<6 { _ = try await s.append(second, type: "note", data: json("{\"second\":\(i)}")) }
+        _ = try await s.grant(second, supporterEmail: "n@example.jp")
+
+        do {
+            while let r = try await stream.next() { read.append(r) }
+            Issue.record("the stream went on after its vault was deleted")
+        } catch {}
+        #expect(read.allSatisfy { String(decoding: $0.data, as: UTF8.self).contains("first") })
+    }
+
     @Test func pagesAndStreamsReturnEveryRecordOnceInOrder() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }
