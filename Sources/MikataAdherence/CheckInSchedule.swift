@@ -114,12 +114,19 @@ public struct CheckInSchedule: Sendable, Hashable {
         self.versions = versions.sorted { ($0.effectiveFrom, $0.seq) < ($1.effectiveFrom, $1.seq) }
     }
 
-    /// A schedule of the latest `count` of `versions` by (`effectiveFrom`, `seq`); a later duplicate of a `seq` wins.
-    public static func latest(_ versions: [Version], count: Int) -> CheckInSchedule {
+    /// At most `count` of `versions` (a later duplicate of a `seq` wins), by (`effectiveFrom`, `seq`): the version
+    /// governing `from` and the nearest after it first, then the latest of those before it. Without `from`, the latest
+    /// `count`. Versions far in the future therefore never push out the one in force: a linked author who appends
+    /// many regimens effective in 2099 does not silence the notices of today's.
+    public static func latest(_ versions: [Version], count: Int, governing from: LocalDate? = nil) -> CheckInSchedule {
         var bySeq: [UInt64: Version] = [:]
         for v in versions { bySeq[v.seq] = v }
         let sorted = bySeq.values.sorted { ($0.effectiveFrom, $0.seq) < ($1.effectiveFrom, $1.seq) }
-        return CheckInSchedule(versions: Array(sorted.suffix(count)))
+        guard let from, sorted.count > count else { return CheckInSchedule(versions: Array(sorted.suffix(count))) }
+        let start = sorted.lastIndex { $0.effectiveFrom <= from } ?? 0
+        var kept = Array(sorted[start...].prefix(count))
+        if kept.count < count { kept = Array(sorted[max(0, start - (count - kept.count))..<start]) + kept }
+        return CheckInSchedule(versions: kept)
     }
 
     /// Adds a version (a regimen change), replacing one with the same `seq`.

@@ -125,9 +125,15 @@ public enum NoticeRules {
     /// A dose event counts as a check-in only for a slot of the schedule at most this many days after its
     /// `recordedAt` (UTC dates); the checker also drops check-ins this far ahead of its clock.
     public static let checkInHorizonDays = 2
-    /// At most this many schedule versions are kept (regimen changes): the latest by (`effectiveFrom`, `seq`); an
-    /// older one leaves when a newer one comes.
+    /// At most this many schedule versions are kept (regimen changes): the one in force `retentionDays` ago and the
+    /// nearest after it (`CheckInSchedule.latest(_:count:governing:)`); older ones leave first, then the furthest in
+    /// the future, so versions dated far ahead never push out the one the checker needs.
     public static let maxScheduleVersions = 32
+    /// The date whose governing version (and those after it) a kept schedule holds: `retentionDays` before `now`'s
+    /// UTC date, which covers the lookback, the longest grace and any time zone.
+    static func scheduleHorizon(_ now: Date) -> LocalDate {
+        LocalDate(now, in: TimeZone(identifier: "UTC")!).adding(days: -retentionDays)
+    }
     /// The checker looks back at most this far (48 h): after an outage it does not mail supporters about old slots.
     public static let lookback: Duration = .seconds(48 * 3600)
     /// Grace periods a patient may choose, in minutes (15 minutes to 24 hours; default 120, as reports use).
@@ -174,7 +180,7 @@ extension VaultService {
                 }
                 return true
             }
-            schedule = CheckInSchedule.latest(versions, count: NoticeRules.maxScheduleVersions)
+            schedule = CheckInSchedule.latest(versions, count: NoticeRules.maxScheduleVersions, governing: NoticeRules.scheduleHorizon(now))
             let doc: NoticeDocument = try store.updateNoticeFile(vaultId: id.bytes) { plain in
                 var doc = try plain.map(NoticeDocument.decode)
                     ?? NoticeDocument(vaultId: id.hex, graceMinutes: graceMinutes, consentedAt: now.formatted(.iso8601), schedule: schedule,
@@ -309,9 +315,10 @@ extension VaultService {
                 doc.checkIns = (doc.checkIns + [slot.description]).sorted()  // pruned by the checker, on its clock
             } else {
                 guard let r = try? Regimen.decode(json: data) else { return }
-                // The latest versions stay (the oldest, which govern only days long past, leave first).
+                // The version in force and the nearest after it stay (those governing only days long past leave first,
+                // then the furthest in the future).
                 doc.schedule = CheckInSchedule.latest(doc.schedule.versions + [CheckInSchedule.Version(seq: seq, regimen: r)],
-                                                      count: NoticeRules.maxScheduleVersions)
+                                                      count: NoticeRules.maxScheduleVersions, governing: NoticeRules.scheduleHorizon(Date()))
             }
             plain = doc.encoded()
         }

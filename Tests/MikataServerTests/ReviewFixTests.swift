@@ -194,6 +194,20 @@ import Testing
         _ = try await s.approveShred(requestId: fresh.requestId, administrator: "a2", now: Date().addingTimeInterval(VaultService.shredRequestLifetime - 60))
     }
 
+    // A shred run another way (the patient's own deletion, the CLI) takes the vault's pending requests with it: they
+    // hold the address as typed, which must not outlive the certificate.
+    @Test func aShredRunAnotherWayTakesThePendingRequestsWithIt() async throws {
+        let f = try await ServerFixture.make()
+        let s = f.service
+        _ = try await s.createAdministrator(name: "a1", password: Secret(utf8: "admin password a1"))
+        _ = try await s.createPatient(email: "leaving@example.com", nickname: "L", password: Secret(utf8: "pw one"))
+        _ = try await s.createPatient(email: "staying@example.com", nickname: "S", password: Secret(utf8: "pw two"))
+        _ = try await s.requestShred(email: "leaving@example.com", reason: "r", requestedBy: "hc", reference: "1", administrator: "a1")
+        let other = try await s.requestShred(email: "staying@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a1")
+        _ = try await s.deletePatient(email: "leaving@example.com", password: Secret(utf8: "pw one"))
+        #expect(try await s.shredRequests().map(\.requestId) == [other.requestId])
+    }
+
     // M1: an approval shreds the vault the request named, or nothing.
     @Test func anApprovalNeverShredsAVaultTheRequestDidNotName() async throws {
         let f = try await ServerFixture.make()

@@ -297,6 +297,29 @@ private struct NoticeFixture {
         #expect(kept.count == 32 && kept.first?.effectiveFrom == day("2026-11-09") && kept.last?.effectiveFrom == day("2026-12-10"))
     }
 
+    /// Versions dated far ahead (a linked author appending many regimens effective in 2099) never push out the one
+    /// in force: the version governing the horizon date stays, with the nearest after it; the furthest go first.
+    @Test func versionsFarAheadNeverPushOutTheOneInForce() {
+        let base = try! RegimenTemplate.hrze6.regimen(start: day("2026-11-01"), doses: doses, timesOfDay: [eight])
+        let inForce = CheckInSchedule.Version(seq: 1, regimen: base)
+        let future = (0..<40).map { k in
+            CheckInSchedule.Version(seq: UInt64(10 + k),
+                                    regimen: try! Regimen(effectiveFrom: day("2099-01-01").adding(days: k), timeZone: tokyo, phases: base.phases))
+        }
+        let schedule = CheckInSchedule.latest(([inForce] + future).shuffled(), count: 32, governing: day("2026-11-20"))
+        #expect(schedule.versions.count == 32 && schedule.versions.first?.seq == 1)
+        #expect(schedule.versions.last?.effectiveFrom == day("2099-01-31"))
+        #expect(schedule.version(on: day("2026-11-20"))?.seq == 1)
+        // Older versions leave before any in force or ahead: with 40 past ones, the one in force and those after stay.
+        let past = (0..<40).map { k in
+            CheckInSchedule.Version(seq: UInt64(200 + k),
+                                    regimen: try! Regimen(effectiveFrom: day("2025-01-01").adding(days: k), timeZone: tokyo, phases: base.phases))
+        }
+        let mixed = CheckInSchedule.latest(past + [inForce] + Array(future.prefix(3)), count: 32, governing: day("2026-11-20"))
+        #expect(mixed.versions.count == 32 && mixed.version(on: day("2026-11-20"))?.seq == 1)
+        #expect(mixed.versions.last?.effectiveFrom == day("2099-01-03") && mixed.versions.first?.effectiveFrom == day("2025-01-13"))
+    }
+
     @Test func aMailProgramThatHangsIsStoppedAtItsDeadline() throws {
         let hanging = SendmailTransport(executable: "/bin/sh", arguments: ["-c", "cat >/dev/null; sleep 60"], deadline: .seconds(1))
         let message = try NoticeMessage.missedDoseNotice(from: "noreply@hokenjo.example.jp", to: "sato@hokenjo.example.jp", nickname: "Taro",

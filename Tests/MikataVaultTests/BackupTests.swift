@@ -63,6 +63,12 @@ struct BackupTests {
         #expect(checked.vaults == 3 && checked.files == summary.files && checked.storeId == f.store.storeId)
         _ = try Backup.verify(path: f.path("full.mkb"), backupKey: nil, publicKey: try f.store.signingKey().publicKey)
         #expect(failureClass { _ = try Backup.verify(path: f.path("missing.mkb"), backupKey: nil, publicKey: try f.store.signingKey().publicKey) } == "not-found")
+        // Only a regular file is read: a device is refused at once (not read without end), and so is a FIFO (not
+        // waited on forever for a writer).
+        #expect(failureClass { _ = try Backup.verify(path: "/dev/zero", backupKey: nil, publicKey: try f.store.signingKey().publicKey) } == "invalid-input")
+        let fifo = f.path("backup.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(failureClass { _ = try Backup.verify(path: fifo, backupKey: nil, publicKey: try f.store.signingKey().publicKey) } == "invalid-input")
 
         let target = f.path("restored")
         let restoredSummary = try Backup.restore(path: f.path("full.mkb"), into: target, backupKey: key, tombstones: .noneExists)

@@ -381,13 +381,21 @@ enum Posix {
 
     /// A file the caller named outside the store (a backup, a backup key): links followed, any owner; nil if it
     /// does not exist.
+    /// Only a regular file is read: opened without blocking, so a FIFO (or a link to one) is refused instead of
+    /// waiting for a writer forever, and a device such as /dev/zero is refused instead of read without end.
+    /// - Throws: `VaultError.invalidInput` for anything but a regular file; `.io` on a read error.
     static func readOutsideFile(_ path: String) throws -> [UInt8]? {
-        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+        let fd = PathBytes.withCString(path) { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         if fd < 0 {
             if errno == ENOENT { return nil }
             throw error("open", errno, path)
         }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error("stat", errno, path) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw VaultError.invalidInput("\(PathBytes.display(path)) is not a regular file (a pipe or a device): give the backup file itself")
+        }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         defer { Sodium.wipe(&chunk) }  // a backup key passes through it

@@ -465,6 +465,7 @@ package enum Backup {
         }
         // The restored store's trust anchors are made anew under the target's root key (the same store's key where
         // it survived, else a new one), trusting the backup because its signature was checked above.
+        try source.checkOutside(store: target, storeId: storeId)  // as `init` does: never a key inside the restored store
         let rootKey = try source.loadOrCreate(storeId: storeId)
         let accounts = Dictionary(parsed.entries.filter { $0.path.hasPrefix("supporters/") }.map { ($0.path, $0.data) }, uniquingKeysWith: { a, _ in a })
         func reanchor(_ path: String, _ data: [UInt8]) throws -> [UInt8] {

@@ -48,12 +48,20 @@ package enum RootKeySource: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: `VaultError.invalidInput` naming the rule.
     func checkOutside(store root: String, storeId: String) throws {
         guard case .descriptor = self else {
+            // The real path of `p`, existing or not: the real path of its nearest existing ancestor with the rest of
+            // `p` after it (a store not made yet, as a restore's target, is compared where it will be).
             func real(_ p: String) -> String? {
                 var path = p
+                var rest: [Substring] = []
                 while true {
-                    if let r = PathBytes.withCString(path, { realpath($0, nil) }) { defer { free(r) }; return String(cString: r) }
+                    if let r = PathBytes.withCString(path, { realpath($0, nil) }) {
+                        defer { free(r) }
+                        let base = String(cString: r)
+                        return rest.isEmpty ? base : (base == "/" ? "" : base) + "/" + rest.reversed().joined(separator: "/")
+                    }
                     let parent = Posix.parent(of: path)
                     if parent == path { return nil }
+                    if let name = path.dropFirst(parent.count).split(separator: "/").last { rest.append(name) }
                     path = parent
                 }
             }

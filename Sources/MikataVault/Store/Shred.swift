@@ -259,6 +259,15 @@ extension Store {
         }
         // The missed-dose notice file (check-in schedule, supporters' addresses; FORMAT.md §7.15) goes with the vault.
         try removeNoticeFile(vaultId: id)
+        // So do pending administrators' shred requests for this vault (they hold the address as typed): a shred run
+        // another way (the CLI, the patient's own deletion) must not leave the e-mail behind the certificate.
+        let waiting = try readDocument(.shredRequests, as: PendingShredRequest.self)
+        func forThisVault(_ r: PendingShredRequest) -> Bool {
+            r.vaultId.map { $0 == idHex } ?? ((try? matches(intent, email: r.email)) ?? false)
+        }
+        if waiting.contains(where: forThisVault) {
+            try updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll(where: forThisVault) }
+        }
         CrashPoint.hit("shred:lookup-removed")
         // 4. Verify that nothing is left.
         var checks: [JSONValue] = []
