@@ -38,11 +38,7 @@ import Testing
     // A flood of made-up accounts, each failed once, long after the victim's last failure, never wipes the victim's
     // count of consecutive failures: it still locks at the limit.
     @Test func aFloodOfNewAccountsKeepsAnAccountsProgressTowardsItsLock() throws {
-        final class ManualClock: @unchecked Sendable {
-            var now = ContinuousClock.now
-            func advance(_ d: Duration) { now += d }
-        }
-        let clock = ManualClock()
+        let clock = ServerFixture.ManualClock()
         var c = ServerConfiguration()
         c.freeFailures = 2
         c.accountFailureLimit = 6
