@@ -286,11 +286,11 @@ extension VaultService {
                 try ShredRequest.checkField(value, what: what)  // the certificate's rule, checked before anything is kept
             }
         } catch { throw MikataError.from(error) }
+        let enrolment = try await administratorEnrolment(administrator)
         do {
             return try await blocking { store in
                 _ = try Store.normalise(email: email)
                 let vault = try store.vaultId(email: email)
-                let enrolment = try store.readDocument(.administrators, as: AdministratorAccount.self).first { $0.name == administrator }?.enrolment
                 let request = PendingShredRequest(requestId: Random.bytes(16).hex, requestedAt: Self.isoNow(),
                                                   requestedByAdministrator: administrator, email: email, reason: reason,
                                                   requestedBy: requestedBy, reference: reference, vaultId: vault.hex,
