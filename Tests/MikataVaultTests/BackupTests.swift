@@ -257,6 +257,106 @@ struct BackupTests {
         #expect(try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("via-copy"), backupKey: key, tombstones: .from([copied])).skippedShredded == 1)
     }
 
+    @Test("a restore cut at any I/O step leaves a folder that does not open, or the whole restored store with its tombstones")
+    func interruptedRestoreNeverOpens() throws {
+        let f = try BackupFixture()
+        let (gone, _) = BackupFixture.patients[0]
+        let goneId = try f.store.vaultId(email: gone)
+        _ = try Backup.create(store: f.store, out: f.path("before-shred.mkb"))
+        _ = try f.store.shred(email: gone, request: ShredKit.request())
+        let key = try Backup.readSecretKey(path: f.keyFile)
+        func restore(_ target: String, cutAt: Int) throws -> (steps: Int, cut: Bool) {
+            let sim = PowerLossSimulator(root: target, cutAt: cutAt, seed: UInt64(cutAt))
+            sim.arm()
+            defer { sim.disarm() }
+            do { _ = try Backup.restore(path: f.path("before-shred.mkb"), into: target, backupKey: key, tombstones: .from([f.store.root])) } catch let e as VaultError {
+                guard sim.cut else { throw e }
+            }
+            return (sim.steps, sim.cut)
+        }
+        let total = try restore(f.path("whole"), cutAt: Int.max).steps
+        #expect(total > 20)
+        #expect(!ShredKit.exists(f.path("whole/\(Store.restoreMarkerFile)")))
+        var refused = 0
+        var described: String?
+        for cut in 1...total {
+            let target = f.path("cut-\(cut)")
+            #expect(try restore(target, cutAt: cut).cut)
+            // Reboot: the folder either does not open at all, or it is the complete restore.
+            guard let restored = try? Store.open(at: target) else {
+                refused += 1
+                // Once it has a description, it is refused by name: an interrupted restore.
+                if ShredKit.exists("\(target)/\(Store.metadataFile)") {
+                    #expect(failureClass { _ = try Store.open(at: target) } == "corrupted", "cut \(cut)")
+                    described = target
+                }
+                continue
+            }
+            #expect(restored.tombstones().contains(goneId.hex), "cut \(cut)")
+            #expect(try restored.auditLog().entries().contains { $0.action == "backup-restore" }, "cut \(cut)")
+            #expect(failureClass { _ = try restored.openVault(email: gone) } != "ok", "cut \(cut)")
+            try? FileManager.default.removeItem(atPath: target)
+        }
+        #expect(refused >= total - 2)
+        // A restore into an interrupted one again is refused too (it is not empty): the operator removes it first.
+        let interrupted = try #require(described)
+        #expect(failureClass { _ = try Backup.restore(path: f.path("before-shred.mkb"), into: interrupted, backupKey: key, tombstones: .from([f.store.root])) } == "already-exists")
+    }
+
+    @Test("a tombstone source that is not this store's record is refused, and nothing is written")
+    func emptyTombstoneSourcesAreRefused() throws {
+        let f = try BackupFixture()
+        let (gone, _) = BackupFixture.patients[0]
+        _ = try Backup.create(store: f.store, out: f.path("before-shred.mkb"))
+        _ = try f.store.shred(email: gone, request: ShredKit.request())
+        let key = try Backup.readSecretKey(path: f.keyFile)
+        let fm = FileManager.default
+        // An empty mount point; a folder of dated copies of the signed list (names a restore does not read); the store
+        // without its description (and so read as a tombstones folder it is not); the store without its access log
+        // and tombstones; another store altogether.
+        let empty = f.path("empty-mount"); try fm.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let dated = f.path("dated-copies"); try fm.createDirectory(atPath: dated, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: "\(f.store.root)/tombstones/signed-list.json", toPath: "\(dated)/signed-list-2026-12-01.json")
+        let undescribed = f.path("undescribed")
+        try fm.copyItem(atPath: f.store.root, toPath: undescribed)
+        try fm.removeItem(atPath: "\(undescribed)/\(Store.metadataFile)")
+        try fm.removeItem(atPath: "\(undescribed)/tombstones")
+        let logless = f.path("logless")
+        try fm.copyItem(atPath: f.store.root, toPath: logless)
+        try fm.removeItem(atPath: "\(logless)/audit/log.jsonl")
+        try fm.removeItem(atPath: "\(logless)/tombstones")
+        // A timestamped copy whose name happens to be 32 characters long is not a tombstone (names are 32 hex digits).
+        let stamped = f.path("stamped-copies"); try fm.createDirectory(atPath: stamped, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: "\(f.store.root)/tombstones/signed-list.json", toPath: "\(stamped)/signed-list-20261201T120000.json")
+        // A restore that did not finish (the store copied, with the marker a cut restore leaves).
+        let unfinished = f.path("unfinished")
+        try fm.copyItem(atPath: f.store.root, toPath: unfinished)
+        try ShredKit.write(Array("a restore is writing this store\n".utf8), to: "\(unfinished)/\(Store.restoreMarkerFile)")
+        let other = try Scratch()
+        for (name, source) in [("empty", empty), ("dated", dated), ("stamped", stamped), ("undescribed", undescribed), ("logless", logless),
+                               ("unfinished", unfinished), ("other", other.store.root)] {
+            let target = f.path("t-\(name)")
+            #expect(failureClass { _ = try Backup.restore(path: f.path("before-shred.mkb"), into: target, backupKey: key, tombstones: .from([f.store.root, source])) } == "invalid-input", "\(name)")
+            #expect(!ShredKit.exists("\(target)/\(Store.metadataFile)"), "\(name)")
+        }
+        // A store that never shredded anything is still a record (its log says so), and so is its signed list alone.
+        let fresh = try Scratch()
+        _ = try Backup.createKey(store: fresh.store, secretKeyOut: f.path("fresh.key"))
+        _ = try Backup.create(store: fresh.store, out: f.path("fresh.mkb"))
+        #expect(try Backup.restore(path: f.path("fresh.mkb"), into: f.path("t-fresh"), backupKey: try Backup.readSecretKey(path: f.path("fresh.key")),
+                                   tombstones: .from([fresh.store.root])).skippedShredded == 0)
+        #expect(try Backup.restore(path: f.path("before-shred.mkb"), into: f.path("t-list"), backupKey: key,
+                                   tombstones: .from(["\(f.store.root)/tombstones/signed-list.json"])).skippedShredded == 1)
+        // A copy of the signed list older than the one the backup carries says nothing of what happened since: refused.
+        try fm.copyItem(atPath: "\(f.store.root)/tombstones/signed-list.json", toPath: f.path("stale-list.json"))
+        _ = try f.store.shred(email: BackupFixture.patients[1].0, request: ShredKit.request())
+        _ = try Backup.create(store: f.store, out: f.path("after-second.mkb"))
+        #expect(failureClass { _ = try Backup.restore(path: f.path("after-second.mkb"), into: f.path("t-stale"), backupKey: key,
+                                                      tombstones: .from([f.path("stale-list.json")])) } == "invalid-input")
+        #expect(try Backup.restore(path: f.path("after-second.mkb"), into: f.path("t-current"), backupKey: key,
+                                   tombstones: .from([f.store.root])).vaults == 1)
+    }
+
     @Test("a backup taken while a shred is pending does not carry the vault out of its shred")
     func backupDuringPendingShred() throws {
         let f = try BackupFixture()

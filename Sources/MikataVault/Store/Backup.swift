@@ -335,32 +335,61 @@ package enum Backup {
     /// What one tombstone source says: a signed list file, or a folder (a store, or a copy of its `tombstones/`)
     /// with plain tombstone files, its signed list and, for a store, its access log (which also supplies revocations
     /// made before signed lists existed). A store's signed list older than its own log is refused.
-    static func readTombstoneSource(_ source: String, storeId: String, publicKey: [UInt8]) throws -> TombstoneList {
+    ///
+    /// A source must show it is this store's record (docs/OPERATIONS.md, "Runbook: restore"): a signed list that
+    /// verifies under the pinned key and names the store (even an empty one), or a store folder whose description
+    /// names the same store and which holds its access log (every store's starts at `store-init`), or a copy of a
+    /// `tombstones/` folder with at least one tombstone (a file named by 32 lower-case hex digits). A source that
+    /// yields nothing at all (an empty mount point, a folder of renamed list copies, a store that lost its
+    /// description, or its log and tombstones, a restore that did not finish) would restore as if nothing had been
+    /// shredded since the backup: refused; so is a signed list older (`counter`) than `floor`, the one the backup
+    /// itself carries.
+    /// - Throws: `.invalidInput` (another store's source, a source with no record in it), `.notFound` (neither a
+    ///   folder nor a file), `.tampered` (a signed list that fails its signature, or older than its store's log).
+    static func readTombstoneSource(_ source: String, storeId: String, publicKey: [UInt8], notOlderThan floor: UInt64 = 0) throws -> TombstoneList {
         func signed(_ path: String) throws -> TombstoneList? {
             guard let bytes = try Posix.readFile(path) else { return nil }
             let list = try TombstoneList.parse(bytes, publicKey: publicKey)
             guard list.storeId == storeId else { throw VaultError.invalidInput("the tombstone source \(source) belongs to another store") }
+            // Older than the list the backup carries: a stale copy, which says nothing of what happened since.
+            guard list.counter >= floor else {
+                throw VaultError.invalidInput("the tombstone source \(source) holds a signed tombstone list older than the one in the backup (counter \(list.counter) < \(floor)): give the live store or a newer copy")
+            }
             return list
         }
+        func isId(_ name: String) -> Bool { name.utf8.count == 32 && name.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
         if Posix.exists(source), !Posix.isDirectory(source) {
-            return try signed(source) ?? TombstoneList(storeId: storeId)
+            guard let list = try signed(source) else { throw VaultError.notFound("cannot read the tombstone source \(source)") }
+            return list
         }
         let isStore = Posix.exists("\(source)/\(Store.metadataFile)")
+        // A restore that stopped part-way is no record of anything (it may lack the very tombstones sought).
+        if Posix.exists("\(source)/\(Store.restoreMarkerFile)") {
+            throw VaultError.invalidInput("the tombstone source \(source) is a restore that did not finish")
+        }
+        if isStore {
+            // A store's own description names it: another store's folder would yield none of this store's events.
+            let meta = try Store.readMetadata(source)
+            guard meta.storeId == storeId else { throw VaultError.invalidInput("the tombstone source \(source) is another store (store id \(meta.storeId), the backup's is \(storeId))") }
+        }
         let dir = isStore || Posix.isDirectory("\(source)/tombstones") ? "\(source)/tombstones" : source
         guard isStore || Posix.isDirectory(dir) else { throw VaultError.notFound("tombstone source \(source) is not a folder or a tombstone list") }
         var list = TombstoneList(storeId: storeId)
         let signedList = try signed("\(dir)/signed-list.json")
+        var evidence = signedList != nil
         if let signedList {
             // The signed list is the record; plain files beside it are hints anyone who can write there could plant
             // (a restore would sign them into its own list and drop those vaults for good).
             list.merge(signedList)
         } else {
-            for name in Posix.list(dir) where name.count == 32 { list.vaults.insert(name) }
-            for name in Posix.list("\(dir)/supporters") where name.count == 32 { list.supporters.insert(name) }
+            for name in Posix.list(dir) where isId(name) { list.vaults.insert(name) }
+            for name in Posix.list("\(dir)/supporters") where isId(name) { list.supporters.insert(name) }
+            evidence = !list.vaults.isEmpty || !list.supporters.isEmpty
         }
         let log = "\(source)/audit/log.jsonl"
         if isStore, Posix.exists(log) {
             let entries = try TombstoneList.logEntries(atPath: log)
+            evidence = evidence || !entries.isEmpty  // an emptied log is no record
             let events = TombstoneList.events(in: entries, storeId: storeId)
             if let signedList, let missing = signedList.contains(events) {
                 throw VaultError.tampered("the tombstone source's signed list lacks \(missing), which its access log records: it was rolled back or replaced")
@@ -369,6 +398,9 @@ package enum Backup {
                 throw VaultError.tampered("the tombstone source's signed list is missing but its access log records it: it was deleted")
             }
             list.merge(events)
+        }
+        guard evidence else {
+            throw VaultError.invalidInput("the tombstone source \(source) holds no signed tombstone list (signed-list.json), no tombstone and no access log of this store: it would restore as if nothing had been shredded since the backup. Give the live store, its signed list, or a copy of its tombstones folder (or --no-tombstone-source if none exists)")
         }
         return list
     }
@@ -437,10 +469,13 @@ package enum Backup {
                 }
             }
         }
+        var carried: UInt64 = 0
         if let e = parsed.entries.first(where: { $0.path == TombstoneList.relativePath }) {
-            known.merge(try TombstoneList.parse(e.data, publicKey: pinned))
+            let list = try TombstoneList.parse(e.data, publicKey: pinned)
+            carried = list.counter
+            known.merge(list)
         }
-        for source in sources { known.merge(try readTombstoneSource(source, storeId: storeId, publicKey: pinned)) }
+        for source in sources { known.merge(try readTombstoneSource(source, storeId: storeId, publicKey: pinned, notOlderThan: carried)) }
         let shredded = known.vaults
         let deletedSupporters = known.supporters
         // Open every sealed secret before writing anything: a wrong backup key leaves the target untouched.
@@ -503,6 +538,8 @@ package enum Backup {
         }
         var skipped = Set<String>()
         try StoreLayout.prepare(root: target)
+        // First, so that a restore stopped anywhere below leaves a folder that never opens as a store.
+        try Posix.writeNew("\(target)/\(Store.restoreMarkerFile)", Array("a restore is writing this store\n".utf8))
         // Vault files before their anchors (an anchor is made from its vault's header); the description last.
         let order = parsed.entries.indices.sorted { a, b in
             func rank(_ p: String) -> Int { p.hasSuffix(".vault") ? 0 : p == Store.metadataFile ? 2 : 1 }
@@ -550,7 +587,7 @@ package enum Backup {
         s.skippedShredded = skipped.count
         s.vaults -= skipped.count
         s.revocationsHeld = holds.count
-        let restored = try Store.open(at: target, key: rootKey, location: source.location(storeId: storeId))
+        let restored = try Store.open(at: target, key: rootKey, location: source.location(storeId: storeId), restoring: true)
         // Each restored vault's tail, as the log's new baseline: the backup copied the log before the vaults, so a
         // vault may hold appends its copied log does not show.
         var baselines: [AuditLog.Event] = []
@@ -578,6 +615,9 @@ package enum Backup {
         for h in holds {
             try restored.log("restore-hold", vaultId: [UInt8](hex: h.vault), actor: "operator", role: "operator", detail: "\(h.id) through \(h.through)")
         }
+        // Complete: the store opens from here on (the removal is made durable before the restore reports success).
+        try Posix.remove("\(target)/\(Store.restoreMarkerFile)")
+        try Posix.syncDirectory(target)
         return s
     }
 }

@@ -18,6 +18,9 @@ import Synchronization
 /// it reaches are coordinated by flock between processes and, for vaults, by the service layer's per-vault lanes.
 package final class Store: Sendable {
     package static let metadataFile = "mikata-store.json"
+    /// Present in a store's root while a restore writes it (docs/OPERATIONS.md, "Runbook: restore"): written before
+    /// anything else, removed (durably) after the restore's last entry. A store that holds it never opens.
+    static let restoreMarkerFile = "restore-incomplete"
     /// The jurisdiction of stores that declare none (made before jurisdictions were settable) and of new stores
     /// when none is given.
     package static let defaultJurisdiction = "JP"
@@ -97,6 +100,7 @@ package final class Store: Sendable {
     package static func initialize(at root: String, rootKey source: RootKeySource = .fromEnvironment(),
                                    jurisdiction requested: String? = nil) throws -> (Store, created: Bool) {
         let requested = try requested.map(Jurisdiction.check)
+        try refuseInterruptedRestore(root)  // before anything is written there (a root key, a description)
         if Posix.exists("\(root)/\(metadataFile)") {
             let meta = try readMetadata(root)
             if let requested, requested != meta.jurisdiction {
@@ -202,9 +206,20 @@ package final class Store: Sendable {
         return try open(at: root, key: rootKey, location: source.location(storeId: meta.storeId))
     }
 
+    /// Refuses a folder a restore was writing when it stopped (`restoreMarkerFile`).
+    /// - Throws: `VaultError.corrupted`.
+    static func refuseInterruptedRestore(_ root: String) throws {
+        if Posix.exists("\(root)/\(restoreMarkerFile)") {
+            throw VaultError.corrupted("\(PathBytes.display(root)) is a restore that did not finish: remove the folder and run 'mikata backup restore' again into a new one")
+        }
+    }
+
     /// Opens a store with a root key already loaded (init, upgrade and restore read a descriptor only once).
-    static func open(at root: String, key rootKey: StoreRootKey, location: String) throws -> Store {
+    static func open(at root: String, key rootKey: StoreRootKey, location: String, restoring: Bool = false) throws -> Store {
         try StoreLayout.check(root: root)
+        // A restore that stopped part-way (a crash, a full disk) may lack its tombstones and holds: it would bring back
+        // shredded patients and revoked supporters. Only the restore itself opens it.
+        if !restoring { try refuseInterruptedRestore(root) }
         let meta = try readMetadata(root)
         guard meta.version == storeVersion, let expectedKeyId = meta.rootKeyId else {
             throw VaultError.unsupported("this store was made before store root keys: run 'mikata init' on it once to give it one (docs/OPERATIONS.md)")
