@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MikataCrypto
 import MikataFormat
 @testable import MikataVault
@@ -131,6 +132,54 @@ struct ShredTests {
         for path in s.store.allFiles() {
             #expect(!ShredKit.containsText(try ShredKit.read(path), "RECORD-CANARY-7731"), "\(path) holds record plaintext")
         }
+    }
+
+    @Test("a vault file replaced while the shred waits for its lock (a re-encryption elsewhere) is overwritten too, old and new")
+    func replacedVaultFileIsOverwrittenToo() throws {
+        let s = try Scratch()
+        let email = "replaced@example.jp"
+        let (vault, _) = try s.patient(email, password: "patient-pw")
+        try vault.append(type: "dose", data: json(#"{"note":"RECORD-CANARY-5120"}"#), session: try vault.unlock(password: pw("patient-pw")))
+        let path = s.store.vaultPath(vault.vaultId)
+        let original = try ShredKit.read(path)
+        // The other process: between the shred's open and its lock, it renames a new file (the same bytes, as a
+        // re-encryption's copy would hold the same records) over the vault's name. Both inodes stay readable here.
+        let oldInode = try PosixFile.open(path, readOnly: true)
+        let newInode = Mutex<PosixFile?>(nil)
+        RaceWindow.open(RaceWindow.overwriteBeforeLock, root: Posix.parent(of: path)) {
+            let temp = path + ".reencrypted"
+            try ShredKit.write(original, to: temp)
+            newInode.withLock { $0 = try? PosixFile.open(temp, readOnly: true) }
+            #expect(rename(temp, path) == 0)
+        }
+        let outcome = try s.store.shred(email: email, request: ShredKit.request())
+        #expect(!ShredKit.exists(path))
+        let replacement = try #require(newInode.withLock { $0 })
+        for (what, file) in [("the old file", oldInode), ("the file renamed over it", replacement)] {
+            let now = try file.read(at: 0, count: original.count)
+            #expect(now.count == original.count && now != original, "\(what) was not overwritten")
+            #expect(!ShredKit.contains(now, Array(original.prefix(64))), "\(what) still holds the vault's header")
+        }
+        // The certificate counts both files' bytes.
+        _ = try DeletionCertificate.verify(outcome.certificate, publicKey: try s.store.signingKey().publicKey)
+        guard case .array(let files)? = try CanonicalJSON.parse(outcome.certificate)["destroyed"]?["files"] else { Issue.record("no files"); return }
+        #expect(files.contains { $0["kind"] == .string("vault-file") && $0["bytesOverwritten"] == .number(Double(2 * original.count)) })
+    }
+
+    @Test("a file removed while the overwrite waits for its lock is still overwritten, and the overwrite ends")
+    func removedFileIsOverwrittenAndTheOverwriteEnds() throws {
+        let dir = ShredKit.temporaryPath("overwrite")
+        defer { ShredKit.cleanup(dir) }
+        let path = "\(dir)/secret.key"
+        let original = Array(repeating: UInt8(0x5A), count: 3000)
+        try ShredKit.write(original, to: path)
+        let held = try PosixFile.open(path, readOnly: true)
+        RaceWindow.open(RaceWindow.overwriteBeforeLock, root: dir) { try FileManager.default.removeItem(atPath: path) }
+        #expect(try Store.overwriteAndRemove(path, lockTimeout: 1) == original.count)
+        #expect(!ShredKit.exists(path))
+        #expect(try held.read(at: 0, count: original.count) != original)
+        // Already gone: nothing to do.
+        #expect(try Store.overwriteAndRemove(path, lockTimeout: 1) == 0)
     }
 
     @Test("shred is idempotent: the same certificate, byte for byte; unknown e-mails and bad requests destroy nothing")

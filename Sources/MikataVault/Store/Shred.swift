@@ -217,23 +217,39 @@ extension Store {
         return intent
     }
 
-    /// Overwrites a file in place with random bytes (one pass), syncs, unlinks, syncs its folder.
-    /// Returns the bytes overwritten (0 if the file was already gone).
+    /// Overwrites a file in place with random bytes (one pass), syncs, unlinks, syncs its folder (NIST SP 800-88
+    /// "clear" at the file level; docs/SECURITY.md, "Shredding"). Returns the bytes overwritten (0 if the file was
+    /// already gone).
+    ///
+    /// A writer that replaces the file (a re-encryption, an atomic rewrite) renames a new file over the name while it
+    /// holds the old one's lock, so once the lock is ours the name may lead to another file: what is held is
+    /// overwritten (its blocks held the same data), and the name is followed until the file locked is the file named;
+    /// only that one is unlinked. The bytes returned count every file overwritten.
+    /// - Throws: `.busy` (the lock not had within `lockTimeout` seconds, or the name replaced 8 times in a row), `.io`.
     static func overwriteAndRemove(_ path: String, lockTimeout: Double) throws -> Int {
-        let file: PosixFile
-        do { file = try PosixFile.open(path) } catch VaultError.notFound { return 0 }
-        try file.lock(exclusive: true, timeout: lockTimeout)  // let in-flight readers and writers finish
-        let size = try file.size()
-        var offset = 0
-        while offset < size {
-            let n = min(1 << 20, size - offset)
-            try file.write(Random.bytes(n), at: offset)
-            offset += n
+        var overwritten = 0
+        for _ in 0..<8 {
+            let file: PosixFile
+            do { file = try PosixFile.open(path) } catch VaultError.notFound { return overwritten }
+            try RaceWindow.reach(RaceWindow.overwriteBeforeLock, root: Posix.parent(of: path))
+            try file.lock(exclusive: true, timeout: lockTimeout)  // let in-flight readers and writers finish
+            let size = try file.size()
+            var offset = 0
+            while offset < size {
+                let n = min(1 << 20, size - offset)
+                try file.write(Random.bytes(n), at: offset)
+                offset += n
+            }
+            try file.syncData()
+            overwritten += size
+            let named: FileIdentity
+            do { named = try Posix.identity(of: path) } catch VaultError.notFound { return overwritten }  // removed meanwhile
+            guard named == (try file.identity()) else { continue }  // replaced under us: overwrite the new one too
+            try Posix.remove(path)
+            try Posix.syncDirectory(Posix.parent(of: path))
+            return overwritten
         }
-        try file.syncData()
-        try Posix.remove(path)
-        try Posix.syncDirectory(Posix.parent(of: path))
-        return size
+        throw VaultError.busy("\(PathBytes.display(path)) kept being replaced while it was overwritten; run the command again")
     }
 
     private func execute(_ intent: JSONValue) throws -> ShredOutcome {
@@ -244,6 +260,7 @@ extension Store {
         // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
         let secretBytes = try erasureSecrets.destroy(vaultId: id, lockTimeout: lockTimeout)
         try Posix.remove(generationPath(id))
+        if Posix.isDirectory(Posix.parent(of: generationPath(id))) { try Posix.syncDirectory(Posix.parent(of: generationPath(id))) }
         CrashPoint.hit("shred:secret-destroyed")
         // 2. Overwrite the vault file.
         let vaultOverwritten = try Store.overwriteAndRemove(vaultPath(id), lockTimeout: lockTimeout)

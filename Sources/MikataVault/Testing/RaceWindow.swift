@@ -10,6 +10,9 @@ package enum RaceWindow {
     package static let backupAfterCheck = "backup:after-check"
     /// `Backup.create`, once a vault's copy passed its anchor check (under the vault's shared lock).
     package static let backupVaultChecked = "backup:vault-checked"
+    /// `Store.overwriteAndRemove`, between opening the file and taking its lock (keyed by the file's folder): where a
+    /// writer holding the lock renames a new file over the name.
+    package static let overwriteBeforeLock = "overwrite:before-lock"
 
     private static let actions = Mutex<[String: @Sendable () throws -> Void]>([:])
 
@@ -29,6 +32,7 @@ package enum RaceWindow {
 enum RaceWindow {
     static let backupAfterCheck = "backup:after-check"
     static let backupVaultChecked = "backup:vault-checked"
+    static let overwriteBeforeLock = "overwrite:before-lock"
     @inline(__always) static func reach(_ window: String, root: String, subject: String = "") throws {}
 }
 #endif
