@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MikataServiceTests",
-            dependencies: ["MikataService", "MikataVault", "MikataCrypto", "MikataAdherence"],
+            dependencies: ["MikataService", "MikataVault", "MikataCrypto", "MikataFormat", "MikataAdherence"],
             swiftSettings: strict
         ),
         .testTarget(

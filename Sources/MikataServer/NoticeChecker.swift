@@ -110,9 +110,10 @@ struct NoticeChecker: Service {
     func runOnce() async -> NoticeRunSummary? {
         do {
             let r = try await service.sendDueNotices(now: now(), transport: transport, settings: settings)
-            if r.sent + r.failed + r.unreadable > 0 {
+            if r.sent + r.failed + r.unreadable + r.unmarkable > 0 {
                 logger.info("missed-dose notices", metadata: ["vaults": "\(r.vaultsChecked)", "sent": "\(r.sent)",
-                                                             "failed": "\(r.failed)", "unreadable": "\(r.unreadable)"])
+                                                             "failed": "\(r.failed)", "unreadable": "\(r.unreadable)",
+                                                             "unmarkable": "\(r.unmarkable)"])
             }
             return r
         } catch {

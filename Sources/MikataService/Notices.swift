@@ -45,6 +45,9 @@ public struct NoticeRunSummary: Sendable, Hashable {
     public let failed: Int
     /// Notice files that could not be read (damaged or tampered: their class is not in the summary).
     public let unreadable: Int
+    /// Notices not sent because their file has no room left to mark them sent (docs/ADHERENCE.md): mailed, they
+    /// would go out again at every run. The vault's notices stay off until check-ins and marks are pruned.
+    public var unmarkable: Int = 0
 }
 
 /// The checker's mail settings.
@@ -108,6 +111,13 @@ struct NoticeDocument: Codable, Equatable {
         return Array((try? e.encode(self)) ?? Data())
     }
 
+    /// Whether the store would write this document (sealed, it stays within `SealedDocumentFile.maxCiphertextLength`).
+    var fitsItsFile: Bool {
+        var plain = encoded()
+        defer { Sodium.wipe(&plain) }
+        return plain.count + XChaCha20Poly1305.tagLength <= SealedDocumentFile.maxCiphertextLength
+    }
+
     /// Drops check-ins and sent marks of slots older than `NoticeRules.retentionDays` before `now` (UTC dates):
     /// the checker never looks that far back, and the file stays small.
     mutating func prune(now: Date) {
@@ -129,6 +139,26 @@ public enum NoticeRules {
     /// nearest after it (`CheckInSchedule.latest(_:count:governing:)`); older ones leave first, then the furthest in
     /// the future, so versions dated far ahead never push out the one the checker needs.
     public static let maxScheduleVersions = 32
+    /// The most a notice file's check-in schedule may take, encoded (bytes): a quarter of the file's 1 MiB bound, so
+    /// check-ins and sent marks always have room. Past it, versions leave until the schedule fits: first those that
+    /// only governed days gone by (oldest first), then the furthest in the future; the version in force on `now`'s
+    /// date (UTC) always stays.
+    public static let scheduleBudgetBytes = 256 * 1024
+
+    /// `versions` as a notice file keeps them: at most `maxScheduleVersions` (`CheckInSchedule.latest` governing
+    /// `scheduleHorizon(now)`), then fewer while their encoding passes `scheduleBudgetBytes`, as that describes.
+    static func keptSchedule(_ versions: [CheckInSchedule.Version], now: Date) -> CheckInSchedule {
+        var kept = CheckInSchedule.latest(versions, count: maxScheduleVersions, governing: scheduleHorizon(now)).versions
+        let today = LocalDate(now, in: TimeZone(identifier: "UTC")!)
+        func size() -> Int { (try? JSONEncoder().encode(CheckInSchedule(versions: kept)).count) ?? 0 }
+        while kept.count > 1, size() > scheduleBudgetBytes {
+            // Sorted by (effectiveFrom, seq): the one in force today is the last that starts on or before it.
+            let inForce = kept.lastIndex { $0.effectiveFrom <= today }
+            if let inForce, inForce > 0 { kept.removeFirst() } else { kept.removeLast() }
+        }
+        return CheckInSchedule(versions: kept)
+    }
+
     /// The date whose governing version (and those after it) a kept schedule holds: `retentionDays` before `now`'s
     /// UTC date, which covers the lookback, the longest grace and any time zone.
     static func scheduleHorizon(_ now: Date) -> LocalDate {
@@ -180,7 +210,7 @@ extension VaultService {
                 }
                 return true
             }
-            schedule = CheckInSchedule.latest(versions, count: NoticeRules.maxScheduleVersions, governing: NoticeRules.scheduleHorizon(now))
+            schedule = NoticeRules.keptSchedule(versions, now: now)
             let doc: NoticeDocument = try store.updateNoticeFile(vaultId: id.bytes) { plain in
                 var doc = try plain.map(NoticeDocument.decode)
                     ?? NoticeDocument(vaultId: id.hex, graceMinutes: graceMinutes, consentedAt: now.formatted(.iso8601), schedule: schedule,
@@ -317,8 +347,7 @@ extension VaultService {
                 guard let r = try? Regimen.decode(json: data) else { return }
                 // The version in force and the nearest after it stay (those governing only days long past leave first,
                 // then the furthest in the future).
-                doc.schedule = CheckInSchedule.latest(doc.schedule.versions + [CheckInSchedule.Version(seq: seq, regimen: r)],
-                                                      count: NoticeRules.maxScheduleVersions, governing: NoticeRules.scheduleHorizon(Date()))
+                doc.schedule = NoticeRules.keptSchedule(doc.schedule.versions + [CheckInSchedule.Version(seq: seq, regimen: r)], now: Date())
             }
             plain = doc.encoded()
         }
@@ -349,7 +378,7 @@ extension VaultService {
     public func sendDueNotices(now: Date = Date(), transport: any NoticeTransport, settings: NoticeMailSettings) async throws -> NoticeRunSummary {
         try await blocking { store in
             try store.withNoticeRun {
-                var checked = 0, sent = 0, failed = 0, unreadable = 0
+                var checked = 0, sent = 0, failed = 0, unreadable = 0, unmarkable = 0
                 for id in store.noticeVaultIds() {
                     checked += 1
                     let doc: NoticeDocument
@@ -388,13 +417,21 @@ extension VaultService {
                         let since = (try? Date(sub.since, strategy: .iso8601)) ?? now
                         let slots = missed.filter { $0.dueAt > since && !sub.sent.contains($0.slot.description) }.map(\.slot.description)
                         guard !slots.isEmpty else { continue }
-                        // Still unanswered and unsent now, under the file's lock (a check-in may have just arrived).
-                        let still: [String] = (try? store.updateNoticeFile(vaultId: id) { plain -> [String] in
-                            guard let p = plain, let d = try? NoticeDocument.decode(p),
-                                  let s = d.supporters.first(where: { $0.supporterId == sub.supporterId }) else { return [] }
-                            return slots.filter { !d.checkIns.contains($0) && !s.sent.contains($0) }
-                        }) ?? []
+                        // Still unanswered and unsent now, under the file's lock (a check-in may have just arrived), and
+                        // markable: a notice whose sent mark the file has no room for would go out again at every run.
+                        let (still, markable): ([String], Bool) = (try? store.updateNoticeFile(vaultId: id) { plain -> ([String], Bool) in
+                            guard let p = plain, var d = try? NoticeDocument.decode(p),
+                                  let i = d.supporters.firstIndex(where: { $0.supporterId == sub.supporterId }) else { return ([], true) }
+                            let still = slots.filter { !d.checkIns.contains($0) && !d.supporters[i].sent.contains($0) }
+                            d.supporters[i].sent = Array(Set(d.supporters[i].sent).union(still)).sorted()
+                            d.prune(now: now)
+                            return (still, d.fitsItsFile)
+                        }) ?? ([], true)
                         guard !still.isEmpty else { continue }
+                        guard markable else {
+                            unmarkable += 1
+                            continue
+                        }
                         do {
                             let message = try NoticeMessage.missedDoseNotice(from: settings.from, to: sub.email, nickname: sub.nickname,
                                                                              signInURL: settings.signInURL, date: now)
@@ -413,11 +450,12 @@ extension VaultService {
                         }
                     }
                 }
-                if sent > 0 || failed > 0 || unreadable > 0 {  // quiet runs leave no entry (their rhythm would be a signal)
+                if sent > 0 || failed > 0 || unreadable > 0 || unmarkable > 0 {  // quiet runs leave no entry (their rhythm would be a signal)
                     try? store.log("notices-run", vaultId: nil, actor: "service", role: "operator",
-                                   detail: "\(checked) vaults, \(sent) sent, \(failed) failed, \(unreadable) unreadable")
+                                   detail: "\(checked) vaults, \(sent) sent, \(failed) failed, \(unreadable) unreadable"
+                                       + (unmarkable > 0 ? ", \(unmarkable) not sent (no room to mark them sent)" : ""))
                 }
-                return NoticeRunSummary(vaultsChecked: checked, sent: sent, failed: failed, unreadable: unreadable)
+                return NoticeRunSummary(vaultsChecked: checked, sent: sent, failed: failed, unreadable: unreadable, unmarkable: unmarkable)
             }
         }
     }

@@ -147,14 +147,16 @@ struct NoticeRunCommand: AsyncParsableCommand {
             try await service.sendDueNotices(now: instant, transport: notices.mailTransport(), settings: settings)
         }
         if global.json {
-            let o: [String: Any] = ["vaultsChecked": r.vaultsChecked, "sent": r.sent, "failed": r.failed, "unreadable": r.unreadable]
+            let o: [String: Any] = ["vaultsChecked": r.vaultsChecked, "sent": r.sent, "failed": r.failed, "unreadable": r.unreadable, "unmarkable": r.unmarkable]
             try StandardOutput.json(Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])))
         } else {
-            try StandardOutput.line("Notices: \(r.vaultsChecked) vault(s) checked, \(r.sent) sent, \(r.failed) failed (tried again next run), \(r.unreadable) unreadable")
+            try StandardOutput.line("Notices: \(r.vaultsChecked) vault(s) checked, \(r.sent) sent, \(r.failed) failed (tried again next run), \(r.unreadable) unreadable"
+                                        + (r.unmarkable > 0 ? ", \(r.unmarkable) not sent (no room in the notice file to mark them sent)" : ""))
         }
-        if r.failed > 0 || r.unreadable > 0 {
+        if r.failed > 0 || r.unreadable > 0 || r.unmarkable > 0 {
             throw CLIError.io(r.failed > 0 ? "\(r.failed) notice(s) could not be handed to the mail program (see notices.transport; they are tried again next run)"
-                                           : "\(r.unreadable) notice file(s) could not be read")
+                              : r.unreadable > 0 ? "\(r.unreadable) notice file(s) could not be read"
+                              : "\(r.unmarkable) notice(s) not sent: their notice file is full (docs/ADHERENCE.md, \"Missed-dose notices\")")
         }
     }
 }

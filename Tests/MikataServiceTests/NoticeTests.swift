@@ -1,5 +1,8 @@
 import Foundation
 import MikataAdherence
+import MikataCrypto
+import MikataFormat
+import MikataVault
 import Synchronization
 import Testing
 @testable @_spi(Testing) import MikataService
@@ -285,6 +288,53 @@ private struct NoticeFixture {
         _ = try await n.s.setNoticeConsent(n.patient, enabled: false)
         let again = try await n.s.setNoticeConsent(n.patient, enabled: true)
         #expect(again.scheduleVersions == NoticeRules.maxScheduleVersions)
+    }
+
+    /// Regimens with many times of day: fewer versions are kept, so that the schedule stays within its budget and
+    /// check-ins and sent marks keep room in the file; the version in force today stays.
+    @Test func largeSchedulesKeepFewerVersionsNotTheOneInForce() throws {
+        let times = (0..<144).map { TimeOfDay(String(format: "%02d:%02d", $0 / 6, ($0 % 6) * 10))! }
+        let base = try RegimenTemplate.hrze6.regimen(start: day("2026-11-01"), doses: doses, timesOfDay: times)
+        let versions = try (0..<40).map { k in
+            CheckInSchedule.Version(seq: UInt64(k + 1), regimen: try Regimen(effectiveFrom: day("2026-10-01").adding(days: 2 * k), timeZone: tokyo, phases: base.phases))
+        }
+        let now = at("2026-11-20T00:00:00Z")
+        let unbounded = CheckInSchedule.latest(versions, count: NoticeRules.maxScheduleVersions, governing: NoticeRules.scheduleHorizon(now))
+        #expect(try JSONEncoder().encode(unbounded).count > NoticeRules.scheduleBudgetBytes, "the example must need the budget")
+        let kept = NoticeRules.keptSchedule(versions, now: now)
+        #expect(kept.versions.count < NoticeRules.maxScheduleVersions && kept.versions.count > 1)
+        #expect(try JSONEncoder().encode(kept).count <= NoticeRules.scheduleBudgetBytes)
+        // Today's version and the nearest ahead stay; those that governed days gone by leave first.
+        let today = day("2026-11-20")
+        #expect(kept.version(on: today)?.effectiveFrom == today && kept.versions.last?.seq == unbounded.versions.last?.seq)
+        #expect(kept.versions.first!.effectiveFrom > unbounded.versions.first!.effectiveFrom)
+    }
+
+    /// A notice whose sent mark the file has no room for is not mailed: mailed, it would go out at every run.
+    @Test func aNoticeThatCannotBeMarkedSentIsNotSent() async throws {
+        let n = try await NoticeFixture.make()
+        defer { Task { await n.f.tearDown() } }
+        try await n.satoOptsIn()
+        let vaultId = n.patient.vaultId.bytes
+        // Fill the file to a few bytes below its bound with a stale entry after Sato's (the checker drops it, but only
+        // after Sato's turn): the mark of the 11-09 slot would pass the bound.
+        try await n.s.blocking { store in
+            try store.updateNoticeFile(vaultId: vaultId) { plain in
+                var doc = try NoticeDocument.decode(plain!)
+                var filler = doc.supporters[0]
+                filler.supporterId = String(repeating: "0", count: 32)
+                filler.email = "stale@example.jp"
+                filler.nickname = ""
+                doc.supporters.append(filler)
+                let room = SealedDocumentFile.maxCiphertextLength - XChaCha20Poly1305.tagLength - doc.encoded().count
+                doc.supporters[1].nickname = String(repeating: "x", count: room - 10)
+                #expect(doc.fitsItsFile)
+                plain = doc.encoded()
+            }
+        }
+        let t = RecordingTransport()
+        let run = try await n.s.sendDueNotices(now: afterNinth, transport: t, settings: settings)
+        #expect(run.sent == 0 && run.unmarkable >= 1 && t.count == 0)
     }
 
     @Test func theLatestVersionsAreTheOnesKept() {
