@@ -4,7 +4,9 @@ import Synchronization
 
 /// Refused requests per signed-in supporter account on the routes of one patient's vault
 /// (`/v1/supporter/patients/{vaultId}/…`: an answer of 403 or 404, e.g. a patient not linked, a link revoked, no
-/// such record or photo): past `limit` of them within `window`, the account's requests there answer 429 with
+/// such record or photo), and per service API key on `POST /v1/service/records` (account `service:<id hex>`: a vault
+/// that does not authorise it, a type no service writes): past `limit` of them within `window`, the account's
+/// requests there answer 429 with
 /// `Retry-After` until that window ends, before any vault is touched. Every refused attempt on another patient's
 /// vault takes that vault's turn and leaves a `denied` entry in its access log, which the patient reads; this keeps
 /// one account from filling patients' logs (and the disk's sync queue) with probes. Requests in flight count

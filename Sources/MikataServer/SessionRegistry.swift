@@ -82,7 +82,8 @@ final class SessionRegistry: Sendable {
     /// Called with the open-session count after every change (the `/metrics` gauge).
     let onCountChange: @Sendable (Int) -> Void
 
-    /// Refused requests per supporter account (`RefusalThrottle`), checked by `SessionMiddleware`.
+    /// Refused requests per supporter account (`RefusalThrottle`), checked by `SessionMiddleware`, and per service
+    /// key, checked by the service append route.
     let refusals: RefusalThrottle
 
     init(idleTimeout: Duration, absoluteTimeout: Duration, maxSessions: Int, maxPerAccount: Int = 10, maxPerAddress: Int = 500,

@@ -13,7 +13,7 @@ private struct ServiceRoutesFixture {
     let base: String
     let server: MikataServer
 
-    static func make() async throws -> ServiceRoutesFixture {
+    static func make(clock: ServerFixture.ManualClock? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServiceRoutesFixture {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-svc-routes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         chmod(base, 0o700)
@@ -24,7 +24,10 @@ private struct ServiceRoutesFixture {
         var c = ServerConfiguration()
         c.storePath = "\(base)/store"
         c.passwordCost = .minimumForTesting
-        return ServiceRoutesFixture(base: base, server: MikataServer(configuration: c, service: service, logger: Logger(label: "test")))
+        configure(&c)
+        let server = clock.map { clock in MikataServer(configuration: c, service: service, logger: Logger(label: "test"), clock: { clock.now }) }
+            ?? MikataServer(configuration: c, service: service, logger: Logger(label: "test"))
+        return ServiceRoutesFixture(base: base, server: server)
     }
 
     /// The server's router: the admin service routes sit in the admin group (allowlist, administrator session that
@@ -44,6 +47,53 @@ private func object(_ response: TestResponse) -> [String: Any] {
 }
 
 @Suite struct ServiceRoutesTests {
+    /// A key's refused appends are counted like a supporter's refused reads: past the limit, its requests answer 429
+    /// (its authorised vault's too) and touch no vault until the window ends; another key is not slowed.
+    @Test func aServiceKeyRefusedTooOftenWaitsOutTheWindow() async throws {
+        let clock = ServerFixture.ManualClock()
+        let f = try await ServiceRoutesFixture.make(clock: clock) { $0.refusalLimit = 3; $0.refusalWindow = .seconds(600) }
+        defer { Task { await f.tearDown() } }
+        let s = f.server.service
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: Secret(utf8: "pw"))
+        _ = try await s.createPatient(email: "q@example.jp", nickname: "q", password: Secret(utf8: "pw2"))
+        let p = try await s.unlockPatient(email: "p@example.jp", password: Secret(utf8: "pw"))
+        let q = try await s.unlockPatient(email: "q@example.jp", password: Secret(utf8: "pw2"))
+        var registered: [String] = []
+        for name in ["prober", "other"] {
+            let r = try await s.registerService(name: name)
+            try await s.authorizeRegisteredService(p, serviceId: r.service.serviceId)
+            registered.append(r.apiKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
+        }
+        let keys = registered
+        @Sendable func denied() async throws -> Int { try await s.accessLog(q).filter { $0.entry.outcome == "denied" }.count }
+        let before = try await denied()
+        let record = #""type":"dose","data":{"taken":true}"#
+        let app = Application(router: f.router())
+        try await app.test(.router) { client in
+            for _ in 0..<3 {
+                try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(keys[0]), body: body(#"{"vaultId":"\#(q.vaultId.hex)",\#(record)}"#)) { r in
+                    #expect(r.status == .notFound)
+                }
+            }
+            let afterRefusals = try await denied()
+            #expect(afterRefusals > before)
+            for vault in [q.vaultId, p.vaultId] {
+                try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(keys[0]), body: body(#"{"vaultId":"\#(vault.hex)",\#(record)}"#)) { r in
+                    #expect(r.status == .tooManyRequests)
+                    #expect((599...600).contains(Int(r.headers[.retryAfter] ?? "") ?? 0))
+                }
+            }
+            #expect(try await denied() == afterRefusals, "a throttled request leaves no entry")
+            try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(keys[1]), body: body(#"{"vaultId":"\#(p.vaultId.hex)",\#(record)}"#)) { r in
+                #expect(r.status == .created, "another key is not slowed")
+            }
+            clock.advance(.seconds(601))
+            try await client.execute(uri: "/v1/service/records", method: .post, headers: bearer(keys[0]), body: body(#"{"vaultId":"\#(p.vaultId.hex)",\#(record)}"#)) { r in
+                #expect(r.status == .created, "a new window")
+            }
+        }
+    }
+
     @Test func serviceAppendsOverHTTPOnlyWhereAuthorisedAndNotOnceRevoked() async throws {
         let f = try await ServiceRoutesFixture.make()
         defer { Task { await f.tearDown() } }

@@ -32,13 +32,20 @@ extension MikataServer {
         // The API key is checked against the registry on every request (a revoked key is refused at once); the
         // session it opens lives for this request only. A vault that is unknown, shredded or does not authorise the
         // service, and an unknown address, all answer the same 404.
-        router.post("/v1/service/records") { [service] request, _ in
+        router.post("/v1/service/records") { [service, sessions] request, _ in
             guard let apiKey = request.bearerToken else { throw Problem.unauthenticated }
             let session: ServiceSession
             do { session = try await service.serviceSession(apiKey: apiKey) } catch let e as MikataError where e.code == .authenticationFailed {
                 throw Problem("unauthenticated", .unauthorized, e.message)
             }
             defer { session.close() }
+            // A key's refused appends (404: a vault it may not write, or none; 403: a type no service writes) are
+            // counted as a supporter's are (RefusalThrottle): each one is a denied entry in a vault's access log and a
+            // share of the log's sync. Past the limit the key's requests answer 429 until the window ends.
+            let account = "service:" + session.serviceId.hex
+            let counted = try sessions.refusals.admit(account: account)
+            var refused = false
+            defer { if counted { sessions.refusals.end(account: account, refused: refused) } }
             let body = try await request.decode(ServiceRecord.self, limit: limit)
             do {
                 let seq: UInt64
@@ -53,9 +60,14 @@ extension MikataServer {
                 }
                 return try JSONResponse.make(["seq": seq], status: .created)
             } catch let e as MikataError where e.code == .notPermitted && e.field == "/type" {
+                refused = true
                 throw Problem(e)  // a type no service may write (a regimen): refused before any vault is looked up, 403
             } catch let e as MikataError where [.notPermitted, .notFound, .erased].contains(e.code) {
+                refused = true
                 throw Problem.notFound
+            } catch {
+                refused = RefusalThrottle.isRefusal(error)
+                throw error
             }
         }
 
