@@ -6,6 +6,8 @@ import Hummingbird
 /// `/v1/admin` or below it, login included and unknown paths too, must come from an address in
 /// `ServerConfiguration.adminAllowlist`, else 403 before anything else runs. The address is
 /// `MikataServer.clientAddress(_:_:)`: the TCP peer, or `X-Forwarded-For` only when the peer is a trusted proxy.
+/// A request that carries `X-Forwarded-For` from a peer that is not a trusted proxy is refused (403), and the first
+/// one logs a warning: it is a proxy left out of `http.trustedProxies` or a client pretending to be one.
 /// Without a peer address (in-process router tests) nothing is allowed.
 struct AdminAllowlistMiddleware: RouterMiddleware {
     typealias Context = MikataRequestContext
@@ -47,6 +49,14 @@ struct AdminAllowlistMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard Self.covers(request.uri.path) else { return try await next(request, context) }
+        // A forwarded request from a peer that is not a configured trusted proxy: a proxy left out of
+        // `http.trustedProxies` (behind which every client would have the proxy's address, loopback by default,
+        // which the default allowlist holds), or a client pretending to be one. Either way its client is unknown.
+        if let peer = context.remoteAddress?.ipAddress, !server.configuration.trustedProxies.contains(where: { $0.contains(peer) }),
+           request.headers[HTTPField.Name("X-Forwarded-For")!] != nil {
+            server.warnUntrustedForwarding()
+            throw Problem("forbidden", .forbidden, "administration is not open to forwarded requests from a peer that is not a trusted proxy (http.trustedProxies)")
+        }
         let address = server.clientAddress(request, context)
         guard server.configuration.adminAllowlist.contains(where: { $0.contains(address) }) else {
             throw Problem("forbidden", .forbidden, "administration is not open to this address")

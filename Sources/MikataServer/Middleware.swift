@@ -105,12 +105,6 @@ extension Request {
 }
 
 extension MikataServer {
-    /// The client's address: the TCP peer, or, when the peer is a configured trusted proxy, the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy (the client as the nearest untrusted hop saw it).
-    /// "unknown" when there is no peer address (in-process tests), and when a trusted proxy's request names no
-    /// client (no header) or a malformed one before the first untrusted hop: the proxy's own address would stand for
-    /// every client behind it, and behind a proxy on loopback that address is in the default admin allowlist.
-    /// "unknown" is in no allowlist; the login throttle counts it as one address.
     /// The body limit of the routes anyone may call (registration, login, recovery): 16 KiB, or `http.maxBodyBytes`
     /// if smaller. Their bodies are a few short strings; a bigger one is refused (413) before it is parsed, and before
     /// the throttle, so no unauthenticated client makes the server parse a megabyte per request.
@@ -121,6 +115,12 @@ extension MikataServer {
         LoginThrottle.addressKey(clientAddress(request, context))
     }
 
+    /// The client's address: the TCP peer, or, when the peer is a configured trusted proxy, the right-most
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy (the client as the nearest untrusted hop saw it).
+    /// "unknown" when there is no peer address (in-process tests), and when a trusted proxy's request names no
+    /// client (no header) or a malformed one before the first untrusted hop: the proxy's own address would stand for
+    /// every client behind it, and behind a proxy on loopback that address is in the default admin allowlist.
+    /// "unknown" is in no allowlist; the login throttle counts it as one address.
     func clientAddress(_ request: Request, _ context: MikataRequestContext) -> String {
         guard let peer = context.remoteAddress?.ipAddress else { return "unknown" }
         guard configuration.trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }

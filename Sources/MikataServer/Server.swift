@@ -10,6 +10,7 @@ import Metrics
 import NIOCore
 import ServiceLifecycle
 import Foundation
+import Synchronization
 
 /// `mikata serve`: the HTTP service (docs/openapi.yaml, docs/ARCHITECTURE.md "The HTTP service").
 ///
@@ -26,6 +27,15 @@ public final class MikataServer: Sendable {
     let photoTransfers: TransferLimit
     let metrics: ServerMetrics
     let logger: Logger
+    /// Whether the warning about forwarded requests from an untrusted peer was logged (once per server).
+    private let untrustedForwardingWarned = Atomic<Bool>(false)
+
+    /// Logs, once, that an administration request carried `X-Forwarded-For` from a peer outside
+    /// `http.trustedProxies` (docs/OPERATIONS.md, "Reverse proxy").
+    func warnUntrustedForwarding() {
+        guard untrustedForwardingWarned.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        logger.warning("an administration request carried X-Forwarded-For from a peer that is not in http.trustedProxies: refused; if a reverse proxy runs in front of this server, add its address to http.trustedProxies")
+    }
 
     /// A server over `service`.
     public convenience init(configuration: ServerConfiguration, service: VaultService, logger: Logger) {

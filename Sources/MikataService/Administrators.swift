@@ -277,25 +277,42 @@ extension VaultService {
     /// - Parameters:
     ///   - reason, requestedBy, reference: as the certificate will state them (1 to 512 bytes each, no control
     ///     characters).
+    ///   - enrolment: the enrolment the requester's session was opened for (`administratorEnrolment`); nil takes
+    ///     the current one. The request binds the enrolment read under the administrators' lock.
     /// - Throws: `MikataError` `.invalidInput` (an address or field the shred would refuse), `.notFound` (no
-    ///   patient with that address), `.io`, `.tampered`.
+    ///   patient with that address), `.authenticationFailed` (no administrator `administrator`, or not with
+    ///   `enrolment`: deleted since the session opened), `.io`, `.tampered`.
     public func requestShred(email: String, reason: String, requestedBy: String, reference: String,
-                             administrator: String) async throws -> ShredRequestSummary {
+                             administrator: String, enrolment: String? = nil) async throws -> ShredRequestSummary {
         do {
             for (what, value) in [("reason", reason), ("requestedBy", requestedBy), ("reference", reference)] {
                 try ShredRequest.checkField(value, what: what)  // the certificate's rule, checked before anything is kept
             }
         } catch { throw MikataError.from(error) }
-        let enrolment = try await administratorEnrolment(administrator)
         do {
             return try await blocking { store in
                 _ = try Store.normalise(email: email)
-                let vault = try store.vaultId(email: email)
-                let request = PendingShredRequest(requestId: Random.bytes(16).hex, requestedAt: Self.isoNow(),
+                let vault: [UInt8]
+                do { vault = try store.vaultId(email: email) } catch VaultError.notFound {
+                    // A miss is logged too (without the address): an administrator cannot test addresses unseen.
+                    try? store.log("shred-request", vaultId: nil, actor: "administrator:\(administrator)", role: "operator", outcome: "denied",
+                                   detail: "no patient with that address")
+                    throw VaultError.notFound("no patient with that address")
+                }
+                var request = PendingShredRequest(requestId: Random.bytes(16).hex, requestedAt: Self.isoNow(),
                                                   requestedByAdministrator: administrator, email: email, reason: reason,
-                                                  requestedBy: requestedBy, reference: reference, vaultId: vault.hex,
-                                                  requesterEnrolment: enrolment)
-                try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.append(request) }
+                                                  requestedBy: requestedBy, reference: reference, vaultId: vault.hex)
+                try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { pending in
+                    // The requester's enrolment, read under the lock a deletion of administrators takes: a session
+                    // whose administrator was deleted (and perhaps enrolled again) while its request was on its way
+                    // makes none.
+                    let current = try store.readDocument(.administrators, as: AdministratorAccount.self).first { $0.name == administrator }?.enrolment
+                    guard let current, enrolment.map({ $0 == current }) ?? true else {
+                        throw VaultError.authenticationFailed("the administrator who made this request no longer exists: sign in again")
+                    }
+                    request.requesterEnrolment = current
+                    pending.append(request)
+                }
                 try store.log("shred-request", vaultId: vault, actor: "administrator:\(administrator)", role: "operator",
                               detail: "request \(request.requestId)")
                 return ShredRequestSummary(request)
@@ -323,9 +340,13 @@ extension VaultService {
     /// completes the same shred). A request older than `shredRequestLifetime` at `now`, or whose requester is no
     /// longer an administrator (deleted, even if enrolled again under the same name), is void: removed, and answered
     /// as no request.
+    /// - Parameters:
+    ///   - confirmingEmail: the patient's address as the approver read it in the health centre's request; it must
+    ///     be the request's (normalised, compared in constant time), or nothing is shredded and a `shred-approve`
+    ///     entry with outcome `denied` is logged.
     /// - Throws: `MikataError` `.notFound` (no such request, or a void one), `.notPermitted` (the approver made the
-    ///   request), and what `shred(email:request:)` throws.
-    public func approveShred(requestId: String, administrator: String, now: Date = Date()) async throws -> DeletionOutcome {
+    ///   request; field `/email`: another address than the request's), and what `shred(email:request:)` throws.
+    public func approveShred(requestId: String, administrator: String, confirmingEmail: String, now: Date = Date()) async throws -> DeletionOutcome {
         let request: PendingShredRequest
         do {
             guard let r = try await blocking({ store in
@@ -338,7 +359,7 @@ extension VaultService {
         // Void once its requester is deleted, even if an administrator of that name was enrolled since (a deletion and
         // re-creation is how a compromised administrator's password and TOTP are reset: their requests go with them).
         let current = try await administratorEnrolment(request.requestedByAdministrator)
-        let requesterGone = current == nil || (request.requesterEnrolment.map { $0 != current } ?? false)
+        let requesterGone = current == nil || request.requesterEnrolment != current
         if expired || requesterGone {
             try? await blocking { store in
                 try store.updateDocument(.shredRequests, as: PendingShredRequest.self) { $0.removeAll { $0.requestId == requestId } }
@@ -348,6 +369,19 @@ extension VaultService {
         }
         guard request.requestedByAdministrator != administrator else {
             throw MikataError(.notPermitted, "a shred request must be approved by another administrator than the one who made it")
+        }
+        // The approver types the address from the health centre's request themselves: an approval checks what is
+        // destroyed, not only the reason the requester wrote beside it.
+        let confirmed: Bool
+        do {
+            confirmed = Sodium.constantTimeEqual(Array(try Store.normalise(email: confirmingEmail).utf8), Array(try Store.normalise(email: request.email).utf8))
+        } catch { confirmed = false }
+        guard confirmed else {
+            try? await blocking { store in
+                try store.log("shred-approve", vaultId: request.vaultId.flatMap { [UInt8](hex: $0) }, actor: "administrator:\(administrator)",
+                              role: "operator", outcome: "denied", detail: "request \(requestId): the address given is not the request's")
+            }
+            throw MikataError(.notPermitted, "the address given is not the one in the shred request: check the health centre's request", field: "/email")
         }
         let outcome: DeletionOutcome
         do {

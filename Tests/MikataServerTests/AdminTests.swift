@@ -37,10 +37,10 @@ private struct AdminFixture {
         try await VaultService.open(storePath: "\(root)/store", rootKey: keys, configuration: Self.serviceConfiguration)
     }
 
-    func server(_ configure: (inout ServerConfiguration) -> Void = { _ in }, service: VaultService? = nil) -> MikataServer {
+    func server(_ configure: (inout ServerConfiguration) -> Void = { _ in }, service: VaultService? = nil, logger: Logger? = nil) -> MikataServer {
         var c = ServerConfiguration()
         configure(&c)
-        return MikataServer(configuration: c, service: service ?? self.service, logger: Logger(label: "admin-tests"))
+        return MikataServer(configuration: c, service: service ?? self.service, logger: logger ?? Logger(label: "admin-tests"))
     }
 
     func tearDown() async {
@@ -298,9 +298,10 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
             let requestId = try #require(made.json["requestId"] as? String)
             let list = try await adminCall(client, .get, "/v1/admin/shred-requests", token: t1)
             #expect(list.status == 200 && !list.text.contains("taro") && list.text.contains(requestId) && list.text.contains("\"requestedByAdministrator\":\"op1\""))
-            let own = try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t1)
+            let own = try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t1, body: ["email": "taro@example.jp"])
             #expect(own.status == 403, "the requester cannot approve: \(own.text)")
-            #expect(try await adminCall(client, .post, "/v1/admin/shred-requests/\(String(repeating: "0", count: 32))/approve", token: t1).status == 404)
+            #expect(try await adminCall(client, .post, "/v1/admin/shred-requests/\(String(repeating: "0", count: 32))/approve", token: t1,
+                                        body: ["email": "taro@example.jp"]).status == 404)
             return requestId
         }
         // Restart: a new process over the same store; sessions are gone, the request is not.
@@ -311,7 +312,12 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
             let t2 = try #require(try await adminLogin(client, op2).json["token"] as? String)
             let list = try await adminCall(client, .get, "/v1/admin/shred-requests", token: t2)
             #expect(list.text.contains(requestId), "the request survived the restart")
-            let approved = try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t2)
+            // The approver types the address from the health centre's request: another one (or none) shreds nothing.
+            let mistyped = try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t2, body: ["email": "hanako@example.jp"])
+            #expect(mistyped.status == 403 && mistyped.json["field"] as? String == "/email", "\(mistyped.text)")
+            #expect(!mistyped.text.contains("taro"), "the request's address is not revealed")
+            #expect(try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t2).status == 400)
+            let approved = try await adminCall(client, .post, "/v1/admin/shred-requests/\(requestId)/approve", token: t2, body: ["email": " Taro@Example.JP"])
             #expect(approved.status == 200, "\(approved.text)")
             #expect(approved.json["vaultId"] as? String == vaultId)
             let certificate = try #require(approved.json["certificate"] as? [String: Any])
@@ -413,10 +419,22 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
             let local = HTTPFields([HTTPField(name: HTTPField.Name("X-Forwarded-For")!, value: "127.0.0.1")])
             #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: local).status == 401, "a client on loopback, as the proxy saw it")
         }
-        // From an untrusted peer, a spoofed X-Forwarded-For is ignored.
+        // From an untrusted peer, a spoofed X-Forwarded-For gains nothing.
         try await adminLiveApp(f.server { $0.adminAllowlist = [IPRange("203.0.113.7")!] }).test(.live) { client async throws in
             #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: xff).status == 403)
         }
+        // A proxy on loopback left out of http.trustedProxies (the default allowlist holds loopback): its forwarded
+        // requests are refused, not taken as the proxy's own; a request without the header still answers.
+        let logs = LogSink()
+        try await adminLiveApp(f.server(logger: logs.logger("admin-tests"))).test(.live) { client async throws in
+            for _ in 0..<2 {
+                let r = try await adminCall(client, .get, "/v1/admin/audit", headers: xff)
+                #expect(r.status == 403 && r.text.contains("trusted proxy"), "\(r.text)")
+            }
+            #expect(try await adminCall(client, .get, "/v1/admin/audit").status == 401)
+            #expect(try await adminCall(client, .get, "/v1/patient/records", headers: xff).status == 401, "other routes are not affected")
+        }
+        #expect(logs.all.filter { $0.contains("http.trustedProxies") }.count == 1, "one warning, not one per request")
         await f.tearDown()
     }
 

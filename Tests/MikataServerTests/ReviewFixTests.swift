@@ -166,13 +166,13 @@ import Testing
         _ = try await s.createPatient(email: "stale@example.com", nickname: "S", password: Secret(utf8: "pw one"))
         let stale = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "1", administrator: "a1")
         let late = await #expect(throws: MikataError.self) {
-            _ = try await s.approveShred(requestId: stale.requestId, administrator: "a2", now: Date().addingTimeInterval(VaultService.shredRequestLifetime + 60))
+            _ = try await s.approveShred(requestId: stale.requestId, administrator: "a2", confirmingEmail: "stale@example.com", now: Date().addingTimeInterval(VaultService.shredRequestLifetime + 60))
         }
         #expect(late?.code == .notFound && late?.message.contains("expired") == true)
         #expect(try await s.shredRequests().isEmpty, "the void request is gone")
         let orphan = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a3")
         try await s.deleteAdministrator(name: "a3")
-        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: orphan.requestId, administrator: "a2") }
+        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: orphan.requestId, administrator: "a2", confirmingEmail: "stale@example.com") }
         #expect(void?.code == .notFound && void?.message.contains("no longer exists") == true)
         #expect(try await s.shredRequests().isEmpty)
         // Deleted and enrolled again under the same name (how a compromised administrator's password and TOTP are
@@ -181,13 +181,54 @@ import Testing
         let reset = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "2b", administrator: "a3")
         try await s.deleteAdministrator(name: "a3")
         _ = try await s.createAdministrator(name: "a3", password: Secret(utf8: "admin password a3, new"))
-        let reenrolled = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: reset.requestId, administrator: "a2") }
+        let reenrolled = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: reset.requestId, administrator: "a2", confirmingEmail: "stale@example.com") }
         #expect(reenrolled?.code == .notFound && reenrolled?.message.contains("no longer exists") == true)
         #expect(try await s.shredRequests().isEmpty)
         _ = try await s.unlockPatient(email: "stale@example.com", password: Secret(utf8: "pw one"))  // the vault is untouched
         // Within its week, from an administrator who still exists, a request is approved as before.
         let fresh = try await s.requestShred(email: "stale@example.com", reason: "r", requestedBy: "hc", reference: "3", administrator: "a1")
-        _ = try await s.approveShred(requestId: fresh.requestId, administrator: "a2", now: Date().addingTimeInterval(VaultService.shredRequestLifetime - 60))
+        _ = try await s.approveShred(requestId: fresh.requestId, administrator: "a2", confirmingEmail: "stale@example.com", now: Date().addingTimeInterval(VaultService.shredRequestLifetime - 60))
+    }
+
+    // Third review: a request binds the enrolment of the session that made it, read under the administrators' lock
+    // (a session whose administrator was deleted while its body was on its way makes none), and the approver types
+    // the address from the health centre's request (another one shreds nothing and is logged as denied).
+    @Test func aShredRequestNeedsItsSessionsEnrolmentAndTheApproverTheAddress() async throws {
+        let f = try await ServerFixture.make()
+        let s = f.service
+        for n in ["a1", "a2"] { _ = try await s.createAdministrator(name: n, password: Secret(utf8: "admin password \(n)")) }
+        _ = try await s.createPatient(email: "target@example.com", nickname: "T", password: Secret(utf8: "pw one"))
+        _ = try await s.createPatient(email: "other@example.com", nickname: "O", password: Secret(utf8: "pw two"))
+        let old = try #require(try await s.administratorEnrolment("a1"))
+        try await s.deleteAdministrator(name: "a1")
+        _ = try await s.createAdministrator(name: "a1", password: Secret(utf8: "admin password a1, again"))
+        let stale = await #expect(throws: MikataError.self) {
+            _ = try await s.requestShred(email: "target@example.com", reason: "r", requestedBy: "hc", reference: "1", administrator: "a1", enrolment: old)
+        }
+        #expect(stale?.code == .authenticationFailed)
+        #expect(try await s.shredRequests().isEmpty, "no request from a deleted administrator's session")
+        let current = try #require(try await s.administratorEnrolment("a1"))
+        // An address that leads to no patient: 404, and the attempt is in the log (without the address).
+        let miss = await #expect(throws: MikataError.self) {
+            _ = try await s.requestShred(email: "nobody@example.com", reason: "r", requestedBy: "hc", reference: "0", administrator: "a1", enrolment: current)
+        }
+        #expect(miss?.code == .notFound)
+        let misses = try await s.accessLog().filter { $0.action == "shred-request" && $0.outcome == "denied" }
+        #expect(misses.count == 1 && !misses[0].detail.contains("nobody"))
+        let made = try await s.requestShred(email: "target@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a1", enrolment: current)
+        for typed in ["other@example.com", "nobody@example.com", "not an address"] {
+            let refused = await #expect(throws: MikataError.self) {
+                _ = try await s.approveShred(requestId: made.requestId, administrator: "a2", confirmingEmail: typed)
+            }
+            #expect(refused?.code == .notPermitted && refused?.field == "/email")
+            #expect(refused.map { !$0.message.contains("target") } ?? false, "the request's address is not revealed")
+        }
+        _ = try await s.unlockPatient(email: "target@example.com", password: Secret(utf8: "pw one"))  // untouched
+        let denied = try await s.accessLog(email: "target@example.com").filter { $0.action == "shred-approve" && $0.outcome == "denied" }
+        #expect(denied.count == 3)
+        let outcome = try await s.approveShred(requestId: made.requestId, administrator: "a2", confirmingEmail: "Target@Example.com")
+        #expect(!outcome.alreadyShredded)
+        await f.tearDown()
     }
 
     // A shred run another way (the patient's own deletion, the CLI) takes the vault's pending requests with it: they
@@ -215,7 +256,7 @@ import Testing
         _ = try await s.deletePatient(email: "toctou@example.com", password: Secret(utf8: "pw one"))
         let second = try await s.createPatient(email: "toctou@example.com", nickname: "U", password: Secret(utf8: "pw two"))
         #expect(first.vaultId != second.vaultId)
-        let refused = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: request.requestId, administrator: "a2") }
+        let refused = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: request.requestId, administrator: "a2", confirmingEmail: "toctou@example.com") }
         #expect(refused?.code == .notFound)
         let session = try await s.unlockPatient(email: "toctou@example.com", password: Secret(utf8: "pw two"))  // untouched
         #expect(session.vaultId == second.vaultId)
@@ -225,7 +266,7 @@ import Testing
         _ = try await s.createPatient(email: "gone@example.com", nickname: "G", password: Secret(utf8: "pw three"))
         let waiting = try await s.requestShred(email: "gone@example.com", reason: "r", requestedBy: "hc", reference: "2", administrator: "a1")
         let own = try await s.deletePatient(email: "gone@example.com", password: Secret(utf8: "pw three"))
-        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: waiting.requestId, administrator: "a2") }
+        let void = await #expect(throws: MikataError.self) { _ = try await s.approveShred(requestId: waiting.requestId, administrator: "a2", confirmingEmail: "gone@example.com") }
         #expect(void?.code == .notFound)
         #expect(try await s.shredRequests().isEmpty)
         let tombstones = try await s.tombstones()

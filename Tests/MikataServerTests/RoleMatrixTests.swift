@@ -159,7 +159,7 @@ import MikataService
             let adminOperations: [(HTTPRequest.Method, String, String?)] = [
                 (.get, "/v1/admin/audit", nil), (.get, "/v1/admin/audit/verify", nil), (.get, "/v1/admin/shred-requests", nil),
                 (.post, "/v1/admin/shred-requests", #"{"email":"nobody@example.com","reason":"r","requestedBy":"hc","reference":"1"}"#),
-                (.post, "/v1/admin/shred-requests/\(none)/approve", nil), (.post, "/v1/admin/certificates/verify", #"{"certificate":{}}"#),
+                (.post, "/v1/admin/shred-requests/\(none)/approve", #"{"email":"nobody@example.com"}"#), (.post, "/v1/admin/certificates/verify", #"{"certificate":{}}"#),
                 (.get, "/v1/admin/tombstones", nil), (.get, "/v1/admin/services", nil), (.post, "/v1/admin/services", #"{"name":"x"}"#),
                 (.post, "/v1/admin/services/\(none)/revoke", nil)]
             for (method, path, body) in adminOperations {

@@ -17,6 +17,11 @@ struct ShredRequestBody: RequestBody {
     let reference: String
     static let members: Set<String> = ["email", "reason", "requestedBy", "reference"]
 }
+struct ShredApprovalBody: RequestBody {
+    /// The patient's address as the approver reads it in the health centre's request.
+    let email: String
+    static let members: Set<String> = ["email"]
+}
 struct CertificateBody: RequestBody {
     let certificate: JSONValue
     static let members: Set<String> = ["certificate"]
@@ -81,21 +86,28 @@ extension MikataServer {
                                                            lastCheckpointSeq: v.lastCheckpointSeq, prunedBefore: v.prunedBefore))
         }
         admin.post("/shred-requests") { [service] request, context in
-            guard case .administrator(let name, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .administrator(let name, let enrolment)? = context.principal else { throw Problem.unauthenticated }
             let body = try await request.decode(ShredRequestBody.self, limit: limit)
-            let r = try await service.requestShred(email: body.email, reason: body.reason, requestedBy: body.requestedBy,
-                                                   reference: body.reference, administrator: name)
+            // The session's own enrolment: an administrator deleted while this body was on its way makes no request.
+            let r: ShredRequestSummary
+            do {
+                r = try await service.requestShred(email: body.email, reason: body.reason, requestedBy: body.requestedBy,
+                                                   reference: body.reference, administrator: name, enrolment: enrolment)
+            } catch let e as MikataError where e.code == .authenticationFailed {
+                throw Problem.unauthenticated
+            }
             return try JSONResponse.make(["requestId": r.requestId, "status": "pending"], status: .created)
         }
         admin.get("/shred-requests") { [service] _, _ in
             let pending = try await service.shredRequests()
             return try JSONResponse.make(["requests": pending.map(ShredRequestAnswer.init)])
         }
-        admin.post("/shred-requests/{requestId}/approve") { [service, sessions] _, context in
+        admin.post("/shred-requests/{requestId}/approve") { [service, sessions] request, context in
             guard case .administrator(let name, _)? = context.principal else { throw Problem.unauthenticated }
             guard let id = context.parameters.get("requestId"), id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
             else { throw Problem.notFound }
-            let outcome = try await service.approveShred(requestId: id, administrator: name)
+            let body = try await request.decode(ShredApprovalBody.self, limit: limit)
+            let outcome = try await service.approveShred(requestId: id, administrator: name, confirmingEmail: body.email)
             sessions.close(account: "patient:" + outcome.vaultId)  // the shredded vault's sessions end with it
             return JSONResponse.deletion(outcome)
         }
