@@ -5,7 +5,7 @@ package import MikataCrypto
 package enum StoreFile {
     package static let version: UInt16 = 1
 
-    static func seal(magic: [UInt8], _ content: (inout ByteWriter) -> Void) -> [UInt8] {
+    static func seal(magic: [UInt8], version: UInt16 = version, _ content: (inout ByteWriter) -> Void) -> [UInt8] {
         var w = ByteWriter()
         w.write(magic); w.writeU16(version); w.writeU16(0)
         content(&w)
@@ -14,6 +14,11 @@ package enum StoreFile {
     }
 
     static func open(_ bytes: [UInt8], magic: [UInt8], what: String) throws -> ByteReader {
+        try open(bytes, magic: magic, what: what, versions: version...version).reader
+    }
+
+    /// Opens a store file whose kind has more than one version (`versions`), and tells which one it is.
+    static func open(_ bytes: [UInt8], magic: [UInt8], what: String, versions: ClosedRange<UInt16>) throws -> (reader: ByteReader, version: UInt16) {
         guard bytes.count >= magic.count + 4 + 16 else { throw FormatError.truncated(what) }
         guard Array(bytes[0..<magic.count]) == magic else { throw FormatError.badMagic(what) }
         guard VaultFormat.checksum(bytes[0..<(bytes.count - 16)], length: 16) == Array(bytes[(bytes.count - 16)...]) else {
@@ -21,9 +26,9 @@ package enum StoreFile {
         }
         var r = ByteReader(bytes, range: magic.count..<(bytes.count - 16), context: what)
         let v = try r.readU16()
-        guard v == version else { throw FormatError.unsupportedVersion(v) }
+        guard versions.contains(v) else { throw FormatError.unsupportedVersion(v) }
         guard try r.readU16() == 0 else { throw FormatError.invalidField("\(what): reserved bytes set") }
-        return r
+        return (r, v)
     }
 }
 
@@ -315,28 +320,39 @@ package struct AnchorFile: Equatable, Sendable {
 /// FORMAT.md §7.6: a store secret sealed under the root key's sealing subkey (XChaCha20-Poly1305, the store id
 /// and the secret's kind as additional data). Used for the store's Ed25519 seed: without the root key, a person
 /// with the disk can neither sign checkpoints and certificates nor swap the key for one of their own.
+///
+/// Version 2 (what this build writes) also binds the jurisdiction the store's description declares (`u16 length ||
+/// ISO 3166-1 alpha-2 code` after the store id in the additional data): an edited description then no longer opens
+/// the store's signing key, so it signs no certificate or backup stating another jurisdiction. Version 1 (without
+/// it) is still read, and rewritten as version 2 by the store that reads it.
 package struct SealedStoreSecretFile: Sendable {
     package static let magic: [UInt8] = Array("MKTQ")
+    /// 1: the store id and kind in the additional data; 2: also the jurisdiction.
+    package var version: UInt16
     package var nonce: [UInt8]
     package var ciphertext: [UInt8]
 
-    package init(nonce: [UInt8], ciphertext: [UInt8]) { self.nonce = nonce; self.ciphertext = ciphertext }
+    package init(version: UInt16 = 2, nonce: [UInt8], ciphertext: [UInt8]) { self.version = version; self.nonce = nonce; self.ciphertext = ciphertext }
 
-    package static func associatedData(storeId: String, kind: StoreSecretFile.Kind) -> [UInt8] {
+    /// The additional data: version 1 without `jurisdiction` (nil), version 2 with it.
+    package static func associatedData(storeId: String, kind: StoreSecretFile.Kind, jurisdiction: String? = nil) -> [UInt8] {
         var w = ByteWriter()
         w.write(VaultFormat.Label.sealedStoreSecret); w.write(kind.magic); w.writeVariable16(Array(storeId.utf8))
+        if let jurisdiction { w.writeVariable16(Array(jurisdiction.utf8)) }
         return w.bytes
     }
 
     package func serialize() -> [UInt8] {
-        StoreFile.seal(magic: Self.magic) { w in w.write(nonce); w.write(ciphertext) }
+        StoreFile.seal(magic: Self.magic, version: version) { w in w.write(nonce); w.write(ciphertext) }
     }
 
     package static func parse(_ bytes: [UInt8]) throws -> SealedStoreSecretFile {
-        var r = try StoreFile.open(bytes, magic: magic, what: "sealed store secret")
+        let opened = try StoreFile.open(bytes, magic: magic, what: "sealed store secret", versions: 1...2)
+        var r = opened.reader
+        let version = opened.version
         let nonce = try r.read(24); let ct = try r.read(48)
         try r.expectEnd()
-        return SealedStoreSecretFile(nonce: nonce, ciphertext: ct)
+        return SealedStoreSecretFile(version: version, nonce: nonce, ciphertext: ct)
     }
 
     /// Whether `bytes` look like this file (by magic), to tell it from a legacy plain `StoreSecretFile`.

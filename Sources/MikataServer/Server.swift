@@ -69,8 +69,10 @@ public final class MikataServer: Sendable {
                                        timeout: configuration.photosTransferTimeout)
     }
 
-    /// Opens (creating on first start, as `mikata init` does) the configured store.
-    /// - Throws: `MikataError` as `VaultService.initialize` throws.
+    /// Opens (creating on first start, as `mikata init` does) the configured store, and checks that its signing key
+    /// opens for the jurisdiction its description declares.
+    /// - Throws: `MikataError` as `VaultService.initialize` throws; `.tampered` (the description's jurisdiction
+    ///   edited, or the signing key replaced), `.erased` (the signing key missing).
     public static func openStore(_ configuration: ServerConfiguration) async throws -> VaultService {
         let rootKey: RootKeyLocation = configuration.rootKeyFile.map { .file($0) }
             ?? configuration.rootKeyDirectory.map { .directory($0) } ?? .environment
@@ -78,7 +80,15 @@ public final class MikataServer: Sendable {
         vc.passwordCost = configuration.passwordCost
         vc.verifiedSignatureCacheEntries = configuration.verifiedSignatureCacheEntries
         let service = try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
-        try await service.prepareForRequests()
+        do {
+            // The store's signing key opens only for the jurisdiction its description declares (FORMAT.md §7.6): an
+            // edited description stops the start here, before /v1/info or a certificate states it.
+            _ = try await service.storePublicKey()
+            try await service.prepareForRequests()
+        } catch {
+            await service.shutdown()
+            throw error
+        }
         return service
     }
 

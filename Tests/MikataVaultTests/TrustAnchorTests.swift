@@ -212,6 +212,49 @@ struct TrustAnchorTests {
         for file in s.store.allFiles() { #expect(!(try Self.read(file)).containsRun(secret), "\(file) holds the root key") }
     }
 
+    @Test("the store's jurisdiction is bound to its sealed signing key: an edited description signs nothing; a key sealed before the binding is bound on first use")
+    func jurisdictionIsBoundToTheSigningKey() throws {
+        let s = try Scratch()
+        let meta = "\(s.dir)/\(Store.metadataFile)"
+        let keyPath = "\(s.dir)/keys/store-signing.key"
+        let original = try Self.read(meta)
+        #expect(try SealedStoreSecretFile.parse(try Self.read(keyPath)).version == 2)
+        func withJurisdiction(_ j: String) throws {
+            var v = try #require(try JSONSerialization.jsonObject(with: Data(original)) as? [String: Any])
+            v["jurisdiction"] = j
+            try Self.write(Array(try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .prettyPrinted])) + [10], meta)
+        }
+        // Someone with the disk declares another jurisdiction: nothing is signed under it (no certificate, backup or
+        // log checkpoint), and since every access-log entry needs the store's key, nothing logged runs at all
+        // (tampered) until the description is put back; nothing is destroyed meanwhile.
+        _ = try s.patient("bound@example.jp", password: "patient-pw")
+        try withJurisdiction("DE")
+        let edited = try Store.open(at: s.dir)
+        #expect(edited.jurisdiction == "DE")
+        #expect(failureClass { _ = try edited.signingKey() } == "tampered")
+        #expect(failureClass { _ = try edited.shred(email: "bound@example.jp", request: ShredKit.request()) } == "tampered")
+        #expect(failureClass { _ = try edited.openVault(email: "bound@example.jp") } == "tampered")
+        #expect(failureClass { _ = try Backup.createKey(store: edited, secretKeyOut: "\(s.dir)/../jurisdiction-backup.key") } == "tampered")
+        try Self.write(original, meta)
+        let restored = try Store.open(at: s.dir)
+        #expect(failureClass { _ = try restored.signingKey() } == "ok")
+        #expect(failureClass { _ = try restored.openVault(email: "bound@example.jp") } == "ok", "nothing was destroyed")
+
+        // A key sealed by an earlier build (version 1: no jurisdiction in its additional data) opens, and is sealed
+        // again, bound to the jurisdiction declared at that moment; from then on an edit is refused as above.
+        let seed = try Store.open(at: s.dir).signingKey().seed
+        let nonce = Random.bytes(24)
+        let ct = try XChaCha20Poly1305.seal(secret: seed, key: s.store.rootKey.sealingKey, nonce: nonce,
+                                            ad: SealedStoreSecretFile.associatedData(storeId: s.store.storeId, kind: .signingSeed))
+        try Self.write(SealedStoreSecretFile(version: 1, nonce: nonce, ciphertext: ct).serialize(), keyPath)
+        let legacy = try Store.open(at: s.dir)
+        #expect(try legacy.signingKey().publicKey == (try s.store.signingKey().publicKey))
+        #expect(try SealedStoreSecretFile.parse(try Self.read(keyPath)).version == 2, "sealed again, bound")
+        try withJurisdiction("DE")
+        #expect(failureClass { _ = try Store.open(at: s.dir).signingKey() } == "tampered")
+        try Self.write(original, meta)
+    }
+
     @Test("root key sources: a file, a descriptor, a credentials folder; a missing key is not-found, another store's key is refused")
     func rootKeySources() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mikata-rootkey-\(UUID().uuidString)").path

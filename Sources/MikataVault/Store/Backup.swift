@@ -525,7 +525,7 @@ package enum Backup {
             if path == ServiceRegistry.relativePath { return try ServiceRegistry.reanchor(data, storeId: storeId, rootKey: rootKey) }
             if path == "keys/store-signing.key" {
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(data, as: .signingSeed) }
-                return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed).serialize()
+                return try rootKey.seal(plain.secret, storeId: storeId, kind: .signingSeed, jurisdiction: targetJurisdiction).serialize()
             }
             if path == Store.metadataFile {
                 let createdAt = (try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["createdAt"] as? String

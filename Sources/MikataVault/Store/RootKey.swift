@@ -181,19 +181,26 @@ package final class StoreRootKey: Sendable {
         Sodium.constantTimeEqual(self.mac(shredIntent: canonical), mac)
     }
 
-    func seal(_ secret: SecureBytes, storeId: String, kind: StoreSecretFile.Kind) throws -> SealedStoreSecretFile {
+    /// Seals `secret` as a version 2 file (FORMAT.md §7.6), bound to the store id, the kind and `jurisdiction`.
+    func seal(_ secret: SecureBytes, storeId: String, kind: StoreSecretFile.Kind, jurisdiction: String) throws -> SealedStoreSecretFile {
         let nonce = Random.bytes(24)
         let ct = try XChaCha20Poly1305.seal(secret: secret, key: sealingKey, nonce: nonce,
-                                            ad: SealedStoreSecretFile.associatedData(storeId: storeId, kind: kind))
-        return SealedStoreSecretFile(nonce: nonce, ciphertext: ct)
+                                            ad: SealedStoreSecretFile.associatedData(storeId: storeId, kind: kind, jurisdiction: jurisdiction))
+        return SealedStoreSecretFile(version: 2, nonce: nonce, ciphertext: ct)
     }
 
-    func open(_ file: SealedStoreSecretFile, storeId: String, kind: StoreSecretFile.Kind) throws -> SecureBytes {
+    /// Opens a sealed store secret: version 1 under the store id and kind, version 2 also under `jurisdiction`.
+    /// - Throws: `VaultError.tampered` (another root key or store, a replaced file; for version 2 also a
+    ///   jurisdiction other than the one it was sealed for: the store's description was edited).
+    func open(_ file: SealedStoreSecretFile, storeId: String, kind: StoreSecretFile.Kind, jurisdiction: String) throws -> SecureBytes {
         do {
             return try XChaCha20Poly1305.openSecret(file.ciphertext, key: sealingKey, nonce: file.nonce,
-                                                    ad: SealedStoreSecretFile.associatedData(storeId: storeId, kind: kind))
+                                                    ad: SealedStoreSecretFile.associatedData(storeId: storeId, kind: kind,
+                                                                                             jurisdiction: file.version >= 2 ? jurisdiction : nil))
         } catch {
-            throw VaultError.tampered("a sealed store secret does not open with the store root key (replaced, or from another store)")
+            throw VaultError.tampered(file.version >= 2
+                ? "the store's sealed secret does not open with the store root key for jurisdiction \(jurisdiction): the store's description was edited (its jurisdiction changed), or the file was replaced or is another store's"
+                : "a sealed store secret does not open with the store root key (replaced, or from another store)")
         }
     }
 }

@@ -76,9 +76,15 @@ extension Store {
 
     /// Shreds the vault of `email`, or finishes an interrupted shred of it, or returns the certificate of an
     /// earlier one.
+    /// - Throws: `VaultError` `.invalidInput` (a request field or address), `.notFound` (no such patient, no earlier
+    ///   certificate), `.tampered`/`.erased` (the signing key does not open, or is missing: checked before anything
+    ///   is destroyed), `.busy`, `.io`.
     package func shred(email: String, request: ShredRequest) throws -> ShredOutcome {
         try request.validate()
         let normalised = try Store.normalise(email: email)
+        // Nothing is destroyed unless its certificate can be signed: a signing key that is missing, replaced, or no
+        // longer opens for the jurisdiction the description declares stops the shred here.
+        _ = try signingKey()
         if let id = try? vaultId(email: email) {  // as typed: an entry made before HumanInput's rule resolves too
             if let intent = try readIntent(path: intentPath(id)) { return try execute(intent) }
             return try execute(try makeIntent(vaultId: id, email: email, request: request))

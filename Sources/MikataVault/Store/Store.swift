@@ -351,8 +351,11 @@ package final class Store: Sendable {
     package func vaultId(email: String) throws -> [UInt8] { try resolve(.patient, email: email) }
 
     /// The store's Ed25519 key: signs deletion certificates, audit-log checkpoints and backups. Its seed is sealed
-    /// under the root key (FORMAT.md §7.6), so the store's disk alone cannot sign as the store.
-    /// - Throws: `VaultError.erased` (missing), `.tampered` (does not open with the root key: replaced or foreign).
+    /// under the root key (FORMAT.md §7.6), bound to the store's jurisdiction, so the store's disk alone can neither
+    /// sign as the store nor change the jurisdiction its certificates and backups state. A key sealed before the
+    /// binding (file version 1) is sealed again, bound to the jurisdiction declared now.
+    /// - Throws: `VaultError.erased` (missing), `.tampered` (does not open with the root key: replaced or foreign,
+    ///   or the description's jurisdiction edited).
     package func signingKey() throws -> SigningKeyPair {
         if let k = settings.withLock({ $0.signingKey }) { return k }
         let path = "\(root)/keys/store-signing.key"
@@ -361,14 +364,22 @@ package final class Store: Sendable {
             // init, has none yet). Once the log has entries, a missing key is lost, never silently replaced.
             guard (try Posix.readFile(auditLogPath))?.isEmpty ?? true else { throw VaultError.erased("the store's signing key is missing") }
             let fresh = SigningKeyPair.generate()
-            do { try Posix.writeNew(path, try rootKey.seal(fresh.seed, storeId: storeId, kind: .signingSeed).serialize()) } catch VaultError.alreadyExists {}
+            do {
+                try Posix.writeNew(path, try rootKey.seal(fresh.seed, storeId: storeId, kind: .signingSeed, jurisdiction: jurisdiction).serialize())
+            } catch VaultError.alreadyExists {}
         }
         guard let bytes = try Posix.readFile(path) else { throw VaultError.erased("the store's signing key is missing") }
         guard SealedStoreSecretFile.isSealed(bytes) else {
             throw VaultError.tampered("the store's signing key is not sealed under the root key (replaced by a plain key?)")
         }
         let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
-        let pair = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed))
+        // Version 2 binds the jurisdiction the description declares: an edited one does not open it (tampered).
+        let pair = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed, jurisdiction: jurisdiction))
+        if file.version < 2 {
+            // Written before the binding: sealed again, bound to the jurisdiction declared now (trusted on first use).
+            // A store that cannot be written (read-only media) keeps the old file and is read as before.
+            try? Posix.writeAtomically(path, try rootKey.seal(pair.seed, storeId: storeId, kind: .signingSeed, jurisdiction: jurisdiction).serialize())
+        }
         settings.withLock { $0.signingKey = pair }
         return pair
     }

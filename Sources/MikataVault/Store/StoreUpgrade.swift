@@ -23,7 +23,8 @@ enum StoreUpgrade {
         if let bytes = try Posix.readFile(signingPath) {
             if SealedStoreSecretFile.isSealed(bytes) {
                 let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
-                signing = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed))
+                signing = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed,
+                                                                       jurisdiction: try Store.readMetadata(root).jurisdiction))
             } else {
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
                 signing = try SigningKeyPair.fromSeed(plain.secret)
@@ -81,8 +82,8 @@ enum StoreUpgrade {
         }
         // 4. The sealed signing key, then the description (last: until it is written, the store is still version 1
         // and a re-run finishes the job).
-        try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed).serialize())
         let meta = try Store.readMetadata(root)
+        try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed, jurisdiction: meta.jurisdiction).serialize())
         try Store.writeMetadata(root, storeId: storeId, jurisdiction: meta.jurisdiction, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
         let store = try Store.open(at: root, key: rootKey, location: source.location(storeId: storeId))
         try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
