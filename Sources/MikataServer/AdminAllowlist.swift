@@ -6,14 +6,17 @@ import Hummingbird
 /// `/v1/admin` or below it, login included and unknown paths too, must come from an address in
 /// `ServerConfiguration.adminAllowlist`, else 403 before anything else runs. The address is
 /// `MikataServer.clientAddress(_:_:)`: the TCP peer, or `X-Forwarded-For` only when the peer is a trusted proxy.
-/// A request that carries `X-Forwarded-For` from a peer that is not a trusted proxy is refused (403), and the first
-/// one logs a warning: it is a proxy left out of `http.trustedProxies` or a client pretending to be one.
+/// A request that carries `X-Forwarded-For`, `Forwarded` or `X-Real-IP` from a peer that is not a trusted proxy is
+/// refused (403), and the first one logs a warning: it is a proxy left out of `http.trustedProxies` or a client
+/// pretending to be one.
 /// Without a peer address (in-process router tests) nothing is allowed.
 struct AdminAllowlistMiddleware: RouterMiddleware {
     typealias Context = MikataRequestContext
     let server: MikataServer
 
     static let prefix = "/v1/admin"
+    /// Headers by which proxies name the client they forward for (RFC 7239 `Forwarded`, and the de facto ones).
+    static let forwardingHeaders = ["X-Forwarded-For", "Forwarded", "X-Real-IP"].map { HTTPField.Name($0)! }
 
     /// Whether `path` is an administration path, however it is spelled: percent-decoded (`%2F` included), empty
     /// and `.` segments dropped, any case (so `//v1/./Admin` or `/v1%2F%61dmin` cannot slip past a route matcher
@@ -53,7 +56,7 @@ struct AdminAllowlistMiddleware: RouterMiddleware {
         // `http.trustedProxies` (behind which every client would have the proxy's address, loopback by default,
         // which the default allowlist holds), or a client pretending to be one. Either way its client is unknown.
         if let peer = context.remoteAddress?.ipAddress, !server.configuration.trustedProxies.contains(where: { $0.contains(peer) }),
-           request.headers[HTTPField.Name("X-Forwarded-For")!] != nil {
+           Self.forwardingHeaders.contains(where: { request.headers[$0] != nil }) {
             server.warnUntrustedForwarding()
             throw Problem("forbidden", .forbidden, "administration is not open to forwarded requests from a peer that is not a trusted proxy (http.trustedProxies)")
         }

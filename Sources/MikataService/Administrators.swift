@@ -342,11 +342,14 @@ extension VaultService {
     /// as no request.
     /// - Parameters:
     ///   - confirmingEmail: the patient's address as the approver read it in the health centre's request; it must
-    ///     be the request's (normalised, compared in constant time), or nothing is shredded and a `shred-approve`
-    ///     entry with outcome `denied` is logged.
+    ///     be the request's (normalised, compared in constant time) and lead to the vault the request named, or
+    ///     nothing is shredded and a `shred-approve` entry with outcome `denied` is logged.
+    ///   - approverEnrolment: the enrolment the approving session signed in with; when given, the approver must
+    ///     still exist with it (`.authenticationFailed` otherwise).
     /// - Throws: `MikataError` `.notFound` (no such request, or a void one), `.notPermitted` (the approver made the
     ///   request; field `/email`: another address than the request's), and what `shred(email:request:)` throws.
-    public func approveShred(requestId: String, administrator: String, confirmingEmail: String, now: Date = Date()) async throws -> DeletionOutcome {
+    public func approveShred(requestId: String, administrator: String, confirmingEmail: String, approverEnrolment: String? = nil,
+                             now: Date = Date()) async throws -> DeletionOutcome {
         let request: PendingShredRequest
         do {
             guard let r = try await blocking({ store in
@@ -372,16 +375,36 @@ extension VaultService {
         }
         // The approver types the address from the health centre's request themselves: an approval checks what is
         // destroyed, not only the reason the requester wrote beside it.
-        let confirmed: Bool
+        // The same address, and one that leads to the vault the request named (an address typed differently could
+        // reach another vault through the lookup's fallback to the key addresses had before normalisation).
+        let sameAddress: Bool
         do {
-            confirmed = Sodium.constantTimeEqual(Array(try Store.normalise(email: confirmingEmail).utf8), Array(try Store.normalise(email: request.email).utf8))
-        } catch { confirmed = false }
+            sameAddress = Sodium.constantTimeEqual(Array(try Store.normalise(email: confirmingEmail).utf8), Array(try Store.normalise(email: request.email).utf8))
+        } catch { sameAddress = false }
+        var leadsThere = true
+        if sameAddress, let named = request.vaultId {
+            leadsThere = (try? await blocking { store -> Bool in
+                if (try? store.vaultId(email: confirmingEmail).hex) == named { return true }
+                // The vault the request named is gone (the patient deleted it): the shred below finds the request void.
+                guard let id = [UInt8](hex: named) else { return false }
+                return (try? store.openVault(id: id)) == nil
+            }) ?? false
+        }
+        let confirmed = sameAddress && leadsThere
         guard confirmed else {
             try? await blocking { store in
                 try store.log("shred-approve", vaultId: request.vaultId.flatMap { [UInt8](hex: $0) }, actor: "administrator:\(administrator)",
                               role: "operator", outcome: "denied", detail: "request \(requestId): the address given is not the request's")
             }
             throw MikataError(.notPermitted, "the address given is not the one in the shred request: check the health centre's request", field: "/email")
+        }
+        if let approverEnrolment {
+            // The approving session's administrator still exists with the enrolment it signed in with, checked just
+            // before the shred (an approver deleted while the approval was arriving approves nothing).
+            let current = try await administratorEnrolment(administrator)
+            guard current == approverEnrolment else {
+                throw MikataError(.authenticationFailed, "the administrator approving no longer exists: sign in again")
+            }
         }
         let outcome: DeletionOutcome
         do {

@@ -432,6 +432,10 @@ private func adminLiveApp(_ server: MikataServer) -> some ApplicationProtocol {
                 #expect(r.status == 403 && r.text.contains("trusted proxy"), "\(r.text)")
             }
             #expect(try await adminCall(client, .get, "/v1/admin/audit").status == 401)
+            for (name, value) in [("Forwarded", "for=203.0.113.7"), ("X-Real-IP", "203.0.113.7")] {
+                let other = HTTPFields([HTTPField(name: HTTPField.Name(name)!, value: value)])
+                #expect(try await adminCall(client, .get, "/v1/admin/audit", headers: other).status == 403, "\(name)")
+            }
             #expect(try await adminCall(client, .get, "/v1/patient/records", headers: xff).status == 401, "other routes are not affected")
         }
         #expect(logs.all.filter { $0.contains("http.trustedProxies") }.count == 1, "one warning, not one per request")

@@ -253,6 +253,27 @@ struct TrustAnchorTests {
         try withJurisdiction("DE")
         #expect(failureClass { _ = try Store.open(at: s.dir).signingKey() } == "tampered")
         try Self.write(original, meta)
+
+        // The key and the log deleted together, in a store that holds vaults: no fresh key is made (it would sign
+        // under whatever the description declares then).
+        let keyBytes = try Self.read(keyPath)
+        let logBytes = try Self.read(s.store.auditLogPath)
+        try FileManager.default.removeItem(atPath: keyPath)
+        try FileManager.default.removeItem(atPath: s.store.auditLogPath)
+        #expect(failureClass { _ = try Store.open(at: s.dir).signingKey() } == "erased")
+        #expect(!FileManager.default.fileExists(atPath: keyPath))
+        // Nor does a description rewritten to claim the store predates root keys let a plain key of the disk's choice
+        // in: entries of the store are authenticated under its root key already.
+        var claimsLegacy = try #require(try JSONSerialization.jsonObject(with: Data(original)) as? [String: Any])
+        claimsLegacy["version"] = 1
+        claimsLegacy.removeValue(forKey: "rootKeyId")
+        try Self.write(Array(try JSONSerialization.data(withJSONObject: claimsLegacy, options: [.sortedKeys])), meta)
+        try Self.write(StoreSecretFile(.signingSeed, secret: SecureBytes.random(count: 32)).serialize(), keyPath)
+        #expect(failureClass { _ = try Store.initialize(at: s.dir) } == "tampered")
+        try Self.write(original, meta)
+        try Self.write(keyBytes, keyPath)
+        try Self.write(logBytes, s.store.auditLogPath)
+        #expect(failureClass { _ = try Store.open(at: s.dir).signingKey() } == "ok")
     }
 
     @Test("root key sources: a file, a descriptor, a credentials folder; a missing key is not-found, another store's key is refused")

@@ -103,11 +103,16 @@ extension MikataServer {
             return try JSONResponse.make(["requests": pending.map(ShredRequestAnswer.init)])
         }
         admin.post("/shred-requests/{requestId}/approve") { [service, sessions] request, context in
-            guard case .administrator(let name, _)? = context.principal else { throw Problem.unauthenticated }
+            guard case .administrator(let name, let enrolment)? = context.principal else { throw Problem.unauthenticated }
             guard let id = context.parameters.get("requestId"), id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
             else { throw Problem.notFound }
             let body = try await request.decode(ShredApprovalBody.self, limit: limit)
-            let outcome = try await service.approveShred(requestId: id, administrator: name, confirmingEmail: body.email)
+            let outcome: DeletionOutcome
+            do {
+                outcome = try await service.approveShred(requestId: id, administrator: name, confirmingEmail: body.email, approverEnrolment: enrolment)
+            } catch let e as MikataError where e.code == .authenticationFailed {
+                throw Problem.unauthenticated
+            }
             sessions.close(account: "patient:" + outcome.vaultId)  // the shredded vault's sessions end with it
             return JSONResponse.deletion(outcome)
         }

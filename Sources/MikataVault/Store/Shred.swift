@@ -82,9 +82,7 @@ extension Store {
     package func shred(email: String, request: ShredRequest) throws -> ShredOutcome {
         try request.validate()
         let normalised = try Store.normalise(email: email)
-        // Nothing is destroyed unless its certificate can be signed: a signing key that is missing, replaced, or no
-        // longer opens for the jurisdiction the description declares stops the shred here.
-        _ = try signingKey()
+        _ = try signingKey()  // before an intent is written: a shred that could not be certified does not begin
         if let id = try? vaultId(email: email) {  // as typed: an entry made before HumanInput's rule resolves too
             if let intent = try readIntent(path: intentPath(id)) { return try execute(intent) }
             return try execute(try makeIntent(vaultId: id, email: email, request: request))
@@ -263,6 +261,10 @@ extension Store {
               case .string(let idHex)? = intent["vaultId"], let id = [UInt8](hex: idHex), id.count == 16,
               case .string(let certId)? = intent["certificateId"], case .string(let lookupFile)? = intent["lookupFile"]
         else { throw VaultError.corrupted("a shred intent is incomplete; finish the shred by hand (see docs/OPERATIONS.md)") }
+        // Nothing is destroyed unless its certificate can be signed: a signing key that is missing, replaced, or no
+        // longer opens for the jurisdiction the description declares stops every shred path here (a new shred, a
+        // resumed one, the sweep of pending ones).
+        _ = try signingKey()
         // 1. Crypto-erase: the erasure secret, overwritten in place (it was written once, never renamed).
         let secretBytes = try erasureSecrets.destroy(vaultId: id, lockTimeout: lockTimeout)
         try Posix.remove(generationPath(id))

@@ -363,6 +363,11 @@ package final class Store: Sendable {
             // Made once, at the store's first log entry (an init interrupted before it, or a store opened by an older
             // init, has none yet). Once the log has entries, a missing key is lost, never silently replaced.
             guard (try Posix.readFile(auditLogPath))?.isEmpty ?? true else { throw VaultError.erased("the store's signing key is missing") }
+            // Nor once the store holds a vault: a key and log deleted together must not make a fresh key (which would
+            // sign under whatever jurisdiction the description declares now).
+            guard Posix.list("\(root)/keys/vaults").isEmpty, Posix.list("\(root)/vaults").isEmpty else {
+                throw VaultError.erased("the store's signing key is missing, and the store holds vaults: it is not made anew; restore the store from a backup")
+            }
             let fresh = SigningKeyPair.generate()
             do {
                 try Posix.writeNew(path, try rootKey.seal(fresh.seed, storeId: storeId, kind: .signingSeed, jurisdiction: jurisdiction).serialize())

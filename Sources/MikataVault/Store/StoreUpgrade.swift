@@ -7,6 +7,25 @@ import MikataFormat
 /// as they are now become authenticated under the new key, so run it on a store you trust (e.g. right after the
 /// new version is installed). Re-runnable after a crash: every step checks what an earlier run already did.
 enum StoreUpgrade {
+    /// Whether any identity entry or anchor of the store is already authenticated under `rootKey` (an upgrade
+    /// began, or the store was made after root keys).
+    static func hasAuthenticatedEntries(root: String, rootKey: StoreRootKey) throws -> Bool {
+        for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/index/\(shard)") where !name.hasPrefix(".") {
+                guard let nameBytes = [UInt8](hex: name), nameBytes.count == 32, let bytes = try Posix.readFile("\(root)/index/\(shard)/\(name)"),
+                      let e = try? IdentityEntry.parse(bytes) else { continue }
+                if rootKey.isAuthentic(e, name: nameBytes) { return true }
+            }
+        }
+        for shard in Posix.list("\(root)/keys/vaults") where !shard.hasPrefix(".") {
+            for name in Posix.list("\(root)/keys/vaults/\(shard)") where name.hasSuffix(".gen") {
+                guard let bytes = try Posix.readFile("\(root)/keys/vaults/\(shard)/\(name)"), let a = try? AnchorFile.parse(bytes) else { continue }
+                if rootKey.isAuthentic(a) { return true }
+            }
+        }
+        return false
+    }
+
     static func run(root: String, storeId: String, source: RootKeySource) throws {
         try source.checkOutside(store: root, storeId: storeId)
         // A store that already went through this (its log has entries under a root key, or the entry of an upgrade or
@@ -16,22 +35,30 @@ enum StoreUpgrade {
             throw VaultError.tampered("this store says it was made before store root keys, but its access log was written under one: its description was rewritten; restore it from a backup")
         }
         let rootKey = try source.loadOrCreate(storeId: storeId)
-        // 1. The signing key, sealed. A sealed key in a store that claims to predate root keys means the description
-        // was rewritten to provoke a second upgrade: refuse.
+        let meta = try Store.readMetadata(root)
+        // 1. The signing key, sealed first: from then on a plain key is never the store's. A sealed one (an upgrade
+        // interrupted after this step) must open under the root key. A plain key beside entries already authenticated
+        // under the root key was put there after the upgrade began: refused (the disk must not choose the store's key).
         let signingPath = "\(root)/keys/store-signing.key"
         let signing: SigningKeyPair
         if let bytes = try Posix.readFile(signingPath) {
             if SealedStoreSecretFile.isSealed(bytes) {
                 let file = try VaultError.parsing("store signing key") { try SealedStoreSecretFile.parse(bytes) }
-                signing = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed,
-                                                                       jurisdiction: try Store.readMetadata(root).jurisdiction))
+                signing = try SigningKeyPair.fromSeed(try rootKey.open(file, storeId: storeId, kind: .signingSeed, jurisdiction: meta.jurisdiction))
             } else {
+                if try hasAuthenticatedEntries(root: root, rootKey: rootKey) {
+                    throw VaultError.tampered("this store's signing key is a plain key, but entries of the store are already authenticated under its root key: the key was replaced; restore the store from a backup")
+                }
                 let plain = try VaultError.parsing("store signing key") { try StoreSecretFile.parse(bytes, as: .signingSeed) }
                 signing = try SigningKeyPair.fromSeed(plain.secret)
             }
         } else {
+            if try hasAuthenticatedEntries(root: root, rootKey: rootKey) {
+                throw VaultError.erased("this store's signing key is missing, but entries of the store are already authenticated under its root key: restore the store from a backup")
+            }
             signing = SigningKeyPair.generate()
         }
+        try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed, jurisdiction: meta.jurisdiction).serialize())
         // 2. Identity entries: each legacy lookup entry becomes an identity entry under the root key; a supporter's
         // entry pins the public keys of the account it points at now.
         for shard in Posix.list("\(root)/index") where !shard.hasPrefix(".") {
@@ -80,10 +107,7 @@ enum StoreUpgrade {
                 try anchor.write(header.state)
             }
         }
-        // 4. The sealed signing key, then the description (last: until it is written, the store is still version 1
-        // and a re-run finishes the job).
-        let meta = try Store.readMetadata(root)
-        try Posix.writeAtomically(signingPath, try rootKey.seal(signing.seed, storeId: storeId, kind: .signingSeed, jurisdiction: meta.jurisdiction).serialize())
+        // 4. The description (last: until it is written, the store is still version 1 and a re-run finishes the job).
         try Store.writeMetadata(root, storeId: storeId, jurisdiction: meta.jurisdiction, rootKeyId: rootKey.keyId, createdAt: meta.createdAt, replace: true)
         let store = try Store.open(at: root, key: rootKey, location: source.location(storeId: storeId))
         try store.log("store-upgrade", vaultId: nil, actor: "operator", role: "operator", detail: "root key \(rootKey.keyId)", creating: true)
