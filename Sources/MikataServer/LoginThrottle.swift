@@ -184,6 +184,19 @@ final class LoginThrottle: Sendable {
         }
     }
 
+    /// Forgets `account`'s failures and lock (and its lockout history): its owner proved who they are another way
+    /// (the recovery code), so the lock a guesser ran it into ends. Attempts in flight are kept.
+    func clear(account: String) {
+        let k = Self.key(account)
+        accounts.withLock { a in
+            guard var s = a[k] else { return }
+            s.consecutive = 0
+            s.lockouts = 0
+            s.lockedUntil = nil
+            if s.inFlight == 0 { a[k] = nil } else { a[k] = s }
+        }
+    }
+
     /// Counts a failed attempt that was not admitted with `begin` (tests; equivalent to begin + end(.failed)).
     func failed(account: String, address: String) {
         let address = Self.addressKey(address)

@@ -77,12 +77,17 @@ extension MikataServer {
             let token = try sessions.open(.patient(session, email: body.email), address: self.sessionAddress(request, context), ticket: ticket)
             return try JSONResponse.make(self.loginAnswer(token: token, vaultId: session.vaultId))
         }
-        router.post("/v1/patients/recover") { [service, sessions] request, context in
+        router.post("/v1/patients/recover") { [service, sessions, throttle] request, context in
             let body = try await request.decode(Recovery.self, limit: self.publicBodyLimit)
-            let id = try await self.passwordCheck(account: "patient:" + body.email, role: "patient", request: request, context: context) {
+            // Counted by the client's address, not the patient's account: a 200-bit code needs no account lock, and
+            // whoever knows the address and locks the login with wrong passwords must not lock the recovery too.
+            let client = "recovery:" + self.sessionAddress(request, context)
+            let id = try await self.passwordCheck(account: client, role: "patient", request: request, context: context) {
                 try await service.recover(email: body.email, recoveryCode: Secret(utf8: body.recoveryCode),
                                           newPassword: Secret(utf8: body.newPassword))
             }
+            // The owner proved the code: a lock that guessers ran the login into ends with it.
+            throttle.clear(account: Self.throttleAccount("patient:" + body.email))
             sessions.close(account: "patient:" + id.hex)  // whoever held the old password is signed out
             return try JSONResponse.make(["vaultId": id.hex])
         }
