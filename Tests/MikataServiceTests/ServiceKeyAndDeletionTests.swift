@@ -47,6 +47,27 @@ import Testing
         #expect(await code { _ = try await ServiceKey.read(path: "\(f.root)/absent.key") } == .notFound)
     }
 
+    /// A supporter account deleted by another process on the store (the CLI, a second server) ends what this
+    /// process's sessions of it can do at once, not when they expire: its share is still in the vault's header.
+    @Test func aSupporterDeletedElsewhereReadsNothingMoreHere() async throws {
+        let f = try await ServiceFixture.make()
+        defer { Task { await f.tearDown() } }
+        let s = f.service
+        _ = try await s.createPatient(email: "p@example.jp", nickname: "p", password: pw("pw"))
+        let patient = try await s.unlockPatient(email: "p@example.jp", password: pw("pw"))
+        let account = try await s.createSupporter(email: "n@example.jp", name: "N", password: pw("npw"))
+        _ = try await s.grant(patient, supporterEmail: "n@example.jp", supporterName: "N", fingerprint: account.fingerprint)
+        _ = try await s.append(patient, type: "note", data: Array(#"{"t":1}"#.utf8))
+        let nurse = try await s.unlockSupporter(email: "n@example.jp", password: pw("npw"))
+        #expect(try await s.records(nurse, of: .vault(patient.vaultId)).page.records.count >= 1)
+        let other = try await f.reopen()
+        _ = try await other.deleteSupporter(email: "n@example.jp", password: pw("npw"))
+        await other.shutdown()
+        #expect(await code { _ = try await s.records(nurse, of: .vault(patient.vaultId)) } == .notPermitted)
+        let write = await code { _ = try await s.append(nurse, to: .vault(patient.vaultId), type: "note", data: Array(#"{"t":2}"#.utf8)) }
+        #expect(write == .notPermitted, "\(String(describing: write))")
+    }
+
     @Test func anInterruptedDeletionCompletesWithoutThePasswordEvenAfterItsLookupIsGone() async throws {
         let f = try await ServiceFixture.make()
         defer { Task { await f.tearDown() } }

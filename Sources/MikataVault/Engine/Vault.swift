@@ -241,6 +241,9 @@ package final class Vault {
         case .supporter(let identity):
             guard let slot = state.supporterSlots.first(where: { $0.supporterId == identity.id }) else { throw VaultError.supporterNotLinked }
             guard try !(isHeldOut?(identity.id, state.generation) ?? false) else { throw Vault.heldOut }
+            // An account deleted since the session began (by any process on the store: the CLI, another server) reads
+            // and writes nothing more, though its share stays in the header until the patient's next write drops it.
+            guard supporterExists?(identity.id) ?? true else { throw VaultError.supporterNotLinked }
             let ek: SecureBytes
             do { ek = try SealedBox.open(slot.sealedEpochKey, keyPair: identity.box) }
             catch { throw VaultError.authenticationFailed("the supporter's key share does not open with this supporter's key") }
