@@ -281,7 +281,8 @@ extension VaultService {
     ///     the current one. The request binds the enrolment read under the administrators' lock.
     /// - Throws: `MikataError` `.invalidInput` (an address or field the shred would refuse), `.notFound` (no
     ///   patient with that address), `.authenticationFailed` (no administrator `administrator`, or not with
-    ///   `enrolment`: deleted since the session opened), `.io`, `.tampered`.
+    ///   `enrolment`: deleted since the session opened), `.notPermitted` (`maxPendingShredRequests` of theirs
+    ///   waiting already), `.io`, `.tampered`.
     public func requestShred(email: String, reason: String, requestedBy: String, reference: String,
                              administrator: String, enrolment: String? = nil) async throws -> ShredRequestSummary {
         do {
@@ -310,6 +311,10 @@ extension VaultService {
                     guard let current, enrolment.map({ $0 == current }) ?? true else {
                         throw VaultError.authenticationFailed("the administrator who made this request no longer exists: sign in again")
                     }
+                    // One administrator cannot fill the requests file (1 MiB, shared by all) and so stop everyone's.
+                    guard pending.filter({ $0.requestedByAdministrator == administrator }).count < Self.maxPendingShredRequests else {
+                        throw VaultError.notPermitted("this administrator has \(Self.maxPendingShredRequests) shred requests waiting for approval: have them approved or let them expire first")
+                    }
                     request.requesterEnrolment = current
                     pending.append(request)
                 }
@@ -329,6 +334,9 @@ extension VaultService {
             }
         } catch { throw MikataError.from(error) }
     }
+
+    /// Shred requests one administrator may have waiting at once (`requestShred` refuses more, `.notPermitted`).
+    public static let maxPendingShredRequests = 100
 
     /// How long a shred request waits for its approval (7 days): an older one is void, so a request made and
     /// forgotten is not approved months later, when the health centre's request no longer stands.

@@ -5,7 +5,7 @@ struct PatientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "patient", abstract: "Patients' vaults.", subcommands: [Create.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a patient's vault; prints the vault id and the one-time recovery code.")
+        static let configuration = CommandConfiguration(abstract: "Create a patient's vault; prints the vault id and the recovery code (shown this once).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var account: EmailOptions
         @Option(help: "The patient's nickname (stored encrypted inside the vault).") var nickname: String?

@@ -228,6 +228,15 @@ import Testing
         #expect(denied.count == 3)
         let outcome = try await s.approveShred(requestId: made.requestId, administrator: "a2", confirmingEmail: "Target@Example.com")
         #expect(!outcome.alreadyShredded)
+        // One administrator's waiting requests are capped (the file is shared by all); another's are not affected.
+        for n in 0..<VaultService.maxPendingShredRequests {
+            _ = try await s.requestShred(email: "other@example.com", reason: "r", requestedBy: "hc", reference: "cap \(n)", administrator: "a1")
+        }
+        let over = await #expect(throws: MikataError.self) {
+            _ = try await s.requestShred(email: "other@example.com", reason: "r", requestedBy: "hc", reference: "over", administrator: "a1")
+        }
+        #expect(over?.code == .notPermitted)
+        _ = try await s.requestShred(email: "other@example.com", reason: "r", requestedBy: "hc", reference: "a2's", administrator: "a2")
         await f.tearDown()
     }
 
