@@ -30,11 +30,11 @@ public final class MikataServer: Sendable {
     /// Whether the warning about forwarded requests from an untrusted peer was logged (once per server).
     private let untrustedForwardingWarned = Atomic<Bool>(false)
 
-    /// Logs, once, that an administration request carried `X-Forwarded-For` from a peer outside
-    /// `http.trustedProxies` (docs/OPERATIONS.md, "Reverse proxy").
+    /// Logs, once, that an administration request carried a forwarding header (`AdminAllowlistMiddleware.forwardingHeaders`)
+    /// from a peer outside `http.trustedProxies` (docs/OPERATIONS.md, "Listening safely").
     func warnUntrustedForwarding() {
         guard untrustedForwardingWarned.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        logger.warning("an administration request carried X-Forwarded-For from a peer that is not in http.trustedProxies: refused; if a reverse proxy runs in front of this server, add its address to http.trustedProxies")
+        logger.warning("an administration request carried X-Forwarded-For, Forwarded or X-Real-IP from a peer that is not in http.trustedProxies: refused; if a reverse proxy runs in front of this server, add its address to http.trustedProxies")
     }
 
     /// A server over `service`.
@@ -69,8 +69,8 @@ public final class MikataServer: Sendable {
                                        timeout: configuration.photosTransferTimeout)
     }
 
-    /// Opens (creating on first start, as `mikata init` does) the configured store, and checks that its signing key
-    /// opens for the jurisdiction its description declares.
+    /// Opens (creating on first start, as `mikata init` does) the configured store; `VaultService.initialize` checks
+    /// that its signing key opens for the jurisdiction its description declares.
     /// - Throws: `MikataError` as `VaultService.initialize` throws; `.tampered` (the description's jurisdiction
     ///   edited, or the signing key replaced), `.erased` (the signing key missing).
     public static func openStore(_ configuration: ServerConfiguration) async throws -> VaultService {
@@ -80,12 +80,9 @@ public final class MikataServer: Sendable {
         vc.passwordCost = configuration.passwordCost
         vc.verifiedSignatureCacheEntries = configuration.verifiedSignatureCacheEntries
         let service = try await VaultService.initialize(storePath: configuration.storePath, rootKey: rootKey, configuration: vc).service
-        do {
-            // The store's signing key opens only for the jurisdiction its description declares (FORMAT.md §7.6): an
-            // edited description stops the start here, before /v1/info or a certificate states it.
-            _ = try await service.storePublicKey()
-            try await service.prepareForRequests()
-        } catch {
+        // `initialize` opened the signing key, which opens only for the jurisdiction the description declares
+        // (FORMAT.md §7.6): an edited description has stopped the start already.
+        do { try await service.prepareForRequests() } catch {
             await service.shutdown()
             throw error
         }
